@@ -1,0 +1,48 @@
+"""Config dataclasses, overrides and recipes."""
+
+import pytest
+
+from unetkit.config import RunConfig, apply_overrides, from_dict, load_config, save_config, to_dict
+from unetkit.errors import InputError
+from unetkit.recipes import resolve_config
+
+
+def test_overrides_coerce_types_and_reject_unknown_keys():
+    config = apply_overrides(RunConfig(), ["train.lr=0.01", "train.epochs=3", "augment.elastic=true",
+                                           "model.pool_sizes=[[1,2,2]]"])
+    assert config.train.lr == 0.01 and config.train.epochs == 3 and config.augment.elastic is True
+    assert config.model.pool_sizes == [[1, 2, 2]]
+    with pytest.raises(InputError, match="unknown config key 'train.learning_rate'"):
+        apply_overrides(RunConfig(), ["train.learning_rate=1"])
+    with pytest.raises(InputError, match="expects a number"):
+        apply_overrides(RunConfig(), ["train.lr=fast"])
+    with pytest.raises(InputError, match="section.key=value"):
+        apply_overrides(RunConfig(), ["train.lr"])
+
+
+def test_yaml_round_trip(tmp_path):
+    config = apply_overrides(RunConfig(), ["model.depth=3", "data.class_names=[bg, nucleus]"])
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+    assert from_dict(to_dict(config)) == config
+
+
+def test_paper_recipe_resolves_to_the_papers_values():
+    config = resolve_config("paper")
+    assert config.recipe == "paper"
+    assert (config.model.padding, config.model.norm, config.model.upsample) == ("valid", "none", "transpose")
+    assert config.model.dropout == 0.5 and config.model.init == "he"
+    assert config.data.weight_map and (config.data.w0, config.data.sigma) == (10.0, 5.0)
+    assert config.augment.elastic and config.augment.elastic_grid == 3 and config.augment.elastic_sigma == 10.0
+    assert (config.train.optimizer, config.train.momentum, config.train.batch_size) == ("sgd", 0.99, 1)
+    assert config.data.patch_size == 572 and config.loss.dice_weight == 0.0
+
+
+def test_precedence_recipe_then_file_then_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("train:\n  momentum: 0.95\n  epochs: 7\n")
+    config = resolve_config("paper", str(tmp_path / "c.yaml"), ["train.epochs=9"])
+    assert config.train.momentum == 0.95  # file beats recipe
+    assert config.train.epochs == 9  # override beats file
+    assert config.model.padding == "valid"  # recipe value untouched by the file
+    with pytest.raises(InputError, match="unknown recipe"):
+        resolve_config("nnunet")

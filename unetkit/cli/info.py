@@ -1,0 +1,47 @@
+"""`unetkit info`: sizes, parameters, FLOPs and receptive field of a network configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "info", help="show a network's sizes, parameters, GFLOPs, receptive field",
+        description="Example: unetkit info --model unet --padding valid --in-channels 1 --classes 2 "
+                    "--input-size 572 --json  (the paper's net: 572 -> 388, 31,030,658 parameters)")
+    parser.add_argument("--model", default="unet", help="unet | unet3d (default unet)")
+    parser.add_argument("--padding", default="valid", choices=["valid", "same"])
+    parser.add_argument("--in-channels", type=int, default=1)
+    parser.add_argument("--classes", type=int, default=2, help="output channels (logits)")
+    parser.add_argument("--depth", type=int, default=5, help="resolution levels (paper: 5)")
+    parser.add_argument("--base-channels", type=int, default=64, help="first-level channels (paper: 64)")
+    parser.add_argument("--norm", default="none", choices=["none", "batch", "instance", "group"])
+    parser.add_argument("--upsample", default="transpose", choices=["transpose", "bilinear"])
+    parser.add_argument("--pool-sizes", default="", help="per-level pooling, e.g. '1,2,2;2,2,2;2,2,2' (3D)")
+    parser.add_argument("--input-size", type=int, nargs="+", default=[572],
+                        help="spatial input size: one value for all axes or one per axis")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.config import ModelConfig
+    from unetkit.models.summary import model_info
+
+    pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
+    config = ModelConfig(
+        name=args.model, spatial_dims=3 if args.model == "unet3d" else 2, in_channels=args.in_channels,
+        out_channels=args.classes, depth=args.depth, base_channels=args.base_channels, padding=args.padding,
+        norm=args.norm, upsample=args.upsample, pool_sizes=pools,
+    )
+    info = model_info(config, tuple(args.input_size))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        shown = f"{value:,}" if key == "parameters" else value
+        print(f"{key:<{width}}  {shown}")
+    return 0

@@ -1,0 +1,64 @@
+"""`unetkit train`: train a U-Net on a dataset folder into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a network (recipes: default, paper)",
+        description="Example: unetkit train --data data/train --val data/val --out runs/nuclei "
+                    "--set train.epochs=30 --set model.base_channels=32")
+    parser.add_argument("--data", help="training dataset folder (images/+masks/, DSB, or ISBI stack)")
+    parser.add_argument("--val", help="validation folder (default: a fixed-seed split, --val-fraction)")
+    parser.add_argument("--val-fraction", type=float, help="share of --data held out (default 0.15)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, curves.png")
+    parser.add_argument("--task", choices=["binary", "instances"], help="default binary")
+    parser.add_argument("--recipe", default="default", help="default (modern) | paper (Ronneberger 2015)")
+    parser.add_argument("--config", help="YAML file of config values (sections data/model/loss/train/...)")
+    parser.add_argument("--layout", help="auto | folders | dsb | isbi-stack")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.errors import InputError
+    from unetkit.recipes import resolve_config
+    from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
+
+    shortcuts = []
+    if args.task:
+        shortcuts.append(f"task={args.task}")
+    if args.layout:
+        shortcuts.append(f"data.layout={args.layout}")
+    if args.val_fraction is not None:
+        shortcuts.append(f"data.val_fraction={args.val_fraction}")
+    if args.epochs is not None:
+        shortcuts.append(f"train.epochs={args.epochs}")
+    if args.time_budget is not None:
+        shortcuts.append(f"train.time_budget_s={args.time_budget}")
+    if args.device:
+        shortcuts.append(f"train.device={args.device}")
+    overrides = shortcuts + args.overrides
+    if args.resume:
+        resumable = {}
+        for item in overrides:
+            key, _, value = item.partition("=")
+            if key not in RESUMABLE_OVERRIDES:
+                raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change")
+            resumable[key] = value
+        result = fit(None, None, args.out, resume=True, resume_overrides=resumable, progress=not args.quiet)
+    else:
+        if not args.data:
+            raise InputError("--data is required (a dataset folder), unless --resume")
+        config = resolve_config(args.recipe, args.config, overrides)
+        result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
+    print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
+    return 0

@@ -1,0 +1,240 @@
+"""Configuration: one dataclass per concern, a commented default on every field.
+
+A run's resolved configuration is saved as ``config.yaml`` in its folder and inside every checkpoint,
+so that a checkpoint alone can rebuild its model and its data normalisation. Recipes
+(``unetkit.recipes``) are named sets of overrides applied on top of these defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from unetkit.errors import InputError
+
+TASKS = ("binary", "instances", "multiclass", "regression")
+
+
+@dataclass
+class DataConfig:
+    """Where training data comes from and how patches are drawn from it."""
+
+    layout: str = "auto"  # auto | folders | dsb | isbi-stack | class-folders
+    image_dir: str = "images"  # image folder name inside a `folders` dataset
+    mask_dir: str = "masks"  # mask folder name (``labels`` is also found automatically)
+    val_fraction: float = 0.15  # share of images held out when no --val folder is given
+    split_seed: int = 0  # seed of that hold-out split (fixed, so runs are comparable)
+    normalize_low: float = 1.0  # lower percentile mapped to 0 by per-image normalisation
+    normalize_high: float = 99.8  # upper percentile mapped to 1
+    patch_size: int = 256  # side of the input patch fed to the network (valid nets: output is smaller)
+    foreground_fraction: float = 0.5  # share of patches centred on a random foreground pixel
+    samples_per_epoch: int = 256  # patches per training epoch (images have mixed sizes, so count patches)
+    num_workers: int = 0  # DataLoader worker processes (0 = in the main process)
+    target: str = "auto"  # auto (from task) | binary | three-class
+    boundary_width: int = 2  # px width of the boundary class in three-class targets
+    weight_map: bool = False  # paper eq. 2 weight maps: class balance + touching-border emphasis
+    w0: float = 10.0  # weight-map border strength (paper: 10)
+    sigma: float = 5.0  # weight-map border width in px (paper: 5)
+    class_names: list[str] = field(default_factory=list)  # names per class, background first
+    ignore_label: int = 255  # label value left out of loss and metrics (multiclass, sparse 3D)
+
+
+@dataclass
+class AugmentConfig:
+    """Paired augmentations applied to image, target and weight map alike."""
+
+    flips: bool = True  # random flips along each spatial axis
+    rot90: bool = True  # random multiples of 90 degrees in the last two axes
+    intensity: bool = True  # brightness, contrast, gamma and noise on the image only
+    elastic: bool = False  # paper: smooth random deformation from a coarse grid
+    elastic_grid: int = 3  # coarse grid points per axis (paper: 3x3)
+    elastic_sigma: float = 10.0  # std in px of the coarse displacement vectors (paper: 10)
+    rotation_degrees: float = 0.0  # max free rotation angle (0 = off)
+    shift: float = 0.0  # max shift as a fraction of the patch (0 = off)
+
+
+@dataclass
+class ModelConfig:
+    """Constructor arguments of the network; stored in checkpoints to rebuild it."""
+
+    name: str = "unet"  # unet | ternaus11
+    spatial_dims: int = 2  # 2 for images, 3 for volumes
+    in_channels: int = 1  # image channels after loading (gray 1, RGB 3)
+    out_channels: int = 2  # logits per pixel (binary: 2, three-class: 3, regression: target channels)
+    depth: int = 5  # resolution levels; the paper has 5 (4 poolings)
+    base_channels: int = 64  # channels of the first level, doubled per level (paper: 64 .. 1024)
+    padding: str = "same"  # valid (paper: unpadded convs, output smaller) | same (output = input)
+    norm: str = "batch"  # none (paper) | batch | instance | group
+    upsample: str = "transpose"  # transpose (paper: 2x2 up-conv) | bilinear (+ 1x1 conv)
+    dropout: float = 0.0  # dropout at the end of the contracting path (paper: 0.5)
+    pool_sizes: list[list[int]] = field(default_factory=list)  # per-level pooling, e.g. [[1,2,2],...]
+    init: str = "default"  # default (PyTorch) | he (paper: Kaiming normal)
+
+
+@dataclass
+class LossConfig:
+    """Loss terms; activations live here, models return logits."""
+
+    ce_weight: float = 1.0  # weight of the (pixel-weighted) cross-entropy term
+    dice_weight: float = 1.0  # weight of the soft Dice term over foreground classes (0 = off)
+    class_weights: list[float] = field(default_factory=list)  # per-class CE weights; empty = none
+    regression: str = "l1"  # regression loss: l1 | mse | smooth_l1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping of a training run."""
+
+    epochs: int = 40  # passes of samples_per_epoch patches
+    batch_size: int = 8  # patches per step
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3  # peak learning rate
+    weight_decay: float = 1e-4  # decoupled weight decay (AdamW) or L2 (SGD)
+    momentum: float = 0.9  # SGD momentum (paper: 0.99)
+    scheduler: str = "cosine"  # cosine | constant
+    warmup_epochs: int = 1  # linear warm-up before the cosine decay
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0  # seeds torch, numpy and the patch sampler
+    time_budget_s: float = 0.0  # stop after this many seconds of training (0 = no limit)
+    val_every: int = 1  # validate every N epochs
+    overlays: int = 4  # validation overlays written per validation
+    grad_clip: float = 0.0  # max gradient norm (0 = off)
+
+
+@dataclass
+class InferenceConfig:
+    """Overlap-tile prediction."""
+
+    tile_size: int = 256  # input tile side (valid nets: rounded to a valid size)
+    overlap: float = 0.25  # same nets: share of a tile overlapping its neighbour
+    batch_size: int = 4  # tiles per forward pass
+    tta: bool = False  # average over flips
+    blend: str = "gaussian"  # same nets: gaussian | constant weights across a tile
+    threshold: float = 0.5  # foreground probability threshold for masks
+
+
+@dataclass
+class PostprocessConfig:
+    """From probability maps to instance labels."""
+
+    method: str = "auto"  # auto | components | watershed
+    threshold: float = 0.5  # foreground probability threshold
+    seed_threshold: float = 0.7  # interior probability for watershed seeds
+    min_size: int = 15  # objects smaller than this many pixels are removed
+    fill_holes: bool = True  # fill holes inside objects
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as config.yaml and inside checkpoints."""
+
+    task: str = "binary"  # binary | instances | multiclass | regression
+    recipe: str = "default"  # the named recipe these values started from
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (for YAML and checkpoints)."""
+    return dataclasses.asdict(config)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, recursing into nested dataclasses."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InputError(
+            f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+            f"valid keys under '{where.rstrip('.') or 'top level'}': {', '.join(known)}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise InputError(f"config key '{where}{name}' must be a mapping, got {value!r}")
+            value = _build(type(default), value, f"{where}{name}.")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def from_dict(values: dict[str, Any]) -> RunConfig:
+    """RunConfig from a (possibly partial) nested dict; missing keys keep their defaults."""
+    return _build(RunConfig, values or {}, "")
+
+
+def _coerce(text: str, current: Any, key: str) -> Any:
+    """Parse an override string into the type of the current value."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError(f"cannot parse override {key}={text!r}: {error}") from error
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise InputError(f"override {key} expects true/false, got {text!r}")
+        return value
+    if isinstance(current, float) and isinstance(value, int):
+        return float(value)
+    if isinstance(current, (int, float)) and not isinstance(value, (int, float)):
+        raise InputError(f"override {key} expects a number, got {text!r}")
+    if isinstance(current, list) and not isinstance(value, list):
+        raise InputError(f"override {key} expects a list like [1, 2], got {text!r}")
+    if isinstance(current, str) and not isinstance(value, str):
+        value = str(text)
+    return value
+
+
+def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) -> RunConfig:
+    """Return a copy of ``config`` with dotted overrides applied, e.g. ``["train.lr=0.01"]``."""
+    values = to_dict(config)
+    items = overrides.items() if isinstance(overrides, dict) else [_split(o) for o in overrides]
+    for key, raw in items:
+        parts = key.split(".")
+        node = values
+        for part in parts[:-1]:
+            if part not in node or not isinstance(node[part], dict):
+                raise InputError(f"unknown config section '{part}' in override '{key}'")
+            node = node[part]
+        if parts[-1] not in node:
+            raise InputError(
+                f"unknown config key '{key}'; valid keys here: {', '.join(sorted(node))}"
+            )
+        node[parts[-1]] = _coerce(raw, node[parts[-1]], key) if isinstance(raw, str) else raw
+    return from_dict(values)
+
+
+def _split(override: str) -> tuple[str, str]:
+    if "=" not in override:
+        raise InputError(f"override '{override}' must look like section.key=value, e.g. train.lr=0.01")
+    key, value = override.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML config file (partial files are fine)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a mapping of sections (data:, model:, train: ...)")
+    return from_dict(values)
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -1,0 +1,454 @@
+"""Reading and writing images, stacks, volumes and label images.
+
+Everything returned follows the project's conventions in the file's native dtype:
+images are channels-first ``(C, H, W)``, volumes ``(C, D, H, W)``, stacks of 2D pages ``(N, H, W)``,
+label images integer ``(H, W)`` (``int32``). Normalisation to float32 is a separate step
+(:func:`normalize_percentile`) so callers can choose it.
+
+Every problem with a user's file raises ``FileNotFoundError`` or :class:`~unetkit.errors.InputError`
+with the file name, what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from unetkit.errors import InputError
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+NIFTI_EXTENSIONS = (".nii", ".nii.gz")
+
+# A generic TIFF whose pages carry no axis meaning ("Q" in tifffile) and has at most this many pages is
+# read by read_image as channels (C, H, W); more pages make it a stack that needs read_stack/read_volume.
+MAX_PAGE_CHANNELS = 4
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _extension(path: Path) -> str:
+    """Lower-case extension, with ``.nii.gz`` kept whole."""
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _check_file(path: str | Path, allowed: tuple[str, ...] = IMAGE_EXTENSIONS) -> Path:
+    """Path of an existing file with a supported extension, else a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an image file ({', '.join(allowed)})")
+    if _extension(path) not in allowed:
+        raise InputError(
+            f"{path}: unsupported file type '{_extension(path) or '(none)'}'; "
+            f"supported here: {', '.join(allowed)}"
+        )
+    return path
+
+
+def _corrupt(path: Path, error: Exception) -> InputError:
+    return InputError(
+        f"{path}: cannot read the file ({type(error).__name__}: {error}); it may be corrupt, truncated "
+        "or not really in the format its extension says"
+    )
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR chunk, or None when the file is not a PNG."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
+    """PNG/JPEG as (H, W, C) in native dtype with any alpha channel removed.
+
+    ``palette_as_index`` keeps the palette indices of mode "P" images (label images store class ids
+    that way) instead of converting them to RGB colours.
+    """
+    header = _png_header(path) if _extension(path) == ".png" else None
+    # PNG colour types 2 (RGB), 4 (gray+alpha), 6 (RGBA): Pillow reduces 16-bit samples to 8 bits.
+    if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+        raise InputError(
+            f"{path}: 16-bit colour or gray+alpha PNG; these lose 8 of their 16 bits when read, so save the "
+            "image as a 16-bit TIFF (or as a 16-bit gray PNG without alpha)"
+        )
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode == "1":
+                image = image.convert("L")  # bilevel -> 0/255
+            elif mode in ("P", "PA") and not palette_as_index:
+                image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+                image = image.convert("RGB")
+            elif mode in ("RGBa", "La"):  # premultiplied alpha
+                image = image.convert("RGBA" if mode == "RGBa" else "LA")
+            mode = image.mode
+            array = np.asarray(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise _corrupt(path, error) from error
+
+    if array.dtype.byteorder == ">":  # "I;16B" -> native uint16
+        array = array.astype(array.dtype.newbyteorder("="))
+    if mode == "I" and array.size and array.min() >= 0 and array.max() <= 65535:
+        array = array.astype(np.uint16)  # older Pillow opens 16-bit gray PNGs as 32-bit "I"
+    if array.ndim == 2:
+        return array[:, :, None]
+    if mode in ("LA", "PA"):
+        return array[:, :, :1]
+    if mode == "RGBA":
+        return array[:, :, :3]
+    return array
+
+
+def _squeeze_axes(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]:
+    """Drop length-1 axes except Y and X, e.g. (1, 512, 512) "QYX" -> (512, 512) "YX"."""
+    kept = [(n, a) for n, a in zip(shape, axes) if n > 1 or a in "YX"]
+    return tuple(n for n, _ in kept), "".join(a for _, a in kept)
+
+
+def _read_tiff_2d(path: Path) -> np.ndarray:
+    """A single-plane TIFF as (H, W, C) in native dtype with extra (alpha) samples removed."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes = _squeeze_axes(series.shape, series.axes)
+            n_extra = len(tif.pages[0].extrasamples or ())
+            if len(shape) == 3 and axes[-1] != "S" and axes[0] not in "CS":
+                if axes[0] != "Q" or shape[0] > MAX_PAGE_CHANNELS:
+                    raise InputError(
+                        f"{path}: a multi-page TIFF with {shape[0]} pages (axes {series.axes}, shape "
+                        f"{series.shape}); read_image reads single 2D images: use read_stack for a stack "
+                        "of 2D slices (such as ISBI train-volume.tif) or read_volume for a 3D image"
+                    )
+            if len(shape) not in (2, 3):
+                raise InputError(
+                    f"{path}: TIFF of shape {series.shape} (axes {series.axes}) is not a 2D image; "
+                    "use read_volume for 3D or multi-channel 3D images"
+                )
+            array = series.asarray().reshape(shape)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+        raise _corrupt(path, error) from error
+
+    if array.ndim == 2:
+        return array[:, :, None]
+    if axes[-1] == "S":  # (H, W, samples) of one page
+        if 0 < n_extra < array.shape[-1]:
+            array = array[:, :, : array.shape[-1] - n_extra]
+        return array
+    channels_first = array
+    if axes[0] == "S" and 0 < n_extra < array.shape[0]:  # planar RGBA
+        channels_first = array[: array.shape[0] - n_extra]
+    return np.moveaxis(channels_first, 0, -1)
+
+
+def _read_2d(path: Path, palette_as_index: bool = False) -> np.ndarray:
+    """Any supported 2D image file as (H, W, C), alpha removed."""
+    if _extension(path) in TIFF_EXTENSIONS:
+        return _read_tiff_2d(path)
+    return _read_pillow(path, palette_as_index)
+
+
+# --------------------------------------------------------------------------------------------------
+# reading
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A 2D image as channels-first ``(C, H, W)`` in its native dtype (uint8, uint16, float).
+
+    Gray -> C=1, RGB -> C=3, RGBA -> C=3 (alpha dropped), gray+alpha -> C=1. TIFFs may be (H, W),
+    (H, W, C) or (C, H, W) with up to 4 channels; multi-page stacks are refused (use :func:`read_stack`
+    or :func:`read_volume`).
+    """
+    path = _check_file(path)
+    return np.ascontiguousarray(np.moveaxis(_read_2d(path), -1, 0))
+
+
+def image_shape(path: str | Path) -> tuple[int, int]:
+    """(H, W) of a 2D image file, read from its header only (cheap: no pixel decoding)."""
+    path = _check_file(path)
+    try:
+        if _extension(path) in TIFF_EXTENSIONS:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]
+        with Image.open(path) as image:
+            width, height = image.size
+            return height, width
+    except (OSError, ValueError, SyntaxError, tifffile.TiffFileError) as error:
+        raise _corrupt(path, error) from error
+
+
+def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
+    """Whole first series of a TIFF with its tifffile axes, singleton axes squeezed."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes = _squeeze_axes(series.shape, series.axes)
+            return series.asarray().reshape(shape), axes
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+        raise _corrupt(path, error) from error
+
+
+def read_stack(path: str | Path) -> np.ndarray:
+    """Pages of a gray multi-page TIFF as ``(N, H, W)`` (a single-page TIFF gives N=1)."""
+    path = _check_file(path, TIFF_EXTENSIONS)
+    array, axes = _tiff_series(path)
+    if array.ndim == 2:
+        return array[None]
+    if array.ndim != 3 or axes[-1] == "S":
+        raise InputError(
+            f"{path}: expected a stack of gray 2D pages (N, H, W), got shape {array.shape} (axes {axes}); "
+            "colour or multi-channel stacks are read with read_volume"
+        )
+    return array
+
+
+def read_page(path: str | Path, index: int) -> np.ndarray:
+    """Page ``index`` of a gray multi-page TIFF as ``(H, W)``, without reading the other pages."""
+    path = _check_file(path, TIFF_EXTENSIONS)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            n_pages = len(tif.pages)
+            if not 0 <= index < n_pages:
+                raise InputError(f"{path}: page {index} requested but the stack has {n_pages} pages")
+            array = tif.pages[index].asarray()
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+        raise _corrupt(path, error) from error
+    array = np.squeeze(array)
+    if array.ndim != 2:
+        raise InputError(f"{path}: page {index} has shape {array.shape}; expected a gray 2D page (H, W)")
+    return array
+
+
+def _read_nifti(path: Path) -> np.ndarray:
+    """NIfTI volume as (C, D, H, W); NIfTI stores (X, Y, Z[, C]) so the axes are reversed."""
+    try:
+        import nibabel
+    except ImportError as error:
+        raise InputError(
+            f"{path}: reading NIfTI files needs the 'nibabel' package, which is not installed "
+            "(pip install nibabel), or convert the volume to a ZYX TIFF"
+        ) from error
+    try:
+        data = np.asanyarray(nibabel.load(str(path)).dataobj)
+    except Exception as error:  # nibabel raises many types for bad files
+        raise _corrupt(path, error) from error
+    if data.ndim == 3:
+        return np.ascontiguousarray(data.transpose(2, 1, 0)[None])  # (X, Y, Z) -> (1, Z, Y, X)
+    if data.ndim == 4:
+        return np.ascontiguousarray(data.transpose(3, 2, 1, 0))  # (X, Y, Z, C) -> (C, Z, Y, X)
+    raise InputError(f"{path}: NIfTI of shape {data.shape}; expected 3D (X, Y, Z) or 4D (X, Y, Z, C)")
+
+
+def _read_slice_folder(folder: Path) -> np.ndarray:
+    """A folder of 2D slices, sorted by file name, as (C, D, H, W)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _extension(p) in IMAGE_EXTENSIONS)
+    if not files:
+        raise InputError(f"{folder}: no 2D image slices ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+    slices = [read_image(files[0])]
+    for file in files[1:]:
+        image = read_image(file)
+        if image.shape != slices[0].shape:
+            raise InputError(
+                f"{file}: slice of shape {image.shape} differs from {files[0].name} {slices[0].shape}; "
+                "all slices of a volume must have the same size and channels"
+            )
+        slices.append(image)
+    return np.stack(slices, axis=1)  # (C, D, H, W)
+
+
+def read_volume(path: str | Path) -> np.ndarray:
+    """A 3D image as ``(C, D, H, W)`` in its native dtype.
+
+    Accepts a 3D TIFF (ZYX -> C=1; ZCYX or CZYX when tifffile knows the axes; an unlabelled 4D TIFF is
+    taken as ZCYX, the ImageJ order), a NIfTI file (needs ``nibabel``) or a folder of 2D slices sorted
+    by name.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_slice_folder(path)
+    path = _check_file(path, TIFF_EXTENSIONS + NIFTI_EXTENSIONS)
+    if _extension(path) in NIFTI_EXTENSIONS:
+        return _read_nifti(path)
+    array, axes = _tiff_series(path)
+    if array.ndim == 3 and axes[-1] != "S":
+        return array[None]  # (D, H, W) -> (1, D, H, W)
+    if array.ndim == 4 and axes[-1] != "S":
+        if "C" in axes and "Z" in axes:
+            return np.ascontiguousarray(np.moveaxis(array, axes.index("C"), 0))
+        return np.ascontiguousarray(array.transpose(1, 0, 2, 3))  # assume ZCYX
+    raise InputError(
+        f"{path}: TIFF of shape {array.shape} (axes {axes}) is not a 3D volume (ZYX or ZCYX); "
+        "2D images are read with read_image"
+    )
+
+
+def _to_label_dtype(array: np.ndarray, path: Path) -> np.ndarray:
+    """Integer label array as int32, refusing fractional, negative or too large values."""
+    if array.dtype == bool:
+        return array.astype(np.int32)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise InputError(
+                f"{path}: label image holds non-integer values (dtype {array.dtype}); labels must be "
+                "integer class or instance ids (0 = background)"
+            )
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"{path}: label image of dtype {array.dtype}; expected integers")
+    if array.size and (array.min() < 0 or array.max() > np.iinfo(np.int32).max):
+        raise InputError(
+            f"{path}: label values range {array.min()}..{array.max()}; expected 0 (background) and "
+            "positive ids below 2**31"
+        )
+    return array.astype(np.int32)
+
+
+def read_labels(path: str | Path) -> np.ndarray:
+    """A 2D label or mask image as ``(H, W)`` int32 with values kept (ids, classes or 0/255).
+
+    RGB(A) masks whose colour channels are all equal are read as one channel; truly coloured masks
+    are refused (they need a colour -> class table). Palette PNGs give their palette indices.
+    """
+    path = _check_file(path)
+    array = _read_2d(path, palette_as_index=True)  # (H, W, C)
+    if array.shape[-1] > 1:
+        if not all(np.array_equal(array[..., 0], array[..., c]) for c in range(1, array.shape[-1])):
+            raise InputError(
+                f"{path}: colour-coded mask ({array.shape[-1]} differing channels); label images must hold "
+                "one integer id per pixel. Colour-coded multiclass masks need a class table mapping each "
+                "colour to a class id (multiclass task); otherwise save the mask as gray"
+            )
+    return _to_label_dtype(array[..., 0], path)
+
+
+def read_label_volume(path: str | Path) -> np.ndarray:
+    """A 3D label image as ``(D, H, W)`` int32 (TIFF ZYX, NIfTI or a folder of 2D label slices)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and _extension(p) in IMAGE_EXTENSIONS)
+        if not files:
+            raise InputError(f"{path}: no label slices ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        slices = [read_labels(f) for f in files]
+        for file, labels in zip(files, slices):
+            if labels.shape != slices[0].shape:
+                raise InputError(f"{file}: slice shape {labels.shape} differs from {files[0].name} "
+                                 f"{slices[0].shape}")
+        return np.stack(slices)
+    volume = read_volume(path)
+    if volume.shape[0] != 1:
+        raise InputError(f"{path}: label volume has {volume.shape[0]} channels; expected one (ZYX)")
+    return _to_label_dtype(volume[0], path)
+
+
+# --------------------------------------------------------------------------------------------------
+# normalisation
+
+
+def normalize_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """Map the ``low``/``high`` percentiles of the whole image to 0/1 as float32 (any shape).
+
+    All channels share one mapping, so colour ratios are kept. Values outside the percentiles are
+    mapped linearly, not clipped (e.g. uint8 with p1 = 10, p99.8 = 210: 10 -> 0, 210 -> 1, 255 -> 1.225).
+    When the percentiles coincide (sparse images) the min/max range is used; constant images give zeros.
+    """
+    if not 0 <= low < high <= 100:
+        raise InputError(f"normalisation percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
+    data = np.asarray(image, dtype=np.float32)
+    if data.size == 0:
+        return data.copy()
+    lo, hi = np.percentile(data, [low, high])
+    if hi <= lo:
+        lo, hi = float(data.min()), float(data.max())
+    if hi <= lo:
+        return np.zeros_like(data)
+    return ((data - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+
+def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False) -> Path:
+    """Write ``array`` as a TIFF (any dtype and shape tifffile takes); creates the parent folder.
+
+    ``compress`` uses lossless zlib (deflate), worthwhile for label images.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, np.asarray(array), compression="zlib" if compress else None)
+    return path
+
+
+def _to_hwc(array: np.ndarray, path: Path) -> np.ndarray:
+    """(H, W), (C, H, W) or unambiguous (H, W, C) with C in 1/3/4 -> (H, W) or (H, W, C)."""
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3:
+        if array.shape[0] in (1, 3, 4):  # channels-first, the project's convention
+            array = np.moveaxis(array, 0, -1)
+        if array.shape[-1] == 1:
+            return array[..., 0]
+        if array.shape[-1] in (3, 4):
+            return array
+    raise InputError(
+        f"{path}: cannot write an array of shape {array.shape} as PNG; expected (H, W), (C, H, W) or "
+        "(H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA)"
+    )
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 (gray/RGB/RGBA) or uint16 (gray) image as PNG; bool is written as 0/255."""
+    path = Path(path)
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.dtype not in (np.uint8, np.uint16):
+        raise InputError(
+            f"{path}: PNG needs uint8 or uint16 data, got {array.dtype}; scale and convert it first "
+            "(or write a TIFF, which keeps any dtype)"
+        )
+    array = _to_hwc(array, path)
+    if array.dtype == np.uint16 and array.ndim == 3:
+        raise InputError(f"{path}: 16-bit colour PNGs are not supported; write a TIFF instead")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    return path
+
+
+def write_labels(path: str | Path, labels: np.ndarray) -> Path:
+    """Write an integer label image as uint16, TIFF (2D or 3D, compressed) or PNG (2D) by extension."""
+    path = Path(path)
+    labels = np.asarray(labels)
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise InputError(f"{path}: labels must be integers, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise InputError(f"{path}: labels hold negative values ({labels.min()}); ids must be >= 0")
+    if labels.size and labels.max() > 65535:
+        raise InputError(
+            f"{path}: labels go up to {labels.max()} but the file is written as uint16 (at most 65535 "
+            "objects); relabel the objects consecutively or split the image"
+        )
+    ext = _extension(path)
+    if ext in TIFF_EXTENSIONS:
+        return write_tiff(path, labels.astype(np.uint16), compress=True)
+    if ext == ".png":
+        if labels.ndim != 2:
+            raise InputError(f"{path}: PNG holds 2D labels only, got shape {labels.shape}; use .tif")
+        return write_png(path, labels.astype(np.uint16))
+    raise InputError(f"{path}: label files are written as .tif, .tiff or .png, not '{ext}'")

@@ -1,0 +1,85 @@
+"""Checkpoints: written atomically, loadable alone to rebuild a model, complete enough to resume.
+
+A checkpoint holds the resolved run config (model constructor arguments, normalisation percentiles,
+class names, task), the weights, and for resuming the optimizer, scheduler, epoch, best score,
+history and RNG states.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unetkit.config import RunConfig, from_dict
+from unetkit.errors import InputError
+
+FORMAT = "unetkit-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    An interrupted write leaves the previous checkpoint intact, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file or a run folder)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt/foreign files
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not a unetkit checkpoint (no '{FORMAT}' marker)")
+    return payload
+
+
+def config_of(payload: dict[str, Any]) -> RunConfig:
+    """The RunConfig stored in a checkpoint."""
+    return from_dict(payload["config"])
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
+    """Rebuild the network of a checkpoint with its weights, in eval mode."""
+    from unetkit.models.registry import build_model
+
+    payload = load_checkpoint(path)
+    config = config_of(payload)
+    model = build_model(config.model)
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval(), config
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states that training consumes (dropout, weight init; patches use their own seeds)."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

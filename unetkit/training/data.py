@@ -1,0 +1,109 @@
+"""Turn a dataset folder and a RunConfig into in-memory training and validation arrays.
+
+Images are decoded and normalised once (percentiles from the config, stored in checkpoints so that
+prediction normalises the same way); targets and weight maps are derived once per image.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from unetkit.config import RunConfig
+from unetkit.data.channels import match_channels
+from unetkit.data.layouts import Sample, find_samples, load_sample, split_samples
+from unetkit.errors import InputError
+
+TASK_TARGETS = {"binary": "binary", "instances": "three-class"}
+TARGET_CLASSES = {"binary": 2, "three-class": 3}
+
+
+@dataclass
+class SplitData:
+    """Arrays of one split: images (C, *S) float32, raw labels, class targets, optional weight maps."""
+
+    names: list[str] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)  # instance ids (or values as stored)
+    targets: list[np.ndarray] = field(default_factory=list)  # class index per pixel
+    weights: list[np.ndarray] | None = None
+
+
+def target_kind(config: RunConfig) -> str:
+    """The training target derived from the task unless ``data.target`` names one."""
+    if config.data.target != "auto":
+        return config.data.target
+    if config.task not in TASK_TARGETS:
+        raise InputError(f"task '{config.task}' is not supported by this trainer; use binary or instances")
+    return TASK_TARGETS[config.task]
+
+
+def instance_labels(labels: np.ndarray) -> np.ndarray:
+    """Instance ids from stored labels: a two-valued mask (0/255, ISBI interior/membrane) becomes its
+    connected components; an instance label image is kept."""
+    from unetkit.data.weightmaps import instance_labels_from_foreground
+
+    values = np.unique(labels)
+    if len(values) <= 2:
+        return instance_labels_from_foreground(labels > 0)
+    return labels
+
+
+def _load(samples: list[Sample], config: RunConfig, desc: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    def one(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        return load_sample(sample, config.data.normalize_low, config.data.normalize_high)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # PNG decoding releases the GIL
+        return list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img", leave=False))
+
+
+def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc: str) -> SplitData:
+    """Load samples and derive targets (and weight maps when the config asks for them)."""
+    from unetkit.data.targets import make_target
+    from unetkit.data.weightmaps import WeightMapCache
+
+    kind = target_kind(config)
+    split = SplitData(weights=[] if config.data.weight_map else None)
+    cache = WeightMapCache()
+    for sample, (image, labels) in zip(samples, _load(samples, config, desc), strict=True):
+        instances = instance_labels(labels)
+        target = make_target(instances, kind, config.data.boundary_width)
+        split.names.append(sample.name)
+        split.images.append(match_channels(image, in_channels, sample.image_path))
+        split.labels.append(instances)
+        split.targets.append(target.astype(np.uint8))
+        if split.weights is not None:
+            split.weights.append(cache.get(instances, config.data.w0, config.data.sigma, foreground=target))
+    return split
+
+
+def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path | None) -> tuple[
+        SplitData, SplitData, int]:
+    """(train, validation, image channels) for a run; validation is a fixed-seed split when no folder."""
+    data = config.data
+    samples = find_samples(train_dir, data.layout, data.image_dir, data.mask_dir)
+    if val_dir:
+        train_samples = samples
+        val_samples = find_samples(val_dir, data.layout, data.image_dir, data.mask_dir)
+    else:
+        train_samples, val_samples = split_samples(samples, data.val_fraction, data.split_seed)
+    if not train_samples:
+        raise InputError(f"{train_dir}: no training images left after the validation split")
+    in_channels = config.model.in_channels
+    train = build_split(train_samples, config, in_channels, "loading train")
+    val = build_split(val_samples, config, in_channels, "loading val")
+    return train, val, in_channels
+
+
+def detect_channels(train_dir: str | Path, config: RunConfig) -> int:
+    """Channels of the first training image after loading (1 gray, 3 colour): sets model.in_channels."""
+    from unetkit.data.io import read_image, read_page
+
+    sample = find_samples(train_dir, config.data.layout, config.data.image_dir, config.data.mask_dir)[0]
+    if sample.index is not None:
+        return read_page(sample.image_path, sample.index)[None].shape[0]
+    return read_image(sample.image_path).shape[0]

@@ -1,0 +1,302 @@
+"""Training: ``train_one_epoch``, ``validate`` and ``fit`` (the whole run, resumable).
+
+A run folder holds ``config.yaml`` (resolved), ``metrics.csv`` (a row per epoch), ``curves.png``,
+``last.pt`` / ``best.pt`` (atomic checkpoints; best by the validation score), ``overlays/`` and
+``summary.json``. ``fit(..., resume=True)`` continues from ``last.pt`` exactly where it stopped:
+epoch, optimizer, scheduler, RNG; patches are seeded by (seed, epoch, index), so the data stream
+continues identically too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
+from unetkit.data.sampling import PatchDataset
+from unetkit.errors import InputError
+from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.losses import SegmentationLoss
+from unetkit.models import sizes
+from unetkit.models.registry import build_model
+from unetkit.training import checkpoint as ckpt
+from unetkit.training.data import TARGET_CLASSES, SplitData, detect_channels, prepare_data, target_kind
+from unetkit.visualize.curves import plot_curves
+from unetkit.visualize.images import mask_overlay, save_rgb, side_by_side, to_display_rgb
+
+RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers")
+
+
+@dataclass
+class FitResult:
+    """What a finished (or budget-stopped) run reached."""
+
+    run_dir: Path
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, Any]]
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
+    return torch.device(name)
+
+
+def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(input, output) patch sizes: valid nets round the patch to a valid input size."""
+    model = config.model
+    dims = 3 if model.name == "unet3d" else model.spatial_dims
+    want = config.data.patch_size
+    if model.padding == "valid":
+        pools = sizes.level_pool_sizes(model.depth, dims, model.pool_sizes or None)
+        inputs = []
+        for axis in range(dims):
+            below, above = sizes.nearest_valid_sizes(want, model.depth, [p[axis] for p in pools])
+            inputs.append(below or above)
+        return tuple(inputs), sizes.valid_output_size(inputs, model.depth, model.pool_sizes or None)
+    divisor = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
+    inputs = tuple(max(d, want // d * d) for d in divisor)
+    return inputs, inputs
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, schedule: str):
+    """Linear warm-up, then cosine decay to 1% of the peak (or constant)."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    train = config.train
+    if train.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
+                               weight_decay=train.weight_decay)
+    raise InputError(f"train.optimizer must be adamw or sgd; got '{train.optimizer}'")
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler, amp_dtype,
+                    deadline: float, bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
+    """One pass over the loader; returns (mean loss, patches seen, stopped by the time budget)."""
+    model.train()
+    total, count, stopped = 0.0, 0, False
+    for batch in loader:
+        image = batch["image"].to(device, non_blocking=True)  # (B, C, *S_in)
+        target = batch["target"].to(device, non_blocking=True)  # (B, *S_out)
+        weights = batch["weights"].to(device, non_blocking=True) if "weights" in batch else None
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(image)
+        loss = loss_fn(logits.float(), target, weights)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()}; lower train.lr or enable grad_clip")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += loss.item() * image.shape[0]
+        count += image.shape[0]
+        bar.update(image.shape[0])
+        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if time.monotonic() > deadline:
+            stopped = True
+            break
+    return total / max(count, 1), count, stopped
+
+
+def predict_probabilities(model, image: np.ndarray, config: RunConfig, device, out_channels: int,
+                          progress: bool = False) -> np.ndarray:
+    """Overlap-tile softmax probabilities (K, *S) of one normalised image with a config's settings."""
+    geometry = NetGeometry.from_config(config.model)
+    predictor = TorchPredictor(model, device, activation="softmax", tta=config.inference.tta,
+                               amp=config.train.amp)
+    return predict_tiled(image, predictor, geometry, out_channels, config.inference.tile_size,
+                         config.inference.overlap, config.inference.batch_size, config.inference.blend,
+                         progress=progress)
+
+
+def validate(model, val: SplitData, config: RunConfig, device, out_channels: int,
+             overlay_dir: Path | None = None) -> dict[str, float]:
+    """Whole-image validation by overlap-tile prediction: mean per-image Dice/IoU of the foreground,
+    and for the instances task the DSB score after post-processing."""
+    from unetkit.metrics.binary import binary_counts, dice, iou
+
+    scores: dict[str, list[float]] = {"val_dice": [], "val_iou": []}
+    kind = target_kind(config)
+    for index, (name, image, labels) in enumerate(zip(val.names, val.images, val.labels, strict=True)):
+        probs = predict_probabilities(model, image, config, device, out_channels)
+        foreground = (1.0 - probs[0]) > config.inference.threshold
+        counts = binary_counts(labels > 0, foreground)
+        scores["val_dice"].append(dice(counts))
+        scores["val_iou"].append(iou(counts))
+        if config.task == "instances":
+            from unetkit.inference.postprocess import postprocess
+            from unetkit.metrics.instances import instance_scores
+
+            predicted = postprocess(probs, config.postprocess, kind)
+            result = instance_scores(labels, predicted)
+            scores.setdefault("val_dsb_score", []).append(result.dsb_score)
+            scores.setdefault("val_ap50", []).append(result.ap50)
+        if overlay_dir is not None and index < config.train.overlays:
+            panel = side_by_side(to_display_rgb(image), mask_overlay(image, foreground, labels > 0))
+            save_rgb(overlay_dir / f"{name}.png", panel)
+    model.train()
+    return {key: float(np.mean(values)) for key, values in scores.items() if values}
+
+
+def _score_key(config: RunConfig) -> str:
+    return "val_dsb_score" if config.task == "instances" else "val_dice"
+
+
+def _write_metrics(rows: list[dict], path: Path) -> None:
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def resolve_for_data(config: RunConfig, train_dir: str | Path) -> RunConfig:
+    """Fill in values that depend on the data: image channels and output classes."""
+    channels = detect_channels(train_dir, config)
+    classes = TARGET_CLASSES[target_kind(config)]
+    return apply_overrides(config, {"model.in_channels": channels, "model.out_channels": classes})
+
+
+def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: str | Path | None = None,
+        resume: bool = False, resume_overrides: dict[str, Any] | None = None, progress: bool = True) -> FitResult:
+    """Train a network as configured; returns the best validation score and the per-epoch history."""
+    run_dir = Path(out_dir)
+    state: dict[str, Any] | None = None
+    if resume:
+        state = ckpt.load_checkpoint(run_dir / "last.pt")
+        config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
+        train_dir, val_dir = state["train_dir"], state.get("val_dir")
+    else:
+        if (run_dir / "last.pt").exists():
+            raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
+        config = resolve_for_data(config, train_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+
+    random.seed(config.train.seed)
+    np.random.seed(config.train.seed)
+    torch.manual_seed(config.train.seed)
+    device = select_device(config.train.device)
+    train, val, _ = prepare_data(config, train_dir, val_dir)
+    input_size, output_size = patch_sizes(config)
+    out_channels = config.model.out_channels
+
+    from unetkit.transforms.build import build_transforms
+
+    dims = len(input_size)
+    dataset = PatchDataset(
+        train.images, train.targets, input_size, output_size, config.data.samples_per_epoch,
+        config.data.foreground_fraction, train.weights, build_transforms(config.augment, dims), config.train.seed,
+    )
+    loader = DataLoader(dataset, batch_size=config.train.batch_size, shuffle=False, drop_last=True,
+                        num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    steps_per_epoch = max(1, len(loader))
+    model = build_model(config.model).to(device)
+    optimizer = build_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+        config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch, config.train.scheduler))
+    amp_dtype = None
+    if config.train.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    loss_fn = SegmentationLoss(config.loss, config.data.ignore_label).to(device)
+
+    history: list[dict[str, Any]] = []
+    start_epoch, best_score, best_epoch, elapsed_before = 1, -math.inf, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        history = list(state["history"])
+        start_epoch = state["epoch"] + 1
+        best_score, best_epoch = state["best_score"], state["best_epoch"]
+        elapsed_before = state["elapsed_s"]
+        print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
+
+    budget = config.train.time_budget_s
+    started = time.monotonic() - elapsed_before
+    deadline = started + budget if budget > 0 else math.inf
+    key = _score_key(config)
+    stopped = False
+    for epoch in range(start_epoch, config.train.epochs + 1):
+        if stopped:
+            break
+        dataset.set_epoch(epoch)
+        epoch_start = time.monotonic()
+        bar = tqdm(total=steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
+                   unit="patch", disable=not progress, leave=False)
+        train_loss, seen, stopped = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler,
+                                                    amp_dtype, deadline, bar, config.train.grad_clip)
+        bar.close()
+        train_seconds = time.monotonic() - epoch_start
+        row: dict[str, Any] = {
+            "epoch": epoch, "train_loss": round(train_loss, 6), "lr": scheduler.get_last_lr()[0],
+            "train_seconds": round(train_seconds, 2), "patches_per_s": round(seen / max(train_seconds, 1e-9), 2),
+        }
+        last_epoch = epoch == config.train.epochs or stopped
+        if val.images and (epoch % config.train.val_every == 0 or last_epoch):
+            row.update(validate(model, val, config, device, out_channels, run_dir / "overlays"))
+        row["elapsed_s"] = round(time.monotonic() - started, 1)
+        history.append(row)
+        score = row.get(key, -train_loss if not val.images else None)
+        improved = score is not None and score > best_score
+        if improved:
+            best_score, best_epoch = score, epoch
+        payload = {
+            "config": to_dict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
+            "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "history": history,
+            "elapsed_s": time.monotonic() - started, "train_dir": str(train_dir),
+            "val_dir": str(val_dir) if val_dir else None,
+        }
+        ckpt.save_checkpoint(run_dir / "last.pt", payload)
+        if improved:
+            ckpt.save_checkpoint(run_dir / "best.pt", payload)
+        _write_metrics(history, run_dir / "metrics.csv")
+        plot_curves(history, run_dir / "curves.png")
+        shown = " ".join(f"{k}={v}" for k, v in row.items() if k.startswith("val_"))
+        print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
+              + (" [time budget reached]" if stopped else ""), flush=True)
+
+    summary = {"best_epoch": best_epoch, f"best_{key}": best_score, "epochs_run": len(history),
+               "stopped_by_time_budget": stopped, "elapsed_s": round(time.monotonic() - started, 1),
+               "input_patch": list(input_size), "output_patch": list(output_size),
+               "tile_plan_example": [list(t) for t in plan_tiles(input_size, NetGeometry.from_config(config.model),
+                                                                 config.inference.tile_size)[:2]]}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return FitResult(run_dir, best_epoch, best_score, history)

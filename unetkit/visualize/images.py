@@ -1,0 +1,73 @@
+"""Pictures a person looks at: display conversion and prediction-vs-truth overlays (RGB uint8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def to_display_rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) or (H, W) image of any range -> (H, W, 3) uint8 with a 1-99.5 percentile stretch."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 3:
+        array = np.repeat(array[:1], 3, 0) if array.shape[0] < 3 else array[:3]
+        array = np.moveaxis(array, 0, -1)
+    else:
+        array = np.repeat(array[..., None], 3, -1)
+    low, high = np.percentile(array, (1, 99.5))
+    scaled = (array - low) / max(float(high - low), 1e-6)
+    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it."""
+    padded = np.pad(mask, 1, mode="edge")
+    inner = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
+def mask_overlay(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray | None = None,
+                 alpha: float = 0.4) -> np.ndarray:
+    """Prediction tinted magenta over the image; truth, when given, outlined in green.
+
+    Returns (H, W, 3) uint8. Where prediction and truth disagree is what a person wants to see.
+    """
+    rgb = to_display_rgb(image).astype(np.float32)
+    predicted = np.asarray(prediction) > 0
+    rgb[predicted] = (1 - alpha) * rgb[predicted] + alpha * np.array([255, 0, 255], dtype=np.float32)
+    rgb[_outline(predicted)] = (255, 0, 255)
+    if truth is not None:
+        rgb[_outline(np.asarray(truth) > 0)] = (0, 255, 0)
+    return rgb.astype(np.uint8)
+
+
+def class_overlay(image: np.ndarray, classes: np.ndarray, colours: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Class index map (H, W) blended over the image with one colour per class (class 0 left clear)."""
+    rgb = to_display_rgb(image).astype(np.float32)
+    classes = np.asarray(classes)
+    for index in range(1, len(colours)):
+        where = classes == index
+        rgb[where] = (1 - alpha) * rgb[where] + alpha * np.asarray(colours[index], dtype=np.float32)
+    return rgb.astype(np.uint8)
+
+
+def side_by_side(*panels: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Join RGB panels of equal height horizontally with a white gap."""
+    height = max(p.shape[0] for p in panels)
+    spacer = np.full((height, gap, 3), 255, dtype=np.uint8)
+    parts = []
+    for panel in panels:
+        if panel.shape[0] < height:
+            panel = np.pad(panel, ((0, height - panel.shape[0]), (0, 0), (0, 0)), constant_values=255)
+        parts += [panel, spacer]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def save_rgb(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an (H, W, 3) uint8 array as PNG, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
