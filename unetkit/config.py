@@ -31,16 +31,27 @@ class DataConfig:
     normalize_low: float = 1.0  # lower percentile mapped to 0 by per-image normalisation
     normalize_high: float = 99.8  # upper percentile mapped to 1
     patch_size: int = 256  # side of the input patch fed to the network (valid nets: output is smaller)
+    patch_shape: list[int] = field(default_factory=list)  # per-axis patch, e.g. [32, 96, 96]; [] = patch_size
     foreground_fraction: float = 0.5  # share of patches centred on a random foreground pixel
     samples_per_epoch: int = 256  # patches per training epoch (images have mixed sizes, so count patches)
     num_workers: int = 0  # DataLoader worker processes (0 = in the main process)
-    target: str = "auto"  # auto (from task) | binary | three-class
+    target: str = "auto"  # auto (from task) | binary | three-class | distance
     boundary_width: int = 2  # px width of the boundary class in three-class targets
     weight_map: bool = False  # paper eq. 2 weight maps: class balance + touching-border emphasis
     w0: float = 10.0  # weight-map border strength (paper: 10)
     sigma: float = 5.0  # weight-map border width in px (paper: 5)
     class_names: list[str] = field(default_factory=list)  # names per class, background first
     ignore_label: int = 255  # label value left out of loss and metrics (multiclass, sparse 3D)
+    sparse_labels: bool = False  # instance/binary labels mark unannotated voxels with ignore_label (3D U-Net)
+    # multiclass masks (unetkit.data.masks, unetkit.data.class_folders)
+    class_colors: list[list[int]] = field(default_factory=list)  # RGB per class of colour-coded masks
+    ignore_color: list[int] = field(default_factory=list)  # RGB of ignored pixels in colour-coded masks
+    class_priority: list[str] = field(default_factory=list)  # class-folders overlaps: first listed wins
+    # regression targets (unetkit.data.image_targets)
+    target_dir: str = "targets"  # regression: folder of target images next to image_dir
+    target_norm: str = "percentile"  # regression: percentile (dataset-wide, stored) | none
+    target_offset: list[float] = field(default_factory=list)  # per target channel: value mapped to 0
+    target_scale: list[float] = field(default_factory=list)  # per target channel: span mapped to 1
 
 
 @dataclass
@@ -73,6 +84,8 @@ class ModelConfig:
     dropout: float = 0.0  # dropout at the end of the contracting path (paper: 0.5)
     pool_sizes: list[list[int]] = field(default_factory=list)  # per-level pooling, e.g. [[1,2,2],...]
     init: str = "default"  # default (PyTorch) | he (paper: Kaiming normal)
+    encoder_weights: str = ""  # ternaus11: torchvision VGG11 state dict file for the encoder; "" = scratch
+    freeze_encoder_epochs: int = 0  # ternaus11: train only the decoder for the first N epochs
 
 
 @dataclass
@@ -83,6 +96,7 @@ class LossConfig:
     dice_weight: float = 1.0  # weight of the soft Dice term over foreground classes (0 = off)
     class_weights: list[float] = field(default_factory=list)  # per-class CE weights; empty = none
     regression: str = "l1"  # regression loss: l1 | mse | smooth_l1
+    auto_class_weights: bool = False  # multiclass: class_weights from training pixel frequencies
 
 
 @dataclass
@@ -95,15 +109,17 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 1e-4  # decoupled weight decay (AdamW) or L2 (SGD)
     momentum: float = 0.9  # SGD momentum (paper: 0.99)
-    scheduler: str = "cosine"  # cosine | constant
+    scheduler: str = "cosine"  # cosine (over epochs) | cosine-time (over time_budget_s) | constant
     warmup_epochs: int = 1  # linear warm-up before the cosine decay
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0  # seeds torch, numpy and the patch sampler
     time_budget_s: float = 0.0  # stop after this many seconds of training (0 = no limit)
+    budget_clock: str = "wall"  # wall (elapsed time) | cpu (this process's CPU time: fair on a busy machine)
     val_every: int = 1  # validate every N epochs
     overlays: int = 4  # validation overlays written per validation
     grad_clip: float = 0.0  # max gradient norm (0 = off)
+    memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
 
 
 @dataclass
@@ -116,6 +132,8 @@ class InferenceConfig:
     tta: bool = False  # average over flips
     blend: str = "gaussian"  # same nets: gaussian | constant weights across a tile
     threshold: float = 0.5  # foreground probability threshold for masks
+    tile_shape: list[int] = field(default_factory=list)  # per-axis tile, e.g. [48, 128, 128]; [] = tile_size
+    memory_limit_gb: float = 0.0  # memory tiled prediction may use; 0 = 80% of the free device memory
 
 
 @dataclass
@@ -126,6 +144,8 @@ class PostprocessConfig:
     threshold: float = 0.5  # foreground probability threshold
     seed_threshold: float = 0.7  # interior probability for watershed seeds
     min_size: int = 15  # objects smaller than this many pixels are removed
+    min_seed_size: int = 3  # watershed seeds smaller than this are dropped (thin necks split otherwise)
+    min_distance: int = 3  # distance-map route: minimum px between seed peaks
     fill_holes: bool = True  # fill holes inside objects
 
 

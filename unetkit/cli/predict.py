@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--instances", action="store_true", help="also write instance labels and objects")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
+    parser.add_argument("--class-probabilities", action="store_true",
+                        help="multiclass: also write probabilities/<class>/<image>.tif per class")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=run)
 
@@ -28,12 +30,35 @@ def run(args: argparse.Namespace) -> int:
 
     options = PredictOptions(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, tta=args.tta,
                              instances=args.instances, device=args.device,
-                             save_probabilities=not args.no_probabilities)
+                             save_probabilities=not args.no_probabilities,
+                             class_probabilities=args.class_probabilities)
     rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
     pixels = sum(r["height"] * r["width"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
+    fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]
+    if fractions or any(key.startswith("mean_") for key in (rows[0] if rows else {})):
+        _print_task_summary(args, rows, fractions, pixels, seconds)
+        return 0
     print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
           f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ "
           "(masks/, probabilities/, overlays/" + (", labels/, instances/, objects/)" if any(
               "objects" in r for r in rows) else ")"))
     return 0
+
+
+def _print_task_summary(args: argparse.Namespace, rows: list[dict], fractions: list[str], pixels: int,
+                        seconds: float) -> None:
+    """Multiclass: outputs and the mean share of each class by name; regression: outputs."""
+    if fractions:
+        extra = ", probabilities/<class>/" if args.class_probabilities else ""
+        outputs = f"masks/ (class ids), overlays/ (with legend), classes.csv{extra}"
+    else:
+        outputs = "predictions/ (float32 TIFF in target units), overlays/"
+    print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
+          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ ({outputs})")
+    if fractions:
+        width = max(len(key) - len("fraction_") for key in fractions)
+        print(f"  {'class':<{width}}  mean share of pixels")
+        for key in fractions:
+            share = sum(row[key] for row in rows) / len(rows)
+            print(f"  {key.removeprefix('fraction_'):<{width}}  {share:.4f}")

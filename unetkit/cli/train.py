@@ -14,10 +14,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--val", help="validation folder (default: a fixed-seed split, --val-fraction)")
     parser.add_argument("--val-fraction", type=float, help="share of --data held out (default 0.15)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, curves.png")
-    parser.add_argument("--task", choices=["binary", "instances"], help="default binary")
+    parser.add_argument("--task", choices=["binary", "instances", "multiclass", "regression"],
+                        help="default binary; multiclass: class-id/colour masks or one mask folder per class; "
+                             "regression: images/ + targets/ (float outputs)")
+    parser.add_argument("--class-names", help="multiclass: comma-separated class names, background first "
+                        "(class-folders: the mask folder names)")
     parser.add_argument("--recipe", default="default", help="default (modern) | paper (Ronneberger 2015)")
     parser.add_argument("--config", help="YAML file of config values (sections data/model/loss/train/...)")
-    parser.add_argument("--layout", help="auto | folders | dsb | isbi-stack")
+    parser.add_argument("--layout", help="auto | folders | dsb | isbi-stack | class-folders")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -29,6 +33,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
@@ -38,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         shortcuts.append(f"task={args.task}")
     if args.layout:
         shortcuts.append(f"data.layout={args.layout}")
+    if args.class_names:
+        names = [name.strip() for name in args.class_names.split(",") if name.strip()]
+        shortcuts.append(f"data.class_names={json.dumps(names)}")  # JSON is YAML: names may hold spaces
     if args.val_fraction is not None:
         shortcuts.append(f"data.val_fraction={args.val_fraction}")
     if args.epochs is not None:

@@ -24,7 +24,10 @@ BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2  # three-class target values
 
 
 def _check_labels(labels: np.ndarray) -> np.ndarray:
-    """Integer (or bool) 2D/3D label array with ids >= 0, else an InputError saying how to fix it."""
+    """Integer (or bool) 2D/3D label array with ids >= 0, else an InputError saying how to fix it.
+
+    Only the partition into objects matters to the targets, so ids may come back renumbered.
+    """
     labels = np.asarray(labels)
     if labels.dtype == bool:
         labels = labels.astype(np.int32)
@@ -37,6 +40,10 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
         raise InputError(f"label image has shape {labels.shape}; expected (H, W) or (D, H, W)")
     if labels.size and labels.min() < 0:
         raise InputError(f"label image holds negative ids ({labels.min()}); ids must be >= 0")
+    if labels.size and labels.max() > labels.size:
+        # Sparse large ids: renumber densely so per-id tables stay small (ids do not matter for targets).
+        values, inverse = np.unique(labels, return_inverse=True)
+        labels = inverse.reshape(labels.shape) + (0 if values[0] == 0 else 1)
     return labels
 
 

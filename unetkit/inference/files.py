@@ -3,7 +3,9 @@
 Outputs go to sub-folders of ``out_dir`` (one file per input image, named by its stem):
 ``probabilities/`` float32 TIFF of the foreground probability (H, W), ``masks/`` 0/255 PNG,
 ``overlays/`` PNG of the mask over the image, and with instances ``labels/`` uint16 TIFF,
-``instances/`` coloured PNG and ``objects/`` per-object CSV.
+``instances/`` coloured PNG and ``objects/`` per-object CSV. Multiclass and regression checkpoints
+write their own outputs (``unetkit.inference.task_outputs``): class-id masks, overlays with a class
+legend, ``classes.csv``; or float32 ``predictions/``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PredictOptions:
     instances: bool = False  # write instance labels (post-processing)
     device: str = "auto"
     save_probabilities: bool = True
+    class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
 
 
 def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
@@ -68,6 +71,12 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
         image = load_for_prediction(path, config)
         probs = predict_probabilities(model, image, config, device, config.model.out_channels)
         seconds = time.perf_counter() - started
+        if config.task in ("multiclass", "regression"):
+            from unetkit.inference.task_outputs import write_task_outputs
+
+            rows.append(write_task_outputs(probs, image, config, out_dir, path, seconds,
+                                           options.class_probabilities))
+            continue
         foreground = (1.0 - probs[0]).astype(np.float32)
         mask = foreground > config.inference.threshold
         stem = path.stem
@@ -81,6 +90,10 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
         if options.instances or config.task == "instances":
             row["objects"] = _write_instances(probs, image, config, kind, out_dir, stem)
         rows.append(row)
+    if config.task == "multiclass" and rows:
+        from unetkit.inference.task_outputs import write_rows
+
+        write_rows(rows, out_dir / "classes.csv")
     return rows
 
 

@@ -95,7 +95,10 @@ def relabel_consecutive(labels: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _pair_ious(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """IoU of every overlapping (truth, pred) pair: (truth idx 0-based, pred idx 0-based, iou, n_true, n_pred)."""
+    """IoU of every overlapping (truth, pred) pair.
+
+    Returns (truth index, pred index, iou) arrays of shape (P,) with 0-based object indices, n_true, n_pred.
+    """
     t, n_true = relabel_consecutive(truth)
     p, n_pred = relabel_consecutive(pred)
     size_t = np.bincount(t, minlength=n_true + 1)
@@ -109,7 +112,10 @@ def _pair_ious(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ti - 1, pj - 1, inter / union, n_true, n_pred
 
 
-def _true_positives(ti: np.ndarray, pj: np.ndarray, ious: np.ndarray, t: float, n_true: int, n_pred: int) -> int:
+def _true_positives(
+    ti: np.ndarray, pj: np.ndarray, ious: np.ndarray, t: float, n_true: int, n_pred: int
+) -> int:
+    """Matched truth objects at threshold t (a hit needs IoU > t)."""
     hit = ious > t
     if t >= 0.5:  # matches are unique (see module docstring)
         return int(np.count_nonzero(hit))
@@ -153,7 +159,7 @@ def instance_scores(
 
     tp = np.array([_true_positives(ti, pj, ious, t, n_true, n_pred) for t in thresholds], dtype=np.int64)
     fp, fn = n_pred - tp, n_true - tp
-    score = np.array([_ratio(a, a + b + c, both_empty) for a, b, c in zip(tp, fp, fn)])
+    score = np.array([_ratio(a, a + b + c, both_empty) for a, b, c in zip(tp, fp, fn, strict=True)])
 
     tp50 = _true_positives(ti, pj, ious, 0.5, n_true, n_pred)
     fp50, fn50 = n_pred - tp50, n_true - tp50

@@ -15,10 +15,12 @@ from tqdm.auto import tqdm
 
 from unetkit.config import RunConfig
 from unetkit.data.channels import match_channels
-from unetkit.data.layouts import Sample, find_samples, load_sample, split_samples
+from unetkit.data.layouts import Sample, load_sample, split_samples
 from unetkit.errors import InputError
 
-TASK_TARGETS = {"binary": "binary", "instances": "three-class"}
+# multiclass and regression targets come from the files as they are (unetkit.training.tasks)
+TASK_TARGETS = {"binary": "binary", "instances": "three-class", "multiclass": "multiclass",
+                "regression": "regression"}
 TARGET_CLASSES = {"binary": 2, "three-class": 3}
 
 
@@ -61,13 +63,18 @@ def _load(samples: list[Sample], config: RunConfig, desc: str) -> list[tuple[np.
         return list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img", leave=False))
 
 
-def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc: str) -> SplitData:
-    """Load samples and derive targets (and weight maps when the config asks for them)."""
+def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc: str,
+                with_weights: bool = True) -> SplitData:
+    """Load samples and derive targets (and weight maps when the config asks and ``with_weights``)."""
     from unetkit.data.targets import make_target
     from unetkit.data.weightmaps import WeightMapCache
 
     kind = target_kind(config)
-    split = SplitData(weights=[] if config.data.weight_map else None)
+    if kind in ("multiclass", "regression"):
+        from unetkit.training.tasks import build_task_split
+
+        return build_task_split(samples, config, in_channels, desc, with_weights)
+    split = SplitData(weights=[] if config.data.weight_map and with_weights else None)
     cache = WeightMapCache()
     for sample, (image, labels) in zip(samples, _load(samples, config, desc), strict=True):
         instances = instance_labels(labels)
@@ -81,21 +88,28 @@ def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc
     return split
 
 
+def _find(root: str | Path, config: RunConfig) -> list[Sample]:
+    """Samples of a dataset folder as the config's task reads it (class folders, regression targets)."""
+    from unetkit.training.tasks import find_task_samples
+
+    return find_task_samples(root, config)
+
+
 def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path | None) -> tuple[
         SplitData, SplitData, int]:
     """(train, validation, image channels) for a run; validation is a fixed-seed split when no folder."""
     data = config.data
-    samples = find_samples(train_dir, data.layout, data.image_dir, data.mask_dir)
+    samples = _find(train_dir, config)
     if val_dir:
         train_samples = samples
-        val_samples = find_samples(val_dir, data.layout, data.image_dir, data.mask_dir)
+        val_samples = _find(val_dir, config)
     else:
         train_samples, val_samples = split_samples(samples, data.val_fraction, data.split_seed)
     if not train_samples:
         raise InputError(f"{train_dir}: no training images left after the validation split")
     in_channels = config.model.in_channels
     train = build_split(train_samples, config, in_channels, "loading train")
-    val = build_split(val_samples, config, in_channels, "loading val")
+    val = build_split(val_samples, config, in_channels, "loading val", with_weights=False)
     return train, val, in_channels
 
 
@@ -103,7 +117,7 @@ def detect_channels(train_dir: str | Path, config: RunConfig) -> int:
     """Channels of the first training image after loading (1 gray, 3 colour): sets model.in_channels."""
     from unetkit.data.io import read_image, read_page
 
-    sample = find_samples(train_dir, config.data.layout, config.data.image_dir, config.data.mask_dir)[0]
+    sample = _find(train_dir, config)[0]
     if sample.index is not None:
         return read_page(sample.image_path, sample.index)[None].shape[0]
     return read_image(sample.image_path).shape[0]

@@ -27,11 +27,11 @@ from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.sampling import PatchDataset
 from unetkit.errors import InputError
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
-from unetkit.losses import SegmentationLoss
 from unetkit.models import sizes
 from unetkit.models.registry import build_model
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.data import TARGET_CLASSES, SplitData, detect_channels, prepare_data, target_kind
+from unetkit.training.tasks import NEW_TASKS, build_loss, output_activation, resolve_task, score_key
 from unetkit.visualize.curves import plot_curves
 from unetkit.visualize.images import mask_overlay, save_rgb, side_by_side, to_display_rgb
 
@@ -74,16 +74,48 @@ def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return inputs, inputs
 
 
-def lr_lambda(total_steps: int, warmup_steps: int, schedule: str):
-    """Linear warm-up, then cosine decay to 1% of the peak (or constant)."""
+def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, time_progress=None):
+    """Linear warm-up, then cosine decay to 1% of the peak (or constant).
+
+    ``cosine-time`` decays over the time budget instead of the epochs (``time_progress()`` returns
+    the elapsed share of the budget), so a run stopped by its budget has annealed; its learning rate
+    then depends on the machine's speed, so resume is not bit-exact in that mode.
+    """
+    if schedule not in ("cosine", "constant", "cosine-time"):
+        raise InputError(f"train.scheduler must be cosine, cosine-time or constant; got '{schedule}'")
+    if schedule == "cosine-time" and time_progress is None:
+        raise InputError("train.scheduler=cosine-time needs train.time_budget_s > 0")
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         if schedule == "constant":
             return 1.0
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "cosine-time":
+            progress = min(1.0, time_progress())
+        else:
+            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
     return factor
+
+
+def budget_clock(kind: str):
+    """The clock a time budget is measured on: wall time, or this process's CPU time (all threads)."""
+    if kind not in ("wall", "cpu"):
+        raise InputError(f"train.budget_clock must be wall or cpu; got '{kind}'")
+    return time.monotonic if kind == "wall" else time.process_time
+
+
+class _BudgetClock:
+    """Elapsed share of the time budget, for the cosine-time schedule."""
+
+    def __init__(self, budget_s: float, elapsed_before: float = 0.0, kind: str = "wall"):
+        self.budget_s = budget_s
+        self.now = budget_clock(kind)
+        self.started = self.now() - elapsed_before
+
+    def __call__(self) -> float:
+        return (self.now() - self.started) / self.budget_s
 
 
 def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -97,7 +129,7 @@ def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Op
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler, amp_dtype,
-                    deadline: float, bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
+                    out_of_time, bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
     """One pass over the loader; returns (mean loss, patches seen, stopped by the time budget)."""
     model.train()
     total, count, stopped = 0.0, 0, False
@@ -122,7 +154,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
         count += image.shape[0]
         bar.update(image.shape[0])
         bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if time.monotonic() > deadline:
+        if out_of_time():
             stopped = True
             break
     return total / max(count, 1), count, stopped
@@ -130,9 +162,10 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
 
 def predict_probabilities(model, image: np.ndarray, config: RunConfig, device, out_channels: int,
                           progress: bool = False) -> np.ndarray:
-    """Overlap-tile softmax probabilities (K, *S) of one normalised image with a config's settings."""
+    """Overlap-tile softmax probabilities (K, *S) of one normalised image with a config's settings
+    (regression: the linear output (C', *S), still normalised)."""
     geometry = NetGeometry.from_config(config.model)
-    predictor = TorchPredictor(model, device, activation="softmax", tta=config.inference.tta,
+    predictor = TorchPredictor(model, device, activation=output_activation(config), tta=config.inference.tta,
                                amp=config.train.amp)
     return predict_tiled(image, predictor, geometry, out_channels, config.inference.tile_size,
                          config.inference.overlap, config.inference.batch_size, config.inference.blend,
@@ -142,9 +175,14 @@ def predict_probabilities(model, image: np.ndarray, config: RunConfig, device, o
 def validate(model, val: SplitData, config: RunConfig, device, out_channels: int,
              overlay_dir: Path | None = None) -> dict[str, float]:
     """Whole-image validation by overlap-tile prediction: mean per-image Dice/IoU of the foreground,
-    and for the instances task the DSB score after post-processing."""
+    and for the instances task the DSB score after post-processing (multiclass and regression:
+    ``unetkit.training.task_validation``)."""
     from unetkit.metrics.binary import binary_counts, dice, iou
 
+    if config.task in NEW_TASKS:
+        from unetkit.training.task_validation import validate_task
+
+        return validate_task(model, val, config, device, out_channels, overlay_dir)
     scores: dict[str, list[float]] = {"val_dice": [], "val_iou": []}
     kind = target_kind(config)
     for index, (name, image, labels) in enumerate(zip(val.names, val.images, val.labels, strict=True)):
@@ -169,7 +207,7 @@ def validate(model, val: SplitData, config: RunConfig, device, out_channels: int
 
 
 def _score_key(config: RunConfig) -> str:
-    return "val_dsb_score" if config.task == "instances" else "val_dice"
+    return score_key(config)
 
 
 def _write_metrics(rows: list[dict], path: Path) -> None:
@@ -182,8 +220,12 @@ def _write_metrics(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def resolve_for_data(config: RunConfig, train_dir: str | Path) -> RunConfig:
-    """Fill in values that depend on the data: image channels and output classes."""
+def resolve_for_data(config: RunConfig, train_dir: str | Path,
+                     val_dir: str | Path | None = None) -> RunConfig:
+    """Fill in values that depend on the data: image channels and output classes (multiclass and
+    regression: also class names, class weights, target normalisation; see ``tasks.resolve_task``)."""
+    if config.task in NEW_TASKS:
+        return resolve_task(config, train_dir, val_dir)
     channels = detect_channels(train_dir, config)
     classes = TARGET_CLASSES[target_kind(config)]
     return apply_overrides(config, {"model.in_channels": channels, "model.out_channels": classes})
@@ -201,7 +243,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     else:
         if (run_dir / "last.pt").exists():
             raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
-        config = resolve_for_data(config, train_dir)
+        config = resolve_for_data(config, train_dir, val_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
 
@@ -226,16 +268,21 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
     optimizer = build_optimizer(model, config)
+    elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
+    budget_before = float(state.get("budget_elapsed_s", elapsed_before)) if state is not None else 0.0
+    budget = config.train.time_budget_s
+    clock = _BudgetClock(budget, budget_before, config.train.budget_clock) if budget > 0 else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch, config.train.scheduler))
+        config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch, config.train.scheduler,
+        clock))
     amp_dtype = None
     if config.train.amp and device.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    loss_fn = SegmentationLoss(config.loss, config.data.ignore_label).to(device)
+    loss_fn = build_loss(config).to(device)
 
     history: list[dict[str, Any]] = []
-    start_epoch, best_score, best_epoch, elapsed_before = 1, -math.inf, 0, 0.0
+    start_epoch, best_score, best_epoch = 1, -math.inf, 0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -245,12 +292,15 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         history = list(state["history"])
         start_epoch = state["epoch"] + 1
         best_score, best_epoch = state["best_score"], state["best_epoch"]
-        elapsed_before = state["elapsed_s"]
         print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
 
-    budget = config.train.time_budget_s
     started = time.monotonic() - elapsed_before
-    deadline = started + budget if budget > 0 else math.inf
+    budget_now = budget_clock(config.train.budget_clock)
+    budget_started = budget_now() - budget_before
+
+    def out_of_time() -> bool:
+        return budget > 0 and budget_now() - budget_started > budget
+
     key = _score_key(config)
     stopped = False
     for epoch in range(start_epoch, config.train.epochs + 1):
@@ -261,7 +311,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         bar = tqdm(total=steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
                    unit="patch", disable=not progress, leave=False)
         train_loss, seen, stopped = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler,
-                                                    amp_dtype, deadline, bar, config.train.grad_clip)
+                                                    amp_dtype, out_of_time, bar, config.train.grad_clip)
         bar.close()
         train_seconds = time.monotonic() - epoch_start
         row: dict[str, Any] = {
@@ -281,7 +331,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             "config": to_dict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
             "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "history": history,
-            "elapsed_s": time.monotonic() - started, "train_dir": str(train_dir),
+            "elapsed_s": time.monotonic() - started, "budget_elapsed_s": budget_now() - budget_started,
+            "train_dir": str(train_dir),
             "val_dir": str(val_dir) if val_dir else None,
         }
         ckpt.save_checkpoint(run_dir / "last.pt", payload)
@@ -289,7 +340,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             ckpt.save_checkpoint(run_dir / "best.pt", payload)
         _write_metrics(history, run_dir / "metrics.csv")
         plot_curves(history, run_dir / "curves.png")
-        shown = " ".join(f"{k}={v}" for k, v in row.items() if k.startswith("val_"))
+        shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
         print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
               + (" [time budget reached]" if stopped else ""), flush=True)
 

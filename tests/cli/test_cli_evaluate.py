@@ -1,0 +1,95 @@
+"""`unetkit evaluate` through unetkit.cli.main on small folders made here."""
+
+import json
+
+import numpy as np
+import pytest
+
+from unetkit.cli import main
+from unetkit.data.io import write_labels, write_png, write_tiff
+
+
+def last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def binary_folders(tmp_path):
+    """a: exact prediction; b: 4x4 truth square, the left half predicted (Dice 2/3, see test_evaluation)."""
+    a = np.zeros((8, 8), np.uint8)
+    a[:, :4] = 255
+    b = np.zeros((8, 8), np.uint8)
+    b[2:6, 2:6] = 255
+    b_pred = np.zeros((8, 8), np.uint8)
+    b_pred[2:6, 2:4] = 255
+    for name, truth, pred in (("a", a, a), ("b", b, b_pred)):
+        write_png(tmp_path / "truth" / f"{name}.png", truth)
+        write_png(tmp_path / "pred" / f"{name}_mask.png", pred)
+    return tmp_path / "truth", tmp_path / "pred"
+
+
+def test_binary_json_and_csv(binary_folders, capsys):
+    truth, pred = binary_folders
+    code = main(["evaluate", "--task", "binary", "--truth", str(truth), "--pred", str(pred), "--json"])
+    assert code == 0
+    summary = last_json(capsys)
+    assert summary["images"] == 2
+    assert summary["dice"] == pytest.approx(5 / 6)  # (1 + 2/3) / 2
+    assert summary["iou"] == pytest.approx(0.75)  # (1 + 1/2) / 2
+    assert summary["pixel_error"] == pytest.approx(0.0625)  # (0 + 8/64) / 2
+    assert summary["rand_error"] == pytest.approx(2 / 11)  # (0 + 4/11) / 2
+    csv_lines = (pred / "evaluation_binary.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("name,dice,iou") and len(csv_lines) == 3
+
+
+def test_missing_prediction_exits_2_and_names_it(binary_folders, capsys):
+    truth, pred = binary_folders
+    (pred / "b_mask.png").unlink()
+    code = main(["evaluate", "--truth", str(truth), "--pred", str(pred)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "b.png" in error and "without a prediction" in error
+
+
+def test_instances_json(tmp_path, capsys):
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:12, 2:12] = 1
+    shifted = np.zeros_like(labels)
+    shifted[2:12, 4:14] = 5  # IoU 80/120: hits at 0.5 .. 0.65 -> DSB score 0.4
+    write_labels(tmp_path / "truth" / "x.tif", labels)
+    write_labels(tmp_path / "pred" / "x_labels.tif", shifted)
+    code = main(["evaluate", "--task", "instances", "--truth", str(tmp_path / "truth"),
+                 "--pred", str(tmp_path / "pred"), "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    summary = last_json(capsys)
+    assert summary["dsb_score"] == pytest.approx(0.4) and summary["ap50"] == 1.0 and summary["images"] == 1
+    assert (tmp_path / "out" / "evaluation_instances.csv").is_file()
+
+
+def test_multiclass_json_nan_is_null_and_plots(tmp_path, capsys):
+    write_png(tmp_path / "truth" / "a.png", np.array([[0, 1, 1], [2, 2, 255]], np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.array([[0, 1, 2], [2, 1, 0]], np.uint8))
+    code = main(["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"),
+                 "--pred", str(tmp_path / "pred"), "--num-classes", "4", "--class-names", "bg,a,b,c",
+                 "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    summary = last_json(capsys)
+    # Dice per class: 1, 2/4, 2/4, absent (NaN -> null); mean over classes 1, 2
+    assert summary["per_class_dice"][:3] == pytest.approx([1.0, 0.5, 0.5])
+    assert summary["per_class_dice"][3] is None
+    assert summary["mean_dice"] == pytest.approx(0.5)
+    assert (tmp_path / "out" / "confusion_matrix.png").is_file()
+    assert (tmp_path / "out" / "confusion_matrix.csv").read_text().startswith("truth \\ prediction,bg,a,b,c")
+    assert main(["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"),
+                 "--pred", str(tmp_path / "pred")]) == 2  # --num-classes missing
+
+
+def test_regression_json(tmp_path, capsys):
+    truth = (np.arange(64, dtype=np.float32).reshape(8, 8) / 63).astype(np.float32)
+    write_tiff(tmp_path / "truth" / "a.tif", truth)
+    write_tiff(tmp_path / "pred" / "a.tif", truth)  # identical: PSNR inf -> null
+    code = main(["evaluate", "--task", "regression", "--truth", str(tmp_path / "truth"),
+                 "--pred", str(tmp_path / "pred"), "--json"])
+    assert code == 0
+    summary = last_json(capsys)
+    assert summary["mae"] == 0.0 and summary["ssim"] == pytest.approx(1.0) and summary["psnr"] is None

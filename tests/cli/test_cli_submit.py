@@ -1,0 +1,26 @@
+"""`unetkit submit`: folder of label images -> Kaggle CSV, JSON summary, clean errors."""
+
+import json
+
+import numpy as np
+
+from unetkit.cli import main
+
+
+def test_submit_writes_csv_and_json(tmp_path, capsys):
+    from unetkit.data.io import write_labels
+
+    labels = np.zeros((6, 5), dtype=np.int32)
+    labels[0:2, 0] = 1  # pixels 1, 2 in column-major order
+    labels[0, 2] = 4  # pixel 13
+    write_labels(tmp_path / "pred" / "abc_labels.png", labels)
+    out = tmp_path / "submission.csv"
+    assert main(["submit", "--pred", str(tmp_path / "pred"), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary == {"out": str(out), "images": 1, "objects": 2, "rows": 2}
+    assert out.read_text().splitlines() == ["ImageId,EncodedPixels", "abc,1 2", "abc,13 1"]
+
+
+def test_submit_missing_folder_is_a_clean_error(tmp_path, capsys):
+    assert main(["submit", "--pred", str(tmp_path / "nope"), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "prediction folder not found" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""The user journey through the CLI: synth -> train -> predict -> evaluate, plus info and demo."""
+
+import json
+
+import pytest
+
+from unetkit.cli import build_parser, main
+
+TINY = ["--set", "model.depth=3", "--set", "model.base_channels=8", "--set", "data.patch_size=64",
+        "--set", "data.samples_per_epoch=16", "--set", "train.batch_size=8", "--set", "inference.tile_size=64"]
+
+
+def last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_info_json_paper_configuration(capsys):
+    argv = ["info", "--model", "unet", "--padding", "valid", "--in-channels", "1", "--classes", "2",
+            "--input-size", "572", "--json"]
+    assert main(argv) == 0
+    info = last_json(capsys)
+    assert info["input_size"] == [572, 572] and info["output_size"] == [388, 388]
+    assert info["parameters"] == 31_030_658
+    assert info["gflops"] > 0 and info["receptive_field"] == [204, 204]
+
+
+def test_info_table_and_invalid_size(capsys):
+    assert main(["info", "--input-size", "256", "--padding", "same", "--depth", "4"]) == 0
+    assert "parameters" in capsys.readouterr().out
+    assert main(["info", "--input-size", "570"]) == 2
+    assert "use 556 or 572" in capsys.readouterr().err
+
+
+def test_every_subcommand_is_registered():
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    assert {"info", "synth", "train", "predict", "evaluate", "demo", "weights", "submit"} <= commands
+
+
+def test_synth_train_predict_evaluate(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["synth", "--out", str(data), "--n-train", "4", "--n-val", "2", "--n-test", "2", "--seed", "3"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data / "train"), "--val", str(data / "val"), "--out", str(run),
+                 "--epochs", "2", "--quiet", *TINY]) == 0
+    assert (run / "best.pt").is_file() and (run / "curves.png").is_file()
+    pred = tmp_path / "pred"
+    assert main(["predict", "--model", str(run), str(data / "test" / "images"), "--out", str(pred), "--quiet",
+                 "--instances"]) == 0
+    for sub in ("masks", "probabilities", "overlays", "labels", "instances", "objects"):
+        assert len(list((pred / sub).iterdir())) == 2, sub
+    capsys.readouterr()
+    assert main(["evaluate", "--task", "binary", "--truth", str(data / "test" / "masks"), "--pred",
+                 str(pred / "masks"), "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["images"] == 2 and 0 <= summary["dice"] <= 1 and "rand_error" in summary
+    assert main(["evaluate", "--task", "instances", "--truth", str(data / "test" / "masks"), "--pred",
+                 str(pred / "labels"), "--json"]) == 0
+    assert 0 <= last_json(capsys)["dsb_score"] <= 1
+    # resume: continue the same run for one more epoch
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet"]) == 0
+    assert "resuming" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--data", "{tmp}/empty", "--out", "{tmp}/r"], "empty"),
+    (["train", "--data", "{tmp}/missing", "--out", "{tmp}/r"], "missing"),
+    (["predict", "--model", "{tmp}/nothing.pt", "{tmp}", "--out", "{tmp}/p"], "nothing.pt"),
+    (["train", "--data", "{tmp}/empty", "--out", "{tmp}/r", "--set", "train.lr=fast"], "expects a number"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_demo_runs_end_to_end_quickly(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--time-budget", "4", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_images"] == 6 and 0 <= metrics["dice"] <= 1
+    assert (out / "curves.png").is_file() and list((out / "test" / "overlays").glob("*.png"))
+    assert "Demo finished" in capsys.readouterr().out

@@ -1,0 +1,65 @@
+"""Object tables: hand-computed areas, centroids, boxes and intensities."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from unetkit.errors import InputError
+from unetkit.inference.objects import object_columns, object_table, write_object_csv
+
+
+def two_objects() -> np.ndarray:
+    labels = np.zeros((6, 8), dtype=np.uint16)
+    labels[1:3, 1:4] = 5  # 2 x 3 rectangle: area 6, centroid (1.5, 2), bbox (1, 1, 3, 4)
+    labels[4, 6] = 2  # a single pixel
+    return labels
+
+
+def test_object_table_2d_by_hand():
+    rows = object_table(two_objects())
+    assert [row["id"] for row in rows] == [2, 5]
+    single, rect = rows
+    assert list(rect) == object_columns(2)
+    assert rect["area"] == 6
+    assert (rect["centroid_y"], rect["centroid_x"]) == (1.5, 2.0)
+    assert (rect["bbox_y0"], rect["bbox_x0"], rect["bbox_y1"], rect["bbox_x1"]) == (1, 1, 3, 4)
+    assert rect["equivalent_diameter"] == pytest.approx(2 * math.sqrt(6 / math.pi))
+    assert single["area"] == 1 and (single["centroid_y"], single["centroid_x"]) == (4.0, 6.0)
+
+
+def test_mean_intensity_single_and_multichannel():
+    labels = two_objects()
+    image = np.arange(48, dtype=np.float32).reshape(6, 8)  # value = 8 * row + col
+    rows = object_table(labels, image)
+    # Rectangle rows 1-2, cols 1-3: mean row 1.5, mean col 2 -> 8 * 1.5 + 2 = 14.
+    assert rows[1]["mean_intensity"] == pytest.approx(14.0)
+    assert rows[0]["mean_intensity"] == pytest.approx(8 * 4 + 6)
+    # Two channels: image and image + 10 -> mean over channels adds 5.
+    rows = object_table(labels, np.stack([image, image + 10]))
+    assert rows[1]["mean_intensity"] == pytest.approx(19.0)
+    with pytest.raises(InputError, match="does not fit"):
+        object_table(labels, image[:5])
+
+
+def test_object_table_3d():
+    labels = np.zeros((4, 5, 6), dtype=np.int32)
+    labels[1:3, 1:3, 1:4] = 1  # 2 x 2 x 3 box: 12 voxels
+    (row,) = object_table(labels)
+    assert list(row) == object_columns(3)
+    assert row["area"] == 12
+    assert (row["centroid_z"], row["centroid_y"], row["centroid_x"]) == (1.5, 1.5, 2.0)
+    assert (row["bbox_z1"], row["bbox_y1"], row["bbox_x1"]) == (3, 3, 4)
+    assert row["equivalent_diameter"] == pytest.approx((6 * 12 / math.pi) ** (1 / 3))
+
+
+def test_write_object_csv(tmp_path):
+    rows = object_table(two_objects(), np.ones((6, 8)))
+    path = write_object_csv(rows, tmp_path / "sub" / "objects.csv")
+    with open(path, newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert len(read) == 2 and read[1]["id"] == "5" and read[1]["area"] == "6"
+    assert float(read[1]["centroid_y"]) == 1.5 and "mean_intensity" in read[0]
+    empty = write_object_csv(object_table(np.zeros((4, 4), dtype=np.int32)), tmp_path / "empty.csv")
+    assert empty.read_text().strip() == ",".join(object_columns(2))

@@ -1,0 +1,209 @@
+"""Folder evaluation: pairing rules and per-task results on small folders with known answers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unetkit.data.io import write_labels, write_png, write_tiff
+from unetkit.errors import InputError
+from unetkit.evaluation import (
+    evaluate_binary,
+    evaluate_instances,
+    evaluate_multiclass,
+    evaluate_regression,
+    pair_files,
+    write_confusion_matrix,
+    write_rows_csv,
+)
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def binary_case(root: Path) -> tuple[Path, Path]:
+    """truth a: left half (32 px), b: 4x4 square; pred a exact, b the square's left half (8 px)."""
+    truth, pred = root / "truth", root / "pred"
+    a = np.zeros((8, 8), np.uint8)
+    a[:, :4] = 255
+    b = np.zeros((8, 8), np.uint8)
+    b[2:6, 2:6] = 255
+    b_pred = np.zeros((8, 8), np.uint8)
+    b_pred[2:6, 2:4] = 1
+    write_png(truth / "a.png", a)
+    write_png(truth / "b.png", b)
+    write_png(pred / "a_mask.png", a)
+    write_png(pred / "b_mask.png", b_pred)
+    write_png(pred / "a_overlay.png", a)  # ignored
+    (pred / "notes.csv").write_text("ignored\n")
+    return truth, pred
+
+
+def test_pair_files_strips_known_suffixes(tmp_path):
+    truth, pred = binary_case(tmp_path)
+    pairs = pair_files(truth, pred)
+    found = [(n, t.name, p.name) for n, t, p in pairs]
+    assert found == [("a", "a.png", "a_mask.png"), ("b", "b.png", "b_mask.png")]
+
+
+def test_missing_and_extra_predictions_are_named(tmp_path):
+    truth, pred = binary_case(tmp_path)
+    (pred / "b_mask.png").unlink()
+    with pytest.raises(InputError, match=r"1 truth image\(s\) without a prediction .*: b\.png"):
+        pair_files(truth, pred)
+    write_png(pred / "b_mask.png", np.zeros((8, 8), np.uint8))
+    write_png(pred / "zz.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match=r"without a truth image .*: zz\.png"):
+        pair_files(truth, pred)
+    with pytest.raises(FileNotFoundError):
+        pair_files(truth, tmp_path / "nowhere")
+
+
+def test_evaluate_binary_by_hand(tmp_path):
+    result = evaluate_binary(*binary_case(tmp_path))
+    a, b = result.rows
+    assert a["name"] == "a" and a["dice"] == 1.0 and a["rand_error"] == 0.0 and a["pixel_error"] == 0.0
+    # b: tp 8, fp 0, fn 8: Dice 16/24, IoU 8/16, precision 1, recall 0.5, pixel error 8/64
+    assert (b["dice"], b["iou"], b["precision"], b["recall"], b["pixel_error"]) == pytest.approx(
+        (2 / 3, 0.5, 1.0, 0.5, 0.125))
+    # Rand: n = [8 in pred object, 8 in pred background] -> 56 + 56 = 112; a = [16] -> 240; b -> 112;
+    # error = 1 - 112 / (120 + 56) = 4/11
+    assert b["rand_error"] == pytest.approx(4 / 11)
+    summary = result.summary
+    assert summary["images"] == 2 and summary["dice"] == pytest.approx(5 / 6)
+    assert summary["rand_error"] == pytest.approx(2 / 11) and "rand_error_best" not in summary
+
+
+def two_cells(root: Path, mask_threshold: float) -> Path:
+    """Truth: two 4x2 cells with a gap column; prob 0.9 on cells, 0.5 in the gap; returns truth dir."""
+    truth = np.zeros((4, 5), np.uint8)
+    truth[:, [0, 1, 3, 4]] = 255
+    prob = np.where(truth > 0, 0.9, 0.5).astype(np.float32)
+    write_png(root / "truth" / "a.png", truth)
+    write_png(root / "run" / "masks" / "a.png", (prob > mask_threshold).astype(np.uint8) * 255)
+    write_tiff(root / "run" / "probabilities" / "a.tif", prob)
+    write_png(root / "run" / "overlays" / "a.png", np.zeros((4, 5, 3), np.uint8))  # ignored folder
+    return root / "truth"
+
+
+def test_binary_reads_predict_output_folders(tmp_path):
+    truth = two_cells(tmp_path, mask_threshold=0.3)  # the mask merges the cells through the gap
+    row = evaluate_binary(truth, tmp_path / "run").rows[0]
+    # mask: gap predicted (truth background, so Dice counts it as FP): tp 16, fp 4 -> Dice 32/36
+    assert row["dice"] == pytest.approx(32 / 36)
+    # merged cells: n = [8, 8] -> 112; a = [8, 8] -> 112; b = [16] -> 240; 1 - 112/176 = 4/11
+    assert row["rand_error"] == pytest.approx(4 / 11)
+    # the probability map separates the cells from threshold 0.55 on (prob 0.5 in the gap)
+    assert row["rand_error_best"] == 0.0 and row["rand_error_best_threshold"] == pytest.approx(0.55)
+
+
+def test_binary_probability_predictions(tmp_path):
+    truth = two_cells(tmp_path, mask_threshold=0.3)
+    pred = tmp_path / "probs"
+    write_tiff(pred / "a.tif", np.where(np.arange(5) == 2, 0.5, 0.9).astype(np.float32)[None].repeat(4, 0))
+    result = evaluate_binary(truth, pred, threshold=0.5)  # 0.5 > 0.5 is false: cells separate
+    assert result.summary["dice"] == 1.0 and result.summary["rand_error"] == 0.0
+    assert result.summary["rand_error_best_threshold"] == pytest.approx(0.55)
+    assert evaluate_binary(truth, pred, threshold=0.45).summary["rand_error"] == pytest.approx(4 / 11)
+    write_tiff(pred / "a.tif", np.full((4, 5), 3.0, np.float32))
+    with pytest.raises(InputError, match="not probabilities"):
+        evaluate_binary(truth, pred)
+
+
+def test_shape_mismatch_names_both_files(tmp_path):
+    truth, pred = binary_case(tmp_path)
+    write_png(pred / "b_mask.png", np.zeros((8, 9), np.uint8))
+    with pytest.raises(InputError, match=r"b_mask\.png.*\(8, 9\).*b\.png"):
+        evaluate_binary(truth, pred)
+
+
+def square(shape, r, c, size=10, value=255):
+    mask = np.zeros(shape, np.uint8)
+    mask[r : r + size, c : c + size] = value
+    return mask
+
+
+def test_evaluate_instances_with_dsb_truth(tmp_path):
+    root = tmp_path / "dsb"
+    write_png(root / "id1" / "images" / "id1.png", np.zeros((30, 30, 3), np.uint8))
+    write_png(root / "id1" / "masks" / "m1.png", square((30, 30), 2, 2))
+    write_png(root / "id1" / "masks" / "m2.png", square((30, 30), 15, 15))
+    labels = np.zeros((30, 30), np.int32)
+    labels[2:12, 2:12] = 7  # exact: a hit at every threshold
+    labels[15:25, 17:27] = 9  # shifted 2 px: IoU 80/120, hits at 0.5 .. 0.65
+    write_labels(tmp_path / "pred" / "labels" / "id1.tif", labels)
+    result = evaluate_instances(root, tmp_path / "pred")
+    # per threshold TP/(TP+FP+FN): 2/2 at 0.5..0.65 (4 thresholds), 1/3 at 0.7..0.95 (6): (4 + 2) / 10
+    assert result.rows[0]["dsb_score"] == pytest.approx(0.6)
+    assert result.rows[0]["n_true"] == 2 and result.rows[0]["n_pred"] == 2
+    assert result.summary == pytest.approx(
+        {"images": 1, "dsb_score": 0.6, "ap50": 1.0, "precision50": 1.0, "recall50": 1.0, "f1_50": 1.0})
+
+
+def test_instances_split_binary_masks_into_objects(tmp_path):
+    two = square((30, 30), 2, 2) | square((30, 30), 15, 15)  # one value (255), two objects
+    write_png(tmp_path / "truth" / "a.png", two)
+    write_png(tmp_path / "pred" / "a_mask.png", (two > 0).astype(np.uint8))
+    result = evaluate_instances(tmp_path / "truth", tmp_path / "pred")
+    assert result.rows[0]["n_true"] == 2 and result.rows[0]["n_pred"] == 2
+    assert result.summary["dsb_score"] == 1.0
+
+
+def test_evaluate_multiclass_pools_counts(tmp_path):
+    write_png(tmp_path / "truth" / "a.png", np.array([[0, 1, 1], [2, 2, 255]], np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.array([[0, 1, 2], [2, 1, 0]], np.uint8))
+    write_png(tmp_path / "truth" / "b.png", np.array([[0, 1], [2, 0]], np.uint8))
+    write_png(tmp_path / "pred" / "b.png", np.array([[0, 1], [2, 0]], np.uint8))
+    result = evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=3,
+                                 class_names=["bg", "cell", "edge"])
+    # pooled: a gives [[1,0,0],[0,1,1],[0,1,1]], b adds 2, 1, 1 on the diagonal
+    assert result.summary["confusion_matrix"] == [[3, 0, 0], [0, 2, 1], [0, 1, 2]]
+    # class 1: TP 2, FP 1, FN 1 -> Dice 4/6, IoU 2/4; class 2 alike
+    assert result.summary["per_class_dice"] == pytest.approx([1.0, 2 / 3, 2 / 3])
+    assert result.summary["mean_iou"] == pytest.approx(0.5)
+    assert result.rows[0]["dice_cell"] == pytest.approx(0.5) and result.rows[1]["mean_dice"] == 1.0
+    with pytest.raises(InputError, match="class names"):
+        evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=3, class_names=["a"])
+    with pytest.raises(InputError, match=r"class ids \[2\]"):
+        evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=2)
+
+
+def test_write_confusion_matrix_and_rows(tmp_path):
+    csv_path, png_path = write_confusion_matrix(np.array([[3, 1], [0, 2]]), ["bg", "cell"],
+                                                tmp_path / "cm.csv", tmp_path / "cm.png")
+    assert csv_path.read_text().splitlines() == ["truth \\ prediction,bg,cell", "bg,3,1", "cell,0,2"]
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+    path = write_rows_csv([{"name": "a", "dice": 0.5}, {"name": "b", "dice": 1.0, "extra": 2}],
+                          tmp_path / "out" / "rows.csv")
+    assert path.read_text().splitlines() == ["name,dice,extra", "a,0.5,", "b,1.0,2"]
+
+
+def test_evaluate_regression(tmp_path):
+    truth = (np.arange(64, dtype=np.float32).reshape(8, 8) / 63).astype(np.float32)
+    write_tiff(tmp_path / "truth" / "a.tif", truth)
+    write_tiff(tmp_path / "pred" / "a_pred.tif", truth + np.float32(0.1))
+    result = evaluate_regression(tmp_path / "truth", tmp_path / "pred")
+    # error 0.1 everywhere: MAE = RMSE = 0.1; range 1: PSNR 10 log10(1 / 0.01) = 20 dB
+    assert result.summary["mae"] == pytest.approx(0.1, abs=1e-6)
+    assert result.summary["psnr"] == pytest.approx(20.0, abs=1e-4)
+    assert 0.9 < result.summary["ssim"] <= 1.0
+
+
+def test_isbi_labels_against_themselves():
+    labels = DATA / "isbi2012" / "train" / "labels"
+    if not labels.is_dir():
+        pytest.skip(f"real data not found at {labels} (the shared data folder is absent)")
+    summary = evaluate_binary(labels, labels).summary
+    assert summary["images"] == 25 and summary["dice"] == 1.0 and summary["rand_error"] == 0.0
+
+
+def test_volumes_are_evaluated_in_3d(tmp_path):
+    truth = np.zeros((6, 12, 12), np.int32)
+    truth[1:5, 1:5, 1:5] = 1
+    pred = np.zeros_like(truth)
+    pred[2:6, 1:5, 1:5] = 3  # cube shifted 1 in z: IoU 48/80 = 0.6, hits at 0.5 and 0.55
+    write_labels(tmp_path / "truth" / "v.tif", truth)
+    write_labels(tmp_path / "pred" / "v_labels.tif", pred)
+    instances = evaluate_instances(tmp_path / "truth", tmp_path / "pred")
+    assert instances.summary["dsb_score"] == pytest.approx(0.2)
+    # binary: tp 48, fp 16, fn 16 -> Dice 96/128
+    assert evaluate_binary(tmp_path / "truth", tmp_path / "pred").summary["dice"] == pytest.approx(0.75)

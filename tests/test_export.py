@@ -1,0 +1,98 @@
+"""Export to ONNX / TorchScript: outputs match PyTorch, the config travels in the file, and the
+onnxruntime engine predicts like the PyTorch engine through the same tiling code."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unetkit.cli import main
+from unetkit.config import RunConfig, apply_overrides, to_dict
+from unetkit.errors import InputError
+from unetkit.export import export_model, load_exported, load_exported_config
+from unetkit.inference.engines import load_engine_model
+from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.models.registry import build_model
+from unetkit.training import checkpoint as ckpt
+
+pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'unetkit[export]'")
+
+
+def _checkpoint(path, **overrides):
+    config = apply_overrides(RunConfig(), {"model.depth": 3, "model.base_channels": 4, "model.norm": "batch",
+                                           "inference.tile_size": 64, **overrides})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    with torch.no_grad():  # non-trivial batch-norm statistics so that eval mode matters
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+    ckpt.save_checkpoint(path, {"config": to_dict(config), "model": model.state_dict()})
+    return model.eval(), config
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    model, config = _checkpoint(root / "best.pt")
+    onnx_result = export_model(root / "best.pt", root / "model.onnx", "onnx")
+    ts_result = export_model(root / "best.pt", root / "model.ts", "torchscript")
+    return root, model, config, onnx_result, ts_result
+
+
+def test_exports_match_pytorch_at_other_sizes_and_carry_the_config(exported):
+    root, model, config, onnx_result, ts_result = exported
+    assert onnx_result.max_abs_diff < 1e-4 and ts_result.max_abs_diff < 1e-4
+    assert onnx_result.input_shapes == [(2, 1, 64, 64), (1, 1, 68, 68)]
+    x = torch.rand(3, 1, 40, 72)  # batch, height and width unlike the export example
+    with torch.inference_mode():
+        expected = model(x)
+        for name in ("model.onnx", "model.ts"):
+            got = load_exported(root / name)(x)
+            assert got.shape == (3, 2, 40, 72)
+            assert torch.allclose(got, expected, atol=1e-4), name
+    for name in ("model.onnx", "model.ts"):
+        assert load_exported_config(root / name).model.base_channels == 4
+
+
+def test_onnxruntime_engine_predicts_like_torch_through_the_tiling_code(exported):
+    root, _, config, _, _ = exported
+    image = np.random.default_rng(0).random((1, 150, 130), dtype=np.float32)
+    geometry = NetGeometry.from_config(config.model)
+    outputs = []
+    for engine, path in (("torch", root / "best.pt"), ("onnxruntime", root / "model.onnx"),
+                         ("torchscript", root), ):
+        if engine == "torchscript":
+            path = root / "model.ts"
+        network, loaded = load_engine_model(path, engine)
+        assert loaded.model.depth == 3
+        predictor = TorchPredictor(network, "cpu", activation="softmax", tta=True)
+        outputs.append(predict_tiled(image, predictor, geometry, 2, 64, 0.25, 3))
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)
+    np.testing.assert_allclose(outputs[2], outputs[0], atol=1e-5)
+    np.testing.assert_allclose(outputs[0].sum(0), 1.0, atol=1e-5)
+
+
+def test_engine_errors_name_the_fix(exported, tmp_path):
+    root = exported[0]
+    with pytest.raises(InputError, match="unetkit export"):
+        load_engine_model(root / "best.pt", "onnxruntime")
+    with pytest.raises(InputError, match="--engine onnxruntime"):
+        load_engine_model(root / "model.onnx", "torch")
+    with pytest.raises(FileNotFoundError, match="model.onnx"):
+        load_engine_model(tmp_path, "onnxruntime")
+    with pytest.raises(InputError, match="engine must be one of"):
+        load_engine_model(root / "best.pt", "tensorrt")
+
+
+def test_cli_export_prints_the_difference_and_json(exported, tmp_path, capsys):
+    root = exported[0]
+    code = main(["export", "--model", str(root / "best.pt"), "--format", "torchscript", "--out",
+                 str(tmp_path / "m.ts"), "--json"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and "max abs diff vs PyTorch" in lines[0]
+    summary = json.loads(lines[-1])
+    assert summary["format"] == "torchscript" and summary["max_abs_diff"] < 1e-4
+    assert (tmp_path / "m.ts").is_file()

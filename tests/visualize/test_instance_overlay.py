@@ -1,0 +1,54 @@
+"""Instance overlays: distinct colours for neighbours, outlines, shapes and errors."""
+
+import numpy as np
+import pytest
+
+from unetkit.errors import InputError
+from unetkit.visualize.instances import PALETTE, instance_colours, instance_overlay, neighbour_pairs
+
+
+def touching_grid() -> np.ndarray:
+    """A 4 x 4 grid of touching 6 x 6 squares (16 objects, each with up to 4 touching neighbours)."""
+    return (np.arange(4)[:, None] * 4 + np.arange(4)[None, :] + 1).repeat(6, 0).repeat(6, 1)
+
+
+def test_neighbour_pairs_by_hand():
+    labels = np.zeros((5, 12), dtype=np.int32)
+    labels[:, 0:3] = 1
+    labels[:, 3:5] = 2  # touches 1
+    labels[:, 7:9] = 3  # 2 px gap to 2: neighbours at the default gap of 3
+    labels[:, 11:] = 4  # 2 px gap to 3
+    assert neighbour_pairs(labels).tolist() == [[1, 2], [2, 3], [3, 4]]
+    assert neighbour_pairs(labels, gap=0).tolist() == [[1, 2]]
+
+
+def test_touching_objects_get_different_colours_and_seed_is_reproducible():
+    labels = touching_grid()
+    colours = instance_colours(labels, seed=1)
+    for a, b in neighbour_pairs(labels):
+        assert not np.array_equal(colours[a], colours[b])
+    assert np.array_equal(colours, instance_colours(labels, seed=1))
+    assert all(any(np.array_equal(c, p) for p in PALETTE) for c in colours[1:])
+    assert np.all(colours[0] == 0)
+
+
+def test_overlay_shapes_tints_and_outlines():
+    labels = touching_grid()
+    gray = np.linspace(0, 1, labels.size, dtype=np.float32).reshape(labels.shape)
+    out = instance_overlay(gray, labels, alpha=0.45)
+    assert out.shape == (*labels.shape, 3) and out.dtype == np.uint8
+    colours = instance_colours(labels)
+    # Pixel (2, 5) of object 1 touches object 2: an outline in full colour; an inner pixel is a blend.
+    assert np.array_equal(out[2, 5], colours[1])
+    assert not np.array_equal(out[2, 2], colours[1])
+    plain = instance_overlay(gray, np.zeros_like(labels))
+    assert np.all(plain[..., 0] == plain[..., 1])  # no objects: the gray image only
+    rgb = instance_overlay(np.stack([gray, gray * 0, gray * 0]), labels, alpha=0.0, outlines=False)
+    assert np.all(rgb[..., 1] == 0) and rgb[..., 0].max() == 255  # red image shown untinted
+
+
+def test_overlay_errors():
+    with pytest.raises(InputError, match="does not fit"):
+        instance_overlay(np.zeros((3, 10, 10)), np.zeros((10, 12), dtype=np.int32))
+    with pytest.raises(InputError, match="alpha"):
+        instance_overlay(np.zeros((10, 10)), np.zeros((10, 10), dtype=np.int32), alpha=2)

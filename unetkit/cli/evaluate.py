@@ -1,0 +1,118 @@
+"""`unetkit evaluate`: score a folder of predictions against the truth (per image CSV + summary)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+TASKS = ("binary", "instances", "multiclass", "regression")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score predictions against the truth: Dice/IoU/Rand error, DSB score, per-class Dice, PSNR/SSIM",
+        description=(
+            "Pairs truth and prediction files by name (endings _mask, _labels, _prob, _pred ignored; the "
+            "masks/, probabilities/ and labels/ folders written by `unetkit predict` are found) and writes "
+            "one CSV row per image. Example: unetkit evaluate --task binary --truth data/test/masks "
+            "--pred runs/nuclei/test --json"
+        ),
+    )
+    parser.add_argument("--task", choices=TASKS, default="binary",
+                        help="what the predictions are (default binary)")
+    parser.add_argument(
+        "--truth", required=True,
+        help="folder of truth masks/label images, or a dataset folder (images/ + masks/, or dsb <id>/masks/)",
+    )
+    parser.add_argument("--pred", required=True,
+                        help="folder of predictions (or the output folder of unetkit predict)")
+    parser.add_argument("--num-classes", type=int,
+                        help="multiclass: number of classes K, background included")
+    parser.add_argument("--class-names", help="multiclass: comma-separated names, background first")
+    parser.add_argument("--ignore-label", type=int, default=255,
+                        help="multiclass: truth value left out (default 255)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="binary: foreground = probability > threshold for float predictions (0.5)")
+    parser.add_argument("--out", help="folder for the CSV files and plots (default: the --pred folder)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object on the last line (NaN and inf -> null)")
+    parser.set_defaults(run=run)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def print_summary(task: str, summary: dict[str, Any]) -> None:
+    """A readable table: scalar scores, then per-class scores for multiclass."""
+    print(f"evaluation ({task}), {summary['images']} image(s)")
+    scalars = {k: v for k, v in summary.items() if not isinstance(v, (list, tuple)) and k != "images"}
+    width = max((len(k) for k in scalars), default=0)
+    for key, value in scalars.items():
+        print(f"  {key:<{width}}  {_format(value)}")
+    if "per_class_dice" in summary:
+        names = summary["class_names"]
+        name_width = max(len("class"), *(len(n) for n in names))
+        print(f"  {'class':<{name_width}}  {'dice':>7}  {'iou':>7}")
+        for name, dice, iou in zip(names, summary["per_class_dice"], summary["per_class_iou"], strict=True):
+            print(f"  {name:<{name_width}}  {dice:7.4f}  {iou:7.4f}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.errors import InputError
+    from unetkit.evaluation import (
+        evaluate_binary,
+        evaluate_instances,
+        evaluate_multiclass,
+        evaluate_regression,
+        write_confusion_matrix,
+        write_rows_csv,
+    )
+
+    if args.task == "binary":
+        result = evaluate_binary(args.truth, args.pred, threshold=args.threshold)
+    elif args.task == "instances":
+        result = evaluate_instances(args.truth, args.pred)
+    elif args.task == "multiclass":
+        if args.num_classes is None:
+            raise InputError("--task multiclass needs --num-classes K (background included)")
+        names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+        result = evaluate_multiclass(args.truth, args.pred, args.num_classes, args.ignore_label, names)
+    else:
+        result = evaluate_regression(args.truth, args.pred)
+
+    out = Path(args.out) if args.out else Path(args.pred)
+    written = [write_rows_csv(result.rows, out / f"evaluation_{args.task}.csv")]
+    if args.task == "multiclass":
+        try:
+            written += write_confusion_matrix(
+                result.summary["confusion_matrix"], result.summary["class_names"],
+                out / "confusion_matrix.csv", out / "confusion_matrix.png",
+            )
+        except OSError as error:
+            raise InputError(f"cannot write the confusion matrix to {out}: {error}; choose --out") from error
+
+    print_summary(args.task, result.summary)
+    print("wrote " + ", ".join(str(p) for p in written))
+    if args.json:
+        print(json.dumps(_finite({"task": args.task, **result.summary, "csv": str(written[0])})))
+    return 0

@@ -1,0 +1,515 @@
+"""Folder evaluation: score a folder of predictions against the truth, per image and overall.
+
+Pairing. Truth is a folder of label/mask images, or a dataset folder that
+``unetkit.data.layouts.find_samples`` reads (``folders`` with images/ + masks/ or labels/,
+``dsb`` with ``<id>/masks/*.png``, ``isbi-stack``). Predictions are image files (.png, .tif,
+.tiff) in ``pred_dir`` and in its ``masks/``, ``probabilities/`` and ``labels/`` sub-folders (the
+layout ``unetkit predict`` writes). Files are paired by name without extension, after removing one
+known suffix from the end of the name on both sides: ``_mask``, ``_labels``, ``_prob``, ``_pred``
+(so ``cell1.png`` pairs with ``cell1_mask.png`` or ``probabilities/cell1.tif``). Files in the
+sub-folders count as carrying the suffix of their folder (``masks/`` = ``_mask``,
+``probabilities/`` = ``_prob``, ``labels/`` = ``_labels``). Names ending in ``_overlay`` and
+non-image files (.csv, .json) are ignored. When one image has several predictions, each task takes
+the first kind in its order of preference (``PREFER``).
+
+Every truth image needs a prediction and every prediction a truth image; otherwise an InputError
+names the unpaired files (at most 10).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.errors import InputError
+
+PAIR_EXTENSIONS = (".png", ".tif", ".tiff")
+PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
+SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels"}  # unetkit predict
+IGNORED_ENDINGS = ("_overlay",)
+# Which prediction kind a task takes when an image has several ("" = a file without suffix).
+PREFER = {
+    "binary": ("", "_mask", "_prob", "_pred", "_labels"),
+    "instances": ("_labels", "", "_mask", "_pred"),
+    "multiclass": ("", "_labels", "_mask", "_pred"),
+    "regression": ("", "_pred", "_prob"),
+}
+
+
+@dataclass
+class EvaluationResult:
+    """Per-image rows (one dict per image, with ``name``) and the dataset summary."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# pairing
+
+
+@dataclass(frozen=True)
+class _TruthItem:
+    name: str  # pairing name (suffix stripped)
+    path: Path  # label file, or the dataset sample folder (shown to users)
+    sample: Any = None  # unetkit.data.layouts.Sample when read through a dataset layout
+
+
+def _name_list(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _split_suffix(stem: str) -> tuple[str, str]:
+    """('cell1', '_mask') for 'cell1_mask'; (stem, '') without a known suffix."""
+    for suffix in PRED_SUFFIXES:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)], suffix
+    return stem, ""
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Pairable image files directly in ``folder`` (hidden files and ``*_overlay`` skipped), sorted."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.suffix.lower() in PAIR_EXTENSIONS
+        and not p.stem.endswith(IGNORED_ENDINGS)
+    )
+
+
+def _check_folder(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} folder not found: {path}")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path}: is a file; the {what} must be a folder of images")
+    return path
+
+
+def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
+    """Truth images by pairing name: the image files of ``truth``, or the samples of a dataset folder."""
+    from unetkit.data.layouts import detect_layout, find_samples
+
+    root = _check_folder(truth, "truth")
+    items: dict[str, _TruthItem] = {}
+    if detect_layout(root) == "images":  # a plain folder of label images
+        files = _image_files(root)
+        if not files:
+            raise InputError(f"{root}: no truth images ({', '.join(PAIR_EXTENSIONS)}) in this folder")
+        entries = [(_split_suffix(p.stem)[0], p, None) for p in files]
+    else:  # a dataset folder: folders (images/ + masks/), dsb or isbi-stack
+        samples = find_samples(root, layout="auto", require_labels=True)
+        entries = []
+        for sample in samples:
+            first = sample.label_paths[0]
+            # dsb: <id>/masks/*.png -> show the <id> folder; otherwise the label file itself.
+            is_dsb = first.parent.name == "masks" and first.parent.parent.name == sample.name
+            shown = first.parent.parent if is_dsb else first
+            entries.append((_split_suffix(sample.name)[0], shown, sample))
+    for name, path, sample in entries:
+        if name in items:
+            raise InputError(
+                f"{root}: '{items[name].path.name}' and '{path.name}' both pair as '{name}'; keep one truth "
+                f"file per image (the endings {', '.join(PRED_SUFFIXES)} are ignored when pairing)"
+            )
+        items[name] = _TruthItem(name, path, sample)
+    return items
+
+
+def _prediction_candidates(pred_dir: str | Path) -> dict[str, dict[str, Path]]:
+    """Prediction files by pairing name, then by kind (suffix): {'cell1': {'_mask': ..., '_prob': ...}}."""
+    root = _check_folder(pred_dir, "prediction")
+    found: list[tuple[Path, str]] = [(p, "") for p in _image_files(root)]
+    for folder, suffix in SUBFOLDER_SUFFIX.items():
+        if (root / folder).is_dir():
+            found += [(p, suffix) for p in _image_files(root / folder)]
+    candidates: dict[str, dict[str, Path]] = {}
+    for path, folder_suffix in found:
+        name, suffix = _split_suffix(path.stem)
+        suffix = suffix or folder_suffix
+        kinds = candidates.setdefault(name, {})
+        if suffix in kinds:
+            raise InputError(
+                f"{kinds[suffix]} and {path} are both the '{suffix or 'plain'}' prediction of '{name}'; "
+                "keep one file per image and kind"
+            )
+        kinds[suffix] = path
+    if not candidates:
+        raise InputError(
+            f"{root}: no prediction images ({', '.join(PAIR_EXTENSIONS)}) here or in "
+            f"{', '.join(s + '/' for s in SUBFOLDER_SUFFIX)}"
+        )
+    return candidates
+
+
+def _match(
+    truth: str | Path, pred_dir: str | Path, prefer: Sequence[str]
+) -> list[tuple[_TruthItem, dict[str, Path], Path]]:
+    """(truth item, all its prediction candidates, the preferred one) per image, sorted by name."""
+    items = _truth_items(truth)
+    candidates = _prediction_candidates(pred_dir)
+    missing, pairs = [], []
+    for name in sorted(items):
+        kinds = candidates.get(name, {})
+        chosen = next((kinds[s] for s in prefer if s in kinds), None)
+        if chosen is None:
+            missing.append(items[name].path.name)
+        else:
+            pairs.append((items[name], kinds, chosen))
+    extra = sorted(
+        path.name for name, kinds in candidates.items() if name not in items for path in kinds.values()
+    )
+    problems = []
+    if missing:
+        problems.append(
+            f"{len(missing)} truth image(s) without a prediction in {pred_dir}: {_name_list(missing)}"
+        )
+    if extra:
+        problems.append(f"{len(extra)} prediction(s) without a truth image in {truth}: {_name_list(extra)}")
+    if problems:
+        raise InputError(
+            "; ".join(problems) + ". Files are paired by name without extension (endings "
+            f"{', '.join(PRED_SUFFIXES)} are ignored); predict the missing images or remove the extra files"
+        )
+    return pairs
+
+
+def pair_files(
+    truth_dir: str | Path, pred_dir: str | Path, prefer: Sequence[str] = PREFER["binary"]
+) -> list[tuple[str, Path, Path]]:
+    """(name, truth path, prediction path) per image, sorted by name (see the module docstring).
+
+    The truth path is the label file, or the ``<id>`` folder of a dsb dataset. ``prefer`` orders the
+    prediction kinds ("" plain, "_mask", "_labels", "_prob", "_pred") when an image has several.
+    Raises InputError naming unpaired files.
+    """
+    return [(item.name, item.path, chosen) for item, _, chosen in _match(truth_dir, pred_dir, prefer)]
+
+
+# --------------------------------------------------------------------------------------------------
+# reading
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """An image as channels-first (C, H, W), or a 3D TIFF as (C, D, H, W), native dtype."""
+    from unetkit.data.io import read_image, read_volume
+
+    try:
+        return read_image(path)
+    except InputError:
+        if not _is_tiff(path):
+            raise
+        return read_volume(path)  # a multi-page TIFF: a volume
+
+
+def _read_label_array(path: Path) -> np.ndarray:
+    """A label image (H, W) or a 3D label TIFF (D, H, W) as int32."""
+    from unetkit.data.io import read_label_volume, read_labels
+
+    try:
+        return read_labels(path)
+    except InputError:
+        if not _is_tiff(path):
+            raise
+        return read_label_volume(path)
+
+
+def _truth_labels(item: _TruthItem) -> np.ndarray:
+    if item.sample is not None:
+        from unetkit.data.layouts import load_labels
+
+        return load_labels(item.sample)
+    return _read_label_array(item.path)
+
+
+def _check_same_shape(truth: np.ndarray, pred: np.ndarray, item: _TruthItem, pred_path: Path) -> None:
+    if truth.shape != pred.shape:
+        raise InputError(
+            f"{pred_path}: prediction of shape {pred.shape} but its truth {item.path} is {truth.shape}; "
+            "predictions must cover the whole image"
+        )
+
+
+def _binary_prediction(path: Path) -> tuple[np.ndarray, bool]:
+    """(spatial array, is_probability): float files are probabilities in [0, 1], others masks."""
+    array = _read_array(path)
+    if np.issubdtype(array.dtype, np.floating):
+        if array.shape[0] != 1:
+            raise InputError(
+                f"{path}: probability image with {array.shape[0]} channels; binary evaluation needs one "
+                "foreground probability per pixel (H, W)"
+            )
+        prob = array[0]
+        if prob.size and (not np.all(np.isfinite(prob)) or prob.min() < -1e-6 or prob.max() > 1 + 1e-6):
+            raise InputError(
+                f"{path}: float values range {np.nanmin(prob):.3g}..{np.nanmax(prob):.3g}, not probabilities "
+                "in [0, 1]; save foreground probabilities, or a mask (non-zero = foreground) as PNG or "
+                "integer TIFF"
+            )
+        return prob, True
+    return (array != 0).any(axis=0), False
+
+
+def _instance_labels(labels: np.ndarray) -> np.ndarray:
+    """A binary mask (one non-zero value) split into its 4-connected (6 in 3D) components; ids kept
+    otherwise. A label image with a single object stays one object only if that object is connected."""
+    foreground = labels[labels != 0]
+    if foreground.size == 0 or foreground.min() != foreground.max():
+        return labels
+    from scipy import ndimage as ndi
+
+    components, _ = ndi.label(labels != 0, structure=ndi.generate_binary_structure(labels.ndim, 1))
+    return components.astype(np.int32)
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluation per task
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    """Mean of ``key`` over rows holding a finite value (NaN when none)."""
+    values = [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: float = 0.5) -> EvaluationResult:
+    """Dice, IoU, precision, recall, pixel error and ISBI Rand error per image, and their means.
+
+    Truth: non-zero = foreground. Predictions: masks (non-zero = foreground) or float probability
+    TIFFs in [0, 1], foreground = ``prob > threshold``. When a probability map is available (the
+    prediction itself, or a ``_prob`` / ``probabilities/`` file next to the mask), rows also give
+    ``rand_error_best`` and ``rand_error_best_threshold``: the minimum Rand error over 10 thresholds
+    0.05..0.95 (the ISBI 2012 protocol); the summary gives their means over those images.
+    """
+    from unetkit.metrics.binary import binary_counts, binary_scores
+    from unetkit.metrics.rand import rand_error, rand_error_sweep
+
+    if not 0 <= threshold < 1:
+        raise InputError(f"threshold must be in [0, 1), got {threshold}")
+    rows = []
+    for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
+        truth = _truth_labels(item) != 0
+        pred, is_prob = _binary_prediction(chosen)
+        _check_same_shape(truth, pred, item, chosen)
+        mask = pred > threshold if is_prob else pred
+        row: dict[str, Any] = {"name": item.name, **binary_scores(binary_counts(truth, mask))}
+        row["rand_error"] = rand_error(truth, mask)
+        prob = pred if is_prob else None
+        if prob is None and "_prob" in kinds:
+            prob, prob_ok = _binary_prediction(kinds["_prob"])
+            prob = prob if prob_ok else None
+            if prob is not None:
+                _check_same_shape(truth, prob, item, kinds["_prob"])
+        if prob is not None:
+            row["rand_error_best"], row["rand_error_best_threshold"] = rand_error_sweep(truth, prob)
+        rows.append(row)
+    summary: dict[str, Any] = {"images": len(rows)}
+    for key in ("dice", "iou", "precision", "recall", "pixel_error", "rand_error"):
+        summary[key] = _mean(rows, key)
+    if any("rand_error_best" in r for r in rows):
+        summary["rand_error_best"] = _mean(rows, "rand_error_best")
+        summary["rand_error_best_threshold"] = _mean(rows, "rand_error_best_threshold")
+    return EvaluationResult(rows, summary)
+
+
+def evaluate_instances(
+    truth: str | Path, pred_dir: str | Path, thresholds: Sequence[float] | np.ndarray | None = None
+) -> EvaluationResult:
+    """2018 Data Science Bowl scores per image (DSB score over IoU 0.5..0.95, AP/precision/recall/F1
+    at IoU 0.5, object counts) and their means over images.
+
+    Truth: a folder of instance label images or a dsb dataset folder (``<id>/masks/*.png`` merged).
+    Predictions: integer label images (``labels/`` of ``unetkit predict --instances``). A truth or
+    prediction holding a single non-zero value (a binary mask) is split into connected components.
+    """
+    from unetkit.metrics.instances import DSB_THRESHOLDS, instance_scores, instance_scores_dataset
+
+    thresholds = DSB_THRESHOLDS if thresholds is None else thresholds
+    rows, scores = [], []
+    for item, _, chosen in _match(truth, pred_dir, PREFER["instances"]):
+        labels = _instance_labels(_truth_labels(item))
+        pred = _instance_labels(_read_label_array(chosen))
+        _check_same_shape(labels, pred, item, chosen)
+        result = instance_scores(labels, pred, thresholds)
+        scores.append(result)
+        rows.append({"name": item.name, **result.summary()})
+    return EvaluationResult(rows, instance_scores_dataset(scores))
+
+
+def _class_names(num_classes: int, class_names: Sequence[str] | None) -> list[str]:
+    if not class_names:
+        return ["background"] + [f"class{c}" for c in range(1, num_classes)]
+    if len(class_names) != num_classes:
+        raise InputError(
+            f"{len(class_names)} class names ({', '.join(class_names)}) for {num_classes} classes; "
+            "give one name per class, background first"
+        )
+    return list(class_names)
+
+
+def evaluate_multiclass(
+    truth_dir: str | Path,
+    pred_dir: str | Path,
+    num_classes: int,
+    ignore_label: int | None = 255,
+    class_names: Sequence[str] | None = None,
+) -> EvaluationResult:
+    """Per-class Dice/IoU from one confusion matrix pooled over all images, per-image Dice rows.
+
+    Truth and predictions are class-id images (0 = background, 1..K-1; truth pixels equal to
+    ``ignore_label`` are left out). Summary: ``per_class_dice`` / ``per_class_iou`` (K values,
+    background first, NaN for a class absent from truth and prediction), ``mean_dice`` / ``mean_iou``
+    (classes 1..K-1), ``pixel_accuracy``, ``confusion_matrix`` (K x K nested list, rows truth),
+    ``class_names``. Rows: ``dice_<class name>`` per class and the image's ``mean_dice``.
+    """
+    from unetkit.metrics.multiclass import (
+        confusion_matrix,
+        mean_foreground,
+        per_class_dice,
+        per_class_iou,
+        pixel_accuracy,
+    )
+
+    if num_classes < 2:
+        raise InputError(f"multiclass evaluation needs --num-classes of at least 2, got {num_classes}")
+    names = _class_names(num_classes, class_names)
+    total = np.zeros((num_classes, num_classes), dtype=np.int64)
+    rows = []
+    for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"]):
+        truth = _truth_labels(item)
+        pred = _read_label_array(chosen)
+        _check_same_shape(truth, pred, item, chosen)
+        try:
+            cm = confusion_matrix(truth, pred, num_classes, ignore_label)
+        except InputError as error:
+            raise InputError(f"{item.path} / {chosen}: {error}") from error
+        total += cm
+        dice = per_class_dice(cm)
+        row: dict[str, Any] = {"name": item.name}
+        row.update({f"dice_{name}": float(value) for name, value in zip(names, dice, strict=True)})
+        row["mean_dice"] = mean_foreground(dice)
+        rows.append(row)
+    dice, iou = per_class_dice(total), per_class_iou(total)
+    summary = {
+        "images": len(rows),
+        "class_names": names,
+        "per_class_dice": [float(v) for v in dice],
+        "per_class_iou": [float(v) for v in iou],
+        "mean_dice": mean_foreground(dice),
+        "mean_iou": mean_foreground(iou),
+        "pixel_accuracy": pixel_accuracy(total),
+        "confusion_matrix": total.tolist(),
+    }
+    return EvaluationResult(rows, summary)
+
+
+def evaluate_regression(
+    truth_dir: str | Path, pred_dir: str | Path, data_range: float | None = None
+) -> EvaluationResult:
+    """MAE, RMSE, PSNR and SSIM per image and their means (images read as float, channels-first).
+
+    ``data_range`` defaults per image to the truth's max - min (see ``unetkit.metrics.regression``).
+    Identical images have PSNR inf; the summary mean of PSNR leaves infinite values out.
+    """
+    from unetkit.metrics.regression import regression_scores
+
+    rows = []
+    for item, _, chosen in _match(truth_dir, pred_dir, PREFER["regression"]):
+        truth_path = item.path if item.sample is None else item.sample.label_paths[0]
+        truth = _read_array(truth_path).astype(np.float64)
+        pred = _read_array(chosen).astype(np.float64)
+        _check_same_shape(truth, pred, item, chosen)
+        scores = regression_scores(truth, pred, data_range=data_range, spatial_dims=truth.ndim - 1)
+        rows.append({"name": item.name, **scores})
+    summary: dict[str, Any] = {"images": len(rows)}
+    for key in ("mae", "rmse", "psnr", "ssim"):
+        summary[key] = _mean(rows, key)
+    return EvaluationResult(rows, summary)
+
+
+EVALUATORS: dict[str, Callable[..., EvaluationResult]] = {
+    "binary": evaluate_binary,
+    "instances": evaluate_instances,
+    "multiclass": evaluate_multiclass,
+    "regression": evaluate_regression,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+
+def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write per-image rows as CSV (columns in order of first appearance); creates the folder."""
+    path = Path(path)
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error}; choose another output folder") from error
+    return path
+
+
+def write_confusion_matrix(
+    cm: np.ndarray, class_names: Sequence[str], csv_path: str | Path, png_path: str | Path
+) -> tuple[Path, Path]:
+    """Write a confusion matrix (rows truth, columns prediction) as CSV counts and a PNG heat map.
+
+    The heat map colours each row normalised to 1 (the share of a truth class predicted as each
+    class; the diagonal is the per-class recall) and prints the count and the share in every cell.
+    """
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(cm, dtype=np.int64)
+    names = list(class_names)
+    if cm.ndim != 2 or cm.shape != (len(names), len(names)):
+        raise InputError(f"confusion matrix of shape {cm.shape} does not fit {len(names)} class names")
+    csv_path, png_path = Path(csv_path), Path(png_path)
+    for path in (csv_path, png_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["truth \\ prediction", *names])
+        for name, row in zip(names, cm, strict=True):
+            writer.writerow([name, *row.tolist()])
+
+    sums = cm.sum(axis=1, keepdims=True)
+    shares = np.divide(cm, sums, out=np.zeros(cm.shape, dtype=np.float64), where=sums > 0)
+    k = len(names)
+    side = 1.6 + 0.9 * k
+    figure = Figure(figsize=(side + 1.2, side))
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, label="share of truth row")
+    axes.set_xticks(range(k), names, rotation=45, ha="right")
+    axes.set_yticks(range(k), names)
+    axes.set_xlabel("prediction")
+    axes.set_ylabel("truth")
+    for i in range(k):
+        for j in range(k):
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            axes.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                      color=colour)
+    axes.set_title("confusion matrix (counts, row share)")
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=120)
+    return csv_path, png_path

@@ -1,0 +1,224 @@
+"""Export a checkpoint's network to ONNX or TorchScript, verified against PyTorch on the same input.
+
+The exported graph maps images (B, C, *S) to logits (B, K, *S_out) with batch and spatial sizes left
+free, so the overlap-tile code can feed it any tile size the net accepts. The run config (model
+geometry, normalisation percentiles, task) travels inside the file: ONNX metadata key
+``unetkit_config`` / TorchScript extra file ``unetkit_config.json``; ``load_exported_config`` reads it
+back, so an exported file alone is enough for ``unetkit predict``.
+
+Verification runs the checkpoint in PyTorch and the exported file (onnxruntime / ``torch.jit.load``)
+on a fixed random input of two sizes (the tile, and the tile grown by one pooling step) and reports the
+largest absolute difference of the logits (typically ~1e-6 in float32).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unetkit.config import RunConfig, from_dict, to_dict
+from unetkit.errors import InputError
+
+FORMATS = ("onnx", "torchscript")
+CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSON
+CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run config
+INPUT_NAME, OUTPUT_NAME = "image", "logits"
+ONNX_OPSET = 18
+
+
+@dataclass
+class ExportResult:
+    """What ``export_model`` wrote and how closely the export matches PyTorch."""
+
+    path: Path
+    format: str
+    input_shapes: list[tuple[int, ...]]  # shapes the verification ran on, e.g. [(2, 1, 256, 256), ...]
+    max_abs_diff: float  # largest |logit_pytorch - logit_exported| over those inputs
+    seconds: float  # wall time of the export itself
+
+
+def default_suffix(fmt: str) -> str:
+    return {"onnx": ".onnx", "torchscript": ".ts"}[fmt]
+
+
+def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: int = 2) -> list[tuple[int, ...]]:
+    """Two input shapes the export must handle: a tile and a tile one pooling step larger per axis.
+
+    Valid nets use the nearest valid tile sizes (e.g. paper net, tile 572 -> 572 and 588).
+    """
+    from unetkit.training.loop import patch_sizes
+    from unetkit.models import sizes
+
+    model = config.model
+    dims = 3 if model.name == "unet3d" else model.spatial_dims
+    want = int(tile_size or min(config.inference.tile_size, 128 if dims == 2 else 48))
+    probe = config if want == config.data.patch_size else _with_patch(config, want)
+    first, _ = patch_sizes(probe)
+    align = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
+    second = tuple(s + a for s, a in zip(first, align, strict=True))
+    return [(batch, model.in_channels, *first), (1, model.in_channels, *second)]
+
+
+def _with_patch(config: RunConfig, patch: int) -> RunConfig:
+    from unetkit.config import apply_overrides
+
+    return apply_overrides(config, {"data.patch_size": patch})
+
+
+def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig) -> None:
+    import onnx
+
+    spatial = range(2, example.ndim)
+    auto = torch.export.Dim.AUTO  # let torch.export find the size relations (e.g. multiples of 16)
+    dynamic = {0: auto, **{axis: auto for axis in spatial}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation chatter of the exporter's internals
+        program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                    output_names=[OUTPUT_NAME], dynamic_shapes=({**dynamic},),
+                                    opset_version=ONNX_OPSET, verbose=False)
+    proto = program.model_proto
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CONFIG_KEY, json.dumps(to_dict(config))
+    onnx.save(proto, str(path))
+
+
+def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace is deprecated upstream but still the TorchScript route
+        traced = torch.jit.trace(model, example, check_trace=False)
+        torch.jit.save(traced, str(path), _extra_files={CONFIG_FILE: json.dumps(to_dict(config))})
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise InputError(
+            f"ONNX export needs the optional packages onnx, onnxscript and onnxruntime ({error.name} is "
+            "missing); install them with: pip install 'unetkit[export]'"
+        ) from error
+
+
+def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx",
+                 tile_size: int | None = None) -> ExportResult:
+    """Export the network of ``checkpoint`` (a .pt file or run folder) and verify it.
+
+    ``tile_size`` picks the verification input (default: the config's tile, capped at 128 px in 2D
+    to keep verification quick; dynamic sizes are exported either way).
+    """
+    import time
+
+    from unetkit.training.checkpoint import load_model
+
+    if fmt not in FORMATS:
+        raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")
+    if fmt == "onnx":
+        _require_onnx()
+    model, config = load_model(checkpoint, "cpu")
+    model = model.eval()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    shapes = verification_shapes(config, tile_size)
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.rand(shape, generator=generator) for shape in shapes]
+    started = time.perf_counter()
+    if fmt == "onnx":
+        _export_onnx(model, inputs[0], out_path, config)
+    else:
+        _export_torchscript(model, inputs[0], out_path, config)
+    seconds = time.perf_counter() - started
+    exported = load_exported(out_path, "cpu")
+    worst = 0.0
+    with torch.inference_mode():
+        for x in inputs:
+            expected = model(x)
+            got = exported(x)
+            if got.shape != expected.shape:
+                raise RuntimeError(f"exported model gives {tuple(got.shape)} for input {tuple(x.shape)}, "
+                                   f"PyTorch gives {tuple(expected.shape)}")
+            worst = max(worst, float((got - expected).abs().max()))
+    return ExportResult(out_path, fmt, [tuple(s) for s in shapes], worst, seconds)
+
+
+# --------------------------------------------------------------------------------------------------
+# loading exported files
+
+
+class OnnxModule(torch.nn.Module):
+    """An onnxruntime session behind the ``nn.Module`` interface: (B, C, *S) -> logits (B, K, *S_out).
+
+    Lets the exported graph run through the same tile predictor (``TorchPredictor``: batching,
+    activation, flip TTA) and the same overlap-tile code as the PyTorch network.
+    """
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu", threads: int = 0):
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # 0 = onnxruntime's default (one thread per physical core); PyTorch's setting is honoured
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        providers = ["CPUExecutionProvider"]
+        if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = Path(path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        (logits,) = self.session.run(None, {self.input_name: array})
+        return torch.from_numpy(logits).to(x.device)
+
+
+def _check_exported(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"exported model not found: {path} (create it with `unetkit export`)")
+    return path
+
+
+def load_exported(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The exported network at ``path`` (.onnx -> ``OnnxModule``, else a TorchScript module), eval mode."""
+    path = _check_exported(Path(path))
+    if path.suffix.lower() == ".onnx":
+        _require_onnx()
+        return OnnxModule(path, device).eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=device)
+    except Exception as error:  # torch raises RuntimeError subclasses for foreign files
+        raise InputError(f"{path}: not a TorchScript file ({type(error).__name__}); export one with "
+                         "`unetkit export --format torchscript`") from error
+    return module.eval()
+
+
+def load_exported_config(path: str | Path) -> RunConfig:
+    """The run config stored inside an exported .onnx or TorchScript file."""
+    path = _check_exported(Path(path))
+    if path.suffix.lower() == ".onnx":
+        _require_onnx()
+        import onnxruntime as ort
+
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        text = meta.custom_metadata_map.get(CONFIG_KEY)
+    else:
+        extra = {CONFIG_FILE: ""}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except Exception as error:
+            raise InputError(f"{path}: not a TorchScript file ({type(error).__name__})") from error
+        text = extra[CONFIG_FILE] or None
+    if not text:
+        raise InputError(f"{path}: holds no unetkit config; export it with `unetkit export` from a checkpoint")
+    return from_dict(json.loads(text))
