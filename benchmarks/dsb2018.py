@@ -41,7 +41,8 @@ COMMON = [
     "model.depth=5", "model.base_channels=16", "model.padding=same", "model.norm=batch",
     "data.patch_size=192", "data.samples_per_epoch=512", "data.foreground_fraction=0.5",
     "data.val_fraction=0.15", "data.split_seed=0", "train.batch_size=8", "train.lr=0.002",
-    "train.scheduler=cosine-time", "train.budget_clock=cpu", "train.epochs=1000", "train.val_every=4", "train.overlays=6",
+    "train.scheduler=cosine-time", "train.budget_clock=cpu", "train.epochs=1000", "train.val_every=4",
+    "train.overlays=6",
     "inference.tile_size=256", "inference.batch_size=4",
 ]
 VARIANTS = {
@@ -114,7 +115,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DSB)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--budget-min", type=float, default=25.0, help="training minutes of CPU time per variant (process CPU time, fair on a busy machine)")
+    parser.add_argument("--budget-min", type=float, default=25.0,
+                        help="training minutes of process CPU time per variant (fair on a busy machine)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dsb2018"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
@@ -139,22 +141,29 @@ def main() -> int:
             result = fit(config, args.data, run_dir, progress=False)
             epochs = len(result.history)
             seconds_per_epoch = float(np.mean([r["train_seconds"] for r in result.history]))
-        else:
-            epochs, seconds_per_epoch = None, None
+        else:  # a finished (possibly resumed) run: read its history from the checkpoint
+            from unetkit.training.checkpoint import load_checkpoint
+
+            history = load_checkpoint(run_dir / "last.pt")["history"]
+            epochs = len(history)
+            seconds_per_epoch = float(np.mean([r["train_seconds"] for r in history]))
         summary = evaluate_variant(run_dir, val_samples, tune_samples, variant)
-        summary.update({"variant": variant, "budget_min": args.budget_min, "epochs": epochs,
-                        "seconds_per_epoch_of_512_patches": seconds_per_epoch, "threads": torch.get_num_threads(),
+        summary.update({"variant": variant, "budget_cpu_min": args.budget_min, "epochs": epochs,
+                        "seconds_per_epoch_of_512_patches": seconds_per_epoch,
+                        "threads": torch.get_num_threads(),
                         "wall_min": (time.time() - started) / 60})
         (run_dir / "benchmark.json").write_text(json.dumps(summary, indent=2))
         results[variant] = summary
     print(f"\nDSB 2018 stage1_train, fixed 85/15 split ({len(val_samples)} validation images)")
-    print(f"{'variant':<12} {'dsb_score':>9} {'ap50':>6} {'dice':>6} {'iou':>6} {'epochs':>6} {'s/epoch':>8} {'MP/s':>6}")
+    header = f"{'variant':<12} {'dsb_score':>9} {'ap50':>6} {'dice':>6} {'iou':>6} {'epochs':>6} {'s/epoch':>8}"
+    print(header + f" {'MP/s':>6}")
     for variant, s in results.items():
         spe = f"{s['seconds_per_epoch_of_512_patches']:.1f}" if s["epochs"] else "-"
         print(f"{variant:<12} {s['dsb_score']:>9.3f} {s['ap50']:>6.3f} {s['dice']:>6.3f} {s['iou']:>6.3f} "
               f"{s['epochs'] or '-':>6} {spe:>8} {s['predict_mp_per_s']:>6.2f}")
         for name, group in s["by_type"].items():
-            print(f"   {name:<13} n={group['images']:<3} dsb_score {group['dsb_score']:.3f}  dice {group['dice']:.3f}")
+            print(f"   {name:<13} n={group['images']:<3} dsb_score {group['dsb_score']:.3f}  "
+                  f"dice {group['dice']:.3f}")
     print(json.dumps(results))
     return 0
 

@@ -40,8 +40,14 @@ def demo_config(time_budget_s: float) -> RunConfig:
 
 
 def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, seed: int = 0,
-             progress: bool = True) -> dict:
-    """Run the whole journey; returns the test metrics (also written to ``metrics.json``)."""
+             progress: bool = True, task: str = "binary") -> dict:
+    """Run the whole journey; returns the test metrics (also written to ``metrics.json``).
+
+    ``task``: ``binary`` (nuclei, the default), or ``multiclass`` / ``regression``
+    (``unetkit.demo_tasks``).
+    """
+    if task not in ("binary", "multiclass", "regression"):
+        raise ValueError(f"demo task must be binary, multiclass or regression, got '{task}'")
     from unetkit.data.synthetic import write_synthetic_splits
     from unetkit.evaluation import evaluate_binary, write_rows_csv
     from unetkit.inference.files import PredictOptions, predict_files
@@ -55,6 +61,10 @@ def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, se
     out.mkdir(parents=True)
     (out / MARKER).write_text("created by unetkit demo\n")
     started = time.monotonic()
+    if task != "binary":
+        from unetkit.demo_tasks import run_task_demo
+
+        return run_task_demo(task, out, time_budget_s, seed, progress, started)
 
     print(f"1/4 generating synthetic nuclei (seed {seed}) in {out / 'data'}")
     splits = write_synthetic_splits(out / "data", seed=seed)

@@ -59,7 +59,8 @@ def run_task_demo(task: str, out: Path, time_budget_s: float, seed: int, progres
     if task == "multiclass":
         from unetkit.data.synthetic_tasks import write_multiclass_splits
 
-        print(f"1/4 generating synthetic cells (background, cytoplasm, nucleus; seed {seed}) in {out / 'data'}")
+        print(f"1/4 generating synthetic cells (background, cytoplasm, nucleus; seed {seed}) in "
+              f"{out / 'data'}")
         splits = write_multiclass_splits(out / "data", seed=seed)
     else:
         from unetkit.data.synthetic_tasks import write_regression_splits
@@ -79,7 +80,7 @@ def run_task_demo(task: str, out: Path, time_budget_s: float, seed: int, progres
     if task == "multiclass":
         metrics = _evaluate_multiclass(splits["test"], out / "test")
     else:
-        metrics = _evaluate_regression(splits["test"], out / "test")
+        metrics = evaluate_against_baselines(splits["test"], out / "test")
     pixels = sum(r["height"] * r["width"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     metrics.update({
@@ -111,7 +112,9 @@ def _evaluate_multiclass(test: Path, pred: Path) -> dict[str, Any]:
     }
 
 
-def _evaluate_regression(test: Path, pred: Path) -> dict[str, Any]:
+def evaluate_against_baselines(test: Path, pred: Path) -> dict[str, Any]:
+    """Score ``pred/predictions`` against ``test/targets`` and the two baselines on ``test/images``;
+    writes ``pred/evaluation.csv``."""
     from unetkit.data.image_targets import read_target
     from unetkit.data.io import normalize_percentile, read_image
     from unetkit.evaluation import evaluate_regression, write_rows_csv
@@ -154,7 +157,8 @@ def regression_baselines(inputs: Sequence[np.ndarray], targets: Sequence[np.ndar
 
     def score(candidates: Sequence[np.ndarray]) -> dict[str, float]:
         a, b = _affine_fit(candidates, targets)
-        rows = [regression_scores(t, a * c + b, spatial_dims=2) for c, t in zip(candidates, targets, strict=True)]
+        pairs = zip(candidates, targets, strict=True)
+        rows = [regression_scores(t, a * c + b, spatial_dims=2) for c, t in pairs]
         result = {key: float(np.mean([r[key] for r in rows])) for key in ("psnr", "ssim", "mae")}
         return {**result, "scale": a, "offset": b}
 

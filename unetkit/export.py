@@ -51,8 +51,8 @@ def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: 
 
     Valid nets use the nearest valid tile sizes (e.g. paper net, tile 572 -> 572 and 588).
     """
-    from unetkit.training.loop import patch_sizes
     from unetkit.models import sizes
+    from unetkit.training.loop import patch_sizes
 
     model = config.model
     dims = 3 if model.name == "unet3d" else model.spatial_dims
@@ -76,11 +76,19 @@ def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, conf
     spatial = range(2, example.ndim)
     auto = torch.export.Dim.AUTO  # let torch.export find the size relations (e.g. multiples of 16)
     dynamic = {0: auto, **{axis: auto for axis in spatial}}
+    import logging
+
+    quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" notes of the op registry
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation chatter of the exporter's internals
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], dynamic_shapes=({**dynamic},),
-                                    opset_version=ONNX_OPSET, verbose=False)
+        try:
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                        output_names=[OUTPUT_NAME], dynamic_shapes=({**dynamic},),
+                                        opset_version=ONNX_OPSET, verbose=False)
+        finally:
+            quiet.setLevel(level)
     proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(to_dict(config))

@@ -33,7 +33,7 @@ def test_info_table_and_invalid_size(capsys):
 
 def test_every_subcommand_is_registered():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert {"info", "synth", "train", "predict", "evaluate", "demo", "weights", "submit"} <= commands
+    assert {"info", "synth", "train", "predict", "evaluate", "demo", "weights", "submit", "tune-postprocess"} <= commands
 
 
 def test_synth_train_predict_evaluate(tmp_path, capsys):
@@ -81,3 +81,21 @@ def test_demo_runs_end_to_end_quickly(tmp_path, capsys):
     assert metrics["test_images"] == 6 and 0 <= metrics["dice"] <= 1
     assert (out / "curves.png").is_file() and list((out / "test" / "overlays").glob("*.png"))
     assert "Demo finished" in capsys.readouterr().out
+
+
+def test_instances_task_and_tune_postprocess(tmp_path, capsys):
+    from unetkit.data.synthetic import write_synthetic_dataset
+    from unetkit.training.checkpoint import config_of, load_checkpoint
+
+    write_synthetic_dataset(tmp_path / "data", n_images=3, seed=5, shape=(64, 64))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "data"), "--val", str(tmp_path / "data"), "--out", str(run),
+                 "--task", "instances", "--epochs", "1", "--quiet", *TINY]) == 0
+    assert config_of(load_checkpoint(run / "best.pt")).model.out_channels == 3  # background/interior/boundary
+    capsys.readouterr()
+    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update",
+                 "--grid", '{"threshold": [0.3, 0.5], "min_size": [1, 50]}', "--json"]) == 0
+    best = last_json(capsys)["best"]
+    stored = config_of(load_checkpoint(run / "best.pt")).postprocess
+    assert (stored.threshold, stored.min_size) == (best["threshold"], best["min_size"])
+    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--grid", "{bad"]) == 2

@@ -11,7 +11,8 @@ def add_parser(subparsers) -> None:
         "info", help="show a network's sizes, parameters, GFLOPs, receptive field",
         description="Example: unetkit info --model unet --padding valid --in-channels 1 --classes 2 "
                     "--input-size 572 --json  (the paper's net: 572 -> 388, 31,030,658 parameters)")
-    parser.add_argument("--model", default="unet", help="unet | unet3d (default unet)")
+    parser.add_argument("--model", default="unet",
+                        help="unet | unet3d | ternaus11 (VGG11 encoder: 2D, same padding, sides multiples of 32)")
     parser.add_argument("--padding", default="valid", choices=["valid", "same"])
     parser.add_argument("--in-channels", type=int, default=1)
     parser.add_argument("--classes", type=int, default=2, help="output channels (logits)")
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
     config = ModelConfig(
         name=args.model, spatial_dims=3 if args.model == "unet3d" else 2, in_channels=args.in_channels,
-        out_channels=args.classes, depth=args.depth, base_channels=args.base_channels, padding=args.padding,
+        out_channels=args.classes, depth=args.depth, base_channels=args.base_channels,
+        padding="same" if args.model == "ternaus11" else args.padding,
         norm=args.norm, upsample=args.upsample, pool_sizes=pools,
     )
     info = model_info(config, tuple(args.input_size))

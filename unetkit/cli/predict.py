@@ -18,6 +18,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
     parser.add_argument("--instances", action="store_true", help="also write instance labels and objects")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--engine", choices=["torch", "onnxruntime", "torchscript"], default="torch",
+                        help="torch: the checkpoint; onnxruntime/torchscript: a file from `unetkit export` "
+                             "(--model model.onnx, or a run folder holding it). Under torchrun each process "
+                             "predicts every N-th image")
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.inference.files import PredictOptions, predict_files
 
     options = PredictOptions(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, tta=args.tta,
-                             instances=args.instances, device=args.device,
+                             instances=args.instances, device=args.device, engine=args.engine,
                              save_probabilities=not args.no_probabilities,
                              class_probabilities=args.class_probabilities)
     rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)

@@ -20,9 +20,14 @@ Transform = Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, np.
 MAX_FOREGROUND_POINTS = 20_000  # per image: a random subset is plenty to pick patch centres from
 
 
-def _foreground_points(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Flat indices of (a random subset of) the foreground pixels of a target (*S)."""
-    points = np.flatnonzero(target > 0) if target.dtype.kind in "iub" else np.flatnonzero(np.any(target != 0, 0))
+def _foreground_points(target: np.ndarray, rng: np.random.Generator, ignore_label: int | None = None) -> np.ndarray:
+    """Flat indices of (a random subset of) the foreground pixels of a target (*S); pixels equal to
+    ``ignore_label`` (unannotated, sparse labels) are not foreground."""
+    if target.dtype.kind in "iub":
+        foreground = target > 0 if ignore_label is None else (target > 0) & (target != ignore_label)
+        points = np.flatnonzero(foreground)
+    else:
+        points = np.flatnonzero(np.any(target != 0, 0))
     if len(points) > MAX_FOREGROUND_POINTS:
         points = rng.choice(points, MAX_FOREGROUND_POINTS, replace=False)
     return points
@@ -46,11 +51,14 @@ class PatchDataset(Dataset):
         input_size / output_size: network input and output patch sizes (equal for same nets).
         weights: optional per-image weight maps (*S) (paper eq. 2), cropped and transformed alike.
         transform: paired augmentation ``(sample, rng) -> sample`` applied on input-sized arrays.
+        ignore_label: target value of unannotated pixels (sparse labels): never a patch centre for
+            foreground oversampling; it passes through crops, mirroring and transforms unchanged.
     """
 
     def __init__(self, images: list[np.ndarray], targets: list[np.ndarray], input_size: Sequence[int],
                  output_size: Sequence[int], samples_per_epoch: int = 256, foreground_fraction: float = 0.5,
-                 weights: list[np.ndarray] | None = None, transform: Transform | None = None, seed: int = 0):
+                 weights: list[np.ndarray] | None = None, transform: Transform | None = None, seed: int = 0,
+                 ignore_label: int | None = None):
         if len(images) != len(targets) or not images:
             raise ValueError("need the same non-zero number of images and targets")
         self.images = images
@@ -65,7 +73,7 @@ class PatchDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         rng = np.random.default_rng(seed)
-        self.foreground = [_foreground_points(t, rng) for t in targets]
+        self.foreground = [_foreground_points(t, rng, ignore_label) for t in targets]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch: patches differ per epoch but are reproducible (exact resume)."""

@@ -254,7 +254,7 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
         kwargs["metadata"] = metadata
     else:
         kwargs["metadata"] = {"axes": axes}
-    tifffile.imwrite(path, np.ascontiguousarray(stack), compression="zlib", **kwargs)
+    tifffile.imwrite(path, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib", **kwargs)
     return path
 
 

@@ -21,8 +21,7 @@ from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
 from unetkit.data.layouts import find_images
-from unetkit.training.checkpoint import load_model
-from unetkit.training.data import target_kind
+from unetkit.training.data import is_volumetric, target_kind
 from unetkit.training.loop import predict_probabilities, select_device
 from unetkit.visualize.images import mask_overlay, save_rgb
 
@@ -37,6 +36,7 @@ class PredictOptions:
     tta: bool = False
     instances: bool = False  # write instance labels (post-processing)
     device: str = "auto"
+    engine: str = "torch"  # torch (checkpoint) | onnxruntime (.onnx) | torchscript (.ts), see `unetkit export`
     save_probabilities: bool = True
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
 
@@ -46,6 +46,8 @@ def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
     for key in ("tile_size", "overlap", "batch_size"):
         if getattr(options, key) is not None:
             values[f"inference.{key}"] = getattr(options, key)
+    if options.tile_size is not None:
+        values["inference.tile_shape"] = []  # an explicit --tile wins over the checkpoint's per-axis tile
     return apply_overrides(config, values)
 
 
@@ -59,10 +61,23 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
                   options: PredictOptions | None = None, progress: bool = True) -> list[dict]:
     """Predict every image in ``inputs`` (files or folders); returns one summary row per image."""
     options = options or PredictOptions()
+    import torch
+
+    from unetkit.inference.engines import load_engine_model
+    from unetkit.training.distributed import env_world, shard
+
     device = select_device(options.device)
-    model, config = load_model(checkpoint, device)
+    rank, world, local_rank = env_world()  # under torchrun: one GPU and 1/N of the files per process
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+    model, config = load_engine_model(checkpoint, options.engine, device)
     config = _apply(config, options)
-    paths = find_images(inputs)
+    if is_volumetric(config):  # 3D checkpoints predict volumes (unetkit.inference.volumes)
+        from unetkit.inference.volumes import predict_volumes
+
+        return predict_volumes(model, config, inputs, out_dir, device, options.instances,
+                               options.save_probabilities, progress)
+    paths = shard(find_images(inputs), rank, world)
     out_dir = Path(out_dir)
     kind = target_kind(config)
     rows = []

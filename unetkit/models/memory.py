@@ -157,23 +157,33 @@ def round_down_size(config: ModelConfig, size: Sequence[int]) -> tuple[int, ...]
 def largest_fitting_size(config: ModelConfig, size: Sequence[int], batch: int, budget: int,
                          training: bool) -> tuple[int, ...] | None:
     """The largest input size with the proportions of ``size`` (each side scaled by the same factor, then
-    rounded down to a size the net accepts) whose estimate fits ``budget``; None when nothing fits.
+    rounded down to a size the net accepts, but not below the smallest one) whose estimate fits
+    ``budget``; None when even the smallest input does not fit.
 
     Example: a (64, 256, 256) patch that needs 4x the budget -> about (40, 160, 160) (scale ~0.63).
     """
     config = resolve_model_config(config)
     channels = config.in_channels
+    smallest = smallest_size(config)
 
     def fits(scale: float) -> tuple[int, ...] | None:
-        shape = round_down_size(config, [max(1, int(s * scale)) for s in size])
-        if shape is None or estimate_bytes(config, (batch, channels, *shape), training) > budget:
+        shape = round_down_size(config, [max(low, int(s * scale)) for s, low in zip(size, smallest, strict=True)])
+        if shape is None:
             return None
-        return shape
+        try:
+            need = estimate_bytes(config, (batch, channels, *shape), training)
+        except (ValueError, RuntimeError):  # e.g. batch norm on one value per channel (batch 1, 1 voxel deep)
+            return None
+        return shape if need <= budget else None
 
     best = fits(1.0)
     if best is not None:
         return best
-    low, high = 0.0, 1.0  # fits(low) holds (or low is 0), fits(high) fails
+    # a feasible lower end: every axis at its smallest size, or a little above where batch norm needs it
+    low = next((scale for scale in (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2) if fits(scale) is not None), None)
+    if low is None:
+        return None
+    best, high = fits(low), 1.0  # fits(low) holds, fits(high) fails; memory grows with the scale
     for _ in range(12):  # scale resolution 1/4096: finer than one pooling step on any axis
         middle = (low + high) / 2
         shape = fits(middle)
@@ -185,8 +195,10 @@ def largest_fitting_size(config: ModelConfig, size: Sequence[int], batch: int, b
 
 
 def describe(nbytes: float) -> str:
-    """Bytes as a short human string: 1536 MiB -> '1.50 GB', 20 MiB -> '20 MB'."""
-    return f"{nbytes / GB:.2f} GB" if nbytes >= 0.1 * GB else f"{nbytes / 1024**2:.0f} MB"
+    """Bytes as a short human string: 1536 MiB -> '1.50 GB', 20 MiB -> '20 MB', 300 KiB -> '300 KB'."""
+    if nbytes >= 0.1 * GB:
+        return f"{nbytes / GB:.2f} GB"
+    return f"{nbytes / 1024**2:.0f} MB" if nbytes >= 1024**2 else f"{nbytes / 1024:.0f} KB"
 
 
 def check_training_memory(config: ModelConfig, patch: Sequence[int], batch: int, device: str | torch.device,

@@ -11,7 +11,7 @@ from torch import nn
 
 from unetkit.config import ModelConfig
 from unetkit.models import sizes
-from unetkit.models.registry import build_model
+from unetkit.models.registry import build_model, resolve_model_config
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -49,10 +49,17 @@ def forward_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
 
 
 def model_info(config: ModelConfig, input_size: Sequence[int]) -> dict[str, Any]:
-    """Everything `unetkit info` reports for a model config and an input size (spatial)."""
+    """Everything `unetkit info` reports for a model config and an input size (spatial).
+
+    Includes the estimated peak memory of a training step and of a prediction pass for one input of
+    that size (``unetkit.models.memory``; float32, batch 1).
+    """
+    from unetkit.models.memory import estimate_bytes
+
+    config = resolve_model_config(config)
     with torch.device("meta"):
         model = build_model(config)
-    spatial_dims = 3 if config.name == "unet3d" else config.spatial_dims
+    spatial_dims = config.spatial_dims
     if len(input_size) == 1:
         input_size = tuple(input_size) * spatial_dims
     if len(input_size) != spatial_dims:
@@ -64,7 +71,8 @@ def model_info(config: ModelConfig, input_size: Sequence[int]) -> dict[str, Any]
         "padding": config.padding,
         "depth": config.depth,
         "base_channels": config.base_channels,
-        "channels": [config.base_channels * 2**level for level in range(config.depth)],
+        "channels": ([64, 128, 256, 512, 512, 512] if config.name == "ternaus11"  # VGG11 levels, then the centre
+                     else [config.base_channels * 2**level for level in range(config.depth)]),
         "in_channels": config.in_channels,
         "out_channels": config.out_channels,
         "input_size": list(input_size),
@@ -73,7 +81,13 @@ def model_info(config: ModelConfig, input_size: Sequence[int]) -> dict[str, Any]
         "gflops": round(forward_flops(model, (1, config.in_channels, *input_size)) / 1e9, 3),
         "receptive_field": list(sizes.receptive_field(
             config.depth, config.padding, spatial_dims, config.pool_sizes or None, config.upsample)),
+        "memory_train_mb": round(estimate_bytes(config, (1, config.in_channels, *input_size), True) / 2**20, 1),
+        "memory_predict_mb": round(estimate_bytes(config, (1, config.in_channels, *input_size), False) / 2**20, 1),
     }
+    if config.name == "ternaus11":
+        from unetkit.models.ternaus import receptive_field
+
+        info["receptive_field"] = [receptive_field()] * spatial_dims
     if config.padding == "valid":
         info["margin_per_side"] = list(sizes.valid_margin(config.depth, spatial_dims, config.pool_sizes or None))
     else:

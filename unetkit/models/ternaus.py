@@ -69,6 +69,52 @@ def encoder_shapes() -> dict[str, tuple[int, ...]]:
     return {f"features.{key}": tuple(value.shape) for key, value in vgg11_features().state_dict().items()}
 
 
+def receptive_field() -> int:
+    """Receptive field in px: the widest input span one output pixel depends on (same on both axes).
+
+    Computed exactly by walking dependency intervals back through every layer (a 3x3 conv widens by one
+    pixel per side, a 2x2 pool doubles, a stride-2 3x3 transposed conv maps output o to the inputs i with
+    2i - 1 <= o <= 2i + 1, a concatenation unites its two branches), maximised over the 32 alignments of
+    the output pixel to the pooling grid.
+    """
+    convs = [len(group) for group in _levels()]  # convs per encoder level: 1, 1, 2, 2, 2
+
+    def encoder_back(level: int, lo: int, hi: int) -> tuple[int, int]:
+        lo, hi = lo - convs[level], hi + convs[level]
+        return (lo, hi) if level == 0 else encoder_back(level - 1, 2 * lo, 2 * hi + 1)
+
+    def up_back(level: int, lo: int, hi: int) -> tuple[int, int]:
+        """Interval on the up-sampled map entering level ``level``'s concatenation."""
+        lo, hi = -((1 - lo) // 2), (hi + 1) // 2  # transposed conv: ceil((lo - 1) / 2) .. floor((hi + 1) / 2)
+        lo, hi = lo - 1, hi + 1  # the 3x3 conv before it, one level deeper
+        deeper = level + 1
+        if deeper == len(convs):  # the centre block reads the last pooled encoder map
+            return encoder_back(deeper - 1, 2 * lo, 2 * hi + 1)
+        return _union(encoder_back(deeper, lo, hi), up_back(deeper, lo, hi))
+
+    widest = 0
+    for position in range(DIVISOR):
+        lo, hi = position - 1, position + 1  # the last 3x3 conv (the head is 1x1)
+        lo, hi = _union(encoder_back(0, lo, hi), up_back(0, lo, hi))
+        widest = max(widest, hi - lo + 1)
+    return widest
+
+
+def _levels() -> list[list[int]]:
+    """Output channels of the convs of each encoder level of VGG11: [[64], [128], [256, 256], ...]."""
+    levels: list[list[int]] = [[]]
+    for item in VGG11_LAYOUT[:-1]:
+        if item == "M":
+            levels.append([])
+        else:
+            levels[-1].append(int(item))
+    return levels
+
+
+def _union(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
 class ConvReLU(nn.Sequential):
     """3x3 padded convolution + ReLU."""
 

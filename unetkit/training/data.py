@@ -55,9 +55,20 @@ def instance_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def is_volumetric(config: RunConfig) -> bool:
+    """True when the model is 3D: datasets are then read as volumes (``unetkit.data.volumes``)."""
+    from unetkit.models.registry import model_spatial_dims
+
+    return model_spatial_dims(config.model) == 3
+
+
 def _load(samples: list[Sample], config: RunConfig, desc: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    from unetkit.data.volumes import load_volume_sample
+
+    loader = load_volume_sample if is_volumetric(config) else load_sample
+
     def one(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
-        return load_sample(sample, config.data.normalize_low, config.data.normalize_high)
+        return loader(sample, config.data.normalize_low, config.data.normalize_high)
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # PNG decoding releases the GIL
         return list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img", leave=False))
@@ -77,19 +88,36 @@ def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc
     split = SplitData(weights=[] if config.data.weight_map and with_weights else None)
     cache = WeightMapCache()
     for sample, (image, labels) in zip(samples, _load(samples, config, desc), strict=True):
-        instances = instance_labels(labels)
-        target = make_target(instances, kind, config.data.boundary_width)
+        if config.data.sparse_labels:  # unannotated voxels: ignore_label in target and truth
+            from unetkit.data.sparse import sparse_target
+
+            unannotated = labels == config.data.ignore_label
+            instances = instance_labels(np.where(unannotated, 0, labels))
+            target, geometry = sparse_target(instances, unannotated, kind, config.data.ignore_label,
+                                             config.data.boundary_width)
+            foreground = np.where(unannotated, 0, target)
+            instances = np.where(unannotated, config.data.ignore_label, instances)
+        else:
+            instances = instance_labels(labels)
+            target = make_target(instances, kind, config.data.boundary_width).astype(np.uint8)
+            geometry, foreground = instances, target
         split.names.append(sample.name)
         split.images.append(match_channels(image, in_channels, sample.image_path))
         split.labels.append(instances)
-        split.targets.append(target.astype(np.uint8))
+        split.targets.append(target)
         if split.weights is not None:
-            split.weights.append(cache.get(instances, config.data.w0, config.data.sigma, foreground=target))
+            split.weights.append(cache.get(geometry, config.data.w0, config.data.sigma, foreground=foreground))
     return split
 
 
 def _find(root: str | Path, config: RunConfig) -> list[Sample]:
     """Samples of a dataset folder as the config's task reads it (class folders, regression targets)."""
+    if is_volumetric(config):
+        from unetkit.data.volumes import find_volume_samples
+
+        if config.task not in ("binary", "instances"):
+            raise InputError(f"3D networks train the binary and instances tasks; task '{config.task}' is 2D only")
+        return find_volume_samples(root, config.data.image_dir, config.data.mask_dir)
     from unetkit.training.tasks import find_task_samples
 
     return find_task_samples(root, config)
@@ -118,6 +146,10 @@ def detect_channels(train_dir: str | Path, config: RunConfig) -> int:
     from unetkit.data.io import read_image, read_page
 
     sample = _find(train_dir, config)[0]
+    if is_volumetric(config):
+        from unetkit.data.io import read_volume
+
+        return read_volume(sample.image_path).shape[0]
     if sample.index is not None:
         return read_page(sample.image_path, sample.index)[None].shape[0]
     return read_image(sample.image_path).shape[0]

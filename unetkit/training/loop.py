@@ -10,6 +10,7 @@ continues identically too.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -25,10 +26,13 @@ from tqdm.auto import tqdm
 
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.sampling import PatchDataset
+from unetkit.data.volumes import middle_slice
 from unetkit.errors import InputError
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
 from unetkit.models import sizes
-from unetkit.models.registry import build_model
+from unetkit.models.memory import check_training_memory
+from unetkit.models.registry import build_model, resolve_model_config
+from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.data import TARGET_CLASSES, SplitData, detect_channels, prepare_data, target_kind
 from unetkit.training.tasks import NEW_TASKS, build_loss, output_activation, resolve_task, score_key
@@ -58,19 +62,25 @@ def select_device(name: str) -> torch.device:
 
 
 def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(input, output) patch sizes: valid nets round the patch to a valid input size."""
-    model = config.model
-    dims = 3 if model.name == "unet3d" else model.spatial_dims
-    want = config.data.patch_size
+    """(input, output) patch sizes: valid nets round the patch to a valid input size.
+
+    ``data.patch_shape`` gives one size per axis (e.g. [32, 96, 96] for stacks with few slices);
+    otherwise ``data.patch_size`` is used on every axis.
+    """
+    model = resolve_model_config(config.model)
+    dims = model.spatial_dims
+    wants = list(config.data.patch_shape) or [config.data.patch_size] * dims
+    if len(wants) != dims:
+        raise InputError(f"data.patch_shape needs {dims} sizes for a {dims}D network, got {wants}")
     if model.padding == "valid":
         pools = sizes.level_pool_sizes(model.depth, dims, model.pool_sizes or None)
         inputs = []
-        for axis in range(dims):
-            below, above = sizes.nearest_valid_sizes(want, model.depth, [p[axis] for p in pools])
+        for axis, want in enumerate(wants):
+            below, above = sizes.nearest_valid_sizes(int(want), model.depth, [p[axis] for p in pools])
             inputs.append(below or above)
         return tuple(inputs), sizes.valid_output_size(inputs, model.depth, model.pool_sizes or None)
     divisor = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
-    inputs = tuple(max(d, want // d * d) for d in divisor)
+    inputs = tuple(max(d, int(want) // d * d) for d, want in zip(divisor, wants, strict=True))
     return inputs, inputs
 
 
@@ -164,12 +174,28 @@ def predict_probabilities(model, image: np.ndarray, config: RunConfig, device, o
                           progress: bool = False) -> np.ndarray:
     """Overlap-tile softmax probabilities (K, *S) of one normalised image with a config's settings
     (regression: the linear output (C', *S), still normalised)."""
-    geometry = NetGeometry.from_config(config.model)
+    geometry = NetGeometry.from_config(resolve_model_config(config.model))
     predictor = TorchPredictor(model, device, activation=output_activation(config), tta=config.inference.tta,
                                amp=config.train.amp)
-    return predict_tiled(image, predictor, geometry, out_channels, config.inference.tile_size,
-                         config.inference.overlap, config.inference.batch_size, config.inference.blend,
-                         progress=progress)
+    tile, batch = prediction_tile(config, image.shape[1:], device)
+    return predict_tiled(image, predictor, geometry, out_channels, tile, config.inference.overlap, batch,
+                         config.inference.blend, progress=progress)
+
+
+def prediction_tile(config: RunConfig, spatial_shape, device) -> tuple[int | tuple[int, ...], int]:
+    """(tile size, tiles per batch) for an image: ``inference.tile_shape`` or ``tile_size``; 3D nets
+    shrink the batch, then the tile, to what fits the memory budget (``unetkit.models.memory``)."""
+    from unetkit.models.memory import fit_prediction_tile
+
+    inference = config.inference
+    model = resolve_model_config(config.model)
+    tile = list(inference.tile_shape) or inference.tile_size
+    if inference.tile_shape and len(inference.tile_shape) != len(spatial_shape):
+        raise InputError(f"inference.tile_shape needs {len(spatial_shape)} sizes, got {inference.tile_shape}")
+    if model.spatial_dims != 3:
+        return (tuple(tile) if isinstance(tile, list) else tile), inference.batch_size
+    planned = plan_tiles(tuple(spatial_shape), NetGeometry.from_config(model), tile, inference.overlap)[0]
+    return fit_prediction_tile(model, planned, inference.batch_size, device, inference.memory_limit_gb)
 
 
 def validate(model, val: SplitData, config: RunConfig, device, out_channels: int,
@@ -188,10 +214,11 @@ def validate(model, val: SplitData, config: RunConfig, device, out_channels: int
     for index, (name, image, labels) in enumerate(zip(val.names, val.images, val.labels, strict=True)):
         probs = predict_probabilities(model, image, config, device, out_channels)
         foreground = (1.0 - probs[0]) > config.inference.threshold
-        counts = binary_counts(labels > 0, foreground)
+        ignore = config.data.ignore_label if config.data.sparse_labels else None  # unannotated voxels
+        counts = binary_counts(labels, foreground, ignore)
         scores["val_dice"].append(dice(counts))
         scores["val_iou"].append(iou(counts))
-        if config.task == "instances":
+        if config.task == "instances" and ignore is None:
             from unetkit.inference.postprocess import postprocess
             from unetkit.metrics.instances import instance_scores
 
@@ -200,6 +227,8 @@ def validate(model, val: SplitData, config: RunConfig, device, out_channels: int
             scores.setdefault("val_dsb_score", []).append(result.dsb_score)
             scores.setdefault("val_ap50", []).append(result.ap50)
         if overlay_dir is not None and index < config.train.overlays:
+            if image.ndim == 4:  # volumes: the middle slice
+                image, foreground, labels = (middle_slice(a) for a in (image, foreground, labels))
             panel = side_by_side(to_display_rgb(image), mask_overlay(image, foreground, labels > 0))
             save_rgb(overlay_dir / f"{name}.png", panel)
     model.train()
@@ -223,7 +252,9 @@ def _write_metrics(rows: list[dict], path: Path) -> None:
 def resolve_for_data(config: RunConfig, train_dir: str | Path,
                      val_dir: str | Path | None = None) -> RunConfig:
     """Fill in values that depend on the data: image channels and output classes (multiclass and
-    regression: also class names, class weights, target normalisation; see ``tasks.resolve_task``)."""
+    regression: also class names, class weights, target normalisation; see ``tasks.resolve_task``).
+    The model's fixed geometry (unet3d: 3D; ternaus11: depth 6, same padding) is written in too."""
+    config = dataclasses.replace(config, model=resolve_model_config(config.model))
     if config.task in NEW_TASKS:
         return resolve_task(config, train_dir, val_dir)
     channels = detect_channels(train_dir, config)
@@ -244,13 +275,18 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         if (run_dir / "last.pt").exists():
             raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
         config = resolve_for_data(config, train_dir, val_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
+    from unetkit.training.distributed import StepShardSampler, init_from_env, shard_split
+
+    ctx = init_from_env(select_device(config.train.device))  # torchrun: several processes, one group
+    progress = progress and ctx.is_main
+    if ctx.is_main:  # rank 0 alone writes the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
 
     random.seed(config.train.seed)
     np.random.seed(config.train.seed)
     torch.manual_seed(config.train.seed)
-    device = select_device(config.train.device)
+    device = ctx.device
     train, val, _ = prepare_data(config, train_dir, val_dir)
     input_size, output_size = patch_sizes(config)
     out_channels = config.model.out_channels
@@ -261,12 +297,20 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     dataset = PatchDataset(
         train.images, train.targets, input_size, output_size, config.data.samples_per_epoch,
         config.data.foreground_fraction, train.weights, build_transforms(config.augment, dims), config.train.seed,
+        ignore_label=config.data.ignore_label if config.data.sparse_labels else None,
     )
-    loader = DataLoader(dataset, batch_size=config.train.batch_size, shuffle=False, drop_last=True,
+    # train.batch_size is the global batch: each of N processes takes its 1/N of every step's patches
+    sampler = StepShardSampler(len(dataset), config.train.batch_size, ctx.rank, ctx.world_size)
+    loader = DataLoader(dataset, batch_size=ctx.local_batch(config.train.batch_size), sampler=sampler, drop_last=True,
                         num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=False)
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
+    if state is None and config.model.encoder_weights:
+        load_encoder_weights(model, config.model.encoder_weights)
+    if dims == 3:  # a clear error naming a patch that fits, instead of running out of memory mid-run
+        check_training_memory(config.model, input_size, ctx.local_batch(config.train.batch_size), device,
+                              config.train.memory_limit_gb)
     optimizer = build_optimizer(model, config)
     elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
     budget_before = float(state.get("budget_elapsed_s", elapsed_before)) if state is not None else 0.0
@@ -292,7 +336,9 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         history = list(state["history"])
         start_epoch = state["epoch"] + 1
         best_score, best_epoch = state["best_score"], state["best_epoch"]
-        print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
+        if ctx.is_main:
+            print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
+    train_model = ctx.wrap(model)  # DistributedDataParallel with several processes; `model` is the network
 
     started = time.monotonic() - elapsed_before
     budget_now = budget_clock(config.train.budget_clock)
@@ -307,12 +353,17 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         if stopped:
             break
         dataset.set_epoch(epoch)
+        set_encoder_frozen(model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
         epoch_start = time.monotonic()
         bar = tqdm(total=steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
                    unit="patch", disable=not progress, leave=False)
-        train_loss, seen, stopped = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler,
-                                                    amp_dtype, out_of_time, bar, config.train.grad_clip)
+        train_loss, seen, stopped = train_one_epoch(train_model, loader, loss_fn, optimizer, scheduler, device,
+                                                    scaler, amp_dtype, (lambda: False) if ctx.distributed else
+                                                    out_of_time, bar, config.train.grad_clip)
         bar.close()
+        if ctx.distributed:  # ranks stop together (budget checked between epochs); losses averaged over ranks
+            stopped = ctx.agree(out_of_time())
+            train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
         train_seconds = time.monotonic() - epoch_start
         row: dict[str, Any] = {
             "epoch": epoch, "train_loss": round(train_loss, 6), "lr": scheduler.get_last_lr()[0],
@@ -320,7 +371,9 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         }
         last_epoch = epoch == config.train.epochs or stopped
         if val.images and (epoch % config.train.val_every == 0 or last_epoch):
-            row.update(validate(model, val, config, device, out_channels, run_dir / "overlays"))
+            mine = shard_split(val, ctx.rank, ctx.world_size)  # each rank validates every N-th image
+            scores = validate(model, mine, config, device, out_channels, run_dir / "overlays" if ctx.is_main else None)
+            row.update(ctx.mean_dict(scores, len(mine.images)))
         row["elapsed_s"] = round(time.monotonic() - started, 1)
         history.append(row)
         score = row.get(key, -train_loss if not val.images else None)
@@ -335,6 +388,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             "train_dir": str(train_dir),
             "val_dir": str(val_dir) if val_dir else None,
         }
+        if not ctx.is_main:
+            continue
         ckpt.save_checkpoint(run_dir / "last.pt", payload)
         if improved:
             ckpt.save_checkpoint(run_dir / "best.pt", payload)
@@ -348,6 +403,10 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                "stopped_by_time_budget": stopped, "elapsed_s": round(time.monotonic() - started, 1),
                "input_patch": list(input_size), "output_patch": list(output_size),
                "tile_plan_example": [list(t) for t in plan_tiles(input_size, NetGeometry.from_config(config.model),
-                                                                 config.inference.tile_size)[:2]]}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+                                                                 list(config.inference.tile_shape)
+                                                                 or config.inference.tile_size)[:2]]}
+    if ctx.is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    ctx.barrier()  # other ranks return once rank 0 has written everything
+    ctx.close()
     return FitResult(run_dir, best_epoch, best_score, history)

@@ -172,7 +172,13 @@ def _multiclass_names(config: RunConfig, train_dir: str | Path, samples: list[Sa
         return list(data.class_names)
     if data.class_colors:
         return default_class_names(len(data.class_colors))
-    return default_class_names(max(_max_class_id(samples, config) + 1, 2))
+    top = _max_class_id(samples, config)
+    if top >= 255:  # more likely instance ids than classes
+        raise InputError(
+            f"the masks in {train_dir} hold ids up to {top}; multiclass masks hold class ids 0..K-1. If "
+            "these are object ids use --task instances; if there really are that many classes set "
+            "data.class_names")
+    return default_class_names(max(top + 1, 2))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,6 +206,7 @@ def resolve_task(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
     if config.task == "multiclass":
         names = _multiclass_names(config, train_dir, samples)
         table = ClassTable.from_config(dataclasses.replace(data, class_names=names))
+        priority_order(table.names, data.class_priority)  # unknown names fail here, before any run folder
         values.update({"data.class_names": list(table.names), "model.out_channels": table.num_classes})
         weights = list(config.loss.class_weights)
         if weights and len(weights) != table.num_classes:

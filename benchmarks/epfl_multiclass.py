@@ -1,0 +1,186 @@
+"""EPFL hippocampus (FIB-SEM) multiclass: train on 22 slices within a CPU budget, Dice per class on 5.
+
+Data: ``../shared/data/epfl-hippocampus/train`` in the class-folders layout (``slices/`` plus one
+binary mask folder per class; background implied). Split, fixed: the last 5 slices by name
+(training0135, 0161-0164: a block at least 17 slices away from every training slice, so no
+near-duplicate neighbour slice leaks into validation) are validation; the other 22 train.
+
+Classes: background + membranes, mitochondrion, mitochondrial boundaries, PSD, vesicles, axon.
+Mitochondrial boundaries lie inside the mitochondrion masks (98% of their pixels), so they get the
+higher priority: "mitochondrion" is then the organelle's interior and the boundary its rim; the
+table also gives "mitochondria (interior + boundary)", the whole organelle, from the same
+predictions. Axon occurs only in the first 8 slices, none of them in validation: its Dice is
+undefined (NaN, left out of the mean) unless the model predicts axon pixels there (then 0).
+
+Scored: the model at the end of the budget (``last.pt``, not the best validation epoch, so the
+validation slices do not pick the model), per-class Dice and IoU from one confusion matrix pooled
+over the 5 slices (Dice_c = 2 TP / (2 TP + FP + FN)), mean over the foreground classes.
+
+Example (the numbers in BENCHMARKS.md; 15 minutes of process CPU time on one thread):
+    .venv/bin/python benchmarks/epfl_multiclass.py --budget-min 15 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unetkit.data.channels import match_channels
+from unetkit.data.class_folders import IMAGE_FOLDER_NAMES, class_folder_names
+from unetkit.data.io import write_png
+from unetkit.metrics.multiclass import MulticlassMetric
+from unetkit.recipes import resolve_config
+from unetkit.training.checkpoint import load_model
+from unetkit.training.loop import fit, predict_probabilities
+from unetkit.training.tasks import class_table, find_task_samples, load_multiclass_sample
+from unetkit.visualize.images import class_overlay, save_rgb, side_by_side
+from unetkit.visualize.legend import with_legend
+
+EPFL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "epfl-hippocampus" / "train"
+CLASSES = ["membranes", "mitochondrion", "mitochondrial boundaries", "PSD", "vesicles", "axon"]
+PRIORITY = ["mitochondrial boundaries"]  # the rim wins over the organelle it lies in
+N_VAL = 5
+TARGETS = {"mean_foreground_dice": 0.80, "mitochondria_dice": 0.90}  # issue 5
+
+# A small padded U-Net (4 levels, 16..128 channels): ~2 patches of 256 px per second on one busy core,
+# so 15 CPU minutes see ~2000 patches (~8 passes over the 22 slices). The learning rate anneals over
+# the budget (cosine-time), so the run ends annealed whenever the budget stops it.
+COMMON = [
+    "task=multiclass", "model.depth=4", "model.base_channels=16", "model.padding=same", "model.norm=batch",
+    "data.patch_size=256", "data.samples_per_epoch=256", "data.foreground_fraction=0.5",
+    "train.batch_size=4", "train.lr=0.002", "train.scheduler=cosine-time", "train.warmup_epochs=1",
+    "train.epochs=1000", "train.val_every=4", "train.overlays=2", "train.budget_clock=cpu",
+    "train.device=cpu", "inference.tile_size=512", "inference.batch_size=1",
+]
+
+
+def make_split(data: Path, folders: list[str], out: Path, n_val: int) -> tuple[Path, Path, list[str]]:
+    """``out/train`` and ``out/val`` class-folder datasets of symlinks; the last ``n_val`` names are val."""
+    image_dir = next(name for name in IMAGE_FOLDER_NAMES if (data / name).is_dir())
+    names = sorted(p.name for p in (data / image_dir).iterdir() if p.is_file())
+    val_names = set(names[-n_val:])
+    for split in ("train", "val"):
+        for folder in [image_dir, *folders]:
+            target = out / split / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                if (name in val_names) == (split == "val") and not (target / name).exists():
+                    (target / name).symlink_to((data / folder / name).resolve())
+    return out / "train", out / "val", sorted(val_names)
+
+
+def merged_dice(cm: np.ndarray, ids: list[int]) -> float:
+    """Dice of the union of classes ``ids`` (truth and prediction merged) from a confusion matrix."""
+    inside = np.zeros(len(cm), dtype=bool)
+    inside[ids] = True
+    tp = cm[np.ix_(inside, inside)].sum()
+    fp = cm[np.ix_(~inside, inside)].sum()
+    fn = cm[np.ix_(inside, ~inside)].sum()
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else float("nan")
+
+
+def evaluate(run_dir: Path, val_dir: Path, checkpoint: str, out: Path) -> dict:
+    """Predict the validation slices with ``checkpoint`` and score them; writes masks and overlays."""
+    model, config = load_model(run_dir / checkpoint)
+    table = class_table(config)
+    metric = MulticlassMetric(table.num_classes, table.ignore_label)
+    seconds = pixels = 0.0
+    colours = table.display_colors()
+    for sample in find_task_samples(val_dir, config):
+        image, truth = load_multiclass_sample(sample, config, table)
+        image = match_channels(image, config.model.in_channels, sample.image_path)  # some slices are RGBA
+        started = time.perf_counter()
+        predicted = predict_probabilities(model, image, config, "cpu", table.num_classes).argmax(0)
+        seconds += time.perf_counter() - started
+        pixels += truth.size
+        metric.update(truth, predicted)
+        write_png(out / "pred" / f"{sample.name}.png", predicted.astype(np.uint8))
+        write_png(out / "truth" / f"{sample.name}.png", truth.astype(np.uint8))
+        panel = side_by_side(class_overlay(image, predicted, colours), class_overlay(image, truth, colours))
+        save_rgb(out / "overlays" / f"{sample.name}.png", with_legend(panel, table.names, colours))
+    result = metric.compute()
+    cm = result["confusion_matrix"]
+    mito = [table.names.index(n) for n in ("mitochondrion", "mitochondrial boundaries") if n in table.names]
+    counts = cm.sum(axis=1)
+    return {
+        "class_names": list(table.names),
+        "per_class_dice": result["per_class_dice"],
+        "per_class_iou": result["per_class_iou"],
+        "truth_share": (counts / counts.sum()).tolist(),
+        "mean_foreground_dice": result["mean_dice"],
+        "mean_foreground_iou": result["mean_iou"],
+        "pixel_accuracy": result["pixel_accuracy"],
+        "mitochondria_dice": merged_dice(cm, mito) if mito else float("nan"),
+        "confusion_matrix": cm.tolist(),
+        "predict_mp_per_s": pixels / 1e6 / max(seconds, 1e-9),
+        "checkpoint": checkpoint,
+    }
+
+
+def print_table(summary: dict, val_names: list[str]) -> None:
+    print(f"\nEPFL hippocampus, {len(val_names)} validation slices ({', '.join(val_names)}); model: "
+          f"{summary['checkpoint']} after {summary['budget_min']} min CPU budget, "
+          f"{summary['threads']} thread(s), {summary['epochs']} epochs, {summary['patches']} patches")
+    width = max(len(n) for n in summary["class_names"] + ["mitochondria (interior + boundary)"])
+    print(f"  {'class':<{width}}  {'dice':>6}  {'iou':>6}  {'truth %':>7}")
+    columns = ("class_names", "per_class_dice", "per_class_iou", "truth_share")
+    for name, dice, iou, share in zip(*(summary[key] for key in columns), strict=True):
+        print(f"  {name:<{width}}  {dice:6.3f}  {iou:6.3f}  {100 * share:7.2f}")
+    print(f"  {'mitochondria (interior + boundary)':<{width}}  {summary['mitochondria_dice']:6.3f}")
+    print(f"  {'mean foreground (classes 1..K-1)':<{width}}  {summary['mean_foreground_dice']:6.3f}  "
+          f"{summary['mean_foreground_iou']:6.3f}")
+    for key, goal in TARGETS.items():
+        reached = "reached" if summary[key] >= goal else "not reached"
+        print(f"  target {key} >= {goal}: {summary[key]:.3f} ({reached})")
+    print(f"  prediction {summary['predict_mp_per_s']:.2f} MP/s; wall {summary['wall_min']:.1f} min")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=EPFL, help="EPFL class-folders dataset")
+    parser.add_argument("--budget-min", type=float, default=15.0,
+                        help="training budget in minutes of process CPU time (validation during training "
+                             "included)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/epfl_multiclass"))
+    parser.add_argument("--checkpoint", choices=["last.pt", "best.pt"], default="last.pt",
+                        help="model to score (default: the end of the budget, not chosen on validation)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--evaluate-only", action="store_true", help="score the existing run in --out")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        print(f"EPFL data not found at {args.data}; see ../shared/data/README.md", file=sys.stderr)
+        return 1
+    torch.set_num_threads(args.threads)
+    folders = class_folder_names(args.data, class_names=["background", *CLASSES])[1:]
+    train_dir, val_dir, val_names = make_split(args.data, folders, args.out / "split", N_VAL)
+    run_dir = args.out / "run"
+    started = time.time()
+    overrides = COMMON + [
+        f"data.class_names={json.dumps(['background', *CLASSES])}",
+        f"data.class_priority={json.dumps(PRIORITY)}",
+        f"train.time_budget_s={args.budget_min * 60}"] + args.overrides
+    if not args.evaluate_only:
+        config = resolve_config("default", overrides=overrides)
+        fit(config, train_dir, run_dir, val_dir, progress=not args.quiet)
+    history = torch.load(run_dir / "last.pt", weights_only=True)["history"]
+    summary = evaluate(run_dir, val_dir, args.checkpoint, args.out / "validation")
+    summary.update({"budget_min": args.budget_min, "threads": torch.get_num_threads(), "epochs": len(history),
+                    "patches": int(sum(r["patches_per_s"] * r["train_seconds"] for r in history)),
+                    "wall_min": (time.time() - started) / 60, "val_slices": val_names})
+    (args.out / "benchmark.json").write_text(json.dumps(summary, indent=2))
+    print_table(summary, val_names)
+    print(json.dumps({k: v for k, v in summary.items() if k != "confusion_matrix"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

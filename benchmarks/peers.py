@@ -1,0 +1,210 @@
+"""unetkit against the tools a user would pick instead, on the same work, in one process.
+
+Run in the peers venv (peers are not unetkit dependencies; see requirements-peers.txt):
+
+    python3 -m venv benchmarks/.venv-peers
+    benchmarks/.venv-peers/bin/pip install -r benchmarks/requirements-peers.txt -e '.[export]'
+    benchmarks/.venv-peers/bin/python benchmarks/peers.py [--quick]
+
+(a) training step (forward, loss, backward, AdamW step) of the paper-sized U-Net (64..1024, same
+    padding, 1 in / 2 out) against MONAI BasicUNet and UNet; FLOPs counted by PyTorch's FlopCounterMode,
+    so throughput is compared per FLOP (GFLOP/s) as well as per step.
+(b) tiled prediction of a 2048 x 2048 image, tile 256, overlap 0.25, Gaussian blending: unetkit
+    (PyTorch engine, channels_last; onnxruntime engine) against MONAI ``sliding_window_inference`` with
+    the same network weights; outputs compared (max abs diff).
+(c) the machine ceiling: fp32 GFLOP/s of a large 3x3 convolution, and (a)/(b) as a fraction of it.
+
+Timings: warm-up, then the median of repeats, methods interleaved so load changes hit all alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled  # noqa: E402
+from unetkit.models.unet import UNet  # noqa: E402
+
+
+def median_times(functions: dict, repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved round-robin after warm-up."""
+    for fn in functions.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def conv_ceiling(repeats: int) -> float:
+    """fp32 GFLOP/s of a 256->256 3x3 convolution on 64x64 (batch 4), NHWC and NCHW; the better one."""
+    best = 0.0
+    with torch.inference_mode():
+        for layout in (torch.contiguous_format, torch.channels_last):
+            conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(memory_format=layout)
+            x = torch.randn(4, 256, 64, 64).contiguous(memory_format=layout)
+            flops = 2 * 256 * 256 * 9 * 64 * 64 * 4
+            seconds = median_times({"conv": lambda conv=conv, x=x: conv(x)}, repeats)["conv"]
+            best = max(best, flops / seconds / 1e9)
+    return best
+
+
+def count_flops(fn) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def training_models(base: int) -> dict[str, torch.nn.Module]:
+    """Paper-sized U-Nets of each library (widths base..16 base, batch norm, ReLU family)."""
+    from monai.networks.nets import BasicUNet
+    from monai.networks.nets import UNet as MonaiUNet
+
+    widths = [base * 2**i for i in range(5)]
+    return {
+        "unetkit UNet": UNet(1, 2, padding="same", norm="batch", base_channels=base),
+        "unetkit UNet channels_last": UNet(1, 2, padding="same", norm="batch",
+                                           base_channels=base).to(memory_format=torch.channels_last),
+        "MONAI BasicUNet": BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
+                                     features=(*widths, widths[0]), act="relu", norm="batch"),
+        "MONAI UNet": MonaiUNet(spatial_dims=2, in_channels=1, out_channels=2, channels=widths,
+                                strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
+    }
+
+
+def bench_training(batch: int, size: int, base: int, repeats: int) -> list[dict]:
+    torch.manual_seed(0)
+    models = training_models(base)
+    x = torch.randn(batch, 1, size, size)
+    target = torch.randint(0, 2, (batch, size, size))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    steps, flops = {}, {}
+    for name, model in models.items():
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        inputs = x.contiguous(memory_format=torch.channels_last) if "channels_last" in name else x
+
+        def step(model=model, optimizer=optimizer, inputs=inputs):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(inputs), target)
+            loss.backward()
+            optimizer.step()
+
+        flops[name] = count_flops(step)
+        steps[name] = step
+    seconds = median_times(steps, repeats)
+    rows = []
+    for name in models:
+        rows.append({"model": name, "params_M": sum(p.numel() for p in models[name].parameters()) / 1e6,
+                     "step_s": seconds[name], "gflop_per_step": flops[name] / 1e9,
+                     "gflop_per_s": flops[name] / seconds[name] / 1e9})
+    return rows
+
+
+def bench_prediction(size: int, tile: int, overlap: float, base: int, batch: int, repeats: int) -> dict:
+    from monai.inferers import sliding_window_inference
+
+    from unetkit.config import ModelConfig
+    from unetkit.export import OnnxModule
+
+    torch.manual_seed(0)
+    net = UNet(1, 2, padding="same", norm="batch", base_channels=base).eval()
+    fast = UNet(1, 2, padding="same", norm="batch", base_channels=base).eval()
+    fast.load_state_dict(net.state_dict())
+    fast.to(memory_format=torch.channels_last)
+    image = np.random.default_rng(0).random((1, size, size), dtype=np.float32)
+    geometry = NetGeometry.from_config(ModelConfig(padding="same", base_channels=base))
+    folder = Path(tempfile.mkdtemp())
+    torch.onnx.export(net, (torch.zeros(batch, 1, tile, tile),), str(folder / "net.onnx"), dynamo=True,
+                      input_names=["image"], output_names=["logits"], verbose=False,
+                      dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    onnx_net = OnnxModule(folder / "net.onnx")
+
+    def monai():
+        with torch.inference_mode():
+            logits = sliding_window_inference(torch.from_numpy(image)[None], (tile, tile), batch, net,
+                                              overlap=overlap, mode="gaussian")
+            return torch.softmax(logits, 1)[0].numpy()
+
+    runs = {
+        "MONAI sliding_window_inference": monai,
+        "unetkit predict_tiled (torch, default layout)": lambda: predict_tiled(
+            image, TorchPredictor(net), geometry, 2, tile, overlap, batch),
+        "unetkit predict_tiled (torch, channels_last)": lambda: predict_tiled(
+            image, TorchPredictor(fast), geometry, 2, tile, overlap, batch),
+        "unetkit predict_tiled (onnxruntime)": lambda: predict_tiled(
+            image, TorchPredictor(onnx_net), geometry, 2, tile, overlap, batch),
+    }
+    outputs = {name: fn() for name, fn in runs.items()}
+    reference = outputs["MONAI sliding_window_inference"]
+    tile_flops = count_flops(lambda: net(torch.zeros(1, 1, tile, tile)))
+    seconds = median_times(runs, repeats, warmup=0)
+    tiles = len(np.arange(0, size - tile + 1, int(tile * (1 - overlap))))  # info only
+    rows = []
+    for name in runs:
+        rows.append({"method": name, "seconds": seconds[name], "mp_per_s": size * size / 1e6 / seconds[name],
+                     "max_abs_diff_vs_monai": float(np.abs(outputs[name] - reference).max())})
+    return {"rows": rows, "tile_gflop": tile_flops / 1e9, "tiles_per_axis_approx": tiles}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs (~1 min)")
+    parser.add_argument("--train-batch", type=int, default=4)
+    parser.add_argument("--train-size", type=int, default=256)
+    parser.add_argument("--train-base", type=int, default=64)
+    parser.add_argument("--predict-size", type=int, default=2048)
+    parser.add_argument("--predict-base", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.train_batch, args.train_size, args.train_base = 2, 64, 16
+        args.predict_size, args.predict_base, args.repeats = 512, 8, 2
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    ceiling = conv_ceiling(args.repeats)
+    print(f"(c) conv ceiling: {ceiling:.1f} GFLOP/s fp32 (256->256 3x3 conv on 4x64x64)")
+
+    train = bench_training(args.train_batch, args.train_size, args.train_base, args.repeats)
+    print(f"\n(a) training step, batch {args.train_batch} at {args.train_size}x{args.train_size}, "
+          f"widths {args.train_base}..{args.train_base * 16}, AdamW, median of {args.repeats}")
+    print(f"{'model':32s} {'params M':>9s} {'step s':>8s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% ceil':>7s}")
+    for row in train:
+        print(f"{row['model']:32s} {row['params_M']:9.2f} {row['step_s']:8.2f} {row['gflop_per_step']:8.1f} "
+              f"{row['gflop_per_s']:8.1f} {100 * row['gflop_per_s'] / ceiling:6.0f}%")
+    best_peer = max(r["gflop_per_s"] for r in train if r["model"].startswith("MONAI"))
+    ours = max(r["gflop_per_s"] for r in train if r["model"].startswith("unetkit"))
+    print(f"unetkit / fastest peer, GFLOP/s: {ours / best_peer:.2f}x")
+
+    pred = bench_prediction(args.predict_size, 256 if not args.quick else 128, 0.25, args.predict_base, 4,
+                            args.repeats)
+    print(f"\n(b) tiled prediction {args.predict_size}^2, tile {256 if not args.quick else 128}, overlap 0.25, "
+          f"gaussian, batch 4, widths {args.predict_base}..{args.predict_base * 16} "
+          f"({pred['tile_gflop']:.1f} GFLOP per tile), median of {args.repeats}")
+    monai = pred["rows"][0]["mp_per_s"]
+    print(f"{'method':48s} {'s':>7s} {'MP/s':>7s} {'vs MONAI':>8s} {'max|diff|':>10s}")
+    for row in pred["rows"]:
+        print(f"{row['method']:48s} {row['seconds']:7.2f} {row['mp_per_s']:7.3f} {row['mp_per_s'] / monai:7.2f}x "
+              f"{row['max_abs_diff_vs_monai']:10.2e}")
+    if args.json:
+        print(json.dumps({"ceiling_gflops": ceiling, "training": train, "prediction": pred}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Volume files: ZYX / ZCYX TIFFs and slice folders, spacing read and written back, 3D dataset layouts."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from unetkit.data.io import write_png
+from unetkit.data.volumes import (
+    VolumeMeta,
+    find_volume_samples,
+    find_volumes,
+    is_volume_file,
+    load_volume_sample,
+    middle_slice,
+    read_meta,
+    read_volume_file,
+    volume_stem,
+    write_label_volume,
+    write_volume,
+)
+from unetkit.errors import InputError
+
+NUCLEI3D = Path(__file__).resolve().parents[2] / "../shared/data/nuclei3d"
+
+
+def test_zyx_roundtrip_keeps_spacing_and_dtype(tmp_path):
+    volume = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    meta = VolumeMeta(spacing=(2.5, 0.5, 0.25), unit="micron")
+    write_volume(tmp_path / "v.tif", volume, meta)
+    array, read = read_volume_file(tmp_path / "v.tif")
+    assert array.shape == (1, 4, 5, 6) and array.dtype == np.uint16 and np.array_equal(array[0], volume)
+    assert read.spacing == pytest.approx((2.5, 0.5, 0.25)) and read.unit == "micron"
+
+
+def test_zcyx_roundtrip_is_channels_first_in_memory(tmp_path):
+    volume = np.random.default_rng(0).random((2, 3, 8, 9)).astype(np.float32)  # (C, D, H, W)
+    write_volume(tmp_path / "c.tif", volume, VolumeMeta(spacing=(3.0, 1.0, 1.0)))
+    with tifffile.TiffFile(tmp_path / "c.tif") as tif:
+        assert tif.series[0].axes == "ZCYX"  # stored the ImageJ way
+    array, meta = read_volume_file(tmp_path / "c.tif")
+    assert np.array_equal(array, volume) and meta.spacing == pytest.approx((3.0, 1.0, 1.0))
+
+
+def test_ome_spacing_and_bare_tiffs(tmp_path):
+    tifffile.imwrite(tmp_path / "o.ome.tif", np.zeros((3, 5, 6), np.uint8),
+                     photometric="minisblack",
+                     metadata={"axes": "ZYX", "PhysicalSizeZ": 4.0, "PhysicalSizeY": 0.3, "PhysicalSizeX": 0.2})
+    assert read_meta(tmp_path / "o.ome.tif").spacing == pytest.approx((4.0, 0.3, 0.2))
+    assert volume_stem(tmp_path / "o.ome.tif") == "o"
+    tifffile.imwrite(tmp_path / "bare.tif", np.zeros((3, 5, 6), np.uint8), photometric="minisblack")
+    assert read_meta(tmp_path / "bare.tif").spacing is None
+
+
+def test_labels_written_as_uint16_with_checks(tmp_path):
+    labels = np.zeros((3, 4, 4), np.int32)
+    labels[1, 1:3, 1:3] = 7
+    write_label_volume(tmp_path / "l.tif", labels, VolumeMeta(spacing=(2.0, 1.0, 1.0)))
+    array, meta = read_volume_file(tmp_path / "l.tif")
+    assert array.dtype == np.uint16 and np.array_equal(array[0], labels) and meta.spacing[0] == 2.0
+    with pytest.raises(InputError, match="0..65535"):
+        write_label_volume(tmp_path / "big.tif", labels * 10_000)
+    with pytest.raises(InputError, match="not '.png'"):
+        write_volume(tmp_path / "x.png", labels.astype(np.uint8))
+
+
+def test_nifti_needs_nibabel_or_roundtrips(tmp_path):
+    volume = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    meta = VolumeMeta(spacing=(3.0, 0.5, 0.5), unit="mm")
+    try:
+        import nibabel  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputError, match="nibabel"):
+            write_volume(tmp_path / "v.nii.gz", volume, meta)
+        return
+    write_volume(tmp_path / "v.nii.gz", volume, meta)
+    array, read = read_volume_file(tmp_path / "v.nii.gz")
+    assert np.array_equal(array[0], volume) and read.spacing == pytest.approx((3.0, 0.5, 0.5))
+
+
+def _folder_dataset(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    write_volume(root / "images" / "a.tif", rng.integers(0, 200, (4, 8, 8), dtype=np.uint16))
+    write_label_volume(root / "masks" / "a.tif", np.ones((4, 8, 8), np.int32))
+    for z in range(3):  # a volume as a folder of 2D slices, its labels as one TIFF
+        write_png(root / "images" / "b" / f"z{z:02d}.png", rng.integers(0, 255, (8, 8), dtype=np.uint8))
+    write_label_volume(root / "masks" / "b.tif", np.zeros((3, 8, 8), np.int32))
+
+
+def test_folder_layout_pairs_volume_files_and_slice_folders(tmp_path):
+    _folder_dataset(tmp_path)
+    samples = find_volume_samples(tmp_path)
+    assert [s.name for s in samples] == ["a", "b"]
+    image, labels = load_volume_sample(samples[1])
+    assert image.shape == (1, 3, 8, 8) and image.dtype == np.float32 and labels.shape == (3, 8, 8)
+    assert find_volumes([tmp_path]) == [tmp_path / "images" / "a.tif", tmp_path / "images" / "b"]
+    (tmp_path / "masks" / "b.tif").unlink()
+    with pytest.raises(InputError, match="1 volume\\(s\\) without labels.*: b"):
+        find_volume_samples(tmp_path)
+
+
+def test_shape_mismatch_and_non_volume_inputs(tmp_path):
+    write_volume(tmp_path / "images" / "a.tif", np.zeros((4, 8, 8), np.uint8))
+    write_label_volume(tmp_path / "masks" / "a.tif", np.zeros((4, 8, 9), np.int32))
+    with pytest.raises(InputError, match="size mismatch.*\\(4, 8, 8\\).*\\(4, 8, 9\\)"):
+        load_volume_sample(find_volume_samples(tmp_path)[0])
+    write_png(tmp_path / "flat.png", np.zeros((8, 8), np.uint8))
+    assert not is_volume_file(tmp_path / "flat.png")
+    with pytest.raises(InputError, match="not a volume"):
+        find_volumes([tmp_path / "flat.png"])
+    with pytest.raises(InputError, match="no 3D dataset recognised"):
+        find_volume_samples(tmp_path / "masks")
+
+
+def test_middle_slice():
+    volume = np.arange(2 * 5 * 3 * 3).reshape(2, 5, 3, 3)
+    assert np.array_equal(middle_slice(volume), volume[:, 2])
+    assert np.array_equal(middle_slice(volume[0]), volume[0, 2])
+
+
+def test_nuclei3d_pair_layout():
+    if not NUCLEI3D.is_dir():
+        pytest.skip(f"{NUCLEI3D} not found (the shared nuclei3d volume is only on the development machine)")
+    samples = find_volume_samples(NUCLEI3D)
+    assert [(s.image_path.name, s.label_paths[0].name) for s in samples] == [("image.tif", "labels.tif")]
+    image, labels = load_volume_sample(samples[0])
+    assert image.shape == (1, 31, 61, 57) and labels.shape == (31, 61, 57)
+    assert len(np.unique(labels)) - 1 == 51  # instance ids, 0 = background

@@ -1,0 +1,176 @@
+"""Images larger than memory: streamed prediction equals in-memory prediction, disk arrays read and
+write boxes exactly, chunked instance labels follow the seam rule."""
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from unetkit.config import ModelConfig, PostprocessConfig, RunConfig, apply_overrides, to_dict
+from unetkit.data.io import normalize_percentile
+from unetkit.errors import InputError
+from unetkit.inference.arrays import TiledTiff, create_npy, open_npy
+from unetkit.inference.chunked import instances_large, postprocess_chunked
+from unetkit.inference.postprocess import postprocess
+from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.streaming import (
+    Normalized,
+    estimate_percentiles,
+    open_source,
+    predict_large,
+    predict_streaming,
+    strip_bounds,
+)
+from unetkit.models.unet import UNet
+from unetkit.training import checkpoint as ckpt
+
+
+def _net(padding):
+    torch.manual_seed(0)
+    model = UNet(1, 2, depth=3, base_channels=4, padding=padding).eval()
+    return TorchPredictor(model, "cpu"), NetGeometry.from_config(ModelConfig(depth=3, padding=padding))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_streaming_equals_in_memory_prediction_for_any_strip_width(padding, tmp_path):
+    predictor, geometry = _net(padding)
+    image = np.random.default_rng(0).random((1, 150, 210), dtype=np.float32)
+    expected = predict_tiled(image, predictor, geometry, 2, 64, 0.25, 3)
+    for strip in (0, 100):  # one strip; strips of 100 columns (boundary tiles predicted twice)
+        out = np.zeros_like(expected)
+        stats = predict_streaming(image, out, predictor, geometry, 2, 64, 0.25, 3, strip_width=strip)
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+        assert stats.tiles_predicted >= stats.tiles and stats.shape == (2, 150, 210)
+    sink = create_npy(tmp_path / "p.npy", expected.shape, "float32")
+    predict_streaming(image, sink, predictor, geometry, 2, 64, 0.25, 3, strip_width=100)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=1e-6)
+    tif = TiledTiff.create(tmp_path / "p.tif", expected.shape, "uint8", tile=32)
+    predict_streaming(image, tif, predictor, geometry, 2, 64, 0.25, 3, strip_width=100, out_dtype="uint8")
+    stored = tifffile.imread(tmp_path / "p.tif")
+    assert stored.dtype == np.uint8
+    assert np.abs(stored / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+
+
+def test_strip_bounds_cover_the_width_once():
+    assert strip_bounds(10000, 4096) == [(0, 4096), (4096, 8192), (8192, 10000)]
+    assert strip_bounds(300, 0) == [(0, 300)]
+
+
+def test_raw_array_reads_and_writes_boxes_like_numpy(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 1000, (3, 40, 50)).astype(np.uint16)
+    disk = create_npy(tmp_path / "a.npy", data.shape, data.dtype)
+    disk[:, :, :] = data
+    for box in [(slice(None), slice(3, 17), slice(5, 41)), (1, slice(None), slice(0, 50)), (slice(0, 2), 7)]:
+        np.testing.assert_array_equal(disk[box], data[box])
+    disk[(slice(None), slice(10, 20), slice(0, 50))] = 7  # whole trailing axis: merged runs
+    data[:, 10:20, :] = 7
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), data)
+    np.testing.assert_array_equal(open_npy(tmp_path / "a.npy")[:, 5:30, 2:9], data[:, 5:30, 2:9])
+
+
+def test_sources_present_images_channels_first(tmp_path):
+    gray = np.random.default_rng(2).integers(0, 255, (30, 40)).astype(np.uint8)
+    np.save(tmp_path / "g.npy", gray)
+    rgb = np.random.default_rng(3).integers(0, 255, (30, 40, 3)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "c.tif", rgb)  # contiguous, read by file offset
+    g = open_source(tmp_path / "g.npy")
+    c = open_source(tmp_path / "c.tif")
+    assert g.shape == (1, 30, 40) and c.shape == (3, 30, 40)
+    np.testing.assert_array_equal(g[:, 5:9, 10:20], gray[None, 5:9, 10:20])
+    np.testing.assert_array_equal(c[:, 5:9, 10:20], np.moveaxis(rgb, -1, 0)[:, 5:9, 10:20])
+    lo, hi = estimate_percentiles(g, 1.0, 99.8)
+    assert (lo, hi) == tuple(np.percentile(gray.astype(np.float32), [1.0, 99.8]))
+    gray_view = Normalized(c, lo, hi, channels=1)  # RGB averaged to the net's one channel
+    assert gray_view[(slice(None), slice(0, 4), slice(0, 4))].shape == (1, 4, 4)
+    with pytest.raises(InputError, match=".npy, .tif"):
+        open_source(tmp_path / "g.npy").shape and open_source(_touch(tmp_path / "x.png"))
+
+
+def _touch(path):
+    path.write_bytes(b"")
+    return path
+
+
+def test_compressed_tiff_is_read_through_zarr(tmp_path):
+    pytest.importorskip("zarr", reason="zarr is an optional extra: pip install 'unetkit[zarr]'")
+    image = np.random.default_rng(4).integers(0, 4000, (70, 90)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "z.tif", image, tile=(32, 32), compression="zlib")
+    source = open_source(tmp_path / "z.tif")
+    np.testing.assert_array_equal(source[:, 10:50, 20:77], image[None, 10:50, 20:77])
+
+
+def test_predict_large_matches_predict_tiled_on_the_normalised_image(tmp_path):
+    config = apply_overrides(RunConfig(), {"model.depth": 3, "model.base_channels": 4, "model.norm": "batch",
+                                           "inference.tile_size": 64, "inference.batch_size": 2})
+    torch.manual_seed(0)
+    model = UNet(1, 2, depth=3, base_channels=4, padding="same", norm="batch").eval()
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": model.state_dict()})
+    image = np.random.default_rng(5).integers(100, 3000, (130, 170)).astype(np.uint16)
+    np.save(tmp_path / "big.npy", image)
+    stats = predict_large(tmp_path / "best.pt", tmp_path / "big.npy", tmp_path / "probs.npy", device="cpu",
+                          strip_width=96, progress=False)
+    expected = predict_tiled(normalize_percentile(image[None]), TorchPredictor(model, "cpu"),
+                             NetGeometry.from_config(config.model), 2, 64, 0.25, 2)
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), expected, atol=1e-5)
+    assert stats.megapixels == pytest.approx(130 * 170 / 1e6) and stats.peak_rss_mb > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# chunked instances
+
+
+def _disks(shape, centres, radius):
+    yy, xx = np.indices(shape)
+    mask = np.zeros(shape, bool)
+    for cy, cx in centres:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+    return mask
+
+
+def _same_partition(a, b):
+    """True when two label images hold the same objects (ids may differ)."""
+    if not np.array_equal(a > 0, b > 0):
+        return False
+    pairs = np.unique(np.stack([a[a > 0], b[b > 0]]), axis=1)
+    return len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+def test_chunked_instances_equal_the_whole_image_and_objects_on_seams_are_whole():
+    rng = np.random.default_rng(6)
+    shape = (200, 230)
+    centres = [tuple(c) for c in rng.integers(5, 195, (40, 2))] + [(64, 64), (64, 70), (10, 127), (128, 128)]
+    fg = _disks(shape, centres, 6)
+    probs = np.stack([np.where(fg, 0.1, 0.9), np.where(fg, 0.9, 0.1)]).astype(np.float32)
+    config = PostprocessConfig(min_size=5)
+    whole = postprocess(probs, config, "binary")
+    out = np.zeros(shape, np.uint32)
+    stats = postprocess_chunked(probs, out, config, "binary", chunk=64, halo=48)
+    assert _same_partition(out, whole)
+    assert stats.objects == whole.max() and stats.cut_pieces == 0 and stats.chunks == 16
+    # three-class: touching nuclei split by the watershed, also across seams
+    interior = _disks(shape, centres, 4)
+    boundary = fg & ~interior
+    p3 = np.stack([np.where(fg, 0.05, 0.9), np.where(interior, 0.9, 0.05), np.where(boundary, 0.9, 0.05)])
+    p3 = p3 + rng.uniform(0, 0.02, p3.shape)  # real maps have no flat plateaus (watershed ties)
+    p3 = (p3 / p3.sum(0)).astype(np.float32)
+    whole3 = postprocess(p3, config, "three-class")
+    out3 = np.zeros(shape, np.uint32)
+    postprocess_chunked(p3, out3, config, "three-class", chunk=64, halo=48)
+    assert _same_partition(out3, whole3)
+
+
+def test_clumps_larger_than_the_halo_are_split_at_seams_but_fully_labelled(tmp_path):
+    shape = (100, 200)
+    fg = np.zeros(shape, bool)
+    fg[40:46, 10:190] = True  # a 180 px bar; halo 16 cannot hold it
+    probs = np.stack([~fg, fg]).astype(np.float32)
+    out = np.zeros(shape, np.uint32)
+    stats = postprocess_chunked(probs, out, PostprocessConfig(min_size=1), "binary", chunk=64, halo=16)
+    assert np.array_equal(out > 0, fg)
+    assert stats.cut_pieces >= 2 and len(np.unique(out[fg])) == stats.objects
+    np.save(tmp_path / "probs.npy", probs)
+    file_stats = instances_large(tmp_path / "probs.npy", tmp_path / "labels.npy", PostprocessConfig(min_size=1),
+                                 "binary", chunk=64, halo=16, progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), out)
+    assert file_stats.objects == stats.objects

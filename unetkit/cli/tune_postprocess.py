@@ -1,0 +1,40 @@
+"""`unetkit tune-postprocess`: choose instance post-processing parameters on labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "tune-postprocess", help="grid-search instance post-processing for the best DSB score",
+        description="Example: unetkit tune-postprocess --model runs/dsb/best.pt --data val_folder --update")
+    parser.add_argument("--model", required=True, help="checkpoint (.pt) or run folder")
+    parser.add_argument("--data", required=True, help="labelled images (any training layout); not the test set")
+    parser.add_argument("--layout", default="auto")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N images (0 = all)")
+    parser.add_argument("--grid", help='JSON grid, e.g. \'{"threshold": [0.4, 0.5], "min_size": [10, 20]}\'')
+    parser.add_argument("--update", action="store_true", help="store the best values in the checkpoint")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.errors import InputError
+    from unetkit.inference.tuning import tune_checkpoint
+
+    try:
+        grid = json.loads(args.grid) if args.grid else None
+    except json.JSONDecodeError as error:
+        raise InputError(f"--grid is not valid JSON: {error}") from error
+    best, rows = tune_checkpoint(args.model, args.data, args.layout, args.limit, grid, args.update, args.device)
+    print("rank  score   " + "  ".join(k for k in rows[0] if k not in ("score", "scores")))
+    for rank, row in enumerate(rows[:5], start=1):
+        values = "  ".join(str(v) for k, v in row.items() if k not in ("score", "scores"))
+        print(f"{rank:>4}  {row['score']:.4f}  {values}")
+    print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={v}" for k, v in best.items()))
+    if args.json:
+        print(json.dumps({"best": best, "score": rows[0]["score"]}))
+    return 0

@@ -1,0 +1,367 @@
+"""Overlap-tile prediction of images larger than memory: read tile by tile, write band by band.
+
+The image is read through a lazy array (``.npy`` / uncompressed TIFF by file offset, zarr, tiled
+TIFF through zarr) and the probabilities go to a ``.npy``, tiled BigTIFF or zarr file. The tile plan,
+Gaussian blending and the result are those of ``predict_tiled`` (same tiles, same weights, same sums),
+but nothing of the image's size is held in memory:
+
+- the image is cut into vertical *strips* of ``strip_width`` output columns; each strip walks its
+  tile rows top to bottom and keeps one band of ``tile`` rows x strip width of blended sums;
+- after a tile row, the rows above the next tile row's start receive no more tiles: they are divided
+  by their weight sums and written out, and the band moves down;
+- tiles straddling a strip boundary are predicted by both strips (each keeps its own columns): with
+  strip width 4096 and tile 256 at overlap 0.25 that is ~5% more tiles.
+
+Peak memory: model + batch of tiles + (out_channels + 1) x tile x (strip width + tile) float32 bands,
+e.g. 3 x 256 x 4352 x 4 B = 13 MB for two output channels: flat in the image size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from unetkit.data.channels import match_channels
+from unetkit.errors import InputError
+from unetkit.inference import tiling
+from unetkit.inference.arrays import (
+    ChannelsFirst,
+    RawArray,
+    TiledTiff,
+    create_npy,
+    is_zarr_path,
+    open_npy,
+    require_zarr,
+)
+from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
+
+OUT_DTYPES = ("float32", "float16", "uint8")  # uint8: probability x 255, rounded (4x smaller files)
+FULL_READ_PIXELS = 16_000_000  # images up to this size get exact percentiles from every pixel
+
+
+@dataclass
+class StreamStats:
+    """What a streaming prediction did: size, speed, tiles (with strip duplicates) and peak memory."""
+
+    shape: tuple[int, ...]  # (out_channels, *S) written
+    seconds: float
+    megapixels: float
+    megapixels_per_s: float
+    tiles: int  # tiles of the plan
+    tiles_predicted: int  # tiles run through the network (strip-boundary tiles count twice)
+    peak_rss_mb: float  # peak resident memory of this process so far (ru_maxrss)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------------------------------
+# sources
+
+
+def _channel_layout(shape: tuple[int, ...], spatial_dims: int) -> str:
+    """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape`` on disk."""
+    if len(shape) == spatial_dims:
+        return "none"
+    if len(shape) == spatial_dims + 1:
+        if shape[-1] in (3, 4) and shape[0] > 4:
+            return "last"
+        return "first"
+    raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis")
+
+
+def open_source(path: str | Path, spatial_dims: int | None = 2):
+    """A lazy channels-first (C, *S) array over an image file: .npy, TIFF or .zarr, never read whole.
+
+    Uncompressed contiguous TIFFs and .npy files are read by file offset; tiled or compressed TIFFs
+    go through tifffile's zarr store (needs the ``zarr`` extra). ``spatial_dims=None``: the file is
+    channels-first already (e.g. a probability map written by ``predict_large``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        base = open_npy(path)
+    elif suffix in (".tif", ".tiff"):
+        base = _open_tiff(path)
+    elif is_zarr_path(path):
+        base = require_zarr().open_array(str(path), mode="r")
+    else:
+        raise InputError(f"{path}: large-image prediction reads .npy, .tif/.tiff or .zarr; convert the image "
+                         "to one of them (e.g. np.save('image.npy', array))")
+    if spatial_dims is None:
+        return base
+    layout = _channel_layout(tuple(base.shape), spatial_dims)
+    return base if layout == "first" else ChannelsFirst(base, layout)
+
+
+def _open_tiff(path: Path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        page = series.pages[0]
+        offset = series.dataoffset  # set when the whole series is stored contiguous and uncompressed
+        shape, dtype = series.shape, series.dtype
+        tiled = page.is_tiled and page.compression == 1
+    if offset is not None:
+        return RawArray(path, offset, shape, dtype)
+    if tiled and len(shape) in (2, 3):
+        try:
+            return TiledTiff(path, writable=False)
+        except InputError:
+            pass
+    zarr = require_zarr()
+    return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
+
+
+def estimate_percentiles(source, low: float, high: float, block: int = 256,
+                         blocks_per_axis: int = 8) -> tuple[float, float]:
+    """The ``low``/``high`` percentiles of a channels-first image, over all its channels.
+
+    Images up to 16 MP are read whole (exactly ``normalize_percentile``); larger ones are sampled in
+    ``blocks_per_axis`` x ``blocks_per_axis`` evenly spaced blocks of ``block`` px (8 x 8 x 256^2 = 4.2 MP).
+    """
+    spatial = tuple(source.shape[1:])
+    if math.prod(spatial) <= FULL_READ_PIXELS:
+        values = np.asarray(source[(slice(None), *(slice(0, n) for n in spatial))], dtype=np.float32)
+    else:
+        samples = []
+        axis_starts = [np.unique(np.linspace(0, max(0, n - block), blocks_per_axis).astype(int)) for n in spatial]
+        for start in itertools.product(*axis_starts):
+            box = tuple(slice(s, min(s + block, n)) for s, n in zip(start, spatial, strict=True))
+            samples.append(np.asarray(source[(slice(None), *box)], dtype=np.float32).ravel())
+        values = np.concatenate(samples)
+    lo, hi = np.percentile(values, [low, high])
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    return float(lo), float(hi)
+
+
+class Normalized:
+    """Lazy normalised view: reads of a source come back float32 ``(x - lo) / (hi - lo)``, channels matched.
+
+    Only ``view[(slice(None), *box)]`` reads are supported (what ``tiling.read_region`` does).
+    """
+
+    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image"):
+        self.source = source
+        self.lo = np.float32(lo)
+        self.scale = np.float32(1.0 / (hi - lo)) if hi > lo else np.float32(0.0)
+        self.channels = channels
+        self.name = name
+        self.shape = (channels, *source.shape[1:])
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float32)
+        match_channels(np.zeros((source.shape[0], 1), np.float32), channels, name)  # fail early on mismatch
+
+    def __getitem__(self, key) -> np.ndarray:
+        block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
+        block = (block - self.lo) * self.scale
+        return match_channels(block, self.channels, self.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# sinks
+
+
+def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
+    """A new on-disk array to write predictions into, chosen by suffix: .npy, .tif/.tiff (tiled BigTIFF,
+    2D only) or .zarr (chunks of 1 x 256 x 256)."""
+    path = Path(path)
+    if dtype not in OUT_DTYPES:
+        raise InputError(f"output dtype must be one of {', '.join(OUT_DTYPES)}; got '{dtype}'")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return create_npy(path, shape, dtype)
+    if suffix in (".tif", ".tiff"):
+        if len(shape) != 3:
+            raise InputError(f"{path}: tiled TIFF output is for 2D images; write 3D predictions to .npy or .zarr")
+        return TiledTiff.create(path, shape, dtype)
+    if is_zarr_path(path):
+        zarr = require_zarr()
+        chunks = (1, *([256] * (len(shape) - 1)))
+        return zarr.create_array(str(path), shape=tuple(shape), chunks=chunks, dtype=dtype, overwrite=True)
+    raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
+
+
+def create_label_sink(path: str | Path, shape: Sequence[int]):
+    """A new uint32 label array (*S) on disk: .npy or .zarr (chunks of 256 per axis)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return create_npy(path, shape, np.uint32)
+    if is_zarr_path(path):
+        zarr = require_zarr()
+        return zarr.create_array(str(path), shape=tuple(shape), chunks=(256,) * len(shape), dtype="uint32",
+                                 overwrite=True, fill_value=0)
+    raise InputError(f"{path}: instance labels of large images are written to .npy or .zarr")
+
+
+def _convert(block: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "uint8":
+        return np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
+    return block.astype(dtype, copy=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# the streaming loop
+
+
+def strip_bounds(width: int, strip_width: int) -> list[tuple[int, int]]:
+    """Owned column ranges of the strips, e.g. width 10000, strip 4096 -> (0, 4096), (4096, 8192), (8192, 10000)."""
+    if strip_width <= 0 or strip_width >= width:
+        return [(0, width)]
+    return [(a, min(a + strip_width, width)) for a in range(0, width, strip_width)]
+
+
+class _Band:
+    """Blended sums of one strip over ``rows`` output rows starting at ``top`` (the band moves down)."""
+
+    def __init__(self, channels: int, rows: int, middle: tuple[int, ...], cols: tuple[int, int], blended: bool):
+        width = cols[1] - cols[0]
+        self.cols = cols
+        self.top = 0
+        self.sums = np.zeros((channels, rows, *middle, width), np.float32)  # (K, tile rows, *mid, strip)
+        self.weights = np.zeros((rows, *middle, width), np.float32) if blended else None
+
+    def add(self, start: Sequence[int], prediction: np.ndarray, window: np.ndarray | None) -> None:
+        """Add a tile's prediction (K, *extent) whose top-left output pixel is ``start``."""
+        extent = prediction.shape[1:]
+        box = (slice(start[0] - self.top, start[0] - self.top + extent[0]),
+               *(slice(s, s + e) for s, e in zip(start[1:-1], extent[1:-1], strict=True)),
+               slice(start[-1] - self.cols[0], start[-1] - self.cols[0] + extent[-1]))
+        if window is None:
+            self.sums[(slice(None), *box)] = prediction
+        else:
+            self.sums[(slice(None), *box)] += prediction * window
+            self.weights[box] += window
+
+    def take(self, stop: int, own: tuple[int, int]) -> np.ndarray:
+        """Finished rows ``top..stop`` of the owned columns (K, rows, *mid, cols); the band moves down."""
+        n = stop - self.top
+        cols = slice(own[0] - self.cols[0], own[1] - self.cols[0])
+        done = self.sums[:, :n, ..., cols]
+        if self.weights is not None:
+            done = done / self.weights[None, :n, ..., cols]
+        else:
+            done = done.copy()
+        for array in (self.sums, self.weights):
+            if array is None:
+                continue
+            axis = 1 if array is self.sums else 0
+            moved = np.moveaxis(array, axis, 0)  # view with the row axis first
+            moved[:-n or None] = moved[n:].copy() if n < moved.shape[0] else moved[:0]
+            moved[moved.shape[0] - n:] = 0
+        self.top = stop
+        return done
+
+
+def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry, out_channels: int,
+                      tile_size: int | Sequence[int] = 256, overlap: float = 0.25, batch_size: int = 4,
+                      blend: str = "gaussian", strip_width: int = 4096, out_dtype: str = "float32",
+                      progress: bool = False) -> StreamStats:
+    """Predict a lazy channels-first image (C, *S) into ``sink`` (out_channels, *S), band by band.
+
+    ``source`` returns float32 network input for ``source[(slice(None), *box)]`` (see ``Normalized``);
+    ``sink`` takes ``sink[(slice(None), *box)] = block``. Results equal ``predict_tiled`` on the same
+    image to float rounding. Needs 2 or 3 spatial axes (bands walk the first, strips split the last).
+    """
+    started = time.perf_counter()
+    spatial = tuple(int(n) for n in source.shape[1:])
+    if len(spatial) not in (2, 3):
+        raise InputError(f"streaming prediction needs a 2D or 3D image; got spatial shape {spatial}")
+    if tuple(sink.shape) != (out_channels, *spatial):
+        raise InputError(f"output has shape {tuple(sink.shape)}, expected {(out_channels, *spatial)}")
+    tile_in, tile_out, starts = plan_tiles(spatial, geometry, tile_size, overlap)
+    window = None
+    if geometry.padding == "same":
+        window = tiling.gaussian_window(tile_out) if blend == "gaussian" else tiling.constant_window(tile_out)
+    width = spatial[-1]
+    strips = []
+    for own in strip_bounds(width, strip_width):
+        columns = [c for c in starts[-1] if c < own[1] and min(c + tile_out[-1], width) > own[0]]
+        strips.append((own, columns))
+    tiles_total = math.prod(len(s) for s in starts)
+    per_column = math.prod(len(s) for s in starts[:-1])
+    predicted = sum(len(columns) for _, columns in strips) * per_column
+    bar = tqdm(total=predicted, desc="tiles", unit="tile", disable=not progress, leave=False)
+    rows = min(tile_out[0], spatial[0])
+    for own, columns in strips:
+        cols = (columns[0], min(columns[-1] + tile_out[-1], width))
+        band = _Band(out_channels, rows, spatial[1:-1], cols, window is not None)
+        positions = itertools.product(starts[0], *starts[1:-1], columns)
+        row = starts[0][0]
+        while batch := list(itertools.islice(positions, batch_size)):
+            tiles = np.stack([
+                tiling.read_region(source, [s - m for s, m in zip(start, geometry.margin, strict=True)], tile_in)
+                for start in batch
+            ])
+            outputs = predictor(tiles)  # (B, K, *tile_out)
+            for start, prediction in zip(batch, outputs, strict=True):
+                if start[0] != row:  # first tile of a new tile row: rows above it are final
+                    top = band.top
+                    _write(sink, band.take(start[0], own), top, own, out_dtype)
+                    row = start[0]
+                extent = tuple(min(o, n - s) for s, o, n in zip(start, tile_out, spatial, strict=True))
+                local = tuple(slice(0, e) for e in extent)
+                band.add(start, prediction[(slice(None), *local)], None if window is None else window[local])
+            bar.update(len(batch))
+        top = band.top
+        _write(sink, band.take(spatial[0], own), top, own, out_dtype)
+    bar.close()
+    seconds = time.perf_counter() - started
+    megapixels = math.prod(spatial) / 1e6
+    return StreamStats((out_channels, *spatial), seconds, megapixels, megapixels / max(seconds, 1e-9),
+                       tiles_total, predicted, peak_rss_mb())
+
+
+def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: str) -> None:
+    if block.shape[1] == 0:
+        return
+    box = (slice(top, top + block.shape[1]), *(slice(0, n) for n in block.shape[2:-1]), slice(*own))
+    sink[(slice(None), *box)] = _convert(block, out_dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# from files
+
+
+def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
+                  device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
+                  batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
+                  out_dtype: str = "float32", progress: bool = True) -> StreamStats:
+    """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
+    (or an exported model, see ``engine``); writes softmax probabilities (out_channels, *S)."""
+    from unetkit.inference.engines import load_engine_model
+    from unetkit.inference.predict import TorchPredictor
+    from unetkit.training.loop import select_device
+
+    torch_device = select_device(device)
+    network, config = load_engine_model(model, engine, torch_device)
+    dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
+    source = open_source(image, dims)
+    lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
+    normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
+    out_channels = config.model.out_channels
+    sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
+    predictor = TorchPredictor(network, torch_device, activation="softmax", tta=tta, amp=config.train.amp)
+    inference = config.inference
+    try:
+        return predict_streaming(
+            normalized, sink, predictor, NetGeometry.from_config(config.model), out_channels,
+            tile_size or inference.tile_size, inference.overlap if overlap is None else overlap,
+            batch_size or inference.batch_size, inference.blend, strip_width, out_dtype, progress)
+    finally:
+        if hasattr(sink, "close"):
+            sink.close()
