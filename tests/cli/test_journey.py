@@ -33,7 +33,8 @@ def test_info_table_and_invalid_size(capsys):
 
 def test_every_subcommand_is_registered():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert {"info", "synth", "train", "predict", "evaluate", "demo", "weights", "submit", "tune-postprocess"} <= commands
+    expected = {"info", "synth", "train", "predict", "evaluate", "demo", "weights", "submit", "tune-postprocess"}
+    assert expected <= commands
 
 
 def test_synth_train_predict_evaluate(tmp_path, capsys):

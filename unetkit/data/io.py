@@ -114,7 +114,7 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
 
 def _squeeze_axes(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]:
     """Drop length-1 axes except Y and X, e.g. (1, 512, 512) "QYX" -> (512, 512) "YX"."""
-    kept = [(n, a) for n, a in zip(shape, axes) if n > 1 or a in "YX"]
+    kept = [(n, a) for n, a in zip(shape, axes, strict=True) if n > 1 or a in "YX"]
     return tuple(n for n, _ in kept), "".join(a for _, a in kept)
 
 
@@ -345,7 +345,7 @@ def read_label_volume(path: str | Path) -> np.ndarray:
         if not files:
             raise InputError(f"{path}: no label slices ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
         slices = [read_labels(f) for f in files]
-        for file, labels in zip(files, slices):
+        for file, labels in zip(files, slices, strict=True):
             if labels.shape != slices[0].shape:
                 raise InputError(f"{file}: slice shape {labels.shape} differs from {files[0].name} "
                                  f"{slices[0].shape}")
@@ -385,13 +385,17 @@ def normalize_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.8
 
 
 def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False) -> Path:
-    """Write ``array`` as a TIFF (any dtype and shape tifffile takes); creates the parent folder.
+    """Write ``array`` as a TIFF in any dtype; creates the parent folder.
 
+    Axes are stored as given, as gray planes: (H, W), (C, H, W), (D, H, W), (C, D, H, W). Nothing is
+    guessed to be RGB (tifffile would otherwise store a (3, H, W) volume as one colour image).
     ``compress`` uses lossless zlib (deflate), worthwhile for label images.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, np.asarray(array), compression="zlib" if compress else None)
+    tifffile.imwrite(
+        path, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
+    )
     return path
 
 

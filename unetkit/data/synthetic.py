@@ -87,7 +87,8 @@ def _place_nuclei(
         v = (-dx * np.sin(angle) + dy * np.cos(angle)) / b
         rho = np.sqrt(u**2 + v**2)
         theta = np.arctan2(v, u)
-        rim = 1.0 + sum(h * np.cos(k * theta + p) for k, h, p in zip(range(2, 6), harmonics, phases))
+        orders = range(2, 6)
+        rim = 1.0 + sum(h * np.cos(k * theta + p) for k, h, p in zip(orders, harmonics, phases, strict=True))
         inside = rho < rim
 
         box = labels[y0:y1, x0:x1]  # a view: writes go into labels

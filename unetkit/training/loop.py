@@ -306,6 +306,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                         persistent_workers=False)
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
+    if config.train.channels_last and dims == 2:  # NHWC convolutions (see benchmarks/peers.py)
+        model = model.to(memory_format=torch.channels_last)
     if state is None and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)
     if dims == 3:  # a clear error naming a patch that fits, instead of running out of memory mid-run

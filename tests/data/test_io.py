@@ -1,0 +1,305 @@
+"""Reading and writing images, stacks, volumes and labels (unetkit.data.io)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from unetkit.data.io import (
+    image_shape,
+    normalize_percentile,
+    read_image,
+    read_label_volume,
+    read_labels,
+    read_page,
+    read_stack,
+    read_volume,
+    write_labels,
+    write_png,
+    write_tiff,
+)
+from unetkit.errors import InputError
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def _ramp(shape: tuple[int, ...], dtype: type = np.uint8) -> np.ndarray:
+    return (np.arange(np.prod(shape)) % np.iinfo(dtype).max).reshape(shape).astype(dtype)
+
+
+def _png_16bit_rgb(path: Path, height: int = 4, width: int = 5) -> None:
+    """A valid 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(width * 6) for _ in range(height))  # filter byte 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
+
+
+# ---------------------------------------------------------------------------------------------- read_image
+
+
+def test_gray_png_8_and_16_bit_keep_values(tmp_path):
+    gray8 = _ramp((6, 7))
+    gray16 = (_ramp((6, 7), np.uint16) * 1000).astype(np.uint16)  # values beyond 255 must survive
+    Image.fromarray(gray8).save(tmp_path / "g8.png")
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    out8, out16 = read_image(tmp_path / "g8.png"), read_image(tmp_path / "g16.png")
+    assert out8.shape == (1, 6, 7) and out8.dtype == np.uint8
+    np.testing.assert_array_equal(out8[0], gray8)
+    assert out16.dtype == np.uint16 and out16.max() == gray16.max() > 255
+    np.testing.assert_array_equal(out16[0], gray16)
+
+
+def test_rgb_rgba_and_gray_alpha_pngs(tmp_path):
+    rgb = _ramp((5, 6, 3))
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    rgba = np.concatenate([rgb, np.full((5, 6, 1), 7, np.uint8)], axis=-1)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    gray_alpha = np.stack([_ramp((5, 6)), np.full((5, 6), 255, np.uint8)], axis=-1)
+    Image.fromarray(gray_alpha, mode="LA").save(tmp_path / "la.png")
+
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb.transpose(2, 0, 1))
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgb.transpose(2, 0, 1))
+    gray = read_image(tmp_path / "la.png")
+    assert gray.shape == (1, 5, 6)
+    np.testing.assert_array_equal(gray[0], gray_alpha[..., 0])
+
+
+def test_jpeg_reads_as_rgb(tmp_path):
+    Image.fromarray(np.full((8, 9, 3), 120, np.uint8)).save(tmp_path / "a.jpg")
+    image = read_image(tmp_path / "a.jpg")
+    assert image.shape == (3, 8, 9) and image.dtype == np.uint8
+    assert abs(int(image.mean()) - 120) <= 2  # lossy, but a flat colour survives
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "kwargs", "to_expected"),
+    [
+        ((6, 7), np.uint16, {}, lambda a: a[None]),
+        ((6, 7, 3), np.uint8, {"photometric": "rgb"}, lambda a: a.transpose(2, 0, 1)),
+        (
+            (6, 7, 4), np.uint8, {"photometric": "rgb", "extrasamples": ["unassalpha"]},
+            lambda a: a[..., :3].transpose(2, 0, 1),  # alpha dropped
+        ),
+        ((2, 6, 7), np.float32, {"photometric": "minisblack"}, lambda a: a),  # (C, H, W), small C
+    ],
+)
+def test_tiff_layouts(tmp_path, shape, dtype, kwargs, to_expected):
+    array = _ramp(shape).astype(dtype)
+    tifffile.imwrite(tmp_path / "a.tif", array, **kwargs)
+    image = read_image(tmp_path / "a.tif")
+    assert image.dtype == dtype
+    np.testing.assert_array_equal(image, to_expected(array))
+
+
+def test_multipage_tiff_is_refused_by_read_image_but_read_as_stack(tmp_path):
+    stack = _ramp((6, 5, 4))
+    tifffile.imwrite(tmp_path / "volume.tif", stack, photometric="minisblack")
+    with pytest.raises(InputError, match="read_stack"):
+        read_image(tmp_path / "volume.tif")
+    np.testing.assert_array_equal(read_stack(tmp_path / "volume.tif"), stack)
+    np.testing.assert_array_equal(read_page(tmp_path / "volume.tif", 3), stack[3])
+    with pytest.raises(InputError, match="page 6"):
+        read_page(tmp_path / "volume.tif", 6)
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png at all")
+    with pytest.raises(InputError, match="bad.png.*corrupt"):
+        read_image(tmp_path / "bad.png")
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(InputError, match="bad.tif"):
+        read_image(tmp_path / "bad.tif")
+    (tmp_path / "a.bmp").write_bytes(b"BM")
+    with pytest.raises(InputError, match=r"a\.bmp.*unsupported file type '\.bmp'"):
+        read_image(tmp_path / "a.bmp")
+    _png_16bit_rgb(tmp_path / "rgb16.png")
+    with pytest.raises(InputError, match="rgb16.png.*16-bit TIFF"):
+        read_image(tmp_path / "rgb16.png")
+
+
+def test_truncated_png_is_an_input_error(tmp_path):
+    Image.fromarray(_ramp((64, 64))).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.png"):
+        read_image(tmp_path / "cut.png")
+
+
+def test_image_shape_reads_headers(tmp_path):
+    Image.fromarray(np.zeros((6, 9, 3), np.uint8)).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "b.tif", np.zeros((7, 5), np.uint16))
+    assert image_shape(tmp_path / "a.png") == (6, 9)
+    assert image_shape(tmp_path / "b.tif") == (7, 5)
+
+
+# ---------------------------------------------------------------------------------------------- volumes
+
+
+def test_read_volume_zyx_zcyx_and_slice_folder(tmp_path):
+    zyx = _ramp((4, 5, 6), np.uint16)
+    write_tiff(tmp_path / "zyx.tif", zyx)
+    np.testing.assert_array_equal(read_volume(tmp_path / "zyx.tif"), zyx[None])
+
+    zcyx = _ramp((4, 2, 5, 6), np.uint16)
+    tifffile.imwrite(tmp_path / "zcyx.tif", zcyx, imagej=True, metadata={"axes": "ZCYX"})
+    np.testing.assert_array_equal(read_volume(tmp_path / "zcyx.tif"), zcyx.transpose(1, 0, 2, 3))
+
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for z in (2, 0, 1):  # written out of order: the reader sorts by name
+        Image.fromarray(zyx[z].astype(np.uint8)).save(folder / f"z{z:02d}.png")
+    np.testing.assert_array_equal(read_volume(folder), zyx[None].astype(np.uint8)[:, :3])
+
+    with pytest.raises(InputError, match="not a 3D volume"):
+        tifffile.imwrite(tmp_path / "flat.tif", np.zeros((5, 6), np.uint8))
+        read_volume(tmp_path / "flat.tif")
+
+
+def test_nifti_needs_nibabel_or_reads(tmp_path):
+    path = tmp_path / "scan.nii.gz"
+    try:
+        import nibabel
+    except ImportError:
+        path.write_bytes(b"")
+        with pytest.raises(InputError, match="nibabel"):
+            read_volume(path)
+        return
+    data = _ramp((6, 5, 4), np.uint16)  # (X, Y, Z)
+    nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), str(path))
+    np.testing.assert_array_equal(read_volume(path), data.transpose(2, 1, 0)[None])
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+
+def test_read_labels_values_gray_rgb_and_palette(tmp_path):
+    ids = np.array([[0, 1, 2], [3, 300, 0]], np.uint16)
+    Image.fromarray(ids).save(tmp_path / "ids.png")
+    labels = read_labels(tmp_path / "ids.png")
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, ids)
+
+    binary = np.array([[0, 255], [255, 0]], np.uint8)
+    Image.fromarray(np.stack([binary] * 3, axis=-1)).save(tmp_path / "gray_rgb.png")
+    np.testing.assert_array_equal(read_labels(tmp_path / "gray_rgb.png"), binary)  # 0/255 kept
+
+    palette = Image.fromarray(np.array([[0, 1], [2, 1]], np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    palette.save(tmp_path / "palette.png")
+    np.testing.assert_array_equal(read_labels(tmp_path / "palette.png"), [[0, 1], [2, 1]])
+
+
+def test_read_labels_refuses_colour_masks_and_fractions(tmp_path):
+    colour = np.zeros((3, 3, 3), np.uint8)
+    colour[0, 0] = (255, 0, 0)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    with pytest.raises(InputError, match="colour.png.*class table"):
+        read_labels(tmp_path / "colour.png")
+    tifffile.imwrite(tmp_path / "frac.tif", np.array([[0.0, 0.5]], np.float32))
+    with pytest.raises(InputError, match="non-integer"):
+        read_labels(tmp_path / "frac.tif")
+
+
+def test_read_label_volume(tmp_path):
+    labels = _ramp((3, 4, 5), np.uint16)  # D = 3 must not be mistaken for RGB
+    write_labels(tmp_path / "labels.tif", labels)
+    volume = read_label_volume(tmp_path / "labels.tif")
+    assert volume.dtype == np.int32
+    np.testing.assert_array_equal(volume, labels)
+
+
+# ---------------------------------------------------------------------------------------------- normalise
+
+
+def test_normalize_percentile_maps_linearly_without_clipping():
+    image = np.arange(101, dtype=np.uint8)[None]  # percentile p of 0..100 is p itself
+    out = normalize_percentile(image, low=10, high=90)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0, [10, 50, 90, 0, 100]], [0.0, 0.5, 1.0, -0.125, 1.125], atol=1e-6)
+
+
+def test_normalize_percentile_joint_channels_and_constant():
+    rgb = np.stack([np.arange(101), 2 * np.arange(101), np.zeros(101)]).astype(np.float32)  # (3, 101)
+    out = normalize_percentile(rgb, 0, 100)  # one mapping for all: min 0 -> 0, max 200 -> 1
+    np.testing.assert_allclose(out[1], 2 * out[0], atol=1e-6)  # colour ratio kept
+    assert out.max() == pytest.approx(1.0)
+    flat = normalize_percentile(np.full((1, 4, 4), 7, np.uint16))
+    assert not np.isnan(flat).any() and np.all(flat == 0)
+
+
+def test_normalize_percentile_sparse_image_falls_back_to_min_max():
+    sparse = np.zeros((1, 50, 50), np.uint8)
+    sparse[0, 0, 0] = 200  # p1 = p99.8 = 0
+    out = normalize_percentile(sparse)
+    assert out[0, 0, 0] == pytest.approx(1.0) and out[0, 1, 1] == 0
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def test_write_read_round_trips(tmp_path):
+    gray16 = (_ramp((9, 8), np.uint16) * 700).astype(np.uint16)
+    rgb = _ramp((3, 9, 8))  # channels-first
+    write_png(tmp_path / "sub" / "gray16.png", gray16)  # parent folder is created
+    write_png(tmp_path / "rgb.png", rgb)
+    write_tiff(tmp_path / "float.tif", gray16.astype(np.float32) / 3)
+    write_tiff(tmp_path / "chw.tif", rgb)  # (3, H, W) stays channels-first
+    np.testing.assert_array_equal(read_image(tmp_path / "sub" / "gray16.png")[0], gray16)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb)
+    np.testing.assert_allclose(read_image(tmp_path / "float.tif")[0], gray16.astype(np.float32) / 3)
+    np.testing.assert_array_equal(read_image(tmp_path / "chw.tif"), rgb)
+
+    labels = np.array([[0, 1], [65535, 2]], np.int64)
+    for name in ("l.tif", "l.png"):
+        write_labels(tmp_path / name, labels)
+        np.testing.assert_array_equal(read_labels(tmp_path / name), labels)
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(InputError, match="65535"):
+        write_labels(tmp_path / "big.tif", np.array([[70000]]))
+    with pytest.raises(InputError, match=r"\.jpg"):
+        write_labels(tmp_path / "l.jpg", np.zeros((2, 2), np.uint8))
+    with pytest.raises(InputError, match="uint8 or uint16"):
+        write_png(tmp_path / "f.png", np.zeros((2, 2), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------- real data
+
+
+def _real(relative: str) -> Path:
+    path = DATA / relative
+    if not path.exists():
+        pytest.skip(f"real dataset not available at {path}")
+    return path
+
+
+def test_real_isbi_and_epfl_slices():
+    isbi = read_image(_real("isbi2012/train/images/slice00.png"))
+    assert isbi.shape == (1, 512, 512) and isbi.dtype == np.uint8
+    epfl = read_image(_real("epfl-hippocampus/train/slices/training0000.png"))  # gray + alpha
+    assert epfl.shape == (1, 768, 1024)
+    assert epfl.min() < 100  # channel 0 (image), not the constant 255 alpha
+    mask = read_labels(_real("isbi2012/train/labels/slice00.png"))
+    assert set(np.unique(mask)) == {0, 255}
+
+
+def test_real_nuclei3d_volume():
+    image = read_volume(_real("nuclei3d/image.tif"))
+    labels = read_label_volume(_real("nuclei3d/labels.tif"))
+    assert image.shape == (1, 31, 61, 57) and image.dtype == np.uint16
+    assert labels.shape == (31, 61, 57) and labels.max() > 10
