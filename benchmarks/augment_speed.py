@@ -62,7 +62,8 @@ def main() -> None:
         s = sample(shape, rng)
         for name, transform in (("flip", RandomFlip(dims)), ("rot90", RandomRot90(dims)),
                                 ("intensity", RandomIntensity(p=1.0)), ("affine", RandomAffine(dims, 15, 0.05)),
-                                ("elastic", RandomElastic(dims))):
+                                ("elastic", RandomElastic(dims)),
+                                ("elastic, order-1 image", RandomElastic(dims, image_order=1))):
             rows.append((f"{name} {'x'.join(map(str, shape))}",
                          median_ms(lambda t=transform, s=s: t(s, np.random.default_rng(1)), args.repeats)))
     for count in (100, 400):

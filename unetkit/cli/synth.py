@@ -12,25 +12,33 @@ def add_parser(subparsers) -> None:
                     "(or --n 10 for a single folder)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--n", type=int, help="write one dataset of N images instead of train/val/test")
-    parser.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
+    parser.add_argument("--size", "--shape", dest="size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="image size with --n (default 256 256)")
     parser.add_argument("--n-train", type=int, default=24)
     parser.add_argument("--n-val", type=int, default=6)
     parser.add_argument("--n-test", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from unetkit.data.synthetic import write_synthetic_dataset, write_synthetic_splits
 
     if args.n is not None:
         paths = write_synthetic_dataset(args.out, args.n, seed=args.seed, shape=tuple(args.size))
         print(f"wrote {len(paths)} images to {args.out}/images and instance labels to {args.out}/masks")
-        return 0
-    splits = write_synthetic_splits(args.out, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
-                                    n_test=args.n_test)
-    for name, folder in splits.items():
-        count = len(list((folder / "images").iterdir()))
-        print(f"{name}: {count} images in {folder}/images, instance labels in {folder}/masks")
+        written = {"images": len(paths), "folders": {"dataset": str(args.out)}}
+    else:
+        splits = write_synthetic_splits(args.out, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
+                                        n_test=args.n_test)
+        counts = {}
+        for name, folder in splits.items():
+            counts[name] = len(list((folder / "images").iterdir()))
+            print(f"{name}: {counts[name]} images in {folder}/images, instance labels in {folder}/masks")
+        written = {"images": sum(counts.values()), "folders": {k: str(v) for k, v in splits.items()}}
+    if args.json:
+        print(json.dumps({"seed": args.seed, **written}))
     return 0
