@@ -62,10 +62,11 @@ def main() -> None:
         s = sample(shape, rng)
         for name, transform in (("flip", RandomFlip(dims)), ("rot90", RandomRot90(dims)),
                                 ("intensity", RandomIntensity(p=1.0)), ("affine", RandomAffine(dims, 15, 0.05)),
-                                ("elastic", RandomElastic(dims)),
-                                ("elastic, order-1 image", RandomElastic(dims, image_order=1))):
+                                ("elastic, cubic image", RandomElastic(dims, image_order=3)),
+                                ("elastic, linear image", RandomElastic(dims, image_order=1))):
+            draws = np.random.default_rng(1)  # one generator per row: every call draws new parameters
             rows.append((f"{name} {'x'.join(map(str, shape))}",
-                         median_ms(lambda t=transform, s=s: t(s, np.random.default_rng(1)), args.repeats)))
+                         median_ms(lambda t=transform, s=s, g=draws: t(s, g), args.repeats)))
     for count in (100, 400):
         labels = cells(count, rng)
         rows.append((f"weight map 512x512, {labels.max()} cells", median_ms(lambda x=labels: weight_map(x), 3)))

@@ -31,7 +31,8 @@ from unetkit.errors import InputError
 
 PAIR_EXTENSIONS = (".png", ".tif", ".tiff")
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
-SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels"}  # unetkit predict
+SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels",
+                    "predictions": "_pred"}  # the sub-folders `unetkit predict` writes
 IGNORED_ENDINGS = ("_overlay",)
 # Which prediction kind a task takes when an image has several ("" = a file without suffix).
 PREFER = {

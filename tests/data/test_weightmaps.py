@@ -13,6 +13,7 @@ from unetkit.data.weightmaps import (
     instance_labels_from_foreground,
     weight_map,
 )
+from unetkit.errors import InputError
 
 
 def two_cells() -> np.ndarray:
@@ -66,3 +67,94 @@ def test_isbi_style_labels_become_cells_and_maps_are_cached():
     first = cache.get(labels)
     assert cache.get(labels) is first and len(cache) == 1
     assert first[10, 9] > first[10, 0] + 5  # membrane pixels between cells get the border weight
+
+
+def test_one_px_gap_by_hand_with_unbalanced_classes():
+    # 30 x 40 image, two 10x10 cells (rows 10-19, columns 5-14 and 16-25), a 1 px gap at column 15.
+    labels = np.zeros((30, 40), np.int32)
+    labels[10:20, 5:15] = 1
+    labels[10:20, 16:26] = 2
+    w = weight_map(labels, w0=10, sigma=5)
+    # 200 cell pixels of 1200: w_c = 1200 / (2 * 200) = 3.0 on cells, 1200 / (2 * 1000) = 0.6 on background
+    assert w[15, 10] == pytest.approx(3.0) and w[15, 20] == pytest.approx(3.0)  # no border term on cells
+    # gap pixel (15, 15): d1 = d2 = 1 -> 0.6 + 10 * exp(-(1 + 1)^2 / 50) = 0.6 + 9.2312
+    assert w[15, 15] == pytest.approx(0.6 + 10 * math.exp(-4 / 50), rel=1e-6)
+    # above the gap, pixel (8, 15): nearest cell corners (10, 14) and (10, 16), d1 = d2 = sqrt(5)
+    assert w[8, 15] == pytest.approx(0.6 + 10 * math.exp(-20 / 50), rel=1e-6)
+    # right of cell 2, pixel (15, 27): d1 = 2 (column 25), d2 = 13 (column 14) -> 0.6 + 10 * exp(-225 / 50)
+    assert w[15, 27] == pytest.approx(0.6 + 10 * math.exp(-225 / 50), rel=1e-5)
+    # far corner (0, 39): d1 = sqrt(10^2 + 14^2) = 17.2, d2 = sqrt(10^2 + 25^2) = 26.9 -> term 1e-16
+    assert w[0, 39] == pytest.approx(0.6, abs=1e-3)
+
+
+def test_single_cell_and_empty_images_get_class_weights_only():
+    labels = np.zeros((12, 12), np.int32)
+    np.testing.assert_array_equal(weight_map(labels), np.ones((12, 12), np.float32))  # one class: 1
+    labels[3:9, 3:9] = 4  # one cell: no second-nearest cell anywhere, so no border term
+    np.testing.assert_allclose(weight_map(labels), class_balance_weights(labels > 0))
+    assert weight_map(labels).dtype == np.float32
+
+
+def test_3d_matches_brute_force_and_sparse_ids_change_nothing():
+    rng = np.random.default_rng(1)
+    seeds = np.zeros((20, 40, 40), np.int32)
+    for k in range(12):
+        seeds[tuple(rng.integers(2, 38, 3) % (20, 40, 40))] = k + 1
+    labels = ndimage.grey_dilation(seeds, size=(3, 5, 5))
+    distances = np.stack([ndimage.distance_transform_edt(labels != k) for k in np.unique(labels) if k])
+    distances.sort(axis=0)
+    border = 10 * np.exp(-((distances[0] + distances[1]) ** 2) / 50)
+    reference = class_balance_weights(labels > 0) + np.where(labels == 0, border, 0)
+    assert np.abs(weight_map(labels) - reference).max() < 1e-3
+    sparse = np.where(labels > 0, labels * 10_000 + 7, 0)  # ids like 10007 .. 120007
+    np.testing.assert_array_equal(weight_map(sparse), weight_map(labels))
+
+
+def test_foreground_class_map_and_w0_zero():
+    labels = np.zeros((10, 20), np.int32)
+    labels[:, :8] = 1
+    labels[:, 10:18] = 2
+    classes = (labels > 0).astype(np.int32)
+    classes[:, 9] = 2  # e.g. a boundary class of a three-class target: 10 px of 200
+    w = weight_map(labels, w0=0, foreground=classes)
+    assert w[0, 9] == pytest.approx(200 / (3 * 10)) and w[0, 0] == pytest.approx(200 / (3 * 160))
+    assert w[0, 8] == pytest.approx(200 / (3 * 30))
+
+
+def test_bad_inputs_raise_input_error():
+    with pytest.raises(InputError, match="integer"):
+        weight_map(np.zeros((4, 4), np.float32))
+    with pytest.raises(InputError, match="negative"):
+        weight_map(-np.ones((4, 4), np.int32))
+    with pytest.raises(InputError, match="sigma"):
+        weight_map(np.zeros((4, 4), np.int32), sigma=0)
+    with pytest.raises(InputError, match="shape"):
+        weight_map(np.zeros((4, 4), np.int32), foreground=np.zeros((4, 5), bool))
+
+
+def test_components_are_4_connected_in_2d_and_6_connected_in_3d():
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0, 0] = mask[1, 1] = 255  # diagonal neighbours: two cells
+    assert instance_labels_from_foreground(mask).max() == 2
+    volume = np.zeros((3, 3, 3), bool)
+    volume[0, 0, 0] = volume[1, 1, 0] = volume[1, 1, 1] = True  # edge-diagonal + face neighbour
+    labels = instance_labels_from_foreground(volume)
+    assert labels.max() == 2 and labels.dtype == np.int32
+
+
+def test_cache_keys_read_only_eviction_and_folder(tmp_path):
+    labels = two_cells()
+    cache = WeightMapCache(max_bytes=2 * labels.size * 4)  # room for two maps
+    first = cache.get(labels)
+    assert not first.flags.writeable and (cache.hits, cache.misses) == (0, 1)
+    assert cache.get(labels.copy()) is first and cache.hits == 1  # keyed by content, not identity
+    other = cache.get(labels, sigma=3.0)
+    assert other is not first and cache.misses == 2
+    cache.get(labels[:, ::-1].copy())  # a third map evicts the oldest (sigma 5)
+    assert len(cache) == 2 and cache.get(labels) is not first and cache.misses == 4
+    on_disk = WeightMapCache(tmp_path / "maps")
+    computed = on_disk.get(labels)
+    assert len(list((tmp_path / "maps").glob("*.npy"))) == 1
+    again = WeightMapCache(tmp_path / "maps")  # e.g. another DataLoader worker or a later run
+    np.testing.assert_array_equal(again.get(labels), computed)
+    assert (again.hits, again.misses) == (1, 0)

@@ -71,7 +71,8 @@ def _load(samples: list[Sample], config: RunConfig, desc: str) -> list[tuple[np.
         return loader(sample, config.data.normalize_low, config.data.normalize_high)
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # PNG decoding releases the GIL
-        return list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img", leave=False))
+        return list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img", leave=False,
+                         disable=None))  # no bars when not on a terminal
 
 
 def build_split(samples: list[Sample], config: RunConfig, in_channels: int, desc: str,

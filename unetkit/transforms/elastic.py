@@ -117,7 +117,8 @@ class RandomElastic:
     """Paper elastic deformation: ONE random field per sample moves image, target and weights together.
 
     Each array is resampled with the order its dtype calls for (``base.interpolation_order``): integer
-    labels nearest, image cubic (``image_order``), float targets and weights linear.
+    labels nearest, image ``image_order`` (cubic by default, see ``base.IMAGE_ORDER``), float targets
+    and weights linear.
     """
 
     def __init__(
@@ -136,7 +137,7 @@ class RandomElastic:
         self.grid = int(grid)
         self.sigma = float(sigma)
         self.p = check_probability(p)
-        self.image_order = image_order
+        self.image_order = int(image_order)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = spatial_shape(sample, self.spatial_dims)

@@ -82,7 +82,8 @@ class RandomAffine:
     """Free rotation (uniform in +-max_degrees) and shift (uniform in +-max_shift_fraction of each side).
 
     Example: a 256x256 patch with max_shift_fraction=0.1 moves by up to 25.6 px per axis. Outside
-    values are mirrored (``mode="reflect"``: d c b a | a b c d).
+    values are mirrored (``mode="reflect"``: d c b a | a b c d). The image is resampled with
+    ``image_order`` (cubic by default, see ``base.IMAGE_ORDER``).
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class RandomAffine:
         self.max_degrees = float(max_degrees)
         self.max_shift_fraction = float(max_shift_fraction)
         self.p = check_probability(p)
-        self.image_order = image_order
+        self.image_order = int(image_order)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = spatial_shape(sample, self.spatial_dims)

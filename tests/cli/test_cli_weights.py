@@ -1,0 +1,41 @@
+"""`unetkit weights`: foreground masks become cells, outputs are a float32 TIFF and a PNG picture."""
+
+import json
+
+import numpy as np
+import tifffile
+
+from unetkit.cli import main
+from unetkit.data.io import write_png
+from unetkit.data.weightmaps import instance_labels_from_foreground, weight_map
+
+
+def test_foreground_mask_is_split_into_cells_and_written(tmp_path, capsys):
+    mask = np.full((40, 50), 255, np.uint8)
+    mask[:, 20:22] = 0  # an ISBI-style membrane between two cells
+    mask[25:27, :20] = 0  # and one splitting the left cell: 3 cells
+    write_png(tmp_path / "mask.png", mask)
+    out = tmp_path / "maps" / "mask_weights.tif"
+    code = main(["weights", "--labels", str(tmp_path / "mask.png"), "--out", str(out), "--json"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "foreground mask" in stdout
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["cells"] == 3 and summary["picture"].endswith("mask_weights.png")
+    written = tifffile.imread(out)
+    assert written.dtype == np.float32
+    np.testing.assert_array_equal(written, weight_map(instance_labels_from_foreground(mask)))
+    assert (tmp_path / "maps" / "mask_weights.png").stat().st_size > 1000
+
+
+def test_instance_labels_are_used_as_they_are_and_bad_out_name_fails(tmp_path, capsys):
+    labels = np.zeros((30, 30), np.uint16)
+    labels[5:15, 5:15] = 1
+    labels[5:15, 16:26] = 2  # three values: instance labels, no components taken
+    labels[20:25, 5:10] = 3
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    out = tmp_path / "w.tif"
+    assert main(["weights", "--labels", str(tmp_path / "labels.tif"), "--out", str(out), "--w0", "5"]) == 0
+    assert "instance labels as read" in capsys.readouterr().out
+    np.testing.assert_array_equal(tifffile.imread(out), weight_map(labels.astype(np.int32), w0=5))
+    assert main(["weights", "--labels", str(tmp_path / "labels.tif"), "--out", str(tmp_path / "w.png")]) == 2
+    assert ".tif" in capsys.readouterr().err
