@@ -15,7 +15,7 @@ test part by overlap-tile prediction and reports the foreground Dice and the DSB
 
 Usage::
 
-    .venv/bin/python benchmarks/nuclei3d.py --budget 75 --out runs/bench_nuclei3d
+    .venv/bin/python benchmarks/nuclei3d.py --budget 60 --out runs/bench_nuclei3d
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def config(budget_s: float, boundary_width: int, base_channels: int) -> RunConfi
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budget", type=float, default=75.0, help="CPU seconds of training per setting")
+    parser.add_argument("--budget", type=float, default=60.0, help="CPU seconds of training per setting")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--synthetic", type=int, default=8, help="synthetic volumes (32 x 64 x 64)")
     parser.add_argument("--boundary-width", type=int, default=1, help="px of the boundary class")

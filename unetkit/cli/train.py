@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--recipe", default="default", help="default (modern) | paper (Ronneberger 2015)")
     parser.add_argument("--config", help="YAML file of config values (sections data/model/loss/train/...)")
     parser.add_argument("--layout", help="auto | folders | dsb | isbi-stack | class-folders")
+    parser.add_argument("--model", help="unet (default) | unet3d | ternaus11")
+    parser.add_argument("--encoder-weights", help="ternaus11: torchvision VGG11 state dict file (local path)")
+    parser.add_argument("--freeze-encoder-epochs", type=int, help="ternaus11: train only the decoder at first")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -44,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
         shortcuts.append(f"task={args.task}")
     if args.layout:
         shortcuts.append(f"data.layout={args.layout}")
+    if args.model:
+        shortcuts.append(f"model.name={args.model}")
+    if args.encoder_weights:
+        shortcuts.append(f"model.encoder_weights={args.encoder_weights}")
+    if args.freeze_encoder_epochs is not None:
+        shortcuts.append(f"model.freeze_encoder_epochs={args.freeze_encoder_epochs}")
     if args.class_names:
         names = [name.strip() for name in args.class_names.split(",") if name.strip()]
         shortcuts.append(f"data.class_names={json.dumps(names)}")  # JSON is YAML: names may hold spaces
