@@ -40,6 +40,23 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], n_waves: int
     return (field / total).astype(np.float32)
 
 
+def claim_free_pixels(box: np.ndarray, inside: np.ndarray, max_overlap: float, min_size: int) -> np.ndarray | None:
+    """Pixels of a new object (``inside``, any dimension) not yet taken in ``box``, or None to skip it.
+
+    Skipped when more than ``max_overlap`` of it is taken or fewer than ``min_size`` pixels stay free;
+    when neighbours cut the free part in pieces, the biggest piece is kept (objects stay one piece).
+    """
+    taken = inside & (box > 0)
+    if taken.sum() > max_overlap * inside.sum():
+        return None
+    free = inside & ~taken
+    if taken.any():
+        parts, n_parts = ndimage.label(free)
+        if n_parts > 1:  # a neighbour cut it in pieces: keep the biggest
+            free = parts == np.argmax(np.bincount(parts.ravel())[1:]) + 1
+    return free if int(free.sum()) >= min_size else None
+
+
 def _place_nuclei(
     rng: np.random.Generator,
     shape: tuple[int, int],
@@ -92,17 +109,10 @@ def _place_nuclei(
         inside = rho < rim
 
         box = labels[y0:y1, x0:x1]  # a view: writes go into labels
-        taken = inside & (box > 0)
-        if taken.sum() > MAX_OVERLAP * inside.sum():
+        free = claim_free_pixels(box, inside, MAX_OVERLAP, MIN_AREA)
+        if free is None:
             continue
-        free = inside & ~taken
-        if taken.any():
-            parts, n_parts = ndimage.label(free)
-            if n_parts > 1:  # a neighbour cut it in pieces: keep the biggest
-                free = parts == np.argmax(np.bincount(parts.ravel())[1:]) + 1
         area = int(free.sum())
-        if area < MIN_AREA:
-            continue
         box[free] = next_id
         profile[y0:y1, x0:x1][free] = 1.0 - 0.3 * np.minimum(rho / rim, 1.0)[free] ** 2
         covered += area

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from unetkit.data.synthetic import claim_free_pixels
 from unetkit.data.volumes import VolumeMeta, write_label_volume, write_volume
 from unetkit.errors import InputError
 
@@ -61,17 +62,10 @@ def _place_nuclei(rng: np.random.Generator, shape: tuple[int, int, int], density
         rho = np.sqrt((dz / radii[0]) ** 2 + (v / radii[1]) ** 2 + (u / radii[2]) ** 2)
         inside = rho < 1.0
         box = labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]  # a view: writes go into labels
-        taken = inside & (box > 0)
-        if taken.sum() > MAX_OVERLAP * inside.sum():
+        free = claim_free_pixels(box, inside, MAX_OVERLAP, MIN_VOXELS)
+        if free is None:
             continue
-        free = inside & ~taken
-        if taken.any():
-            parts, n_parts = ndimage.label(free)
-            if n_parts > 1:  # a neighbour cut it in pieces: keep the biggest
-                free = parts == np.argmax(np.bincount(parts.ravel())[1:]) + 1
         size = int(free.sum())
-        if size < MIN_VOXELS:
-            continue
         box[free] = next_id
         profile[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][free] = 1.0 - 0.3 * rho[free] ** 2
         covered += size
