@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                              save_probabilities=not args.no_probabilities,
                              class_probabilities=args.class_probabilities)
     rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
-    pixels = sum(r["height"] * r["width"] for r in rows)
+    pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]
     if fractions or any(key.startswith("mean_") for key in (rows[0] if rows else {})):

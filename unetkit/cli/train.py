@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_parser(subparsers) -> None:
@@ -78,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--data is required (a dataset folder), unless --resume")
         config = resolve_config(args.recipe, args.config, overrides)
         result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
-    print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+        print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
     return 0
