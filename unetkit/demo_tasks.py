@@ -23,22 +23,10 @@ import numpy as np
 
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.synthetic_tasks import CELL_CLASSES
+from unetkit.demo import DEMO_OVERRIDES
 
-# Small padded U-Nets like the binary demo's; they learn these data in a couple of CPU minutes.
-_COMMON = {
-    "model.depth": 4,
-    "model.base_channels": 16,
-    "model.padding": "same",
-    "model.norm": "batch",
-    "data.patch_size": 128,
-    "data.samples_per_epoch": 256,
-    "train.epochs": 12,
-    "train.batch_size": 8,
-    "train.lr": 3e-3,
-    "train.overlays": 3,
-    "inference.tile_size": 256,
-    "inference.batch_size": 4,
-}
+# The binary demo's small padded U-Net; it learns these data in a couple of CPU minutes too.
+_COMMON = {key: value for key, value in DEMO_OVERRIDES.items() if key != "task"}
 TASK_OVERRIDES = {
     "multiclass": {**_COMMON, "task": "multiclass", "data.class_names": list(CELL_CLASSES)},
     "regression": {**_COMMON, "task": "regression", "loss.regression": "l1"},

@@ -202,6 +202,15 @@ def _write_images(out_dir: Path, shapes: Sequence[tuple[int, int]], entropy: tup
     return written
 
 
+def image_shapes(n_images: int, shape: Sequence[int], sizes: Sequence[Sequence[int]] | None) -> list[tuple]:
+    """One (H, W) per image: ``sizes`` when given (checked to have ``n_images`` entries), else ``shape``."""
+    if n_images < 1:
+        raise InputError(f"n_images must be at least 1, got {n_images}")
+    if sizes is not None and len(sizes) != n_images:
+        raise InputError(f"sizes gives {len(sizes)} shapes for {n_images} images; give one per image")
+    return [tuple(s) for s in sizes] if sizes is not None else [tuple(shape)] * n_images
+
+
 def write_synthetic_dataset(
     out_dir: str | Path,
     n_images: int,
@@ -215,12 +224,7 @@ def write_synthetic_dataset(
     instance ids). ``sizes`` gives one (H, W) per image for mixed sizes; otherwise all are ``shape``.
     The same seed writes byte-identical files.
     """
-    if n_images < 1:
-        raise InputError(f"n_images must be at least 1, got {n_images}")
-    if sizes is not None and len(sizes) != n_images:
-        raise InputError(f"sizes gives {len(sizes)} shapes for {n_images} images; give one per image")
-    shapes = list(sizes) if sizes is not None else [tuple(shape)] * n_images
-    return _write_images(Path(out_dir), shapes, (seed, 0))
+    return _write_images(Path(out_dir), image_shapes(n_images, shape, sizes), (seed, 0))
 
 
 def write_synthetic_splits(

@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from unetkit.data.io import write_png, write_tiff
 from unetkit.data.masks import default_colors
-from unetkit.data.synthetic import make_nuclei_image
+from unetkit.data.synthetic import image_shapes, make_nuclei_image
 from unetkit.errors import InputError
 
 CELL_CLASSES = ("background", "cytoplasm", "nucleus")
@@ -124,11 +124,7 @@ def write_multiclass_dataset(out_dir: str | Path, n_images: int, seed: int = 0,
     """
     if mask_format not in MASK_FORMATS:
         raise InputError(f"mask_format must be one of {', '.join(MASK_FORMATS)}, got '{mask_format}'")
-    if n_images < 1:
-        raise InputError(f"n_images must be at least 1, got {n_images}")
-    shapes = list(sizes) if sizes is not None else [tuple(shape)] * n_images
-    if len(shapes) != n_images:
-        raise InputError(f"sizes gives {len(shapes)} shapes for {n_images} images; give one per image")
+    shapes = image_shapes(n_images, shape, sizes)
     out_dir = Path(out_dir)
     written = []
     for i, size in enumerate(shapes):
@@ -201,11 +197,7 @@ def write_regression_dataset(out_dir: str | Path, n_images: int, seed: int = 0,
                              sizes: Sequence[tuple[int, int]] | None = None,
                              shape: tuple[int, int] = (256, 256)) -> list[Path]:
     """Write ``images/stain_NNNN.png`` (16-bit input) and ``targets/stain_NNNN.tif`` (float32 target)."""
-    if n_images < 1:
-        raise InputError(f"n_images must be at least 1, got {n_images}")
-    shapes = list(sizes) if sizes is not None else [tuple(shape)] * n_images
-    if len(shapes) != n_images:
-        raise InputError(f"sizes gives {len(shapes)} shapes for {n_images} images; give one per image")
+    shapes = image_shapes(n_images, shape, sizes)
     out_dir = Path(out_dir)
     written = []
     for i, size in enumerate(shapes):
