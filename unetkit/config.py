@@ -33,6 +33,7 @@ class DataConfig:
     patch_size: int = 256  # side of the input patch fed to the network (valid nets: output is smaller)
     patch_shape: list[int] = field(default_factory=list)  # per-axis patch, e.g. [32, 96, 96]; [] = patch_size
     foreground_fraction: float = 0.5  # share of patches centred on a random foreground pixel
+    balance_classes: bool = False  # those centres drawn class by class (rare multiclass classes seen as often)
     samples_per_epoch: int = 256  # patches per training epoch (images have mixed sizes, so count patches)
     num_workers: int = 0  # DataLoader worker processes (0 = in the main process)
     target: str = "auto"  # auto (from task) | binary | three-class | distance

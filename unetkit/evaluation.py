@@ -2,7 +2,9 @@
 
 Pairing. Truth is a folder of label/mask images, or a dataset folder that
 ``unetkit.data.layouts.find_samples`` reads (``folders`` with images/ + masks/ or labels/,
-``dsb`` with ``<id>/masks/*.png``, ``isbi-stack``). Predictions are image files (.png, .tif,
+``dsb`` with ``<id>/masks/*.png``, ``isbi-stack``); for multiclass also a class-folders dataset
+(``unetkit.data.class_folders``: an image folder plus one binary mask folder per class, merged into
+one class map per image, paired by the image's name). Predictions are image files (.png, .tif,
 .tiff) in ``pred_dir`` and in its ``masks/``, ``probabilities/`` and ``labels/`` sub-folders (the
 layout ``unetkit predict`` writes). Files are paired by name without extension, after removing one
 known suffix from the end of the name on both sides: ``_mask``, ``_labels``, ``_prob``, ``_pred``
@@ -60,6 +62,7 @@ class _TruthItem:
     name: str  # pairing name (suffix stripped)
     path: Path  # label file, or the dataset sample folder (shown to users)
     sample: Any = None  # unetkit.data.layouts.Sample when read through a dataset layout
+    priority: tuple[int, ...] = ()  # class-folders sample: class ids highest first, to merge its masks
 
 
 def _name_list(names: Sequence[str], limit: int = 10) -> str:
@@ -98,10 +101,13 @@ def _check_folder(path: str | Path, what: str) -> Path:
 
 def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
     """Truth images by pairing name: the image files of ``truth``, or the samples of a dataset folder."""
+    from unetkit.data.class_folders import is_class_folders
     from unetkit.data.layouts import detect_layout, find_samples
 
     root = _check_folder(truth, "truth")
-    items: dict[str, _TruthItem] = {}
+    if is_class_folders(root):
+        raise InputError(f"{root}: a class-folders dataset (one mask folder per class) is truth for "
+                         "--task multiclass only; give a folder of masks or label images for this task")
     if detect_layout(root) == "images":  # a plain folder of label images
         files = _image_files(root)
         if not files:
@@ -116,14 +122,30 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
             is_dsb = first.parent.name == "masks" and first.parent.parent.name == sample.name
             shown = first.parent.parent if is_dsb else first
             entries.append((_split_suffix(sample.name)[0], shown, sample))
-    for name, path, sample in entries:
-        if name in items:
+    return _unique_items(root, [_TruthItem(name, path, sample) for name, path, sample in entries])
+
+
+def _unique_items(root: Path, entries: Sequence[_TruthItem]) -> dict[str, _TruthItem]:
+    """Truth items by pairing name; two items pairing as the same name are an error."""
+    items: dict[str, _TruthItem] = {}
+    for item in entries:
+        if item.name in items:
             raise InputError(
-                f"{root}: '{items[name].path.name}' and '{path.name}' both pair as '{name}'; keep one truth "
-                f"file per image (the endings {', '.join(PRED_SUFFIXES)} are ignored when pairing)"
+                f"{root}: '{items[item.name].path.name}' and '{item.path.name}' both pair as '{item.name}'; keep "
+                f"one truth file per image (the endings {', '.join(PRED_SUFFIXES)} are ignored when pairing)"
             )
-        items[name] = _TruthItem(name, path, sample)
+        items[item.name] = item
     return items
+
+
+def _class_folder_items(root: Path, class_names: Sequence[str], priority: Sequence[int]) -> dict[str, _TruthItem]:
+    """Truth items of a class-folders dataset: one per image (shown as the image file), masks in class order."""
+    from unetkit.data.class_folders import find_class_folder_samples
+
+    samples = find_class_folder_samples(root, class_names=class_names)
+    return _unique_items(
+        root, [_TruthItem(_split_suffix(s.name)[0], s.image_path, s, tuple(priority)) for s in samples]
+    )
 
 
 def _prediction_candidates(pred_dir: str | Path) -> dict[str, dict[str, Path]]:
@@ -153,10 +175,13 @@ def _prediction_candidates(pred_dir: str | Path) -> dict[str, dict[str, Path]]:
 
 
 def _match(
-    truth: str | Path, pred_dir: str | Path, prefer: Sequence[str]
+    truth: str | Path, pred_dir: str | Path, prefer: Sequence[str], items: dict[str, _TruthItem] | None = None
 ) -> list[tuple[_TruthItem, dict[str, Path], Path]]:
-    """(truth item, all its prediction candidates, the preferred one) per image, sorted by name."""
-    items = _truth_items(truth)
+    """(truth item, all its prediction candidates, the preferred one) per image, sorted by name.
+
+    ``items`` are the truth items when already found (class-folders), else read from ``truth``.
+    """
+    items = _truth_items(truth) if items is None else items
     candidates = _prediction_candidates(pred_dir)
     missing, pairs = [], []
     for name in sorted(items):
@@ -229,6 +254,11 @@ def _read_label_array(path: Path) -> np.ndarray:
 
 
 def _truth_labels(item: _TruthItem) -> np.ndarray:
+    if item.priority:  # class-folders: one binary mask per class, merged by priority, checked against the image
+        from unetkit.data.class_folders import load_class_folder_labels
+        from unetkit.data.io import image_shape
+
+        return load_class_folder_labels(item.sample, item.priority, image_shape(item.sample.image_path))
     if item.sample is not None:
         from unetkit.data.layouts import load_labels
 
@@ -361,20 +391,57 @@ def _class_names(num_classes: int, class_names: Sequence[str] | None) -> list[st
     return list(class_names)
 
 
+def _multiclass_truth(
+    truth_dir: str | Path,
+    num_classes: int | None,
+    class_names: Sequence[str] | None,
+    class_priority: Sequence[str],
+) -> tuple[list[str], dict[str, _TruthItem] | None]:
+    """(class names, class-folders truth items or None for class-id images) of a multiclass truth folder."""
+    from unetkit.data.class_folders import class_folder_names, is_class_folders
+    from unetkit.data.masks import priority_order
+
+    root = _check_folder(truth_dir, "truth")
+    if not is_class_folders(root):
+        if class_priority:
+            raise InputError(f"{root}: --class-priority applies to a class-folders truth (one mask folder per "
+                             "class); this folder holds class-id images, so leave the priority out")
+        if num_classes is None:
+            raise InputError(f"{root}: class-id truth images need --num-classes K (background included)")
+        return _class_names(num_classes, class_names), None
+    # names after the first are folder names; without class_names every mask folder, sorted
+    names = class_folder_names(root, class_names=class_names or ())
+    if num_classes is not None and num_classes != len(names):
+        raise InputError(
+            f"{root}: --num-classes {num_classes} but this class-folders truth has {len(names)} classes "
+            f"({', '.join(names)}); leave --num-classes out or make it match"
+        )
+    try:
+        priority = priority_order(names, class_priority)
+    except InputError as error:
+        raise InputError(f"{root}: {error}") from error
+    return names, _class_folder_items(root, names, priority)
+
+
 def evaluate_multiclass(
     truth_dir: str | Path,
     pred_dir: str | Path,
-    num_classes: int,
+    num_classes: int | None,
     ignore_label: int | None = 255,
     class_names: Sequence[str] | None = None,
+    class_priority: Sequence[str] = (),
 ) -> EvaluationResult:
     """Per-class Dice/IoU from one confusion matrix pooled over all images, per-image Dice rows.
 
     Truth and predictions are class-id images (0 = background, 1..K-1; truth pixels equal to
-    ``ignore_label`` are left out). Summary: ``per_class_dice`` / ``per_class_iou`` (K values,
-    background first, NaN for a class absent from truth and prediction), ``mean_dice`` / ``mean_iou``
-    (classes 1..K-1), ``pixel_accuracy``, ``confusion_matrix`` (K x K nested list, rows truth),
-    ``class_names``. Rows: ``dice_<class name>`` per class and the image's ``mean_dice``.
+    ``ignore_label`` are left out). The truth may also be a class-folders dataset: each image's class
+    masks are merged (``class_priority`` names first win overlaps), classes are ``class_names`` or the
+    mask folders sorted, and ``num_classes`` may be None.
+
+    Summary: ``per_class_dice`` / ``per_class_iou`` (K values, background first, NaN for a class absent
+    from truth and prediction), ``mean_dice`` / ``mean_iou`` (classes 1..K-1), ``pixel_accuracy``,
+    ``confusion_matrix`` (K x K nested list, rows truth), ``class_names``. Rows: ``dice_<class name>``
+    per class and the image's ``mean_dice``.
     """
     from unetkit.metrics.multiclass import (
         confusion_matrix,
@@ -384,12 +451,13 @@ def evaluate_multiclass(
         pixel_accuracy,
     )
 
+    names, items = _multiclass_truth(truth_dir, num_classes, class_names, class_priority)
+    num_classes = len(names)
     if num_classes < 2:
-        raise InputError(f"multiclass evaluation needs --num-classes of at least 2, got {num_classes}")
-    names = _class_names(num_classes, class_names)
+        raise InputError(f"multiclass evaluation needs at least 2 classes (background first), got {names}")
     total = np.zeros((num_classes, num_classes), dtype=np.int64)
     rows = []
-    for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"]):
+    for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
         truth = _truth_labels(item)
         pred = _read_label_array(chosen)
         _check_same_shape(truth, pred, item, chosen)

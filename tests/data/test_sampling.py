@@ -64,3 +64,22 @@ def test_transform_runs_on_input_sized_arrays_then_targets_are_cropped():
     assert seen == {"image": (1, 44, 44), "target": (44, 44), "weights": (44, 44)}
     assert item["weights"].shape == (4, 4)
     assert centre_crop(np.arange(25).reshape(5, 5), (1, 1)).item() == 12
+
+
+def test_balanced_classes_centre_rare_classes_as_often_as_common_ones():
+    target = np.zeros((200, 200), np.uint8)
+    target[:, :100] = 1  # common: half the image
+    target[150:153, 150:153] = 2  # rare: 9 pixels
+    target[0:50, 150:200] = 255  # ignored: never a class to balance
+    image = np.random.default_rng(1).random((1, 200, 200)).astype(np.float32)
+    plain = PatchDataset([image], [target], (8, 8), (8, 8), 300, foreground_fraction=1.0, ignore_label=255)
+    balanced = PatchDataset([image], [target], (8, 8), (8, 8), 300, foreground_fraction=1.0, ignore_label=255,
+                            balance_classes=True)
+    assert sorted(balanced.class_points) == [1, 2]
+
+    def rare_share(dataset):
+        return np.mean([(dataset[i]["target"] == 2).any().item() for i in range(300)])
+
+    assert rare_share(plain) < 0.05  # 9 of ~10,000 centre candidates
+    assert 0.4 < rare_share(balanced) < 0.6  # half of the centres: one of two classes
+    assert (balanced[0]["image"] == balanced[0]["image"]).all()  # deterministic

@@ -26,13 +26,19 @@ def add_parser(subparsers) -> None:
                         help="what the predictions are (default binary)")
     parser.add_argument(
         "--truth", required=True,
-        help="folder of truth masks/label images, or a dataset folder (images/ + masks/, or dsb <id>/masks/)",
+        help="folder of truth masks/label images, or a dataset folder (images/ + masks/, or dsb <id>/masks/; "
+             "multiclass also class-folders: slices/ or images/ plus one mask folder per class)",
     )
     parser.add_argument("--pred", required=True,
                         help="folder of predictions (or the output folder of unetkit predict)")
     parser.add_argument("--num-classes", type=int,
-                        help="multiclass: number of classes K, background included")
-    parser.add_argument("--class-names", help="multiclass: comma-separated names, background first")
+                        help="multiclass: number of classes K, background included (optional for a "
+                             "class-folders truth)")
+    parser.add_argument("--class-names", help="multiclass: comma-separated names, background first (class-folders "
+                                              "truth: the names after the first are folder names)")
+    parser.add_argument("--class-priority", metavar="NAME[,NAME...]",
+                        help="multiclass, class-folders truth: where class masks overlap the class listed first "
+                             "wins (unlisted classes follow in class order)")
     parser.add_argument("--ignore-label", type=int, default=255,
                         help="multiclass: truth value left out (default 255)")
     parser.add_argument("--threshold", type=float, default=0.5,
@@ -88,15 +94,16 @@ def run(args: argparse.Namespace) -> int:
         write_rows_csv,
     )
 
+    priority = [n.strip() for n in args.class_priority.split(",") if n.strip()] if args.class_priority else []
+    if priority and args.task != "multiclass":
+        raise InputError(f"--class-priority applies to --task multiclass, not '{args.task}'; leave it out")
     if args.task == "binary":
         result = evaluate_binary(args.truth, args.pred, threshold=args.threshold)
     elif args.task == "instances":
         result = evaluate_instances(args.truth, args.pred)
     elif args.task == "multiclass":
-        if args.num_classes is None:
-            raise InputError("--task multiclass needs --num-classes K (background included)")
         names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
-        result = evaluate_multiclass(args.truth, args.pred, args.num_classes, args.ignore_label, names)
+        result = evaluate_multiclass(args.truth, args.pred, args.num_classes, args.ignore_label, names, priority)
     else:
         result = evaluate_regression(args.truth, args.pred)
 

@@ -297,7 +297,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     dataset = PatchDataset(
         train.images, train.targets, input_size, output_size, config.data.samples_per_epoch,
         config.data.foreground_fraction, train.weights, build_transforms(config.augment, dims), config.train.seed,
-        ignore_label=config.data.ignore_label if config.data.sparse_labels else None,
+        ignore_label=config.data.ignore_label if config.data.sparse_labels or config.task == "multiclass" else None,
+        balance_classes=config.data.balance_classes,
     )
     # train.batch_size is the global batch: each of N processes takes its 1/N of every step's patches
     sampler = StepShardSampler(len(dataset), config.train.batch_size, ctx.rank, ctx.world_size)
