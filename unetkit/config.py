@@ -121,7 +121,10 @@ class TrainConfig:
     overlays: int = 4  # validation overlays written per validation
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
-    channels_last: bool = True  # 2D nets train with NHWC weights: 1.17x faster steps on CPU (oneDNN)
+    # 2D nets train with NHWC weights: auto | true | false. auto = on up to 32 base channels, where it
+    # measured 1.07-1.18x faster CPU steps; at 64 (paper width) NHWC steps were 1.5x slower (BENCHMARKS.md)
+    channels_last: str = "auto"
+    compile: str = "off"  # torch.compile the training step: off | inductor | any torch.compile backend
 
 
 @dataclass
@@ -136,6 +139,8 @@ class InferenceConfig:
     threshold: float = 0.5  # foreground probability threshold for masks
     tile_shape: list[int] = field(default_factory=list)  # per-axis tile, e.g. [48, 128, 128]; [] = tile_size
     memory_limit_gb: float = 0.0  # memory tiled prediction may use; 0 = 80% of the free device memory
+    compile: str = "off"  # torch.compile the network for prediction: off | inductor | any backend
+    winograd: bool = True  # CPU, torch engine: 3x3 convs with >= 256 input channels as Winograd F(4x4, 3x3)
 
 
 @dataclass

@@ -79,3 +79,23 @@ def test_paper_recipe_trains_a_valid_net_with_weight_maps(tiny_dataset, tmp_path
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["input_patch"] == [92, 92] and summary["output_patch"] == [52, 52]
     assert result.history[0]["train_loss"] > 0
+
+
+@pytest.mark.parametrize(("setting", "base", "expected"), [
+    ("auto", 16, True), ("auto", 32, True), ("auto", 64, False), ("true", 64, True), ("false", 16, False),
+    (True, 64, True), (False, 8, False),  # booleans from configs and checkpoints written before "auto"
+])
+def test_channels_last_training_follows_the_setting_or_the_width(setting, base, expected):
+    from unetkit.training.loop import train_channels_last
+
+    config = apply_overrides(RunConfig(), {"model.base_channels": base})
+    config.train.channels_last = setting
+    assert train_channels_last(config) is expected
+
+
+def test_bad_channels_last_setting_is_refused_by_name():
+    from unetkit.training.loop import train_channels_last
+
+    config = apply_overrides(RunConfig(), ["train.channels_last=sometimes"])
+    with pytest.raises(InputError, match="train.channels_last must be auto, true or false; got 'sometimes'"):
+        train_channels_last(config)

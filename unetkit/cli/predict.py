@@ -22,6 +22,12 @@ def add_parser(subparsers) -> None:
                         help="torch: the checkpoint; onnxruntime/torchscript: a file from `unetkit export` "
                              "(--model model.onnx, or a run folder holding it). Under torchrun each process "
                              "predicts every N-th image")
+    parser.add_argument("--compile", metavar="BACKEND",
+                        help="torch engine: torch.compile the network (e.g. inductor; off by default: it did "
+                             "not pay on the CPUs measured, see BENCHMARKS.md)")
+    parser.add_argument("--no-winograd", action="store_true",
+                        help="torch engine on CPU: run every conv directly (default: 3x3 convs with >= 256 "
+                             "input channels as Winograd F(4x4, 3x3), ~1e-5 relative difference)")
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
@@ -35,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     options = PredictOptions(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, tta=args.tta,
                              instances=args.instances, device=args.device, engine=args.engine,
                              save_probabilities=not args.no_probabilities,
-                             class_probabilities=args.class_probabilities)
+                             class_probabilities=args.class_probabilities, compile=args.compile,
+                             winograd=False if args.no_winograd else None)
     rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)

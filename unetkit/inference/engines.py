@@ -4,7 +4,9 @@ onnxruntime, or a TorchScript file.
 Every engine yields an ``nn.Module``-like network (B, C, *S) -> logits (B, K, *S_out) plus the run
 config it was trained with, so ``TorchPredictor`` (batching, softmax, flip TTA) and ``predict_tiled``
 stay one code path. Measured on a 2-core AVX2 CPU (U-Net base 32, four 256x256 tiles per call):
-onnxruntime 1.3 s, PyTorch channels_last 1.9 s, PyTorch default layout 3.1 s.
+onnxruntime 1.3 s, PyTorch channels_last 1.9 s, PyTorch default layout 3.1 s. On CPU the torch engine
+also runs the wide 3x3 convs (>= 256 input channels) as Winograd F(4x4, 3x3) convolutions
+(``inference.winograd``; see ``unetkit.inference.winograd``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from unetkit.config import RunConfig
 from unetkit.errors import InputError
+from unetkit.inference.winograd import accelerate_convs
 
 ENGINES = ("torch", "onnxruntime", "torchscript")
 EXPORTED_SUFFIX = {"onnxruntime": ".onnx", "torchscript": ".ts"}
@@ -49,12 +52,13 @@ def _exported_path(path: Path, engine: str) -> Path:
     return path
 
 
-def load_engine_model(path: str | Path, engine: str = "torch",
-                      device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
+def load_engine_model(path: str | Path, engine: str = "torch", device: str | torch.device = "cpu",
+                      winograd: bool | None = None) -> tuple[torch.nn.Module, RunConfig]:
     """(network in eval mode, run config) for prediction with ``engine`` (torch | onnxruntime | torchscript).
 
     ``torch`` takes a checkpoint or run folder; the others take an exported file (or a run folder that
-    holds ``model.onnx`` / ``model.ts``), written by ``unetkit export``.
+    holds ``model.onnx`` / ``model.ts``), written by ``unetkit export``. ``winograd`` (None: the
+    checkpoint's ``inference.winograd``) runs a 2D torch model's wide 3x3 convs as Winograd on CPU.
     """
     from unetkit.export import load_exported, load_exported_config
 
@@ -69,6 +73,11 @@ def load_engine_model(path: str | Path, engine: str = "torch",
 
         model, config = load_model(path, device)
         dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
-        return channels_last(model, dims), config
+        model = channels_last(model, dims)
+        if winograd is None:
+            winograd = config.inference.winograd
+        if dims == 2 and torch.device(device).type == "cpu" and winograd:
+            accelerate_convs(model)
+        return model, config
     exported = _exported_path(Path(path), engine)
     return load_exported(exported, device), load_exported_config(exported)

@@ -21,6 +21,7 @@ from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
 from unetkit.data.layouts import find_images
+from unetkit.models.compiling import compiled
 from unetkit.training.data import is_volumetric, target_kind
 from unetkit.training.loop import predict_probabilities, select_device
 from unetkit.visualize.images import mask_overlay, save_rgb
@@ -39,11 +40,13 @@ class PredictOptions:
     engine: str = "torch"  # torch (checkpoint) | onnxruntime (.onnx) | torchscript (.ts), see `unetkit export`
     save_probabilities: bool = True
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
+    compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
+    winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
 
 
 def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
     values = {"inference.tta": options.tta or config.inference.tta}
-    for key in ("tile_size", "overlap", "batch_size"):
+    for key in ("tile_size", "overlap", "batch_size", "compile"):
         if getattr(options, key) is not None:
             values[f"inference.{key}"] = getattr(options, key)
     if options.tile_size is not None:
@@ -70,8 +73,10 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
     rank, world, local_rank = env_world()  # under torchrun: one GPU and 1/N of the files per process
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    model, config = load_engine_model(checkpoint, options.engine, device)
+    model, config = load_engine_model(checkpoint, options.engine, device, options.winograd)
     config = _apply(config, options)
+    if options.engine == "torch":
+        model = compiled(model, config.inference.compile, "inference.compile")
     if is_volumetric(config):  # 3D checkpoints predict volumes (unetkit.inference.volumes)
         from unetkit.inference.volumes import predict_volumes
 

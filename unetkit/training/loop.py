@@ -30,6 +30,7 @@ from unetkit.data.volumes import middle_slice
 from unetkit.errors import InputError
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
 from unetkit.models import sizes
+from unetkit.models.compiling import compiled
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
@@ -39,7 +40,7 @@ from unetkit.training.tasks import NEW_TASKS, build_loss, output_activation, res
 from unetkit.visualize.curves import plot_curves
 from unetkit.visualize.images import mask_overlay, save_rgb, side_by_side, to_display_rgb
 
-RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers")
+RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile")
 
 
 @dataclass
@@ -126,6 +127,16 @@ class _BudgetClock:
 
     def __call__(self) -> float:
         return (self.now() - self.started) / self.budget_s
+
+
+def train_channels_last(config: RunConfig) -> bool:
+    """Whether a 2D net trains in NHWC: ``train.channels_last`` true/false, or auto (base channels <= 32)."""
+    setting = str(config.train.channels_last).lower()
+    if setting in ("true", "false"):
+        return setting == "true"
+    if setting != "auto":
+        raise InputError(f"train.channels_last must be auto, true or false; got '{config.train.channels_last}'")
+    return config.model.base_channels <= 32
 
 
 def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -307,7 +318,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                         persistent_workers=False)
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
-    if config.train.channels_last and dims == 2:  # NHWC convolutions (see benchmarks/peers.py)
+    if dims == 2 and train_channels_last(config):  # NHWC convolutions (see benchmarks/peers.py)
         model = model.to(memory_format=torch.channels_last)
     if state is None and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)
@@ -341,7 +352,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         best_score, best_epoch = state["best_score"], state["best_epoch"]
         if ctx.is_main:
             print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
-    train_model = ctx.wrap(model)  # DistributedDataParallel with several processes; `model` is the network
+    # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
+    train_model = compiled(ctx.wrap(model), config.train.compile, "train.compile")
 
     started = time.monotonic() - elapsed_before
     budget_now = budget_clock(config.train.budget_clock)
