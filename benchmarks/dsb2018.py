@@ -33,7 +33,8 @@ from unetkit.metrics.instances import instance_scores
 from unetkit.recipes import resolve_config
 from unetkit.training.checkpoint import load_model
 from unetkit.training.data import instance_labels, target_kind
-from unetkit.training.loop import fit, predict_probabilities
+from unetkit.training.loop import fit
+from unetkit.training.validation import predict_probabilities
 
 DSB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dsb2018" / "stage1_train"
 

@@ -39,8 +39,9 @@ from unetkit.data.io import write_png
 from unetkit.metrics.multiclass import MulticlassMetric
 from unetkit.recipes import resolve_config
 from unetkit.training.checkpoint import load_model
-from unetkit.training.loop import fit, predict_probabilities
+from unetkit.training.loop import fit
 from unetkit.training.tasks import class_table, find_task_samples, load_multiclass_sample
+from unetkit.training.validation import predict_probabilities
 from unetkit.visualize.images import class_overlay, save_rgb, side_by_side
 from unetkit.visualize.legend import with_legend
 

@@ -13,7 +13,8 @@ from unetkit.errors import InputError
 from unetkit.inference.files import PredictOptions, predict_files
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.data import prepare_data
-from unetkit.training.loop import fit, predict_probabilities
+from unetkit.training.loop import fit
+from unetkit.training.validation import predict_probabilities
 
 torch.set_num_threads(1)
 NUCLEI3D = Path(__file__).resolve().parents[2] / "../shared/data/nuclei3d"
@@ -91,7 +92,7 @@ def test_valid_3d_prediction_with_a_memory_shrunk_tile_is_exact(volumes, tmp_pat
     image = np.random.default_rng(0).random((1, 10, 36, 44)).astype(np.float32)
     whole = predict_probabilities(model, image, config, "cpu", 2)
     from unetkit.models.memory import GB, estimate_bytes
-    from unetkit.training.loop import prediction_tile
+    from unetkit.training.validation import prediction_tile
 
     limit = estimate_bytes(config.model, (1, 1, 22, 28, 28), training=False) / GB  # below the requested tile
     small = apply_overrides(config, {"inference.memory_limit_gb": limit})

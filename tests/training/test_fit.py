@@ -86,7 +86,7 @@ def test_paper_recipe_trains_a_valid_net_with_weight_maps(tiny_dataset, tmp_path
     (True, 64, True), (False, 8, False),  # booleans from configs and checkpoints written before "auto"
 ])
 def test_channels_last_training_follows_the_setting_or_the_width(setting, base, expected):
-    from unetkit.training.loop import train_channels_last
+    from unetkit.training.optim import train_channels_last
 
     config = apply_overrides(RunConfig(), {"model.base_channels": base})
     config.train.channels_last = setting
@@ -94,7 +94,7 @@ def test_channels_last_training_follows_the_setting_or_the_width(setting, base, 
 
 
 def test_bad_channels_last_setting_is_refused_by_name():
-    from unetkit.training.loop import train_channels_last
+    from unetkit.training.optim import train_channels_last
 
     config = apply_overrides(RunConfig(), ["train.channels_last=sometimes"])
     with pytest.raises(InputError, match="train.channels_last must be auto, true or false; got 'sometimes'"):

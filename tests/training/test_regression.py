@@ -11,7 +11,8 @@ from unetkit.demo_tasks import regression_baselines
 from unetkit.evaluation import evaluate_regression
 from unetkit.inference.files import PredictOptions, load_for_prediction, predict_files
 from unetkit.training import checkpoint as ckpt
-from unetkit.training.loop import fit, predict_probabilities
+from unetkit.training.loop import fit
+from unetkit.training.validation import predict_probabilities
 
 TINY = {
     "task": "regression", "model.depth": 3, "model.base_channels": 8, "data.patch_size": 48,

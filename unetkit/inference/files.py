@@ -23,7 +23,8 @@ from unetkit.data.io import normalize_percentile, read_image, write_png, write_t
 from unetkit.data.layouts import find_images
 from unetkit.models.compiling import compiled
 from unetkit.training.data import is_volumetric, target_kind
-from unetkit.training.loop import predict_probabilities, select_device
+from unetkit.training.loop import select_device
+from unetkit.training.validation import predict_probabilities
 from unetkit.visualize.images import mask_overlay, save_rgb
 
 

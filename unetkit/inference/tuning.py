@@ -19,7 +19,8 @@ from unetkit.data.layouts import find_samples, load_sample
 from unetkit.inference.postprocess import tune_postprocess
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.data import instance_labels, target_kind
-from unetkit.training.loop import predict_probabilities, select_device
+from unetkit.training.loop import select_device
+from unetkit.training.validation import predict_probabilities
 
 
 def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "auto", limit: int = 0,

@@ -42,7 +42,7 @@ def predict_volumes(model: torch.nn.Module, config: RunConfig, inputs: list[str 
                     progress: bool = True) -> list[dict[str, Any]]:
     """Predict every volume in ``inputs`` (files or folders) with a 3D ``model``; one summary row each."""
     from unetkit.training.data import target_kind
-    from unetkit.training.loop import predict_probabilities
+    from unetkit.training.validation import predict_probabilities
 
     out_dir = Path(out_dir)
     kind = target_kind(config)

@@ -1,4 +1,7 @@
-"""Training: ``train_one_epoch``, ``validate`` and ``fit`` (the whole run, resumable).
+"""Training: ``train_one_epoch`` and ``fit`` (the whole run, resumable).
+
+Optimizer, schedule and budget clocks live in ``unetkit.training.optim``; whole-image validation in
+``unetkit.training.validation``.
 
 A run folder holds ``config.yaml`` (resolved), ``metrics.csv`` (a row per epoch), ``curves.png``,
 ``last.pt`` / ``best.pt`` (atomic checkpoints; best by the validation score), ``overlays/`` and
@@ -26,19 +29,19 @@ from tqdm.auto import tqdm
 
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.sampling import PatchDataset
-from unetkit.data.volumes import middle_slice
 from unetkit.errors import InputError
-from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.inference.predict import NetGeometry, plan_tiles
 from unetkit.models import sizes
 from unetkit.models.compiling import compiled
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
 from unetkit.training import checkpoint as ckpt
-from unetkit.training.data import TARGET_CLASSES, SplitData, detect_channels, prepare_data, target_kind
-from unetkit.training.tasks import NEW_TASKS, build_loss, output_activation, resolve_task, score_key
+from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
+from unetkit.training.optim import BudgetClock, budget_clock, build_optimizer, lr_lambda, train_channels_last
+from unetkit.training.tasks import NEW_TASKS, build_loss, resolve_task, score_key
+from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
-from unetkit.visualize.images import mask_overlay, save_rgb, side_by_side, to_display_rgb
 
 RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile")
 
@@ -85,70 +88,6 @@ def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return inputs, inputs
 
 
-def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, time_progress=None):
-    """Linear warm-up, then cosine decay to 1% of the peak (or constant).
-
-    ``cosine-time`` decays over the time budget instead of the epochs (``time_progress()`` returns
-    the elapsed share of the budget), so a run stopped by its budget has annealed; its learning rate
-    then depends on the machine's speed, so resume is not bit-exact in that mode.
-    """
-    if schedule not in ("cosine", "constant", "cosine-time"):
-        raise InputError(f"train.scheduler must be cosine, cosine-time or constant; got '{schedule}'")
-    if schedule == "cosine-time" and time_progress is None:
-        raise InputError("train.scheduler=cosine-time needs train.time_budget_s > 0")
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if schedule == "constant":
-            return 1.0
-        if schedule == "cosine-time":
-            progress = min(1.0, time_progress())
-        else:
-            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
-    return factor
-
-
-def budget_clock(kind: str):
-    """The clock a time budget is measured on: wall time, or this process's CPU time (all threads)."""
-    if kind not in ("wall", "cpu"):
-        raise InputError(f"train.budget_clock must be wall or cpu; got '{kind}'")
-    return time.monotonic if kind == "wall" else time.process_time
-
-
-class _BudgetClock:
-    """Elapsed share of the time budget, for the cosine-time schedule."""
-
-    def __init__(self, budget_s: float, elapsed_before: float = 0.0, kind: str = "wall"):
-        self.budget_s = budget_s
-        self.now = budget_clock(kind)
-        self.started = self.now() - elapsed_before
-
-    def __call__(self) -> float:
-        return (self.now() - self.started) / self.budget_s
-
-
-def train_channels_last(config: RunConfig) -> bool:
-    """Whether a 2D net trains in NHWC: ``train.channels_last`` true/false, or auto (base channels <= 32)."""
-    setting = str(config.train.channels_last).lower()
-    if setting in ("true", "false"):
-        return setting == "true"
-    if setting != "auto":
-        raise InputError(f"train.channels_last must be auto, true or false; got '{config.train.channels_last}'")
-    return config.model.base_channels <= 32
-
-
-def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    train = config.train
-    if train.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
-                               weight_decay=train.weight_decay)
-    raise InputError(f"train.optimizer must be adamw or sgd; got '{train.optimizer}'")
-
-
 def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler, amp_dtype,
                     out_of_time, bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
     """One pass over the loader; returns (mean loss, patches seen, stopped by the time budget)."""
@@ -179,71 +118,6 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
             stopped = True
             break
     return total / max(count, 1), count, stopped
-
-
-def predict_probabilities(model, image: np.ndarray, config: RunConfig, device, out_channels: int,
-                          progress: bool = False) -> np.ndarray:
-    """Overlap-tile softmax probabilities (K, *S) of one normalised image with a config's settings
-    (regression: the linear output (C', *S), still normalised)."""
-    geometry = NetGeometry.from_config(resolve_model_config(config.model))
-    predictor = TorchPredictor(model, device, activation=output_activation(config), tta=config.inference.tta,
-                               amp=config.train.amp)
-    tile, batch = prediction_tile(config, image.shape[1:], device)
-    return predict_tiled(image, predictor, geometry, out_channels, tile, config.inference.overlap, batch,
-                         config.inference.blend, progress=progress)
-
-
-def prediction_tile(config: RunConfig, spatial_shape, device) -> tuple[int | tuple[int, ...], int]:
-    """(tile size, tiles per batch) for an image: ``inference.tile_shape`` or ``tile_size``; 3D nets
-    shrink the batch, then the tile, to what fits the memory budget (``unetkit.models.memory``)."""
-    from unetkit.models.memory import fit_prediction_tile
-
-    inference = config.inference
-    model = resolve_model_config(config.model)
-    tile = list(inference.tile_shape) or inference.tile_size
-    if inference.tile_shape and len(inference.tile_shape) != len(spatial_shape):
-        raise InputError(f"inference.tile_shape needs {len(spatial_shape)} sizes, got {inference.tile_shape}")
-    if model.spatial_dims != 3:
-        return (tuple(tile) if isinstance(tile, list) else tile), inference.batch_size
-    planned = plan_tiles(tuple(spatial_shape), NetGeometry.from_config(model), tile, inference.overlap)[0]
-    return fit_prediction_tile(model, planned, inference.batch_size, device, inference.memory_limit_gb)
-
-
-def validate(model, val: SplitData, config: RunConfig, device, out_channels: int,
-             overlay_dir: Path | None = None) -> dict[str, float]:
-    """Whole-image validation by overlap-tile prediction: mean per-image Dice/IoU of the foreground,
-    and for the instances task the DSB score after post-processing (multiclass and regression:
-    ``unetkit.training.task_validation``)."""
-    from unetkit.metrics.binary import binary_counts, dice, iou
-
-    if config.task in NEW_TASKS:
-        from unetkit.training.task_validation import validate_task
-
-        return validate_task(model, val, config, device, out_channels, overlay_dir)
-    scores: dict[str, list[float]] = {"val_dice": [], "val_iou": []}
-    kind = target_kind(config)
-    for index, (name, image, labels) in enumerate(zip(val.names, val.images, val.labels, strict=True)):
-        probs = predict_probabilities(model, image, config, device, out_channels)
-        foreground = (1.0 - probs[0]) > config.inference.threshold
-        ignore = config.data.ignore_label if config.data.sparse_labels else None  # unannotated voxels
-        counts = binary_counts(labels, foreground, ignore)
-        scores["val_dice"].append(dice(counts))
-        scores["val_iou"].append(iou(counts))
-        if config.task == "instances" and ignore is None:
-            from unetkit.inference.postprocess import postprocess
-            from unetkit.metrics.instances import instance_scores
-
-            predicted = postprocess(probs, config.postprocess, kind)
-            result = instance_scores(labels, predicted)
-            scores.setdefault("val_dsb_score", []).append(result.dsb_score)
-            scores.setdefault("val_ap50", []).append(result.ap50)
-        if overlay_dir is not None and index < config.train.overlays:
-            if image.ndim == 4:  # volumes: the middle slice
-                image, foreground, labels = (middle_slice(a) for a in (image, foreground, labels))
-            panel = side_by_side(to_display_rgb(image), mask_overlay(image, foreground, labels > 0))
-            save_rgb(overlay_dir / f"{name}.png", panel)
-    model.train()
-    return {key: float(np.mean(values)) for key, values in scores.items() if values}
 
 
 def _score_key(config: RunConfig) -> str:
@@ -329,7 +203,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
     budget_before = float(state.get("budget_elapsed_s", elapsed_before)) if state is not None else 0.0
     budget = config.train.time_budget_s
-    clock = _BudgetClock(budget, budget_before, config.train.budget_clock) if budget > 0 else None
+    clock = BudgetClock(budget, budget_before, config.train.budget_clock) if budget > 0 else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
         config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch, config.train.scheduler,
         clock))

@@ -1,4 +1,4 @@
-"""Whole-image validation of multiclass and regression runs (binary/instances: ``loop.validate``).
+"""Whole-image validation of multiclass and regression runs (binary/instances: ``validation.validate``).
 
 multiclass: one confusion matrix pooled over the validation images (as ``unetkit evaluate`` does),
 ``val_mean_dice`` over classes 1..K-1 (the score that picks best.pt), ``val_mean_iou``,
@@ -22,8 +22,8 @@ def validate_multiclass(model, val: SplitData, config: RunConfig, device, out_ch
                         overlay_dir: Path | None = None) -> dict[str, float]:
     """Pooled per-class Dice/IoU of overlap-tile predictions (argmax of the softmax) on ``val``."""
     from unetkit.metrics.multiclass import MulticlassMetric
-    from unetkit.training.loop import predict_probabilities
     from unetkit.training.tasks import class_table
+    from unetkit.training.validation import predict_probabilities
     from unetkit.visualize.legend import with_legend
 
     table = class_table(config)
@@ -52,7 +52,7 @@ def validate_regression(model, val: SplitData, config: RunConfig, device, out_ch
     """Mean MAE / RMSE / PSNR / SSIM of de-normalised overlap-tile predictions against ``val.labels``."""
     from unetkit.data.image_targets import TargetNorm
     from unetkit.metrics.regression import regression_scores
-    from unetkit.training.loop import predict_probabilities
+    from unetkit.training.validation import predict_probabilities
 
     norm = TargetNorm.from_config(config.data)
     scores: dict[str, list[float]] = {}

@@ -1,0 +1,76 @@
+"""Optimisation settings of a run: optimizer, learning-rate schedule, time-budget clocks, training layout."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from unetkit.config import RunConfig
+from unetkit.errors import InputError
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, time_progress=None):
+    """Linear warm-up, then cosine decay to 1% of the peak (or constant).
+
+    ``cosine-time`` decays over the time budget instead of the epochs (``time_progress()`` returns
+    the elapsed share of the budget), so a run stopped by its budget has annealed; its learning rate
+    then depends on the machine's speed, so resume is not bit-exact in that mode.
+    """
+    if schedule not in ("cosine", "constant", "cosine-time"):
+        raise InputError(f"train.scheduler must be cosine, cosine-time or constant; got '{schedule}'")
+    if schedule == "cosine-time" and time_progress is None:
+        raise InputError("train.scheduler=cosine-time needs train.time_budget_s > 0")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        if schedule == "cosine-time":
+            progress = min(1.0, time_progress())
+        else:
+            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def budget_clock(kind: str):
+    """The clock a time budget is measured on: wall time, or this process's CPU time (all threads)."""
+    if kind not in ("wall", "cpu"):
+        raise InputError(f"train.budget_clock must be wall or cpu; got '{kind}'")
+    return time.monotonic if kind == "wall" else time.process_time
+
+
+class BudgetClock:
+    """Elapsed share of the time budget, for the cosine-time schedule."""
+
+    def __init__(self, budget_s: float, elapsed_before: float = 0.0, kind: str = "wall"):
+        self.budget_s = budget_s
+        self.now = budget_clock(kind)
+        self.started = self.now() - elapsed_before
+
+    def __call__(self) -> float:
+        return (self.now() - self.started) / self.budget_s
+
+
+def train_channels_last(config: RunConfig) -> bool:
+    """Whether a 2D net trains in NHWC: ``train.channels_last`` true/false, or auto (base channels <= 32)."""
+    setting = str(config.train.channels_last).lower()
+    if setting in ("true", "false"):
+        return setting == "true"
+    if setting != "auto":
+        raise InputError(f"train.channels_last must be auto, true or false; got '{config.train.channels_last}'")
+    return config.model.base_channels <= 32
+
+
+def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay) or SGD with momentum, from ``train``."""
+    train = config.train
+    if train.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
+                               weight_decay=train.weight_decay)
+    raise InputError(f"train.optimizer must be adamw or sgd; got '{train.optimizer}'")
