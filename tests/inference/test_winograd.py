@@ -27,6 +27,15 @@ def test_winograd_conv_equals_direct_conv(padding, shape):
     torch.testing.assert_close(got.permute(0, 3, 1, 2), direct, rtol=1e-4, atol=1e-4 * direct.abs().max().item())
 
 
+def test_chunked_rows_of_tiles_give_the_same_result():
+    torch.manual_seed(0)
+    x = torch.randn(2, 30, 21, 5)
+    filters, bias = winograd_filters(torch.randn(4, 5, 3, 3)), torch.randn(4)
+    whole = winograd_conv2d(x, filters, bias, 1)
+    for chunk in (1, 36 * 2 * 6 * 5 * 2, 36 * 2 * 6 * 5 * 3):  # one, two and three rows of tiles per pass
+        torch.testing.assert_close(winograd_conv2d(x, filters, bias, 1, chunk_elements=chunk), whole)
+
+
 def test_a_single_tile_by_hand():
     """One 6x6 input, one all-ones filter: every output is the sum of a 3x3 window."""
     x = torch.arange(36, dtype=torch.float32).reshape(1, 6, 6, 1)

@@ -43,20 +43,35 @@ def winograd_filters(weight: torch.Tensor) -> torch.Tensor:
     return transformed.reshape(TILE * TILE, k, c).transpose(1, 2).contiguous().to(weight.dtype)
 
 
+CHUNK_ELEMENTS = 2**25  # tile rows per pass are capped so the transformed tiles stay near 128 MB (fp32)
+
+
 def winograd_conv2d(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, padding: int,
-                    relu: bool = False) -> torch.Tensor:
-    """3x3 stride-1 convolution of NHWC ``x`` (N, H, W, C) with ``winograd_filters``; NHWC out."""
+                    relu: bool = False, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """3x3 stride-1 convolution of NHWC ``x`` (N, H, W, C) with ``winograd_filters``; NHWC out.
+
+    The transformed tiles take 36/16 of the input's size (and as much again while transformed), so
+    rows of tiles are processed in chunks of at most ``chunk_elements`` transformed values: memory
+    stays bounded for large tiles and batches.
+    """
     n, h, w, c = x.shape
     k = filters.shape[-1]
     out_h, out_w = h + 2 * padding - 2, w + 2 * padding - 2
     rows, cols = -(-out_h // OUT), -(-out_w // OUT)
     padded = F.pad(x, (0, 0, padding, OUT * cols + 2 - w - padding, padding, OUT * rows + 2 - h - padding))
-    s = padded.stride()  # every 6x6 tile, stride 4, as a view: (6, 6, N, rows, cols, C)
-    tiles = padded.as_strided((TILE, TILE, n, rows, cols, c), (s[1], s[2], s[0], OUT * s[1], OUT * s[2], s[3]))
-    transformed = _kron(_BT, x.dtype, x.device) @ tiles.reshape(TILE * TILE, -1)
-    products = torch.bmm(transformed.view(TILE * TILE, n * rows * cols, c), filters)
-    blocks = _kron(_AT, x.dtype, x.device) @ products.view(TILE * TILE, -1)  # (16, tiles * K)
-    out = blocks.view(OUT, OUT, n, rows, cols, k).permute(2, 3, 0, 4, 1, 5).reshape(n, OUT * rows, OUT * cols, k)
+    input_transform, output_transform = _kron(_BT, x.dtype, x.device), _kron(_AT, x.dtype, x.device)
+    out = torch.empty(n, OUT * rows, OUT * cols, k, dtype=x.dtype, device=x.device)
+    s = padded.stride()
+    step = max(1, chunk_elements // (TILE * TILE * n * cols * max(c, k)))
+    for first in range(0, rows, step):
+        count = min(step, rows - first)
+        band = padded[:, OUT * first:OUT * (first + count) + 2]  # every 6x6 tile, stride 4, as a view
+        tiles = band.as_strided((TILE, TILE, n, count, cols, c), (s[1], s[2], s[0], OUT * s[1], OUT * s[2], s[3]))
+        transformed = input_transform @ tiles.reshape(TILE * TILE, -1)
+        products = torch.bmm(transformed.view(TILE * TILE, n * count * cols, c), filters)
+        blocks = output_transform @ products.view(TILE * TILE, -1)  # (16, tiles * K)
+        target = out[:, OUT * first:OUT * (first + count)].view(n, count, OUT, cols, OUT, k)
+        target.copy_(blocks.view(OUT, OUT, n, count, cols, k).permute(2, 3, 0, 4, 1, 5))
     out = out[:, :out_h, :out_w]
     if bias is not None:
         out = out.add_(bias)
