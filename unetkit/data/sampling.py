@@ -96,8 +96,9 @@ class PatchDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         rng = np.random.default_rng(seed)
-        self.foreground = [_foreground_points(t, rng, ignore_label) for t in targets]
+        # foreground centres: per image (all foreground pixels alike), or per class when balancing
         self.class_points = _class_points(targets, rng, ignore_label) if balance_classes else None
+        self.foreground = [] if balance_classes else [_foreground_points(t, rng, ignore_label) for t in targets]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch: patches differ per epoch but are reproducible (exact resume)."""
@@ -118,22 +119,25 @@ class PatchDataset(Dataset):
         return [int(rng.integers(min(0, length - o), max(0, length - o) + 1))
                 for length, o in zip(self.images[index].shape[1:], self.output_size, strict=True)]
 
-    def _output_start(self, index: int, rng: np.random.Generator) -> list[int]:
-        points = self.foreground[index]
-        if len(points) and rng.random() < self.foreground_fraction:
-            return self._around(index, points, rng)
-        return self._anywhere(index, rng)
-
     def _pick(self, rng: np.random.Generator) -> tuple[int, list[int]]:
         """(image index, output-patch start) of the next patch."""
-        if self.class_points and rng.random() < self.foreground_fraction:
-            holders = list(self.class_points.values())[int(rng.integers(len(self.class_points)))]
+        if self.class_points is not None:
+            return self._pick_balanced(self.class_points, rng)
+        index = int(rng.integers(len(self.images)))
+        points = self.foreground[index]
+        if len(points) and rng.random() < self.foreground_fraction:
+            return index, self._around(index, points, rng)
+        return index, self._anywhere(index, rng)
+
+    def _pick_balanced(self, class_points: dict[int, list[tuple[int, np.ndarray]]],
+                       rng: np.random.Generator) -> tuple[int, list[int]]:
+        """A foreground patch of a uniformly drawn class (then image holding it), or one anywhere."""
+        if class_points and rng.random() < self.foreground_fraction:
+            holders = list(class_points.values())[int(rng.integers(len(class_points)))]
             index, points = holders[int(rng.integers(len(holders)))]
             return index, self._around(index, points, rng)
         index = int(rng.integers(len(self.images)))
-        if self.class_points is not None:  # the foreground share was decided above
-            return index, self._anywhere(index, rng)
-        return index, self._output_start(index, rng)
+        return index, self._anywhere(index, rng)
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, item])

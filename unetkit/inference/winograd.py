@@ -16,6 +16,8 @@ folded into it, and a following ReLU is fused.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,8 +31,10 @@ _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 TILE, OUT = 6, 4  # input tile and output block sides
 
 
+@functools.lru_cache(maxsize=16)
 def _kron(matrix: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The 2D transform ``M X M^T`` of a flattened tile as one matrix, ``M kron M``."""
+    """The 2D transform ``M X M^T`` of a flattened tile as one matrix, ``M kron M`` (built once per
+    dtype and device, not on every convolution)."""
     m = torch.tensor(matrix, dtype=torch.float64)
     return torch.kron(m, m).to(dtype=dtype, device=device)
 
@@ -120,16 +124,15 @@ def accelerate_convs(model: nn.Module, min_channels: int = 256) -> int:
         for i, layer in enumerate(layers):
             if not convertible(layer, min_channels):
                 continue
-            following = layers[i + 1:i + 3]
-            norm = following[0] if following and type(following[0]) is nn.BatchNorm2d else None
-            if norm is not None and (norm.training or norm.running_mean is None):
-                norm = None
-            after = following[1 if norm is not None else 0:][:1]
-            relu = bool(after) and type(after[0]) is nn.ReLU
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            foldable = type(nxt) is nn.BatchNorm2d and not nxt.training and nxt.running_mean is not None
+            norm = nxt if foldable else None
+            after = i + 2 if foldable else i + 1  # where a fusable ReLU would stand
+            relu = after < len(layers) and type(layers[after]) is nn.ReLU
             block[i] = WinogradConv2d(layer, norm, relu)
-            if norm is not None:
+            if foldable:
                 block[i + 1] = nn.Identity()
             if relu:
-                block[i + (2 if norm is not None else 1)] = nn.Identity()
+                block[after] = nn.Identity()
             replaced += 1
     return replaced

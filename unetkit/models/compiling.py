@@ -20,6 +20,7 @@ def compiled(module: torch.nn.Module, backend: str, setting: str) -> torch.nn.Mo
     ``setting`` names the config key (``train.compile``) for the error message. The original module
     keeps the parameters, so checkpoints saved from it carry no ``_orig_mod`` prefixes.
     """
+    backend = str(backend)  # a YAML config may hold the boolean false
     if backend.lower() in OFF:
         return module
     if backend not in torch._dynamo.list_backends(exclude_tags=()):  # debug backends accepted, not listed
