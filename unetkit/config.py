@@ -121,9 +121,10 @@ class TrainConfig:
     overlays: int = 4  # validation overlays written per validation
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
-    # 2D nets train with NHWC weights: auto | true | false. auto = on up to 32 base channels, where it
-    # measured 1.07-1.18x faster CPU steps; at 64 (paper width) NHWC steps were 1.5x slower (BENCHMARKS.md)
+    # 2D nets train with NHWC weights: auto | true | false. auto = always on a CPU with gemm_convs (1.12-1.24x
+    # faster steps than NCHW at 16-64 base channels), else up to 32 base channels (BENCHMARKS.md, issue 7)
     channels_last: str = "auto"
+    gemm_convs: bool = True  # CPU NHWC training: 3x3 weight gradients and 2x2 up-convs as GEMMs (cpu_convs.py)
     compile: str = "off"  # torch.compile the training step: off | inductor | any torch.compile backend
 
 

@@ -37,13 +37,15 @@ from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
 from unetkit.training import checkpoint as ckpt
+from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
 from unetkit.training.optim import BudgetClock, budget_clock, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.tasks import NEW_TASKS, build_loss, resolve_task, score_key
 from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
-RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile")
+RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile",
+                       "train.channels_last", "train.gemm_convs")
 
 
 @dataclass
@@ -192,8 +194,10 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                         persistent_workers=False)
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
-    if dims == 2 and train_channels_last(config):  # NHWC convolutions (see benchmarks/peers.py)
+    if dims == 2 and train_channels_last(config, device.type):  # NHWC convolutions (see benchmarks/peers.py)
         model = model.to(memory_format=torch.channels_last)
+        if device.type == "cpu" and config.train.gemm_convs:
+            accelerate_training_convs(model)
     if state is None and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)
     if dims == 3:  # a clear error naming a patch that fits, instead of running out of memory mid-run

@@ -1,0 +1,179 @@
+"""Faster CPU training for 2D U-Nets: channels-last 3x3 convolutions whose weight gradient runs as GEMMs.
+
+On a CPU, oneDNN's NHWC convolution is the fastest forward pass and input gradient, but its weight
+gradient is 2-4x slower than the rest (23-57 GFLOP/s against 120-150 on a 2-core AVX2 machine), which
+is why NHWC training used to lose to NCHW. Here the weight gradient of a 3x3, stride-1 convolution is
+nine matrix products over the channels-last tensors instead: in a flattened NHWC image the input pixel
+at kernel offset (i, j) of output pixel p sits at row ``p + (i - 1) * width + (j - 1)`` (same padding),
+so each offset is one GEMM of the output gradient (rows x out) with a contiguous slice of the input
+(rows x in), with no copy of either.
+2x2 stride-2 up-convolutions become one GEMM and a pixel shuffle. Numbers: BENCHMARKS.md (issue 7).
+
+The modules keep their classes' parameters and ``state_dict`` keys; anything they do not cover (CUDA,
+NCHW inputs, other dtypes, evaluation without gradients) goes through the ordinary PyTorch path.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROWS_PER_GEMM = 8192  # pixels per GEMM: keeps both operands of the nine products in cache together
+
+
+def _nhwc_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) as the (N * H * W, C) matrix of its pixels; copies only if not channels-last already."""
+    return tensor.permute(0, 2, 3, 1).contiguous().view(-1, tensor.shape[1])
+
+
+def _padded_rows(tensor: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, C, h, w) placed at the top left of a zero (N, height, width, C) grid, as pixel rows."""
+    n, c, h, w = tensor.shape
+    out = tensor.new_empty((n, height, width, c))
+    out[:, h:].zero_()
+    out[:, :h, w:].zero_()
+    out[:, :h, :w].copy_(tensor.permute(0, 2, 3, 1))
+    return out.view(-1, c)
+
+
+@functools.lru_cache(maxsize=256)
+def _wrapped_rows(batch: int, height: int, width: int, i: int, j: int) -> torch.Tensor:
+    """Output pixels whose input at kernel offset (i, j) lies in the zero padding of a "same" 3x3 conv:
+    in the flattened image those reads wrap into a neighbouring row or image instead."""
+    h = torch.arange(height).view(1, height, 1)
+    w = torch.arange(width).view(1, 1, width)
+    outside = ((h + i - 1 < 0) | (h + i - 1 >= height)) | ((w + j - 1 < 0) | (w + j - 1 >= width))
+    outside = outside.expand(batch, height, width).reshape(-1)
+    rows = outside.nonzero().view(-1)
+    offset = (i - 1) * width + (j - 1)
+    in_range = (rows + offset >= 0) & (rows + offset < batch * height * width)
+    return rows[in_range]
+
+
+def _accumulate_shifted_products(result: torch.Tensor, grad_rows: torch.Tensor, x_rows: torch.Tensor,
+                                 offsets: list[tuple[int, int, int]]) -> None:
+    """result[i, j] += sum over rows p of grad_rows[p] (outer) x_rows[p + offset], a block of rows at a
+    time so that the block of ``grad_rows`` stays in cache across the nine products."""
+    total = x_rows.shape[0]
+    for start in range(0, grad_rows.shape[0], ROWS_PER_GEMM):
+        end = min(start + ROWS_PER_GEMM, grad_rows.shape[0])
+        for i, j, offset in offsets:
+            first, stop = max(start, -offset), min(end, total - offset)
+            if stop > first:
+                result[i, j].addmm_(grad_rows[first:stop].t(), x_rows[first + offset:stop + offset])
+
+
+def conv3x3_weight_grad(inputs: torch.Tensor, grad_output: torch.Tensor, padding: int) -> torch.Tensor:
+    """Weight gradient (out, in, 3, 3) of a stride-1 3x3 convolution with padding 0 or 1, as GEMMs.
+
+    Row p of the output gradient pairs with row ``p + offset`` of the input's pixel rows. With padding 1
+    (same size) both share one grid: the products are taken over the flattened tensors as they are, and
+    the few pairs that wrapped across a row or image edge (where the padding's zeros belong) are
+    subtracted. With padding 0 the gradient is placed on the input's wider grid first.
+    """
+    batch, channels, height, width = inputs.shape
+    out_channels = grad_output.shape[1]
+    x_rows = _nhwc_rows(inputs)
+    result = inputs.new_zeros((3, 3, out_channels, channels))
+    if padding == 1:
+        grad_rows = _nhwc_rows(grad_output)
+        offsets = [(i, j, (i - 1) * width + (j - 1)) for i in range(3) for j in range(3)]
+        _accumulate_shifted_products(result, grad_rows, x_rows, offsets)
+        for i, j, offset in offsets:
+            if (i, j) != (1, 1):
+                rows = _wrapped_rows(batch, height, width, i, j)
+                result[i, j].addmm_(grad_rows[rows].t(), x_rows[rows + offset], alpha=-1)
+    elif padding == 0:
+        grad_rows = _padded_rows(grad_output, height, width)
+        _accumulate_shifted_products(result, grad_rows, x_rows, [(i, j, i * width + j) for i in range(3)
+                                                                  for j in range(3)])
+    else:
+        raise ValueError(f"padding must be 0 or 1; got {padding}")
+    return result.permute(2, 3, 0, 1)
+
+
+class _Conv3x3ChannelsLast(torch.autograd.Function):
+    """3x3 stride-1 convolution: oneDNN forward and input gradient, GEMM weight gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int):
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        return F.conv2d(x, weight, bias, 1, padding)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        pad = ctx.padding
+        grad_output = grad_output.contiguous(memory_format=torch.channels_last)
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = torch.ops.aten.convolution_backward(
+                grad_output, x, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, [True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            grad_weight = conv3x3_weight_grad(x, grad_output, pad)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum((0, 2, 3))
+        return grad_input, grad_weight, grad_bias, None
+
+
+def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32 == weight.dtype
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
+class GemmGradConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (3x3, stride 1, padding 0 or 1) with the GEMM weight gradient on channels-last CPU input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.weight.requires_grad and _fast_path(x, self.weight):
+            return _Conv3x3ChannelsLast.apply(x, self.weight, self.bias, self.padding[0])
+        return super().forward(x)
+
+
+class GemmUpConv2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (2x2, stride 2) as one GEMM and a pixel shuffle on channels-last CPU input."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if output_size is not None or not _fast_path(x, self.weight):
+            return super().forward(x, output_size)
+        batch, channels, height, width = x.shape
+        out = self.out_channels
+        pixels = x.permute(0, 2, 3, 1).reshape(-1, channels)
+        weight = self.weight.permute(0, 2, 3, 1).reshape(channels, 4 * out)  # columns: (row, col, out)
+        y = pixels @ weight if self.bias is None else torch.addmm(self.bias.repeat(4), pixels, weight)
+        y = y.view(batch, height, width, 2, 2, out).permute(0, 1, 3, 2, 4, 5).reshape(
+            batch, 2 * height, 2 * width, out)
+        return y.permute(0, 3, 1, 2)
+
+
+def _is_plain_3x3(module: nn.Module, min_channels: int) -> bool:
+    return (type(module) is nn.Conv2d and module.kernel_size == (3, 3) and module.stride == (1, 1)
+            and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros"
+            and module.padding in ((0, 0), (1, 1))
+            and module.in_channels >= min_channels)
+
+
+def _is_plain_upconv(module: nn.Module) -> bool:
+    return (type(module) is nn.ConvTranspose2d and module.kernel_size == (2, 2) and module.stride == (2, 2)
+            and module.padding == (0, 0) and module.output_padding == (0, 0) and module.dilation == (1, 1)
+            and module.groups == 1)
+
+
+def accelerate_training_convs(model: nn.Module, min_channels: int = 16) -> int:
+    """Switch a 2D net's plain 3x3 convs (``min_channels`` inputs or more) and 2x2 up-convs to the GEMM
+    versions in place; returns how many. Parameters, buffers and ``state_dict`` keys are untouched (the
+    classes only add a forward path), so checkpoints and optimizers see the same model."""
+    changed = 0
+    for module in model.modules():
+        if _is_plain_3x3(module, min_channels):
+            module.__class__ = GemmGradConv2d
+            changed += 1
+        elif _is_plain_upconv(module):
+            module.__class__ = GemmUpConv2d
+            changed += 1
+    return changed
