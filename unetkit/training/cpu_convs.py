@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetkit.inference.winograd import convertible
+
 ROWS_PER_GEMM = 8192  # pixels per GEMM: keeps both operands of the nine products in cache together
 
 
@@ -122,6 +124,7 @@ class _Conv3x3ChannelsLast(torch.autograd.Function):
 
 
 def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """float32 channels-last CPU input: what the GEMM paths are written and measured for."""
     return (x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32 == weight.dtype
             and x.is_contiguous(memory_format=torch.channels_last))
 
@@ -151,13 +154,6 @@ class GemmUpConv2d(nn.ConvTranspose2d):
         return y.permute(0, 3, 1, 2)
 
 
-def _is_plain_3x3(module: nn.Module, min_channels: int) -> bool:
-    return (type(module) is nn.Conv2d and module.kernel_size == (3, 3) and module.stride == (1, 1)
-            and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros"
-            and module.padding in ((0, 0), (1, 1))
-            and module.in_channels >= min_channels)
-
-
 def _is_plain_upconv(module: nn.Module) -> bool:
     return (type(module) is nn.ConvTranspose2d and module.kernel_size == (2, 2) and module.stride == (2, 2)
             and module.padding == (0, 0) and module.output_padding == (0, 0) and module.dilation == (1, 1)
@@ -167,10 +163,11 @@ def _is_plain_upconv(module: nn.Module) -> bool:
 def accelerate_training_convs(model: nn.Module, min_channels: int = 16) -> int:
     """Switch a 2D net's plain 3x3 convs (``min_channels`` inputs or more) and 2x2 up-convs to the GEMM
     versions in place; returns how many. Parameters, buffers and ``state_dict`` keys are untouched (the
-    classes only add a forward path), so checkpoints and optimizers see the same model."""
+    classes only add a forward path), so checkpoints and optimizers see the same model. Convs with fewer
+    inputs (the first one, on 1-3 image channels) keep oneDNN's path: GEMMs that narrow do not pay."""
     changed = 0
     for module in model.modules():
-        if _is_plain_3x3(module, min_channels):
+        if convertible(module, min_channels):  # the plain 3x3 convs Winograd prediction converts, too
             module.__class__ = GemmGradConv2d
             changed += 1
         elif _is_plain_upconv(module):
