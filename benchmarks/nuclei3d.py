@@ -58,8 +58,8 @@ def prepare(root: Path, n_synthetic: int) -> dict[str, Path]:
             "test": root / "test"}
 
 
-def config(budget_s: float, boundary_width: int, base_channels: int) -> RunConfig:
-    return apply_overrides(RunConfig(), {
+def config(budget_s: float, boundary_width: int, base_channels: int, extra: list[str]) -> RunConfig:
+    base = apply_overrides(RunConfig(), {
         "task": "instances", "model.name": "unet3d", "model.depth": 3, "model.base_channels": base_channels,
         "model.norm": "batch", "model.pool_sizes": [[1, 2, 2], [2, 2, 2]],
         "data.patch_shape": [16, 48, 48], "data.samples_per_epoch": 32, "data.boundary_width": boundary_width,
@@ -68,6 +68,7 @@ def config(budget_s: float, boundary_width: int, base_channels: int) -> RunConfi
         "train.val_every": 10_000, "train.overlays": 1, "train.device": "cpu",
         "inference.tile_shape": [32, 64, 64], "postprocess.min_size": 30,
     })
+    return apply_overrides(base, extra)
 
 
 def main() -> int:
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument("--boundary-width", type=int, default=1, help="px of the boundary class")
     parser.add_argument("--base-channels", type=int, default=8, help="first-level width of the 3D U-Net")
     parser.add_argument("--out", default="runs/bench_nuclei3d")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE config override")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"{DATA} not found: this benchmark needs the shared nuclei3d stack")
@@ -89,7 +91,7 @@ def main() -> int:
     results = []
     for setting in args.settings:
         started = time.monotonic()
-        run_config = config(args.budget, args.boundary_width, args.base_channels)
+        run_config = config(args.budget, args.boundary_width, args.base_channels, args.overrides)
         result = fit(run_config, folders[setting], out / setting, folders["test"], progress=False)
         last = result.history[-1]  # the final model, scored once on the test part (no selection on it)
         row = {"setting": setting, "epochs": len(result.history),

@@ -121,8 +121,8 @@ class TrainConfig:
     overlays: int = 4  # validation overlays written per validation
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
-    # 2D nets train with NHWC weights: auto | true | false. auto = always on a CPU with gemm_convs (1.12-1.24x
-    # faster steps than NCHW at 16-64 base channels), else up to 32 base channels (BENCHMARKS.md, issue 7)
+    # channels-last (NHWC / NDHWC) training: auto | true | false. auto = on a CPU for 3D nets, and for 2D nets
+    # with gemm_convs; else up to 32 base channels (see training/optim.py and BENCHMARKS.md, issue 7)
     channels_last: str = "auto"
     gemm_convs: bool = True  # CPU NHWC training: 3x3 weight gradients and 2x2 up-convs as GEMMs (cpu_convs.py)
     compile: str = "off"  # torch.compile the training step: off | inductor | any torch.compile backend

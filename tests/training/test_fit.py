@@ -81,18 +81,19 @@ def test_paper_recipe_trains_a_valid_net_with_weight_maps(tiny_dataset, tmp_path
     assert result.history[0]["train_loss"] > 0
 
 
-@pytest.mark.parametrize(("setting", "base", "device", "gemm", "expected"), [
-    ("auto", 16, "cpu", True, True), ("auto", 64, "cpu", True, True), ("auto", 64, "cpu", False, False),
-    ("auto", 32, "cpu", False, True), ("auto", 32, "cuda", True, True), ("auto", 64, "cuda", True, False),
-    ("true", 64, "cuda", True, True), ("false", 16, "cpu", True, False),
-    (True, 64, "cpu", False, True), (False, 8, "cpu", True, False),  # booleans from configs written before "auto"
+@pytest.mark.parametrize(("setting", "base", "device", "gemm", "dims", "expected"), [
+    ("auto", 16, "cpu", True, 2, True), ("auto", 64, "cpu", True, 2, True), ("auto", 64, "cpu", False, 2, False),
+    ("auto", 32, "cpu", False, 2, True), ("auto", 32, "cuda", True, 2, True), ("auto", 64, "cuda", True, 2, False),
+    ("auto", 64, "cpu", False, 3, True), ("auto", 64, "cuda", True, 3, False), ("auto", 16, "cpu", True, 1, False),
+    ("true", 64, "cuda", True, 2, True), ("false", 16, "cpu", True, 3, False), ("true", 16, "cpu", True, 1, False),
+    (True, 64, "cpu", False, 2, True), (False, 8, "cpu", True, 2, False),  # booleans from configs before "auto"
 ])
-def test_channels_last_training_follows_the_setting_device_and_width(setting, base, device, gemm, expected):
+def test_channels_last_training_follows_the_setting_device_and_width(setting, base, device, gemm, dims, expected):
     from unetkit.training.optim import train_channels_last
 
     config = apply_overrides(RunConfig(), {"model.base_channels": base, "train.gemm_convs": gemm})
     config.train.channels_last = setting
-    assert train_channels_last(config, device) is expected
+    assert train_channels_last(config, device, dims) is expected
 
 
 def test_bad_channels_last_setting_is_refused_by_name():

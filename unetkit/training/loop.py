@@ -33,6 +33,7 @@ from unetkit.errors import InputError
 from unetkit.inference.predict import NetGeometry, plan_tiles
 from unetkit.models import sizes
 from unetkit.models.compiling import compiled
+from unetkit.models.layout import to_channels_last
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
@@ -194,9 +195,9 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                         persistent_workers=False)
     steps_per_epoch = max(1, len(loader))
     model = build_model(config.model).to(device)
-    if dims == 2 and train_channels_last(config, device.type):  # NHWC convolutions (see benchmarks/peers.py)
-        model = model.to(memory_format=torch.channels_last)
-        if device.type == "cpu" and config.train.gemm_convs:
+    if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
+        to_channels_last(model, dims)
+        if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
             accelerate_training_convs(model)
     if state is None and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)

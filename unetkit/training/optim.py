@@ -55,19 +55,22 @@ class BudgetClock:
         return (self.now() - self.started) / self.budget_s
 
 
-def train_channels_last(config: RunConfig, device_type: str = "cpu") -> bool:
-    """Whether a 2D net trains in NHWC: ``train.channels_last`` true/false, or auto.
+def train_channels_last(config: RunConfig, device_type: str = "cpu", spatial_dims: int = 2) -> bool:
+    """Whether a 2D / 3D net trains channels-last (NHWC / NDHWC): ``train.channels_last`` true/false, or auto.
 
-    auto: on a CPU whenever the GEMM weight gradients of ``training/cpu_convs.py`` are on (NHWC steps
-    then measured 1.12-1.24x faster than NCHW at 16-64 base channels), else up to 32 base channels (plain
-    oneDNN NHWC steps were 1.07-1.18x faster there and 1.5x slower at 64); on CUDA up to 32 base channels.
+    auto on a CPU: 3D nets always (NDHWC steps measured 1.23-1.58x faster); 2D nets whenever the GEMM
+    weight gradients of ``training/cpu_convs.py`` are on (NHWC steps then 1.12-1.49x faster than NCHW at
+    16-64 base channels), else up to 32 base channels (plain oneDNN NHWC steps were 1.07-1.18x faster
+    there and 1.5x slower at 64). auto on CUDA: up to 32 base channels. 1D nets: never.
     """
+    if spatial_dims not in (2, 3):
+        return False
     setting = str(config.train.channels_last).lower()
     if setting in ("true", "false"):
         return setting == "true"
     if setting != "auto":
         raise InputError(f"train.channels_last must be auto, true or false; got '{config.train.channels_last}'")
-    if device_type == "cpu" and config.train.gemm_convs:
+    if device_type == "cpu" and (spatial_dims == 3 or config.train.gemm_convs):
         return True
     return config.model.base_channels <= 32
 
