@@ -118,8 +118,8 @@ class _Conv3x3ChannelsLast(torch.autograd.Function):
                 grad_output, x, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
             grad_weight = conv3x3_weight_grad(x, grad_output, pad)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad_output.sum((0, 2, 3))
+        if ctx.has_bias and ctx.needs_input_grad[2]:  # a plain sum: asking convolution_backward for it
+            grad_bias = grad_output.sum((0, 2, 3))       # measured 3.4x slower (196 vs 57 ms with input grad)
         return grad_input, grad_weight, grad_bias, None
 
 
