@@ -25,16 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unetkit.checkpoint import load_model
 from unetkit.data.io import read_image
 from unetkit.data.layouts import find_samples, load_sample, split_samples
+from unetkit.data.targets import instance_labels
 from unetkit.inference.postprocess import postprocess, tune_postprocess
+from unetkit.inference.predictor import predict_probabilities
 from unetkit.metrics.binary import binary_counts, dice, iou
 from unetkit.metrics.instances import instance_scores
 from unetkit.recipes import resolve_config
-from unetkit.training.checkpoint import load_model
-from unetkit.training.data import instance_labels, target_kind
+from unetkit.tasks import get_task
 from unetkit.training.loop import fit
-from unetkit.training.validation import predict_probabilities
 
 DSB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dsb2018" / "stage1_train"
 
@@ -68,7 +69,7 @@ def image_type(path: Path) -> str:
 def evaluate_variant(run_dir: Path, samples, tune_samples, config_kind: str) -> dict:
     model, config = load_model(run_dir / "best.pt")
     out_channels = config.model.out_channels
-    kind = target_kind(config)
+    kind = get_task(config).instance_kind(config)
 
     def probabilities(sample):
         image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
@@ -143,7 +144,7 @@ def main() -> int:
             epochs = len(result.history)
             seconds_per_epoch = float(np.mean([r["train_seconds"] for r in result.history]))
         else:  # a finished (possibly resumed) run: read its history from the checkpoint
-            from unetkit.training.checkpoint import load_checkpoint
+            from unetkit.checkpoint import load_checkpoint
 
             history = load_checkpoint(run_dir / "last.pt")["history"]
             epochs = len(history)

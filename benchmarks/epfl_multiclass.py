@@ -33,15 +33,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unetkit.checkpoint import load_model
 from unetkit.data.channels import match_channels
 from unetkit.data.class_folders import IMAGE_FOLDER_NAMES, class_folder_names
 from unetkit.data.io import write_png
+from unetkit.inference.predictor import predict_probabilities
 from unetkit.metrics.multiclass import MulticlassMetric
 from unetkit.recipes import resolve_config
-from unetkit.training.checkpoint import load_model
+from unetkit.tasks import get_task
+from unetkit.tasks.multiclass import class_table, load_multiclass_sample
 from unetkit.training.loop import fit
-from unetkit.training.tasks import class_table, find_task_samples, load_multiclass_sample
-from unetkit.training.validation import predict_probabilities
 from unetkit.visualize.images import class_overlay, save_rgb, side_by_side
 from unetkit.visualize.legend import with_legend
 
@@ -101,7 +102,7 @@ def evaluate(run_dir: Path, val_dir: Path, checkpoint: str, out: Path, tta: bool
     metric = MulticlassMetric(table.num_classes, table.ignore_label)
     seconds = pixels = 0.0
     colours = table.display_colors()
-    for sample in find_task_samples(val_dir, config):
+    for sample in get_task(config).find_samples(val_dir, config):
         image, truth = load_multiclass_sample(sample, config, table)
         image = match_channels(image, config.model.in_channels, sample.image_path)  # some slices are RGBA
         started = time.perf_counter()

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unetkit.checkpoint import load_model
 from unetkit.data.layouts import find_samples, load_sample
+from unetkit.inference.predictor import predict_probabilities
 from unetkit.metrics.binary import binary_counts, dice, pixel_error
 from unetkit.metrics.rand import rand_error, rand_error_sweep
 from unetkit.recipes import resolve_config
-from unetkit.training.checkpoint import load_model
 from unetkit.training.loop import fit
-from unetkit.training.validation import predict_probabilities
 
 ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012" / "train"
 PAPER_FIGURES = {"rand_error": 0.0382, "pixel_error": 0.0611, "warping_error": 0.000353}

@@ -41,9 +41,9 @@ def make_image(path: Path, height: int, width: int, seed: int = 0) -> None:
 def make_checkpoint(path: Path) -> None:
     import torch
 
+    from unetkit import checkpoint as ckpt
     from unetkit.config import RunConfig, apply_overrides, to_dict
     from unetkit.models.registry import build_model
-    from unetkit.training import checkpoint as ckpt
 
     config = apply_overrides(RunConfig(), {"model.depth": 1, "model.base_channels": 2, "model.norm": "none",
                                            "inference.tile_size": 512, "inference.batch_size": 4})

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.cli import main
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.errors import InputError
@@ -14,7 +15,6 @@ from unetkit.export import export_model, load_exported, load_exported_config
 from unetkit.inference.engines import load_engine_model
 from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
 from unetkit.models.registry import build_model
-from unetkit.training import checkpoint as ckpt
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'unetkit[export]'")
 

@@ -49,8 +49,9 @@ def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, se
     if task not in ("binary", "multiclass", "regression"):
         raise ValueError(f"demo task must be binary, multiclass or regression, got '{task}'")
     from unetkit.data.synthetic import write_synthetic_splits
-    from unetkit.evaluation import evaluate_binary, write_rows_csv
     from unetkit.inference.files import PredictOptions, predict_files
+    from unetkit.metrics.folders import evaluate_binary
+    from unetkit.metrics.writers import write_rows_csv
     from unetkit.training.loop import fit
 
     out = Path(out_dir)

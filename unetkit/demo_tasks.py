@@ -84,7 +84,8 @@ def run_task_demo(task: str, out: Path, time_budget_s: float, seed: int, progres
 
 
 def _evaluate_multiclass(test: Path, pred: Path) -> dict[str, Any]:
-    from unetkit.evaluation import evaluate_multiclass, write_confusion_matrix, write_rows_csv
+    from unetkit.metrics.folders import evaluate_multiclass
+    from unetkit.metrics.writers import write_confusion_matrix, write_rows_csv
 
     evaluation = evaluate_multiclass(test / "masks", pred, len(CELL_CLASSES), class_names=CELL_CLASSES)
     write_rows_csv(evaluation.rows, pred / "evaluation.csv")
@@ -105,7 +106,8 @@ def evaluate_against_baselines(test: Path, pred: Path) -> dict[str, Any]:
     writes ``pred/evaluation.csv``."""
     from unetkit.data.image_targets import read_target
     from unetkit.data.io import normalize_percentile, read_image
-    from unetkit.evaluation import evaluate_regression, write_rows_csv
+    from unetkit.metrics.folders import evaluate_regression
+    from unetkit.metrics.writers import write_rows_csv
 
     evaluation = evaluate_regression(test / "targets", pred / "predictions")
     write_rows_csv(evaluation.rows, pred / "evaluation.csv")

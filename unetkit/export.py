@@ -51,11 +51,12 @@ def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: 
 
     Valid nets use the nearest valid tile sizes (e.g. paper net, tile 572 -> 572 and 588).
     """
+    from unetkit.inference.predict import patch_sizes
     from unetkit.models import sizes
-    from unetkit.training.loop import patch_sizes
+    from unetkit.models.registry import model_spatial_dims
 
     model = config.model
-    dims = 3 if model.name == "unet3d" else model.spatial_dims
+    dims = model_spatial_dims(model)
     want = int(tile_size or min(config.inference.tile_size, 128 if dims == 2 else 48))
     probe = config if want == config.data.patch_size else _with_patch(config, want)
     first, _ = patch_sizes(probe)
@@ -123,7 +124,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     """
     import time
 
-    from unetkit.training.checkpoint import load_model
+    from unetkit.checkpoint import load_model
 
     if fmt not in FORMATS:
         raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")

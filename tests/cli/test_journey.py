@@ -85,8 +85,8 @@ def test_demo_runs_end_to_end_quickly(tmp_path, capsys):
 
 
 def test_instances_task_and_tune_postprocess(tmp_path, capsys):
+    from unetkit.checkpoint import config_of, load_checkpoint
     from unetkit.data.synthetic import write_synthetic_dataset
-    from unetkit.training.checkpoint import config_of, load_checkpoint
 
     write_synthetic_dataset(tmp_path / "data", n_images=3, seed=5, shape=(64, 64))
     run = tmp_path / "run"

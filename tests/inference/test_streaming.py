@@ -6,6 +6,7 @@ import pytest
 import tifffile
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import ModelConfig, PostprocessConfig, RunConfig, apply_overrides, to_dict
 from unetkit.data.io import normalize_percentile
 from unetkit.errors import InputError
@@ -22,7 +23,6 @@ from unetkit.inference.streaming import (
     strip_bounds,
 )
 from unetkit.models.unet import UNet
-from unetkit.training import checkpoint as ckpt
 
 
 def _net(padding):

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetkit.checkpoint import save_checkpoint
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.inference.engines import load_engine_model
 from unetkit.inference.winograd import WinogradConv2d, accelerate_convs, winograd_conv2d, winograd_filters
 from unetkit.models.unet import UNet
-from unetkit.training.checkpoint import save_checkpoint
 
 
 @pytest.mark.parametrize("padding", [0, 1])

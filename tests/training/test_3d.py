@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.synthetic3d import write_synthetic_volumes
 from unetkit.data.volumes import VolumeMeta, read_volume_file, write_label_volume, write_volume
 from unetkit.errors import InputError
 from unetkit.inference.files import PredictOptions, predict_files
-from unetkit.training import checkpoint as ckpt
+from unetkit.inference.predictor import predict_probabilities
 from unetkit.training.data import prepare_data
 from unetkit.training.loop import fit
-from unetkit.training.validation import predict_probabilities
 
 torch.set_num_threads(1)
 NUCLEI3D = Path(__file__).resolve().parents[2] / "../shared/data/nuclei3d"
@@ -91,8 +91,8 @@ def test_valid_3d_prediction_with_a_memory_shrunk_tile_is_exact(volumes, tmp_pat
     model = build_model(config.model).eval()
     image = np.random.default_rng(0).random((1, 10, 36, 44)).astype(np.float32)
     whole = predict_probabilities(model, image, config, "cpu", 2)
+    from unetkit.inference.predictor import prediction_tile
     from unetkit.models.memory import GB, estimate_bytes
-    from unetkit.training.validation import prediction_tile
 
     limit = estimate_bytes(config.model, (1, 1, 22, 28, 28), training=False) / GB  # below the requested tile
     small = apply_overrides(config, {"inference.memory_limit_gb": limit})

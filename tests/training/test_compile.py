@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.errors import InputError
 from unetkit.inference.files import PredictOptions, predict_files
-from unetkit.training import checkpoint as ckpt
 from unetkit.training.loop import fit
 
 TINY = {

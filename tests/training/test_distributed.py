@@ -6,9 +6,9 @@ import csv
 import pytest
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.errors import InputError
-from unetkit.training import checkpoint as ckpt
 from unetkit.training.distributed import DistributedContext, StepShardSampler, shard, spawn_local
 from unetkit.training.loop import fit
 

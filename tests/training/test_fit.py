@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.errors import InputError
-from unetkit.training import checkpoint as ckpt
 from unetkit.training.loop import fit
 
 TINY = {

@@ -8,10 +8,10 @@ import pytest
 import tifffile
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.cli import main
 from unetkit.data.io import read_labels
 from unetkit.data.synthetic_tasks import write_multiclass_dataset
-from unetkit.training import checkpoint as ckpt
 
 TINY = ["model.depth=3", "model.base_channels=8", "data.patch_size=48", "data.samples_per_epoch=32",
         "train.batch_size=8", "train.lr=0.005", "inference.tile_size=64", "train.overlays=1"]

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import tifffile
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.image_targets import TargetNorm
 from unetkit.data.synthetic_tasks import write_regression_dataset
 from unetkit.demo_tasks import regression_baselines
-from unetkit.evaluation import evaluate_regression
 from unetkit.inference.files import PredictOptions, load_for_prediction, predict_files
-from unetkit.training import checkpoint as ckpt
+from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predictor import predict_probabilities
+from unetkit.metrics.folders import evaluate_regression
 from unetkit.training.loop import fit
-from unetkit.training.validation import predict_probabilities
 
 TINY = {
     "task": "regression", "model.depth": 3, "model.base_channels": 8, "data.patch_size": 48,
@@ -45,11 +46,14 @@ def test_regression_trains_and_predicts_in_target_units(stain, tmp_path):
     assert written.dtype == np.float32 and written.shape == (70, 70)
     # the file is the network output with the checkpoint's normalisation undone
     image = load_for_prediction(stain / "val" / "images" / "stain_0000.png", config)
-    output = predict_probabilities(model, image, config, "cpu", 1)
-    expected = TargetNorm.from_config(config.data).denormalize(output)[0]
+    raw = predict_tiled(image, TorchPredictor(model, activation="none"), NetGeometry.from_config(config.model), 1,
+                        config.inference.tile_size, config.inference.overlap, config.inference.batch_size)
+    expected = TargetNorm.from_config(config.data).denormalize(raw)[0]
     assert np.allclose(written, expected, rtol=1e-5, atol=1e-3)
     scale, offset = config.data.target_scale[0], config.data.target_offset[0]
-    assert np.allclose(written, output[0] * scale + offset, atol=1e-3)
+    assert np.allclose(written, raw[0] * scale + offset, atol=1e-3)
+    # the predictor of validation and the API gives the same values (target units) as the file
+    assert np.allclose(predict_probabilities(model, image, config, "cpu")[0], written, rtol=1e-5, atol=1e-3)
 
     scores = evaluate_regression(stain / "val" / "targets", tmp_path / "pred" / "predictions").summary
     assert scores["images"] == 2

@@ -4,10 +4,10 @@ import json
 
 import torch
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.models.registry import build_model
 from unetkit.models.ternaus import vgg11_features
-from unetkit.training import checkpoint as ckpt
 from unetkit.training.loop import fit
 
 torch.set_num_threads(1)

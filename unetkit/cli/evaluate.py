@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-TASKS = ("binary", "instances", "multiclass", "regression")
+TASKS = ("binary", "instances", "multiclass", "regression")  # unetkit.tasks.TASKS, without importing torch
 
 
 def add_parser(subparsers) -> None:
@@ -39,10 +39,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--class-priority", metavar="NAME[,NAME...]",
                         help="multiclass, class-folders truth: where class masks overlap the class listed first "
                              "wins (unlisted classes follow in class order)")
-    parser.add_argument("--ignore-label", type=int, default=255,
+    parser.add_argument("--ignore-label", type=int,
                         help="multiclass: truth value left out (default 255)")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="binary: foreground = probability > threshold for float predictions (0.5)")
+    parser.add_argument("--threshold", type=float,
+                        help="binary: foreground = probability > threshold for float predictions (default 0.5)")
     parser.add_argument("--out", help="folder for the CSV files and plots (default: the --pred folder)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object on the last line (NaN and inf -> null)")
@@ -84,42 +84,19 @@ def print_summary(task: str, summary: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unetkit.errors import InputError
-    from unetkit.evaluation import (
-        evaluate_binary,
-        evaluate_instances,
-        evaluate_multiclass,
-        evaluate_regression,
-        write_confusion_matrix,
-        write_rows_csv,
-    )
+    import unetkit
 
-    priority = [n.strip() for n in args.class_priority.split(",") if n.strip()] if args.class_priority else []
-    if priority and args.task != "multiclass":
-        raise InputError(f"--class-priority applies to --task multiclass, not '{args.task}'; leave it out")
-    if args.task == "binary":
-        result = evaluate_binary(args.truth, args.pred, threshold=args.threshold)
-    elif args.task == "instances":
-        result = evaluate_instances(args.truth, args.pred)
-    elif args.task == "multiclass":
-        names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
-        result = evaluate_multiclass(args.truth, args.pred, args.num_classes, args.ignore_label, names, priority)
-    else:
-        result = evaluate_regression(args.truth, args.pred)
+    def names(text: str | None) -> list[str] | None:
+        return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
-    out = Path(args.out) if args.out else Path(args.pred)
-    written = [write_rows_csv(result.rows, out / f"evaluation_{args.task}.csv")]
-    if args.task == "multiclass":
-        try:
-            written += write_confusion_matrix(
-                result.summary["confusion_matrix"], result.summary["class_names"],
-                out / "confusion_matrix.csv", out / "confusion_matrix.png",
-            )
-        except OSError as error:
-            raise InputError(f"cannot write the confusion matrix to {out}: {error}; choose --out") from error
-
+    # options left at their defaults are not passed, so each task only sees what the user asked for
+    options = {"threshold": args.threshold, "num_classes": args.num_classes, "class_names": names(args.class_names),
+               "ignore_label": args.ignore_label, "class_priority": names(args.class_priority)}
+    options = {key: value for key, value in options.items() if value is not None}
+    result = unetkit.evaluate(args.truth, args.pred, args.task, out=Path(args.out) if args.out else Path(args.pred),
+                              **options)
     print_summary(args.task, result.summary)
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(p) for p in result.written))
     if args.json:
-        print(json.dumps(_finite({"task": args.task, **result.summary, "csv": str(written[0])})))
+        print(json.dumps(_finite({"task": args.task, **result.summary, "csv": str(result.written[0])})))
     return 0

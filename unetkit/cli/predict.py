@@ -36,14 +36,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unetkit.inference.files import PredictOptions, predict_files
+    import unetkit
 
-    options = PredictOptions(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, tta=args.tta,
-                             instances=args.instances, device=args.device, engine=args.engine,
-                             save_probabilities=not args.no_probabilities,
-                             class_probabilities=args.class_probabilities, compile=args.compile,
-                             winograd=False if args.no_winograd else None)
-    rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
+    rows = unetkit.predict_files(args.model, args.inputs, args.out, progress=not args.quiet, tile_size=args.tile,
+                                 overlap=args.overlap, batch_size=args.batch, tta=args.tta, instances=args.instances,
+                                 device=args.device, engine=args.engine, save_probabilities=not args.no_probabilities,
+                                 class_probabilities=args.class_probabilities, compile=args.compile,
+                                 winograd=False if args.no_winograd else None)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

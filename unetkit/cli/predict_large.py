@@ -11,8 +11,8 @@ def add_parser(subparsers) -> None:
         "predict-large", help="predict a whole-slide image larger than memory (streamed in and out)",
         description="Example: unetkit predict-large --model runs/nuclei slide.tif --out slide_probs.zarr "
                     "--instances slide_labels.npy. Input: .npy, .tif/.tiff or .zarr, read tile by tile; "
-                    "output: softmax probabilities (K, H, W) written band by band; peak memory is set by "
-                    "the tile, batch and --strip, not by the image size.")
+                    "output: softmax probabilities (K, H, W) (regression: values) written band by band; peak "
+                    "memory is set by the tile, batch and --strip, not by the image size.")
     parser.add_argument("image", help="input image (.npy, .tif/.tiff, .zarr)")
     parser.add_argument("--model", required=True, help="checkpoint (.pt), run folder, or an exported file")
     parser.add_argument("--out", required=True, help="probabilities output: .npy, .tif (tiled BigTIFF) or .zarr")
@@ -37,22 +37,19 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from unetkit.inference.streaming import predict_large
+    import unetkit
 
-    stats = predict_large(args.model, args.image, args.out, args.engine, args.device, args.tile, args.overlap,
-                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet)
+    done = unetkit.predict_large(args.model, args.image, args.out, instances=args.instances, chunk=args.chunk,
+                                 halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
+                                 overlap=args.overlap, batch_size=args.batch, tta=args.tta, strip_width=args.strip,
+                                 out_dtype=args.dtype, progress=not args.quiet)
+    stats = done["prediction"]
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
-          f"{stats.peak_rss_mb:.0f} MiB; probabilities in {args.out}")
+          f"{stats.peak_rss_mb:.0f} MiB; output in {args.out}")
     summary = {"prediction": dataclasses.asdict(stats)}
-    if args.instances:
-        from unetkit.inference.chunked import instances_large
-        from unetkit.inference.engines import load_engine_model
-        from unetkit.training.data import target_kind
-
-        _, config = load_engine_model(args.model, args.engine, "cpu")
-        result = instances_large(args.out, args.instances, config.postprocess, target_kind(config), args.chunk,
-                                 args.halo, progress=not args.quiet)
+    if done["instances"] is not None:
+        result = done["instances"]
         print(f"instances: {result.objects} objects in {result.seconds:.1f}s ({result.cut_pieces} pieces of "
               f"clumps larger than the halo); labels in {args.instances}")
         summary["instances"] = dataclasses.asdict(result)

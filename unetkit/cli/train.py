@@ -37,48 +37,28 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import unetkit
 
-    from unetkit.errors import InputError
-    from unetkit.recipes import resolve_config
-    from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
-
-    shortcuts = []
-    if args.task:
-        shortcuts.append(f"task={args.task}")
-    if args.layout:
-        shortcuts.append(f"data.layout={args.layout}")
-    if args.model:
-        shortcuts.append(f"model.name={args.model}")
-    if args.encoder_weights:
-        shortcuts.append(f"model.encoder_weights={args.encoder_weights}")
-    if args.freeze_encoder_epochs is not None:
-        shortcuts.append(f"model.freeze_encoder_epochs={args.freeze_encoder_epochs}")
+    shortcuts = {"data.layout": args.layout, "model.name": args.model, "model.encoder_weights": args.encoder_weights,
+                 "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction}
+    settings = {key: value for key, value in shortcuts.items() if value is not None}
     if args.class_names:
-        names = [name.strip() for name in args.class_names.split(",") if name.strip()]
-        shortcuts.append(f"data.class_names={json.dumps(names)}")  # JSON is YAML: names may hold spaces
-    if args.val_fraction is not None:
-        shortcuts.append(f"data.val_fraction={args.val_fraction}")
-    if args.epochs is not None:
-        shortcuts.append(f"train.epochs={args.epochs}")
-    if args.time_budget is not None:
-        shortcuts.append(f"train.time_budget_s={args.time_budget}")
-    if args.device:
-        shortcuts.append(f"train.device={args.device}")
-    overrides = shortcuts + args.overrides
-    if args.resume:
-        resumable = {}
-        for item in overrides:
-            key, _, value = item.partition("=")
-            if key not in RESUMABLE_OVERRIDES:
-                raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change")
-            resumable[key] = value
-        result = fit(None, None, args.out, resume=True, resume_overrides=resumable, progress=not args.quiet)
-    else:
-        if not args.data:
-            raise InputError("--data is required (a dataset folder), unless --resume")
-        config = resolve_config(args.recipe, args.config, overrides)
-        result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
+        settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]
+    for item in args.overrides:
+        key, value = _split(item)
+        settings[key] = value  # parsed like the config's own type (unetkit.config.apply_overrides)
+    result = unetkit.train(args.data, args.out, args.task, val=args.val, epochs=args.epochs, recipe=args.recipe,
+                           config=args.config, time_budget_s=args.time_budget, device=args.device,
+                           resume=args.resume, progress=not args.quiet, **settings)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
     return 0
+
+
+def _split(item: str) -> tuple[str, str]:
+    from unetkit.errors import InputError
+
+    if "=" not in item:
+        raise InputError(f"override '{item}' must look like section.key=value, e.g. train.lr=0.01")
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()

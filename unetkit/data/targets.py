@@ -143,3 +143,14 @@ def make_target(labels: np.ndarray, kind: str, boundary_width: int = 2) -> np.nd
     if kind == "distance":
         return distance_target(labels)
     raise InputError(f"unknown target kind '{kind}'; choose one of {', '.join(TARGET_KINDS)}")
+
+
+def instance_labels(labels: np.ndarray) -> np.ndarray:
+    """Instance ids from stored labels: a two-valued mask (0/255, ISBI interior/membrane) becomes its
+    connected components; an instance label image is kept."""
+    from unetkit.data.weightmaps import instance_labels_from_foreground
+
+    values = np.unique(labels)
+    if len(values) <= 2:
+        return instance_labels_from_foreground(labels > 0)
+    return labels

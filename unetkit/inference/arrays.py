@@ -236,6 +236,23 @@ class TiledTiff:
                 os.pwrite(self._fd, tile.tobytes(), int(self.offsets[self._tile_index(c, ty, tx)]))
 
 
+def channel_layout(shape: Sequence[int], spatial_dims: int) -> str:
+    """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape``.
+
+    A trailing axis of 3 or 4 after a longer first axis is taken as colour: (512, 512, 3) is 'last',
+    (3, 512, 512) is 'first'.
+    """
+    shape = tuple(shape)
+    if len(shape) == spatial_dims:
+        return "none"
+    if len(shape) == spatial_dims + 1:
+        if shape[-1] in (3, 4) and shape[0] > 4:
+            return "last"
+        return "first"
+    raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis; "
+                     f"give (*S), (C, *S) or (*S, C) with {spatial_dims} spatial axes")
+
+
 class ChannelsFirst:
     """Channels-first (C, *S) view of data stored as (*S) (one channel) or (*S, C) (channels last)."""
 

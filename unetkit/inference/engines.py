@@ -55,14 +55,15 @@ def load_engine_model(path: str | Path, engine: str = "torch", device: str | tor
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}; got '{engine}'")
     if engine == "torch":
-        from unetkit.training.checkpoint import load_model
+        from unetkit.checkpoint import load_model
+        from unetkit.models.registry import model_spatial_dims
 
         if Path(path).suffix.lower() in (".onnx", ".ts"):
             engine_name = "onnxruntime" if Path(path).suffix.lower() == ".onnx" else "torchscript"
             raise InputError(f"{path} is an exported model; predict with it using --engine {engine_name}")
 
         model, config = load_model(path, device)
-        dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
+        dims = model_spatial_dims(config.model)
         model = to_channels_last(model, dims)  # faster oneDNN convs (models/layout.py)
         if winograd is None:
             winograd = config.inference.winograd

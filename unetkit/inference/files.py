@@ -1,11 +1,17 @@
-"""Predict image files with a checkpoint and write the outputs a person and the evaluator use.
+"""Predict image files (or volumes) with a checkpoint and write the files a person and the evaluator use.
 
-Outputs go to sub-folders of ``out_dir`` (one file per input image, named by its stem):
-``probabilities/`` float32 TIFF of the foreground probability (H, W), ``masks/`` 0/255 PNG,
-``overlays/`` PNG of the mask over the image, and with instances ``labels/`` uint16 TIFF,
-``instances/`` coloured PNG and ``objects/`` per-object CSV. Multiclass and regression checkpoints
-write their own outputs (``unetkit.inference.task_outputs``): class-id masks, overlays with a class
-legend, ``classes.csv``; or float32 ``predictions/``.
+One file per input and output kind, named by the input's stem, in sub-folders of ``out_dir``; which
+kinds is the task's business (``Task.write_outputs``):
+
+- binary / instances: ``probabilities/`` float32 foreground probability, ``masks/`` 0/255, ``overlays/``,
+  and with instances ``labels/`` uint16 ids, ``instances/`` coloured PNG, ``objects/`` per-object CSV;
+- multiclass: ``masks/`` class ids, ``overlays/`` with a legend, ``classes.csv``, on request
+  ``probabilities/<class>/``;
+- regression: ``predictions/`` float32 in the target's units, ``overlays/`` input | prediction.
+
+3D checkpoints read volumes (TIFF stacks, NIfTI, slice folders) and write volumes with the input's
+voxel spacing (``.nii.gz`` inputs give ``.nii.gz`` outputs, all others ``.tif``), pictures of the middle
+z-slice. Under torchrun each process predicts every N-th file.
 """
 
 from __future__ import annotations
@@ -13,19 +19,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from unetkit.config import RunConfig, apply_overrides
+from unetkit.config import RunConfig
 from unetkit.data.channels import match_channels
-from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
-from unetkit.data.layouts import find_images
-from unetkit.models.compiling import compiled
-from unetkit.training.data import is_volumetric, target_kind
-from unetkit.training.loop import select_device
-from unetkit.training.validation import predict_probabilities
-from unetkit.visualize.images import mask_overlay, save_rgb
+from unetkit.data.io import normalize_percentile, read_image
+from unetkit.inference.predictor import Predictor
+from unetkit.inference.writers import OutputWriter
+from unetkit.tasks import OutputOptions
 
 
 @dataclass
@@ -45,90 +49,82 @@ class PredictOptions:
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
 
 
-def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
-    values = {"inference.tta": options.tta or config.inference.tta}
-    for key in ("tile_size", "overlap", "batch_size", "compile"):
-        if getattr(options, key) is not None:
-            values[f"inference.{key}"] = getattr(options, key)
-    if options.tile_size is not None:
-        values["inference.tile_shape"] = []  # an explicit --tile wins over the checkpoint's per-axis tile
-    return apply_overrides(config, values)
-
-
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
     """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
     image = normalize_percentile(read_image(path), config.data.normalize_low, config.data.normalize_high)
     return match_channels(image, config.model.in_channels, path)
 
 
-def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,
-                  options: PredictOptions | None = None, progress: bool = True) -> list[dict]:
-    """Predict every image in ``inputs`` (files or folders); returns one summary row per image."""
-    options = options or PredictOptions()
+def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor:
+    """The predictor ``options`` describe; under torchrun on GPUs, one GPU per process."""
     import torch
 
-    from unetkit.inference.engines import load_engine_model
-    from unetkit.training.distributed import env_world, shard
+    from unetkit.devices import env_world, select_device
 
     device = select_device(options.device)
-    rank, world, local_rank = env_world()  # under torchrun: one GPU and 1/N of the files per process
+    _, world, local_rank = env_world()
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    model, config = load_engine_model(checkpoint, options.engine, device, options.winograd)
-    config = _apply(config, options)
-    if options.engine == "torch":
-        model = compiled(model, config.inference.compile, "inference.compile")
-    if is_volumetric(config):  # 3D checkpoints predict volumes (unetkit.inference.volumes)
-        from unetkit.inference.volumes import predict_volumes
+    return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
+                          tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
+                          tta=options.tta or None)
 
-        return predict_volumes(model, config, inputs, out_dir, device, options.instances,
-                               options.save_probabilities, progress)
-    paths = shard(find_images(inputs), rank, world)
+
+def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,
+                  options: PredictOptions | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Predict every image (or volume) in ``inputs`` (files or folders); returns one summary row each."""
+    options = options or PredictOptions()
+    return predict_with(load_predictor(checkpoint, options), inputs, out_dir, options, progress)
+
+
+def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | Path,
+                 options: PredictOptions | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """``predict_files`` with a loaded ``Predictor``."""
+    from unetkit.data.layouts import find_images
+    from unetkit.devices import shard
+
+    options = options or PredictOptions()
     out_dir = Path(out_dir)
-    kind = target_kind(config)
+    task, config = predictor.task, predictor.config
+    outputs = OutputOptions(instances=options.instances or task.name == "instances",
+                            save_probabilities=options.save_probabilities,
+                            class_probabilities=options.class_probabilities)
+    volumetric = predictor.spatial_dims == 3
+    if volumetric:
+        from unetkit.data.volumes import find_volumes
+
+        paths = shard(find_volumes(inputs))
+    else:
+        paths = shard(find_images(inputs))
     rows = []
-    for path in tqdm(paths, desc="predict", unit="img", disable=not progress):
+    for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):
         started = time.perf_counter()
-        image = load_for_prediction(path, config)
-        probs = predict_probabilities(model, image, config, device, config.model.out_channels)
+        image, writer, row = _read(path, config, out_dir, volumetric)
+        result = task.result(predictor.output(image), config, instances=outputs.instances)
         seconds = time.perf_counter() - started
-        if config.task in ("multiclass", "regression"):
-            from unetkit.inference.task_outputs import write_task_outputs
-
-            rows.append(write_task_outputs(probs, image, config, out_dir, path, seconds,
-                                           options.class_probabilities))
-            continue
-        foreground = (1.0 - probs[0]).astype(np.float32)
-        mask = foreground > config.inference.threshold
-        stem = path.stem
-        if options.save_probabilities:
-            write_tiff(out_dir / "probabilities" / f"{stem}.tif", foreground)
-        write_png(out_dir / "masks" / f"{stem}.png", mask.astype(np.uint8) * 255)
-        save_rgb(out_dir / "overlays" / f"{stem}.png", mask_overlay(image, mask))
-        row = {"image": str(path), "height": image.shape[1], "width": image.shape[2],
-               "seconds": round(seconds, 3), "megapixels_per_s": round(mask.size / 1e6 / max(seconds, 1e-9), 3),
-               "foreground_fraction": round(float(mask.mean()), 4)}
-        if options.instances or config.task == "instances":
-            row["objects"] = _write_instances(probs, image, config, kind, out_dir, stem)
+        voxels = int(np.prod(image.shape[1:]))
+        speed = "megavoxels_per_s" if volumetric else "megapixels_per_s"
+        row.update({"seconds": round(seconds, 3), speed: round(voxels / 1e6 / max(seconds, 1e-9), 3)})
+        row.update(task.write_outputs(result, image, writer, config, outputs))
         rows.append(row)
-    if config.task == "multiclass" and rows:
-        from unetkit.inference.task_outputs import write_rows
-
-        write_rows(rows, out_dir / "classes.csv")
+    task.finish_outputs(rows, out_dir)
     return rows
 
 
-def _write_instances(probs: np.ndarray, image: np.ndarray, config: RunConfig, kind: str, out_dir: Path,
-                     stem: str) -> int:
-    from unetkit.data.io import write_labels
-    from unetkit.inference.objects import object_table, write_object_csv
-    from unetkit.inference.postprocess import postprocess
-    from unetkit.visualize.instances import instance_overlay
+def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
+          ) -> tuple[np.ndarray, OutputWriter, dict[str, Any]]:
+    """(normalised image (C, *S), its output writer, the start of its summary row)."""
+    if not volumetric:
+        image = load_for_prediction(path, config)
+        return image, OutputWriter(out_dir, path.stem), {"image": str(path), "height": image.shape[1],
+                                                         "width": image.shape[2]}
+    from unetkit.data.volumes import NIFTI_EXTENSIONS, load_volume, volume_stem
 
-    labels = postprocess(probs, config.postprocess, kind)
-    write_labels(out_dir / "labels" / f"{stem}.tif", labels)
-    save_rgb(out_dir / "instances" / f"{stem}.png", instance_overlay(image, labels))
-    write_object_csv(object_table(labels, image), out_dir / "objects" / f"{stem}.csv")
-    return int(labels.max())
-
-
+    image, meta = load_volume(path, config.data.normalize_low, config.data.normalize_high)
+    image = match_channels(image, config.model.in_channels, path)  # (C, D, H, W)
+    # NIfTI inputs give NIfTI outputs (same viewers, same affine); all others TIFF
+    ext = ".nii.gz" if any(path.name.lower().endswith(e) for e in NIFTI_EXTENSIONS) else ".tif"
+    depth, height, width = image.shape[1:]
+    row = {"image": str(path), "depth": depth, "height": height, "width": width,
+           "spacing_zyx": list(meta.spacing) if meta.spacing else None}
+    return image, OutputWriter(out_dir, volume_stem(path), meta, ext), row

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from unetkit.config import ModelConfig
+from unetkit.config import ModelConfig, RunConfig
+from unetkit.errors import InputError
 from unetkit.inference import tiling
 from unetkit.models import sizes
 
@@ -38,7 +39,9 @@ class NetGeometry:
 
     @classmethod
     def from_config(cls, config: ModelConfig, spatial_dims: int | None = None) -> NetGeometry:
-        dims = spatial_dims or (3 if config.name == "unet3d" else config.spatial_dims)
+        from unetkit.models.registry import model_spatial_dims
+
+        dims = spatial_dims or model_spatial_dims(config)
         pools = config.pool_sizes or None
         margin = sizes.valid_margin(config.depth, dims, pools) if config.padding == "valid" else (0,) * dims
         return cls(
@@ -83,6 +86,31 @@ def plan_tiles(spatial_shape: Sequence[int], geometry: NetGeometry, tile_size: i
         tile_out.append(o)
         starts.append(axis_starts)
     return tuple(tile_in), tuple(tile_out), starts
+
+
+def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(input, output) patch sizes: valid nets round the patch to a valid input size.
+
+    ``data.patch_shape`` gives one size per axis (e.g. [32, 96, 96] for stacks with few slices);
+    otherwise ``data.patch_size`` is used on every axis.
+    """
+    from unetkit.models.registry import resolve_model_config
+
+    model = resolve_model_config(config.model)
+    dims = model.spatial_dims
+    wants = list(config.data.patch_shape) or [config.data.patch_size] * dims
+    if len(wants) != dims:
+        raise InputError(f"data.patch_shape needs {dims} sizes for a {dims}D network, got {wants}")
+    if model.padding == "valid":
+        pools = sizes.level_pool_sizes(model.depth, dims, model.pool_sizes or None)
+        inputs = []
+        for axis, want in enumerate(wants):
+            below, above = sizes.nearest_valid_sizes(int(want), model.depth, [p[axis] for p in pools])
+            inputs.append(below or above)
+        return tuple(inputs), sizes.valid_output_size(inputs, model.depth, model.pool_sizes or None)
+    divisor = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
+    inputs = tuple(max(d, int(want) // d * d) for d, want in zip(divisor, wants, strict=True))
+    return inputs, inputs
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

@@ -36,6 +36,7 @@ from unetkit.inference.arrays import (
     ChannelsFirst,
     RawArray,
     TiledTiff,
+    channel_layout,
     create_npy,
     is_zarr_path,
     open_npy,
@@ -79,17 +80,6 @@ def peak_rss_mb() -> float:
 # sources
 
 
-def _channel_layout(shape: tuple[int, ...], spatial_dims: int) -> str:
-    """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape`` on disk."""
-    if len(shape) == spatial_dims:
-        return "none"
-    if len(shape) == spatial_dims + 1:
-        if shape[-1] in (3, 4) and shape[0] > 4:
-            return "last"
-        return "first"
-    raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis")
-
-
 def open_source(path: str | Path, spatial_dims: int | None = 2):
     """A lazy channels-first (C, *S) array over an image file: .npy, TIFF or .zarr, never read whole.
 
@@ -112,7 +102,7 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
                          "to one of them (e.g. np.save('image.npy', array))")
     if spatial_dims is None:
         return base
-    layout = _channel_layout(tuple(base.shape), spatial_dims)
+    layout = channel_layout(tuple(base.shape), spatial_dims)
     return base if layout == "first" else ChannelsFirst(base, layout)
 
 
@@ -167,8 +157,10 @@ class Normalized:
 
     def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image"):
         self.source = source
+        # the arithmetic of ``normalize_percentile``: float32 (x - lo) / (hi - lo), so that an image read
+        # whole gives bit for bit the input that ``unetkit predict`` gives the network
         self.lo = np.float32(lo)
-        self.scale = np.float32(1.0 / (hi - lo)) if hi > lo else np.float32(0.0)
+        self.span = np.float32(hi - lo) if hi > lo else None
         self.channels = channels
         self.name = name
         self.shape = (channels, *source.shape[1:])
@@ -178,7 +170,7 @@ class Normalized:
 
     def __getitem__(self, key) -> np.ndarray:
         block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
-        block = (block - self.lo) * self.scale
+        block = (block - self.lo) / self.span if self.span is not None else np.zeros_like(block)
         return match_channels(block, self.channels, self.name)
 
 
@@ -352,26 +344,33 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
                   out_dtype: str = "float32", progress: bool = True) -> StreamStats:
     """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
-    (or an exported model, see ``engine``); writes softmax probabilities (out_channels, *S)."""
-    from unetkit.inference.engines import load_engine_model
-    from unetkit.inference.predict import TorchPredictor
-    from unetkit.training.loop import select_device
+    (or an exported model, see ``engine``); writes what ``unetkit predict`` computes: softmax
+    probabilities (K, *S), or for a regression model the values in the target's units (C', *S)."""
+    from unetkit.inference.predictor import Predictor
 
-    torch_device = select_device(device)
-    network, config = load_engine_model(model, engine, torch_device)
-    dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
-    source = open_source(image, dims)
+    predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap,
+                               batch_size=batch_size, tta=tta or None)
+    return stream_file(predictor, image, output, strip_width, out_dtype, progress)
+
+
+def stream_file(predictor, image: str | Path, output: str | Path, strip_width: int = 4096,
+                out_dtype: str = "float32", progress: bool = True) -> StreamStats:
+    """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings."""
+    config = predictor.config
+    if out_dtype == "uint8" and predictor.task.activation != "softmax":
+        raise InputError(f"--dtype uint8 stores probabilities x 255; a {predictor.task.name} model outputs "
+                         "other values: use --dtype float32 or float16")
+    source = open_source(image, predictor.spatial_dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
     out_channels = config.model.out_channels
     sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
-    predictor = TorchPredictor(network, torch_device, activation="softmax", tta=tta, amp=config.train.amp)
     inference = config.inference
     try:
         return predict_streaming(
-            normalized, sink, predictor, NetGeometry.from_config(config.model), out_channels,
-            tile_size or inference.tile_size, inference.overlap if overlap is None else overlap,
-            batch_size or inference.batch_size, inference.blend, strip_width, out_dtype, progress)
+            normalized, sink, predictor.tile_function(), predictor.geometry, out_channels,
+            list(inference.tile_shape) or inference.tile_size, inference.overlap, inference.batch_size,
+            inference.blend, strip_width, out_dtype, progress)
     finally:
         if hasattr(sink, "close"):
             sink.close()

@@ -13,23 +13,22 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import apply_overrides, to_dict
 from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
+from unetkit.data.targets import instance_labels
 from unetkit.inference.postprocess import tune_postprocess
-from unetkit.training import checkpoint as ckpt
-from unetkit.training.data import instance_labels, target_kind
-from unetkit.training.loop import select_device
-from unetkit.training.validation import predict_probabilities
+from unetkit.inference.predictor import Predictor
 
 
 def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "auto", limit: int = 0,
                     grid: dict[str, list[Any]] | None = None, update: bool = False, device: str = "auto",
                     progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them."""
-    device = select_device(device)
-    model, config = ckpt.load_model(checkpoint, device)
-    kind = target_kind(config)
+    predictor = Predictor.load(checkpoint, device)
+    config = predictor.config
+    kind = predictor.task.instance_kind(config)
     samples = find_samples(data, layout)
     if limit:
         samples = samples[:limit]
@@ -37,13 +36,12 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
     for sample in tqdm(samples, desc="predict", unit="img", disable=not progress):
         image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
         image = match_channels(image, config.model.in_channels, sample.image_path)
-        probs.append(predict_probabilities(model, image, config, device, config.model.out_channels))
+        probs.append(predictor.output(image))
         truths.append(instance_labels(labels))
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
     values = dataclasses.asdict(best)
     if update:
-        path = Path(checkpoint)
-        path = path / "best.pt" if path.is_dir() else path
+        path = ckpt.resolve_path(checkpoint)
         payload = ckpt.load_checkpoint(path)
         payload["config"] = to_dict(apply_overrides(ckpt.config_of(payload), {
             f"postprocess.{key}": value for key, value in values.items()}))

@@ -16,7 +16,7 @@ Prediction over many files needs no process group: ``shard`` gives each rank eve
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from unetkit.devices import env_world, shard  # noqa: F401  (prediction shards files without torch.distributed)
 from unetkit.errors import InputError
 
 
@@ -106,19 +107,6 @@ class DistributedContext:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def env_world() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from the variables torchrun sets; (0, 1, 0) without them."""
-    try:
-        rank = int(os.environ.get("RANK", 0))
-        world = int(os.environ.get("WORLD_SIZE", 1))
-        local = int(os.environ.get("LOCAL_RANK", rank))
-    except ValueError as error:
-        raise InputError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers ({error})") from error
-    if world < 1 or not 0 <= rank < world:
-        raise InputError(f"RANK {rank} is outside WORLD_SIZE {world}")
-    return rank, world, local
-
-
 def init_from_env(device: torch.device) -> DistributedContext:
     """Join the process group described by torchrun's environment; single-process context otherwise.
 
@@ -164,16 +152,6 @@ class StepShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.num_samples // self.global_batch * self.local
-
-
-def shard(items: Sequence, rank: int | None = None, world_size: int | None = None) -> list:
-    """This rank's share of a list (every ``world_size``-th item from ``rank``), e.g. files to predict.
-
-    Without arguments, rank and world size come from torchrun's environment (no process group needed).
-    """
-    if rank is None or world_size is None:
-        rank, world_size, _ = env_world()
-    return list(items[rank::world_size])
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

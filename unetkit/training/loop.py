@@ -1,7 +1,11 @@
-"""Training: ``train_one_epoch`` and ``fit`` (the whole run, resumable).
+"""Training: ``fit`` runs a whole (resumable) run as named steps; ``train_one_epoch`` is one pass.
 
-Optimizer, schedule and budget clocks live in ``unetkit.training.optim``; whole-image validation in
-``unetkit.training.validation``.
+``fit`` reads top to bottom: ``start_run`` (resolve the config from the data, or restore it from
+``last.pt``), ``build_run`` (process group, data, model, optimiser, the one budget clock),
+``restore`` (resume state), then per epoch ``run_epoch`` -> ``validate_epoch`` -> ``save_epoch``, and
+``write_summary``. What a task means (targets, loss, scores) comes from ``unetkit.tasks``; whole-image
+validation uses the inference ``Predictor`` (``unetkit.training.validation``); optimiser, schedule and
+clocks live in ``unetkit.training.optim``.
 
 A run folder holds ``config.yaml`` (resolved), ``metrics.csv`` (a row per epoch), ``curves.png``,
 ``last.pt`` / ``best.pt`` (atomic checkpoints; best by the validation score), ``overlays/`` and
@@ -12,13 +16,12 @@ continues identically too.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +30,23 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.sampling import PatchDataset
+from unetkit.data.splits import SplitData
+from unetkit.devices import select_device
 from unetkit.errors import InputError
-from unetkit.inference.predict import NetGeometry, plan_tiles
-from unetkit.models import sizes
+from unetkit.inference.predict import NetGeometry, patch_sizes, plan_tiles
+from unetkit.metrics.writers import write_rows_csv
 from unetkit.models.compiling import compiled
 from unetkit.models.layout import to_channels_last
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
-from unetkit.training import checkpoint as ckpt
+from unetkit.tasks import Task, get_task
 from unetkit.training.cpu_convs import accelerate_training_convs
-from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
-from unetkit.training.optim import BudgetClock, budget_clock, build_optimizer, lr_lambda, train_channels_last
-from unetkit.training.tasks import NEW_TASKS, build_loss, resolve_task, score_key
+from unetkit.training.data import prepare_data
+from unetkit.training.optim import BudgetClock, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
@@ -59,36 +64,263 @@ class FitResult:
     history: list[dict[str, Any]]
 
 
-def select_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
-    return torch.device(name)
+@dataclass
+class Run:
+    """What a training run holds between its steps (built by ``build_run``)."""
+
+    config: RunConfig
+    task: Task
+    run_dir: Path
+    train_dir: str | Path
+    val_dir: str | Path | None
+    ctx: Any  # unetkit.training.distributed.DistributedContext
+    train: SplitData
+    val: SplitData
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    dataset: PatchDataset
+    loader: DataLoader
+    model: torch.nn.Module  # the network (checkpoints, validation)
+    train_model: torch.nn.Module  # what the steps call: DDP and/or torch.compile around ``model``
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    loss_fn: torch.nn.Module
+    clock: BudgetClock  # the one budget clock (schedule and stopping)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 1
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    elapsed_before: float = 0.0  # wall seconds of the run before a resume
+    started: float = 0.0  # time.monotonic() at the (virtual) start of training
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.loader))
 
 
-def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(input, output) patch sizes: valid nets round the patch to a valid input size.
+def resolve_for_data(config: RunConfig, train_dir: str | Path,
+                     val_dir: str | Path | None = None) -> RunConfig:
+    """Fill in values that depend on the data (image channels, outputs; multiclass and regression also
+    class names, class weights, target normalisation: ``Task.resolve``). The model's fixed geometry
+    (unet3d: 3D; ternaus11: depth 6, same padding) is written in too."""
+    config = dataclasses.replace(config, model=resolve_model_config(config.model))
+    return get_task(config).resolve(config, train_dir, val_dir)
 
-    ``data.patch_shape`` gives one size per axis (e.g. [32, 96, 96] for stacks with few slices);
-    otherwise ``data.patch_size`` is used on every axis.
-    """
-    model = resolve_model_config(config.model)
-    dims = model.spatial_dims
-    wants = list(config.data.patch_shape) or [config.data.patch_size] * dims
-    if len(wants) != dims:
-        raise InputError(f"data.patch_shape needs {dims} sizes for a {dims}D network, got {wants}")
-    if model.padding == "valid":
-        pools = sizes.level_pool_sizes(model.depth, dims, model.pool_sizes or None)
-        inputs = []
-        for axis, want in enumerate(wants):
-            below, above = sizes.nearest_valid_sizes(int(want), model.depth, [p[axis] for p in pools])
-            inputs.append(below or above)
-        return tuple(inputs), sizes.valid_output_size(inputs, model.depth, model.pool_sizes or None)
-    divisor = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
-    inputs = tuple(max(d, int(want) // d * d) for d, want in zip(divisor, wants, strict=True))
-    return inputs, inputs
+
+# --------------------------------------------------------------------------------------------------
+# the run, step by step
+
+
+def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | Path,
+        val_dir: str | Path | None = None, resume: bool = False, resume_overrides: dict[str, Any] | None = None,
+        progress: bool = True) -> FitResult:
+    """Train a network as configured; returns the best validation score and the per-epoch history."""
+    run_dir = Path(out_dir)
+    config, train_dir, val_dir, state = start_run(config, train_dir, run_dir, val_dir, resume, resume_overrides)
+    run = build_run(config, train_dir, val_dir, run_dir, state)
+    restore(run, state)
+    # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
+    run.train_model = compiled(run.ctx.wrap(run.model), config.train.compile, "train.compile")
+    progress = progress and run.ctx.is_main
+    run.clock.restart()
+    run.started = time.monotonic() - run.elapsed_before
+    stopped = False
+    for epoch in range(run.start_epoch, config.train.epochs + 1):
+        row, stopped = run_epoch(run, epoch, progress)
+        validate_epoch(run, epoch, row, last=epoch == config.train.epochs or stopped)
+        save_epoch(run, epoch, row, stopped)
+        if stopped:
+            break
+    write_summary(run, stopped)
+    return FitResult(run.run_dir, run.best_epoch, run.best_score, run.history)
+
+
+def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: Path, val_dir: str | Path | None,
+              resume: bool, resume_overrides: dict[str, Any] | None
+              ) -> tuple[RunConfig, str | Path, str | Path | None, dict[str, Any] | None]:
+    """(config, train folder, val folder, resume state): from ``last.pt`` when resuming, else the config
+    resolved from the data; a run folder that already holds a run is refused unless resuming."""
+    if resume:
+        state = ckpt.load_checkpoint(run_dir / "last.pt")
+        config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
+        return config, state["train_dir"], state.get("val_dir"), state
+    if (run_dir / "last.pt").exists():
+        raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
+    return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
+
+
+def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | None, run_dir: Path,
+              state: dict[str, Any] | None) -> Run:
+    """Join the process group, write the config, seed, load the data, build model, loss and optimiser."""
+    from unetkit.training.distributed import init_from_env
+
+    ctx = init_from_env(select_device(config.train.device))  # torchrun: several processes, one group
+    if ctx.is_main:  # rank 0 alone writes the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+    random.seed(config.train.seed)
+    np.random.seed(config.train.seed)
+    torch.manual_seed(config.train.seed)
+    task = get_task(config)
+    train, val, _ = prepare_data(config, train_dir, val_dir)
+    input_size, output_size = patch_sizes(config)
+    dataset, loader = _patch_loader(config, task, train, input_size, output_size, ctx)
+    model = _build_model(config, input_size, ctx, pretrained=state is None)
+    optimizer = build_optimizer(model, config)
+    steps = max(1, len(loader))
+    elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
+    budget_before = float(state.get("budget_elapsed_s", elapsed_before)) if state is not None else 0.0
+    budget = config.train.time_budget_s
+    clock = BudgetClock(budget, budget_before, config.train.budget_clock)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+        config.train.epochs * steps, config.train.warmup_epochs * steps, config.train.scheduler,
+        clock if budget > 0 else None))
+    amp_dtype = None
+    if config.train.amp and ctx.device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=amp_dtype == torch.float16)
+    return Run(config, task, run_dir, train_dir, val_dir, ctx, train, val, input_size, output_size, dataset,
+               loader, model, model, optimizer, scheduler, scaler, amp_dtype,
+               task.loss(config).to(ctx.device), clock, elapsed_before=elapsed_before)
+
+
+def _patch_loader(config: RunConfig, task: Task, train: SplitData, input_size: tuple[int, ...],
+                  output_size: tuple[int, ...], ctx) -> tuple[PatchDataset, DataLoader]:
+    """The seeded patch dataset and a loader giving this process its share of every global batch."""
+    from unetkit.training.distributed import StepShardSampler
+    from unetkit.transforms.build import build_transforms
+
+    dataset = PatchDataset(
+        train.images, train.targets, input_size, output_size, config.data.samples_per_epoch,
+        config.data.foreground_fraction, train.weights, build_transforms(config.augment, len(input_size)),
+        config.train.seed, ignore_label=task.patch_ignore_label(config), balance_classes=config.data.balance_classes,
+    )
+    # train.batch_size is the global batch: each of N processes takes its 1/N of every step's patches
+    sampler = StepShardSampler(len(dataset), config.train.batch_size, ctx.rank, ctx.world_size)
+    loader = DataLoader(dataset, batch_size=ctx.local_batch(config.train.batch_size), sampler=sampler,
+                        drop_last=True, num_workers=config.data.num_workers, pin_memory=ctx.device.type == "cuda",
+                        persistent_workers=False)
+    return dataset, loader
+
+
+def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained: bool) -> torch.nn.Module:
+    """The network on its device, in the training layout, with pretrained encoder weights on a new run;
+    3D runs first check that a step fits the memory budget (an error naming a patch that fits)."""
+    device, dims = ctx.device, len(input_size)
+    model = build_model(config.model).to(device)
+    if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
+        to_channels_last(model, dims)
+        if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
+            accelerate_training_convs(model)
+    if pretrained and config.model.encoder_weights:
+        load_encoder_weights(model, config.model.encoder_weights)
+    if dims == 3:
+        check_training_memory(config.model, input_size, ctx.local_batch(config.train.batch_size), device,
+                              config.train.memory_limit_gb)
+    return model
+
+
+def restore(run: Run, state: dict[str, Any] | None) -> None:
+    """Load the resume state of ``last.pt`` (weights, optimiser, schedule, scaler, RNG, history)."""
+    if state is None:
+        return
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    ckpt.set_rng_state(state["rng"])
+    run.history = list(state["history"])
+    run.start_epoch = state["epoch"] + 1
+    run.best_score, run.best_epoch = state["best_score"], state["best_epoch"]
+    if run.ctx.is_main:
+        print(f"resuming {run.run_dir} at epoch {run.start_epoch} (best {run.task.score_key} {run.best_score:.4f})")
+
+
+def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], bool]:
+    """Train one epoch; returns its metrics row and whether the time budget stopped it."""
+    config, ctx = run.config, run.ctx
+    run.dataset.set_epoch(epoch)
+    set_encoder_frozen(run.model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
+    epoch_start = time.monotonic()
+    bar = tqdm(total=run.steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
+               unit="patch", disable=not progress, leave=False)
+    # several processes check the budget together between epochs, so that they stop at the same step
+    out_of_time = (lambda: False) if ctx.distributed else run.clock.out_of_time
+    train_loss, seen, stopped = train_one_epoch(run.train_model, run.loader, run.loss_fn, run.optimizer,
+                                                run.scheduler, run.device, run.scaler, run.amp_dtype, out_of_time,
+                                                bar, config.train.grad_clip)
+    bar.close()
+    if ctx.distributed:  # ranks stop together; losses averaged over ranks
+        stopped = ctx.agree(run.clock.out_of_time())
+        train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
+    seconds = time.monotonic() - epoch_start
+    row = {"epoch": epoch, "train_loss": round(train_loss, 6), "lr": run.scheduler.get_last_lr()[0],
+           "train_seconds": round(seconds, 2), "patches_per_s": round(seen / max(seconds, 1e-9), 2)}
+    return row, stopped
+
+
+def validate_epoch(run: Run, epoch: int, row: dict[str, Any], last: bool) -> None:
+    """Whole-image validation every ``train.val_every`` epochs and at the end; scores go into ``row``."""
+    from unetkit.training.distributed import shard_split
+
+    config, ctx = run.config, run.ctx
+    if run.val.images and (epoch % config.train.val_every == 0 or last):
+        mine = shard_split(run.val, ctx.rank, ctx.world_size)  # each rank validates every N-th image
+        overlays = run.run_dir / "overlays" if ctx.is_main else None
+        scores = validate(run.model, mine, config, run.device, overlays)
+        row.update(ctx.mean_dict(scores, len(mine.images)))
+    row["elapsed_s"] = round(time.monotonic() - run.started, 1)
+    run.history.append(row)
+
+
+def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None:
+    """Keep the best score; rank 0 writes last.pt (best.pt when improved), metrics.csv, curves.png."""
+    score = row.get(run.task.score_key, -row["train_loss"] if not run.val.images else None)
+    improved = score is not None and score > run.best_score
+    if improved:
+        run.best_score, run.best_epoch = score, epoch
+    if not run.ctx.is_main:
+        return
+    payload = {
+        "config": to_dict(run.config), "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "rng": ckpt.rng_state(),
+        "epoch": epoch, "best_score": run.best_score, "best_epoch": run.best_epoch, "history": run.history,
+        "elapsed_s": time.monotonic() - run.started, "budget_elapsed_s": run.clock.elapsed(),
+        "train_dir": str(run.train_dir), "val_dir": str(run.val_dir) if run.val_dir else None,
+    }
+    ckpt.save_checkpoint(run.run_dir / "last.pt", payload)
+    if improved:
+        ckpt.save_checkpoint(run.run_dir / "best.pt", payload)
+    write_rows_csv(run.history, run.run_dir / "metrics.csv")
+    plot_curves(run.history, run.run_dir / "curves.png")
+    shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
+    print(f"epoch {epoch}: loss {row['train_loss']:.4f} {shown} ({row['train_seconds']:.1f}s, "
+          f"{row['patches_per_s']} patch/s)" + (" [time budget reached]" if stopped else ""), flush=True)
+
+
+def write_summary(run: Run, stopped: bool) -> None:
+    """Rank 0 writes summary.json; every rank then leaves the process group."""
+    config = run.config
+    tile = list(config.inference.tile_shape) or config.inference.tile_size
+    plan = plan_tiles(run.input_size, NetGeometry.from_config(config.model), tile)[:2]
+    summary = {"best_epoch": run.best_epoch, f"best_{run.task.score_key}": run.best_score,
+               "epochs_run": len(run.history), "stopped_by_time_budget": stopped,
+               "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
+               "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan]}
+    if run.ctx.is_main:
+        (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.ctx.barrier()  # other ranks return once rank 0 has written everything
+    run.ctx.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# one epoch
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler, amp_dtype,
@@ -121,186 +353,3 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
             stopped = True
             break
     return total / max(count, 1), count, stopped
-
-
-def _score_key(config: RunConfig) -> str:
-    return score_key(config)
-
-
-def _write_metrics(rows: list[dict], path: Path) -> None:
-    keys = list(dict.fromkeys(key for row in rows for key in row))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def resolve_for_data(config: RunConfig, train_dir: str | Path,
-                     val_dir: str | Path | None = None) -> RunConfig:
-    """Fill in values that depend on the data: image channels and output classes (multiclass and
-    regression: also class names, class weights, target normalisation; see ``tasks.resolve_task``).
-    The model's fixed geometry (unet3d: 3D; ternaus11: depth 6, same padding) is written in too."""
-    config = dataclasses.replace(config, model=resolve_model_config(config.model))
-    if config.task in NEW_TASKS:
-        return resolve_task(config, train_dir, val_dir)
-    channels = detect_channels(train_dir, config)
-    classes = TARGET_CLASSES[target_kind(config)]
-    return apply_overrides(config, {"model.in_channels": channels, "model.out_channels": classes})
-
-
-def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: str | Path | None = None,
-        resume: bool = False, resume_overrides: dict[str, Any] | None = None, progress: bool = True) -> FitResult:
-    """Train a network as configured; returns the best validation score and the per-epoch history."""
-    run_dir = Path(out_dir)
-    state: dict[str, Any] | None = None
-    if resume:
-        state = ckpt.load_checkpoint(run_dir / "last.pt")
-        config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
-        train_dir, val_dir = state["train_dir"], state.get("val_dir")
-    else:
-        if (run_dir / "last.pt").exists():
-            raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
-        config = resolve_for_data(config, train_dir, val_dir)
-    from unetkit.training.distributed import StepShardSampler, init_from_env, shard_split
-
-    ctx = init_from_env(select_device(config.train.device))  # torchrun: several processes, one group
-    progress = progress and ctx.is_main
-    if ctx.is_main:  # rank 0 alone writes the run folder
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-
-    random.seed(config.train.seed)
-    np.random.seed(config.train.seed)
-    torch.manual_seed(config.train.seed)
-    device = ctx.device
-    train, val, _ = prepare_data(config, train_dir, val_dir)
-    input_size, output_size = patch_sizes(config)
-    out_channels = config.model.out_channels
-
-    from unetkit.transforms.build import build_transforms
-
-    dims = len(input_size)
-    dataset = PatchDataset(
-        train.images, train.targets, input_size, output_size, config.data.samples_per_epoch,
-        config.data.foreground_fraction, train.weights, build_transforms(config.augment, dims), config.train.seed,
-        ignore_label=config.data.ignore_label if config.data.sparse_labels or config.task == "multiclass" else None,
-        balance_classes=config.data.balance_classes,
-    )
-    # train.batch_size is the global batch: each of N processes takes its 1/N of every step's patches
-    sampler = StepShardSampler(len(dataset), config.train.batch_size, ctx.rank, ctx.world_size)
-    loader = DataLoader(dataset, batch_size=ctx.local_batch(config.train.batch_size), sampler=sampler, drop_last=True,
-                        num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
-    steps_per_epoch = max(1, len(loader))
-    model = build_model(config.model).to(device)
-    if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
-        to_channels_last(model, dims)
-        if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
-            accelerate_training_convs(model)
-    if state is None and config.model.encoder_weights:
-        load_encoder_weights(model, config.model.encoder_weights)
-    if dims == 3:  # a clear error naming a patch that fits, instead of running out of memory mid-run
-        check_training_memory(config.model, input_size, ctx.local_batch(config.train.batch_size), device,
-                              config.train.memory_limit_gb)
-    optimizer = build_optimizer(model, config)
-    elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
-    budget_before = float(state.get("budget_elapsed_s", elapsed_before)) if state is not None else 0.0
-    budget = config.train.time_budget_s
-    clock = BudgetClock(budget, budget_before, config.train.budget_clock) if budget > 0 else None
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch, config.train.scheduler,
-        clock))
-    amp_dtype = None
-    if config.train.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    loss_fn = build_loss(config).to(device)
-
-    history: list[dict[str, Any]] = []
-    start_epoch, best_score, best_epoch = 1, -math.inf, 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        ckpt.set_rng_state(state["rng"])
-        history = list(state["history"])
-        start_epoch = state["epoch"] + 1
-        best_score, best_epoch = state["best_score"], state["best_epoch"]
-        if ctx.is_main:
-            print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
-    # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
-    train_model = compiled(ctx.wrap(model), config.train.compile, "train.compile")
-
-    started = time.monotonic() - elapsed_before
-    budget_now = budget_clock(config.train.budget_clock)
-    budget_started = budget_now() - budget_before
-
-    def out_of_time() -> bool:
-        return budget > 0 and budget_now() - budget_started > budget
-
-    key = _score_key(config)
-    stopped = False
-    for epoch in range(start_epoch, config.train.epochs + 1):
-        if stopped:
-            break
-        dataset.set_epoch(epoch)
-        set_encoder_frozen(model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
-        epoch_start = time.monotonic()
-        bar = tqdm(total=steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
-                   unit="patch", disable=not progress, leave=False)
-        train_loss, seen, stopped = train_one_epoch(train_model, loader, loss_fn, optimizer, scheduler, device,
-                                                    scaler, amp_dtype, (lambda: False) if ctx.distributed else
-                                                    out_of_time, bar, config.train.grad_clip)
-        bar.close()
-        if ctx.distributed:  # ranks stop together (budget checked between epochs); losses averaged over ranks
-            stopped = ctx.agree(out_of_time())
-            train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
-        train_seconds = time.monotonic() - epoch_start
-        row: dict[str, Any] = {
-            "epoch": epoch, "train_loss": round(train_loss, 6), "lr": scheduler.get_last_lr()[0],
-            "train_seconds": round(train_seconds, 2), "patches_per_s": round(seen / max(train_seconds, 1e-9), 2),
-        }
-        last_epoch = epoch == config.train.epochs or stopped
-        if val.images and (epoch % config.train.val_every == 0 or last_epoch):
-            mine = shard_split(val, ctx.rank, ctx.world_size)  # each rank validates every N-th image
-            scores = validate(model, mine, config, device, out_channels, run_dir / "overlays" if ctx.is_main else None)
-            row.update(ctx.mean_dict(scores, len(mine.images)))
-        row["elapsed_s"] = round(time.monotonic() - started, 1)
-        history.append(row)
-        score = row.get(key, -train_loss if not val.images else None)
-        improved = score is not None and score > best_score
-        if improved:
-            best_score, best_epoch = score, epoch
-        payload = {
-            "config": to_dict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-            "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "history": history,
-            "elapsed_s": time.monotonic() - started, "budget_elapsed_s": budget_now() - budget_started,
-            "train_dir": str(train_dir),
-            "val_dir": str(val_dir) if val_dir else None,
-        }
-        if not ctx.is_main:
-            continue
-        ckpt.save_checkpoint(run_dir / "last.pt", payload)
-        if improved:
-            ckpt.save_checkpoint(run_dir / "best.pt", payload)
-        _write_metrics(history, run_dir / "metrics.csv")
-        plot_curves(history, run_dir / "curves.png")
-        shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
-        print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
-              + (" [time budget reached]" if stopped else ""), flush=True)
-
-    summary = {"best_epoch": best_epoch, f"best_{key}": best_score, "epochs_run": len(history),
-               "stopped_by_time_budget": stopped, "elapsed_s": round(time.monotonic() - started, 1),
-               "input_patch": list(input_size), "output_patch": list(output_size),
-               "tile_plan_example": [list(t) for t in plan_tiles(input_size, NetGeometry.from_config(config.model),
-                                                                 list(config.inference.tile_shape)
-                                                                 or config.inference.tile_size)[:2]]}
-    if ctx.is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    ctx.barrier()  # other ranks return once rank 0 has written everything
-    ctx.close()
-    return FitResult(run_dir, best_epoch, best_score, history)

@@ -44,15 +44,30 @@ def budget_clock(kind: str):
 
 
 class BudgetClock:
-    """Elapsed share of the time budget, for the cosine-time schedule."""
+    """The run's one time-budget clock: seconds spent on ``kind`` (wall or CPU time), carried over a resume.
+
+    ``clock()`` is the elapsed share of the budget (what the cosine-time schedule reads);
+    ``out_of_time()`` says when training should stop (never without a budget).
+    """
 
     def __init__(self, budget_s: float, elapsed_before: float = 0.0, kind: str = "wall"):
         self.budget_s = budget_s
+        self.elapsed_before = elapsed_before
         self.now = budget_clock(kind)
-        self.started = self.now() - elapsed_before
+        self.restart()
+
+    def restart(self) -> None:
+        """Count from now on (plus the seconds of the run before a resume): setup time is not training."""
+        self.started = self.now() - self.elapsed_before
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.budget_s > 0 and self.elapsed() > self.budget_s
 
     def __call__(self) -> float:
-        return (self.now() - self.started) / self.budget_s
+        return self.elapsed() / self.budget_s
 
 
 def train_channels_last(config: RunConfig, device_type: str = "cpu", spatial_dims: int = 2) -> bool:

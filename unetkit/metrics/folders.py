@@ -20,10 +20,9 @@ names the unpaired files (at most 10).
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ class EvaluationResult:
 
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
+    written: list[Path] = field(default_factory=list)  # files written by ``unetkit.evaluate(..., out=...)``
 
 
 # --------------------------------------------------------------------------------------------------
@@ -507,78 +507,3 @@ def evaluate_regression(
     for key in ("mae", "rmse", "psnr", "ssim"):
         summary[key] = _mean(rows, key)
     return EvaluationResult(rows, summary)
-
-
-EVALUATORS: dict[str, Callable[..., EvaluationResult]] = {
-    "binary": evaluate_binary,
-    "instances": evaluate_instances,
-    "multiclass": evaluate_multiclass,
-    "regression": evaluate_regression,
-}
-
-
-# --------------------------------------------------------------------------------------------------
-# writing
-
-
-def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write per-image rows as CSV (columns in order of first appearance); creates the folder."""
-    path = Path(path)
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error}; choose another output folder") from error
-    return path
-
-
-def write_confusion_matrix(
-    cm: np.ndarray, class_names: Sequence[str], csv_path: str | Path, png_path: str | Path
-) -> tuple[Path, Path]:
-    """Write a confusion matrix (rows truth, columns prediction) as CSV counts and a PNG heat map.
-
-    The heat map colours each row normalised to 1 (the share of a truth class predicted as each
-    class; the diagonal is the per-class recall) and prints the count and the share in every cell.
-    """
-    from matplotlib.figure import Figure
-
-    cm = np.asarray(cm, dtype=np.int64)
-    names = list(class_names)
-    if cm.ndim != 2 or cm.shape != (len(names), len(names)):
-        raise InputError(f"confusion matrix of shape {cm.shape} does not fit {len(names)} class names")
-    csv_path, png_path = Path(csv_path), Path(png_path)
-    for path in (csv_path, png_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["truth \\ prediction", *names])
-        for name, row in zip(names, cm, strict=True):
-            writer.writerow([name, *row.tolist()])
-
-    sums = cm.sum(axis=1, keepdims=True)
-    shares = np.divide(cm, sums, out=np.zeros(cm.shape, dtype=np.float64), where=sums > 0)
-    k = len(names)
-    side = 1.6 + 0.9 * k
-    figure = Figure(figsize=(side + 1.2, side))
-    axes = figure.add_subplot()
-    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    figure.colorbar(image, ax=axes, label="share of truth row")
-    axes.set_xticks(range(k), names, rotation=45, ha="right")
-    axes.set_yticks(range(k), names)
-    axes.set_xlabel("prediction")
-    axes.set_ylabel("truth")
-    for i in range(k):
-        for j in range(k):
-            colour = "white" if shares[i, j] > 0.5 else "black"
-            axes.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                      color=colour)
-    axes.set_title("confusion matrix (counts, row share)")
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=120)
-    return csv_path, png_path

@@ -8,8 +8,9 @@ from unetkit.data.io import read_labels, write_png
 from unetkit.data.masks import default_colors
 from unetkit.data.synthetic_tasks import MASK_FORMATS, write_multiclass_dataset, write_regression_dataset
 from unetkit.errors import InputError
+from unetkit.tasks import get_task
+from unetkit.tasks.multiclass import class_table, load_multiclass_sample
 from unetkit.training.data import prepare_data
-from unetkit.training.tasks import class_table, find_task_samples, load_multiclass_sample, resolve_task
 
 SIZES = [(40, 52), (37, 45)]
 
@@ -23,10 +24,10 @@ def test_every_mask_format_gives_the_index_masks_class_map(tmp_path, mask_format
     write_multiclass_dataset(tmp_path / "index", 2, seed=4, sizes=SIZES, mask_format="index")
     write_multiclass_dataset(tmp_path / mask_format, 2, seed=4, sizes=SIZES, mask_format=mask_format)
     extra = {"data.class_colors": default_colors(3).tolist()} if mask_format == "rgb" else {}
-    config = resolve_task(_config(**extra), tmp_path / mask_format)
+    config = _resolve(_config(**extra), tmp_path / mask_format)
     assert config.model.out_channels == 3
     table = class_table(config)
-    for sample in find_task_samples(tmp_path / mask_format, config):
+    for sample in get_task(config).find_samples(tmp_path / mask_format, config):
         image, labels = load_multiclass_sample(sample, config, table)
         expected = read_labels(tmp_path / "index" / "masks" / f"{sample.name}.png")
         assert image.shape == (1, *expected.shape)
@@ -38,7 +39,7 @@ def test_index_masks_resolve_classes_up_to_the_largest_id_leaving_the_ignore_lab
     mask = read_labels(tmp_path / "masks" / "cells_0000.png")
     mask[:5, :5] = 255  # unlabelled corner
     write_png(tmp_path / "masks" / "cells_0000.png", mask.astype(np.uint8))
-    config = resolve_task(_config(**{"loss.auto_class_weights": True}), tmp_path, val_dir=tmp_path)
+    config = _resolve(_config(**{"loss.auto_class_weights": True}), tmp_path, val_dir=tmp_path)
     assert config.data.class_names == ["background", "class1", "class2"]
     assert config.model.out_channels == 3 and config.model.in_channels == 1
     weights = config.loss.class_weights  # background most frequent, nucleus rarest
@@ -49,23 +50,23 @@ def test_index_masks_resolve_classes_up_to_the_largest_id_leaving_the_ignore_lab
 
 def test_class_ids_beyond_the_named_classes_are_refused_with_the_file_name(tmp_path):
     write_multiclass_dataset(tmp_path, 1, seed=1, sizes=SIZES[:1])
-    config = resolve_task(_config(**{"data.class_names": ["background", "cytoplasm"]}), tmp_path)
+    config = _resolve(_config(**{"data.class_names": ["background", "cytoplasm"]}), tmp_path)
     with pytest.raises(InputError, match=r"cells_0000.png: class ids \[2\]"):
         prepare_data(config, tmp_path, tmp_path)
     with pytest.raises(InputError, match="leave data.target at auto"):
-        resolve_task(_config(**{"data.target": "binary"}), tmp_path)
+        _resolve(_config(**{"data.target": "binary"}), tmp_path)
 
 
 def test_regression_resolves_channels_and_target_normalisation(tmp_path):
     write_regression_dataset(tmp_path, 2, sizes=SIZES)
-    config = resolve_task(apply_overrides(RunConfig(), {"task": "regression"}), tmp_path, val_dir=tmp_path)
+    config = _resolve(apply_overrides(RunConfig(), {"task": "regression"}), tmp_path, val_dir=tmp_path)
     assert config.model.out_channels == 1 and config.model.in_channels == 1
     assert config.data.target_offset == [pytest.approx(100.0)] and config.data.target_scale[0] > 300
     train, _, _ = prepare_data(config, tmp_path, tmp_path)
     assert train.labels[0].min() == pytest.approx(100.0)  # stored units, for validation scores
     assert train.targets[0].dtype == np.float32 and abs(float(np.median(train.targets[0]))) < 0.05
     with pytest.raises(InputError, match="weight_map"):
-        resolve_task(apply_overrides(config, {"data.weight_map": True}), tmp_path)
+        _resolve(apply_overrides(config, {"data.weight_map": True}), tmp_path)
 
 
 def test_regression_targets_may_have_several_channels(tmp_path):
@@ -77,9 +78,14 @@ def test_regression_targets_may_have_several_channels(tmp_path):
         (tmp_path / "targets").mkdir(exist_ok=True)
         target = np.stack([rng.random((20, 24)), 1000 + 10 * rng.random((20, 24))]).astype(np.float32)
         tifffile.imwrite(tmp_path / "targets" / f"{name}.tif", target)  # (2, H, W): two stains
-    config = resolve_task(apply_overrides(RunConfig(), {"task": "regression"}), tmp_path, val_dir=tmp_path)
+    config = _resolve(apply_overrides(RunConfig(), {"task": "regression"}), tmp_path, val_dir=tmp_path)
     assert config.model.out_channels == 2 and len(config.data.target_offset) == 2
     assert config.data.target_offset[1] > 999 and config.data.target_scale[1] < 11
     train, _, _ = prepare_data(config, tmp_path, tmp_path)
     assert train.targets[0].shape == (2, 20, 24)
     assert -0.1 < train.targets[0].min() and train.targets[0].max() < 1.1
+
+
+def _resolve(config, train_dir, val_dir=None):
+    """What training fills in from the data: the task's ``resolve``."""
+    return get_task(config).resolve(config, train_dir, val_dir)

@@ -2,7 +2,8 @@
 
 A checkpoint holds the resolved run config (model constructor arguments, normalisation percentiles,
 class names, task), the weights, and for resuming the optimizer, scheduler, epoch, best score,
-history and RNG states.
+history and RNG states. Loading never executes code from the file (``torch.load(weights_only=True)``).
+This module needs nothing from training: prediction loads models through it.
 """
 
 from __future__ import annotations
@@ -34,14 +35,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
-    path = Path(path)
+def resolve_path(name_or_path: str | Path) -> Path:
+    """The checkpoint file meant by ``name_or_path``: a ``.pt`` file, or a run folder's ``best.pt``
+    (``last.pt`` when no best exists). The one place model names and paths are resolved."""
+    path = Path(name_or_path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
-                path = path / name
-                break
+                return path / name
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
+    path = resolve_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file or a run folder)")
     try:

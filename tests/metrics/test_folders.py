@@ -7,17 +7,16 @@ import pytest
 
 from unetkit.data.io import write_labels, write_png, write_tiff
 from unetkit.errors import InputError
-from unetkit.evaluation import (
+from unetkit.metrics.folders import (
     evaluate_binary,
     evaluate_instances,
     evaluate_multiclass,
     evaluate_regression,
     pair_files,
-    write_confusion_matrix,
-    write_rows_csv,
 )
+from unetkit.metrics.writers import write_confusion_matrix, write_rows_csv
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def binary_case(root: Path) -> tuple[Path, Path]:

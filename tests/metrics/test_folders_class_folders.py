@@ -9,7 +9,7 @@ import pytest
 from unetkit.cli import main
 from unetkit.data.io import write_png
 from unetkit.errors import InputError
-from unetkit.evaluation import evaluate_binary, evaluate_multiclass
+from unetkit.metrics.folders import evaluate_binary, evaluate_multiclass
 
 H, W = 6, 5
 

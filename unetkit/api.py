@@ -1,0 +1,207 @@
+"""The public Python API: ``load``, ``train``, ``evaluate``, ``predict_files``, ``predict_large``.
+
+Every ``unetkit`` subcommand is a thin layer over one of these functions, so a notebook and the CLI
+get the same results. Heavy modules (torch) are imported inside the functions, so ``import unetkit``
+stays quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from unetkit.inference.predictor import Predictor
+    from unetkit.inference.streaming import StreamStats
+    from unetkit.metrics.folders import EvaluationResult
+    from unetkit.training.loop import FitResult
+
+# (image, mask) pairs for ``train``: image (H, W), (C, H, W) or (H, W, C); mask (H, W) integer labels
+Pairs = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+def load(model: str | Path, device: str = "auto", engine: str = "torch", **inference: Any) -> Predictor:
+    """Load a trained model for prediction: a checkpoint (``best.pt``), a run folder, or an exported file.
+
+    Args:
+        model: ``runs/nuclei/best.pt``, the run folder ``runs/nuclei`` (its ``best.pt``), or with
+            ``engine="onnxruntime"`` / ``"torchscript"`` a file written by ``unetkit export``.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        engine: ``torch`` | ``onnxruntime`` | ``torchscript``.
+        **inference: overrides of the checkpoint's inference settings, e.g. ``tile_size=512``,
+            ``overlap=0.25``, ``batch_size=8``, ``tta=True``.
+
+    Returns:
+        A ``Predictor``: ``predictor.predict(image)`` normalises the image by its percentiles as
+        training did (any dtype), predicts it tile by tile (any size, 2D or 3D as the model) and
+        returns a ``Result`` with ``probabilities`` (K, *S), ``mask`` (*S), ``labels`` (*S, instance
+        models, or ``predict(image, instances=True)``) and ``values`` (regression, target units).
+
+    Example::
+
+        model = unetkit.load("runs/nuclei/best.pt")
+        result = model.predict(image)            # image: (H, W) uint8/uint16/float, or (C, H, W)
+        print(result.mask.mean(), result.num_objects)
+    """
+    from unetkit.inference.predictor import Predictor
+
+    return Predictor.load(model, device, engine, **inference)  # names resolve in checkpoint.resolve_path
+
+
+def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = None, *,
+          val: str | Path | Pairs | None = None, epochs: int | None = None, recipe: str = "default",
+          config: str | Path | None = None, time_budget_s: float | None = None, device: str | None = None,
+          resume: bool = False, progress: bool = True, **settings: Any) -> FitResult:
+    """Train a network into the run folder ``out`` (checkpoints, ``metrics.csv``, curves, overlays).
+
+    Args:
+        data: a dataset folder (``images/`` + ``masks/``, DSB, ISBI stack, class folders, or
+            ``images/`` + ``targets/`` for regression), or in-memory (image, mask) pairs of numpy
+            arrays (written once as TIFFs to ``out/data/``; masks hold instance ids, a 0/1 mask, class
+            ids, or regression targets).
+        out: the run folder.
+        task: ``binary`` (the default) | ``instances`` | ``multiclass`` | ``regression``.
+        val: a validation folder or pairs (default: a fixed-seed split of ``data``).
+        epochs: number of epochs (``train.epochs``).
+        recipe: ``default`` (modern) or ``paper`` (Ronneberger 2015).
+        config: a YAML file of config values.
+        time_budget_s: stop training after this many seconds.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
+        resume: continue the run in ``out`` from ``last.pt`` (only epochs, budget, device may change).
+        **settings: any config value by its dotted name, e.g. ``**{"model.base_channels": 32}``
+            (strings are parsed as in ``--set``, e.g. ``"[16, 64, 64]"``).
+
+    Returns:
+        ``FitResult`` with ``run_dir``, ``best_epoch``, ``best_score`` and the per-epoch ``history``.
+
+    Example::
+
+        run = unetkit.train("data/train", out="runs/x", task="instances", epochs=30,
+                            **{"model.base_channels": 32})
+    """
+    from unetkit.errors import InputError
+    from unetkit.recipes import resolve_config
+    from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
+
+    overrides: dict[str, Any] = {"task": task} if task is not None else {}
+    for key, value in (("train.epochs", epochs), ("train.time_budget_s", time_budget_s),
+                       ("train.device", device)):
+        if value is not None:
+            overrides[key] = value
+    overrides.update(settings)
+    if resume:
+        fixed = [key for key in overrides if key not in RESUMABLE_OVERRIDES]
+        if fixed:
+            raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change "
+                             f"(not {', '.join(fixed)})")
+        resumable = {key: value if isinstance(value, str) else str(value) for key, value in overrides.items()}
+        return fit(None, None, out, resume=True, resume_overrides=resumable, progress=progress)
+    if data is None:
+        raise InputError("--data is required (a dataset folder), unless --resume")
+    resolved = resolve_config(recipe, str(config) if config else None, _as_strings(overrides))
+    train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
+    val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
+    return fit(resolved, train_dir, out, val_dir=val_dir, progress=progress)
+
+
+def _as_strings(values: dict[str, Any]) -> list[str]:
+    """``section.key=value`` overrides (values as YAML/JSON text, so lists and strings survive)."""
+    import json
+
+    return [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
+
+
+def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
+    """A dataset folder for ``data``: itself, or in-memory pairs written as ``images/`` + labels TIFFs."""
+    if isinstance(data, (str, Path)):
+        return data
+    from unetkit.data.io import write_tiff
+    from unetkit.errors import InputError
+    from unetkit.tasks import get_task
+
+    pairs = list(data)
+    if not pairs or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise InputError("train(data=...) takes a dataset folder or a non-empty list of (image, mask) numpy "
+                         "array pairs")
+    labels_dir = folder / get_task(config).label_folder(config)
+    for index, (image, mask) in enumerate(pairs):
+        image, mask = np.asarray(image), np.asarray(mask)
+        if mask.shape[-2:] != image.shape[-2:] and mask.shape[-2:] != image.shape[:2]:
+            raise InputError(f"pair {index}: image of shape {image.shape} and mask of shape {mask.shape} differ "
+                             "in size; each mask must cover its image")
+        write_tiff(folder / config.data.image_dir / f"{index:04d}.tif", image)
+        write_tiff(labels_dir / f"{index:04d}.tif", mask)
+    return folder
+
+
+def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str | Path | None = None,
+             **options: Any) -> EvaluationResult:
+    """Score a folder of predictions against the truth; per-image rows and a dataset summary.
+
+    Args:
+        truth: a folder of masks / label images, or a dataset folder.
+        pred: a folder of predictions, or the output folder of ``unetkit predict``.
+        task: ``binary`` (Dice, IoU, Rand error ...), ``instances`` (DSB score, AP50 ...),
+            ``multiclass`` (per-class Dice/IoU, confusion matrix), ``regression`` (MAE, PSNR, SSIM).
+        out: write the per-image CSV (and the confusion matrix) into this folder; None: write nothing.
+        **options: per task: binary ``threshold``; instances ``thresholds``; multiclass
+            ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``; regression ``data_range``.
+
+    Returns:
+        ``EvaluationResult`` with ``rows`` (one dict per image) and ``summary`` (e.g. ``summary["dice"]``).
+
+    Example::
+
+        scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
+        print(scores.summary["dice"])
+    """
+    from unetkit.tasks import get_task
+
+    task_object = get_task(task)
+    result = task_object.evaluate(truth, pred, **options)
+    if out is not None:
+        result.written = task_object.write_evaluation(result, Path(out))
+    return result
+
+
+def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, progress: bool = True,
+                  **options: Any) -> list[dict[str, Any]]:
+    """Predict image files or folders into ``out`` (the files of ``unetkit predict``); one row per image.
+
+    ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
+    ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
+    ``class_probabilities``, ``compile``, ``winograd``.
+    """
+    from unetkit.inference.files import PredictOptions
+    from unetkit.inference.files import predict_files as run
+
+    return run(model, list(inputs), out, PredictOptions(**options), progress=progress)
+
+
+def predict_large(model: str | Path, image: str | Path, out: str | Path, *, instances: str | Path | None = None,
+                  chunk: int = 2048, halo: int = 128, engine: str = "torch", device: str = "auto",
+                  tile_size: int | None = None, overlap: float | None = None, batch_size: int | None = None,
+                  tta: bool = False, strip_width: int = 4096, out_dtype: str = "float32",
+                  progress: bool = True) -> dict[str, Any]:
+    """Predict one image file larger than memory (.npy, .tif, .zarr) into ``out``, band by band.
+
+    ``out`` gets what ``predict`` computes: probabilities (K, *S), or regression values in the
+    target's units. ``instances``: also write instance labels (.npy/.zarr), post-processed in
+    ``chunk`` px chunks with ``halo`` px of context. Returns ``{"prediction": StreamStats, "instances":
+    ChunkedStats or None}``.
+    """
+    from unetkit.inference.chunked import instances_large
+    from unetkit.inference.predictor import Predictor
+    from unetkit.inference.streaming import stream_file
+
+    predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+                               tta=tta or None)
+    kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
+    stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress)
+    chunked = None
+    if instances:
+        chunked = instances_large(out, instances, predictor.config.postprocess, kind, chunk, halo, progress=progress)
+    return {"prediction": stats, "instances": chunked}

@@ -1,0 +1,47 @@
+"""In-memory arrays of a dataset split, and the helpers every task uses to fill them.
+
+A task (``unetkit.tasks``) decides *what* a sample's target is; this module holds the container and the
+plumbing: decoding samples on a few threads (PNG/TIFF decoding releases the GIL) and the channels of
+a dataset's first image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from unetkit.data.layouts import Sample
+
+
+@dataclass
+class SplitData:
+    """Arrays of one split: images (C, *S) float32, raw labels, training targets, optional weight maps."""
+
+    names: list[str] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)  # instance ids, class ids or targets in stored units
+    targets: list[np.ndarray] = field(default_factory=list)  # what the loss compares with (class index per pixel)
+    weights: list[np.ndarray] | None = None
+
+
+def map_samples(samples: list[Sample], function: Callable[[Sample], Any], desc: str) -> list[Any]:
+    """``[function(s) for s in samples]`` on 4 threads with a progress bar (none when not on a terminal)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:  # PNG/TIFF decoding releases the GIL
+        return list(tqdm(pool.map(function, samples), total=len(samples), desc=desc, unit="img", leave=False,
+                         disable=None))
+
+
+def image_channels(sample: Sample, volumetric: bool = False) -> int:
+    """Channels of a sample's image after loading (1 gray, 3 colour): sets ``model.in_channels``."""
+    from unetkit.data.io import read_image, read_page, read_volume
+
+    if volumetric:
+        return read_volume(sample.image_path).shape[0]
+    if sample.index is not None:
+        return read_page(sample.image_path, sample.index)[None].shape[0]
+    return read_image(sample.image_path).shape[0]

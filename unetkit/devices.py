@@ -1,0 +1,44 @@
+"""Which torch device a run or a prediction uses, and which share of the work a torchrun process takes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+
+from unetkit.errors import InputError
+
+
+def select_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; ``cuda`` without CUDA is an error naming the fix."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
+    return torch.device(name)
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from the variables torchrun sets; (0, 1, 0) without them."""
+    try:
+        rank = int(os.environ.get("RANK", 0))
+        world = int(os.environ.get("WORLD_SIZE", 1))
+        local = int(os.environ.get("LOCAL_RANK", rank))
+    except ValueError as error:
+        raise InputError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers ({error})") from error
+    if world < 1 or not 0 <= rank < world:
+        raise InputError(f"RANK {rank} is outside WORLD_SIZE {world}")
+    return rank, world, local
+
+
+def shard(items: Sequence, rank: int | None = None, world_size: int | None = None) -> list:
+    """This rank's share of a list (every ``world_size``-th item from ``rank``), e.g. files to predict.
+
+    Without arguments, rank and world size come from torchrun's environment (no process group needed).
+    """
+    if rank is None or world_size is None:
+        rank, world_size, _ = env_world()
+    return list(items[rank::world_size])

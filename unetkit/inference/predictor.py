@@ -1,0 +1,157 @@
+"""The predictor: a network with its run config, the one road from an image to a task's ``Result``.
+
+``predict`` (files), ``predict-large`` (streamed), validation during training, post-processing
+tuning, export checks and the Python API (``unetkit.load(...).predict(image)``) all go through a
+``Predictor``, so they normalise, tile, activate and de-normalise the same way:
+
+1. ``prepare``: the image to channels-first float32, normalised by its own percentiles like training
+   (``data.normalize_low/high``), channels matched to the network; arrays that are not numpy (zarr,
+   dask, disk arrays) stay lazy and are read tile by tile.
+2. ``output``: overlap-tile prediction (``predict_tiled``) with the task's activation and output
+   transform applied to every tile (regression: the target normalisation undone, so every path gives
+   values in the target's units).
+3. ``predict``: the task's ``Result`` (probabilities, mask, labels, values).
+
+Nothing in ``unetkit/inference`` imports the training package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unetkit.config import RunConfig, apply_overrides
+from unetkit.data.channels import match_channels
+from unetkit.data.io import normalize_percentile
+from unetkit.devices import select_device
+from unetkit.errors import InputError
+from unetkit.inference.arrays import channel_layout
+from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.models.registry import model_spatial_dims, resolve_model_config
+from unetkit.tasks import Result, Task, get_task
+
+
+def prediction_tile(config: RunConfig, spatial_shape: Sequence[int], device) -> tuple[int | tuple[int, ...], int]:
+    """(tile size, tiles per batch) for an image: ``inference.tile_shape`` or ``tile_size``; 3D nets
+    shrink the batch, then the tile, to what fits the memory budget (``unetkit.models.memory``)."""
+    from unetkit.models.memory import fit_prediction_tile
+
+    inference = config.inference
+    model = resolve_model_config(config.model)
+    tile = list(inference.tile_shape) or inference.tile_size
+    if inference.tile_shape and len(inference.tile_shape) != len(spatial_shape):
+        raise InputError(f"inference.tile_shape needs {len(spatial_shape)} sizes, got {inference.tile_shape}")
+    if model.spatial_dims != 3:
+        return (tuple(tile) if isinstance(tile, list) else tile), inference.batch_size
+    planned = plan_tiles(tuple(spatial_shape), NetGeometry.from_config(model), tile, inference.overlap)[0]
+    return fit_prediction_tile(model, planned, inference.batch_size, device, inference.memory_limit_gb)
+
+
+class Predictor:
+    """A network and its run config: prepare images, predict tile by tile, make the task's ``Result``.
+
+    Example::
+
+        predictor = Predictor.load("runs/nuclei/best.pt")
+        result = predictor.predict(image)          # image (H, W), (C, H, W) or (H, W, C), any dtype
+        result.mask, result.probabilities          # (H, W) bool, (K, H, W) float32
+
+    ``network`` maps (B, C, *S) to logits (B, K, *S_out): a PyTorch module, or an exported model
+    (``unetkit.export``) behind the same interface.
+    """
+
+    def __init__(self, network: torch.nn.Module, config: RunConfig, device: str | torch.device = "cpu"):
+        self.network = network
+        self.config = config
+        self.device = select_device(device)
+        self.task: Task = get_task(config)
+        self.spatial_dims = model_spatial_dims(config.model)
+        self.geometry = NetGeometry.from_config(resolve_model_config(config.model))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
+             winograd: bool | None = None, compile: str | None = None, **inference: Any) -> Predictor:
+        """A predictor for a checkpoint or run folder (``engine="torch"``) or an exported ``.onnx`` / ``.ts``.
+
+        ``inference`` overrides the checkpoint's ``inference`` settings, e.g. ``tile_size=512, tta=True``;
+        an explicit ``tile_size`` replaces a per-axis ``tile_shape``. ``winograd`` (None: the checkpoint's
+        setting) runs wide 3x3 convs as Winograd on a CPU; ``compile`` names a ``torch.compile`` backend.
+        """
+        from unetkit.inference.engines import load_engine_model
+        from unetkit.models.compiling import compiled
+
+        torch_device = select_device(device)
+        network, config = load_engine_model(path, engine, torch_device, winograd)
+        values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
+        if inference.get("tile_size") is not None:
+            values["inference.tile_shape"] = []  # an explicit tile wins over the checkpoint's per-axis tile
+        if compile is not None:
+            values["inference.compile"] = compile
+        config = apply_overrides(config, values)
+        if engine == "torch":
+            network = compiled(network, config.inference.compile, "inference.compile")
+        return cls(network, config, torch_device)
+
+    # ---------------------------------------------------------------------------------------------
+
+    def tile_function(self) -> Callable[[np.ndarray], np.ndarray]:
+        """(B, C, *tile) float32 -> (B, K, *tile_out): network, activation, flip TTA, output transform."""
+        tiles = TorchPredictor(self.network, self.device, activation=self.task.activation,
+                               tta=self.config.inference.tta, amp=self.config.train.amp)
+        transform = self.task.output_transform(self.config)
+        if transform is None:
+            return tiles
+        return lambda batch: transform(tiles(batch))
+
+    def prepare(self, image: Any, name: str = "image") -> Any:
+        """The network input of an image: channels-first float32 normalised by its percentiles.
+
+        numpy arrays are normalised in memory exactly as ``unetkit predict`` does with files; other
+        array-likes (zarr, dask, disk arrays) are wrapped lazily and read tile by tile later, with
+        percentiles from a sample of blocks when larger than 16 MP (``streaming.estimate_percentiles``).
+        """
+        from unetkit.inference.arrays import ChannelsFirst
+        from unetkit.inference.streaming import Normalized, estimate_percentiles
+
+        data = self.config.data
+        layout = channel_layout(image.shape, self.spatial_dims)
+        if isinstance(image, np.ndarray):
+            array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
+            normalized = normalize_percentile(array, data.normalize_low, data.normalize_high)
+            return match_channels(normalized, self.config.model.in_channels, name)
+        source = image if layout == "first" else ChannelsFirst(image, layout)
+        lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high)
+        return Normalized(source, lo, hi, self.config.model.in_channels, name)
+
+    def output(self, image: Any, progress: bool = False) -> np.ndarray:
+        """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image."""
+        spatial = tuple(image.shape[1:])
+        tile, batch = prediction_tile(self.config, spatial, self.device)
+        inference = self.config.inference
+        return predict_tiled(image, self.tile_function(), self.geometry, self.config.model.out_channels, tile,
+                             inference.overlap, batch, inference.blend, progress=progress)
+
+    def predict(self, image: Any, instances: bool | None = None, progress: bool = False) -> Result:
+        """The task's ``Result`` of one image of any size.
+
+        ``image``: (*S), (C, *S) or (*S, C) array of any dtype (a zarr/dask-like array is read tile by
+        tile). ``instances``: also post-process instance labels (always on for instances models).
+        """
+        output = self.output(self.prepare(image), progress)
+        return self.task.result(output, self.config, instances=bool(instances))
+
+    def __repr__(self) -> str:
+        model = self.config.model
+        return (f"Predictor(task={self.task.name}, model={model.name} {self.spatial_dims}D, "
+                f"in_channels={model.in_channels}, out_channels={model.out_channels}, device={self.device})")
+
+
+def predict_probabilities(model: torch.nn.Module, image: np.ndarray, config: RunConfig, device,
+                          out_channels: int | None = None, progress: bool = False) -> np.ndarray:
+    """Overlap-tile output (K, *S) of one normalised image with a config's settings (softmax
+    probabilities; regression: values in the target's units). Shorthand for ``Predictor(...).output``."""
+    return Predictor(model, config, device).output(image, progress)

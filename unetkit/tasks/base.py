@@ -1,0 +1,173 @@
+"""What a task is: the one object the rest of unetkit asks about targets, outputs, scores and files.
+
+| task       | target                              | outputs | loss             | activation | score         |
+| ---------- | ----------------------------------- | ------- | ---------------- | ---------- | ------------- |
+| binary     | 0/1 from the mask (*S)              | 2       | CE + Dice        | softmax    | val_dice      |
+| instances  | background/interior/boundary (*S)   | 3       | CE + Dice        | softmax    | val_dsb_score |
+| multiclass | class ids 0..K-1, ignore label (*S) | K       | CE + Dice        | softmax    | val_mean_dice |
+| regression | target, normalised (C', *S)         | C'      | l1/mse/smooth_l1 | none       | val_psnr      |
+
+A task is stateless: every method takes the run config. Training asks it for samples, targets, the
+loss and validation scores; prediction for the activation, the ``Result`` of an image and the files
+to write; evaluation for the folder evaluator. Adding a task means one module with a ``Task`` subclass
+and one line in ``unetkit.tasks.TASKS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unetkit.config import RunConfig
+from unetkit.data.layouts import Sample
+from unetkit.data.splits import SplitData
+from unetkit.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from unetkit.inference.writers import OutputWriter
+    from unetkit.metrics.folders import EvaluationResult
+
+# (C, *S) normalised image -> (K, *S) network output after the task's activation (and output transform)
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Result:
+    """What a model gives for one image; the fields a task does not produce are None.
+
+    - ``probabilities``: (K, *S) float32 softmax class probabilities (segmentation tasks)
+    - ``mask``: (*S) bool foreground (binary, instances) or class ids (multiclass)
+    - ``labels``: (*S) int32 instance ids 1..N, 0 = background (instances, or when asked for)
+    - ``values``: (C', *S) float32 regression output in the target's units
+    """
+
+    probabilities: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    values: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific entries (e.g. class names)
+
+    @property
+    def foreground(self) -> np.ndarray | None:
+        """(*S) foreground probability, 1 - P(background), of a segmentation result."""
+        return None if self.probabilities is None else (1.0 - self.probabilities[0]).astype(np.float32)
+
+    @property
+    def num_objects(self) -> int:
+        """Number of instances in ``labels`` (0 when there are none)."""
+        return 0 if self.labels is None else int(self.labels.max(initial=0))
+
+
+@dataclass
+class OutputOptions:
+    """What ``unetkit predict`` writes beyond a task's defaults."""
+
+    instances: bool = False  # segmentation: also instance labels, coloured instances, object tables
+    save_probabilities: bool = True  # binary/instances: foreground probability maps
+    class_probabilities: bool = False  # multiclass: one probability map per class
+
+
+class Task:
+    """Base class of the tasks; subclasses set the class attributes and the methods marked below."""
+
+    name: str = ""
+    score_key: str = ""  # the validation score that picks best.pt (higher is better)
+    activation: str = "softmax"  # applied to the logits at prediction: softmax | sigmoid | none
+    volumes: bool = False  # whether 3D networks train this task
+    evaluate_options: tuple[str, ...] = ()  # keyword options of ``evaluate`` (for the CLI and the API)
+
+    # ---------------------------------------------------------------------------------------------
+    # training
+
+    def target_kind(self, config: RunConfig) -> str:
+        """The training target: ``binary`` | ``three-class`` (binary/instances) or the task's name."""
+        return self.name
+
+    def label_folder(self, config: RunConfig) -> str:
+        """Name of the label folder beside ``images/`` in a ``folders`` dataset."""
+        return config.data.mask_dir
+
+    def find_samples(self, root: str | Path, config: RunConfig, require_labels: bool = True) -> list[Sample]:
+        """The samples of a dataset folder as this task reads it."""
+        raise NotImplementedError
+
+    def resolve(self, config: RunConfig, train_dir: str | Path, val_dir: str | Path | None = None) -> RunConfig:
+        """``config`` with what depends on the data filled in (channels, classes, target normalisation)."""
+        raise NotImplementedError
+
+    def build_split(self, samples: list[Sample], config: RunConfig, desc: str,
+                    with_weights: bool = True) -> SplitData:
+        """Load ``samples`` and derive targets (and weight maps when the config asks and ``with_weights``)."""
+        raise NotImplementedError
+
+    def loss(self, config: RunConfig) -> nn.Module:
+        """The loss module (takes logits, targets and optional weight maps)."""
+        from unetkit.losses import SegmentationLoss
+
+        return SegmentationLoss(config.loss, config.data.ignore_label)
+
+    def patch_ignore_label(self, config: RunConfig) -> int | None:
+        """Label value the patch sampler keeps out of foreground centres and padding (None: none)."""
+        return config.data.ignore_label if config.data.sparse_labels else None
+
+    def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,
+                 overlay_dir: Path | None = None) -> dict[str, float]:
+        """Validation scores (``val_*``) of whole-image predictions; overlays of the first images."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------------------
+    # prediction
+
+    def instance_kind(self, config: RunConfig) -> str:
+        """The target kind post-processing reads to make instance labels (binary / three-class)."""
+        raise InputError(f"instance labels come from binary or instances models; this is a {self.name} model")
+
+    def output_transform(self, config: RunConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A map applied to every predicted tile (B, K, *S) after the activation (None: identity).
+
+        It must be per-channel affine (or identity) so that blending tiles commutes with it.
+        """
+        return None
+
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
+        """The ``Result`` of one image from its stitched network output (K, *S)."""
+        raise NotImplementedError
+
+    def write_outputs(self, result: Result, image: np.ndarray, writer: OutputWriter, config: RunConfig,
+                      options: OutputOptions) -> dict[str, Any]:
+        """Write one image's output files; returns the entries the task adds to its summary row."""
+        raise NotImplementedError
+
+    def finish_outputs(self, rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+        """Files written once per prediction run (e.g. multiclass ``classes.csv``)."""
+        return []
+
+    # ---------------------------------------------------------------------------------------------
+    # evaluation
+
+    def evaluate(self, truth: str | Path, pred: str | Path, **options: Any) -> EvaluationResult:
+        """Score a folder of predictions against the truth (see ``unetkit.metrics.folders``)."""
+        raise NotImplementedError
+
+    def write_evaluation(self, result: EvaluationResult, out: Path) -> list[Path]:
+        """Write the per-image CSV (and task extras such as the confusion matrix) into ``out``."""
+        from unetkit.metrics.writers import write_rows_csv
+
+        return [write_rows_csv(result.rows, out / f"evaluation_{self.name}.csv")]
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """An InputError for evaluation options this task does not take."""
+        unknown = sorted(k for k, v in options.items() if v not in (None, (), []) and k not in self.evaluate_options)
+        if unknown:
+            shown = ", ".join("--" + key.replace("_", "-") for key in unknown)
+            raise InputError(f"{shown} applies to another task, not '{self.name}'; leave it out (this task takes: "
+                             f"{', '.join(self.evaluate_options) or 'no options'})")
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
