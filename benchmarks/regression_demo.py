@@ -27,7 +27,7 @@ import torch
 
 from unetkit.config import apply_overrides
 from unetkit.data.synthetic_tasks import write_regression_splits
-from unetkit.demo_tasks import evaluate_against_baselines, task_demo_config
+from unetkit.demo import evaluate_against_baselines, task_demo_config
 from unetkit.inference.files import PredictOptions, predict_files
 from unetkit.training.loop import fit
 

@@ -111,7 +111,7 @@ class Predictor:
         """The network input of an image: channels-first float32 normalised by its percentiles.
 
         numpy arrays are normalised in memory exactly as ``unetkit predict`` does with files; other
-        array-likes (zarr, dask, disk arrays) are wrapped lazily and read tile by tile later, with
+        array-likes (zarr, dask, ``np.load(..., mmap_mode="r")``, disk arrays) are wrapped lazily and read tile by tile later, with
         percentiles from a sample of blocks when larger than 16 MP (``streaming.estimate_percentiles``).
         """
         from unetkit.inference.arrays import ChannelsFirst
@@ -119,7 +119,7 @@ class Predictor:
 
         data = self.config.data
         layout = channel_layout(image.shape, self.spatial_dims)
-        if isinstance(image, np.ndarray):
+        if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             normalized = normalize_percentile(array, data.normalize_low, data.normalize_high)
             return match_channels(normalized, self.config.model.in_channels, name)

@@ -58,6 +58,16 @@ class Result:
         """(*S) foreground probability, 1 - P(background), of a segmentation result."""
         return None if self.probabilities is None else (1.0 - self.probabilities[0]).astype(np.float32)
 
+    def measure(self, image: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One row per object of ``labels``: id, area, centroid, bounding box (and mean intensity of
+        ``image``, (*S) or (C, *S)); see ``unetkit.inference.objects.object_table``."""
+        from unetkit.inference.objects import object_table
+
+        if self.labels is None:
+            raise InputError("this result has no instance labels; predict with instances=True (binary models) "
+                             "or use an instances model")
+        return object_table(self.labels, None if image is None else np.asarray(image))
+
     @property
     def num_objects(self) -> int:
         """Number of instances in ``labels`` (0 when there are none)."""

@@ -1,0 +1,167 @@
+"""The public Python API: load / predict / train / evaluate, and that every prediction path agrees."""
+
+import inspect
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+import unetkit
+from unetkit.checkpoint import save_checkpoint
+from unetkit.cli import main
+from unetkit.config import RunConfig, apply_overrides, to_dict
+from unetkit.errors import InputError
+from unetkit.models.registry import build_model
+
+TINY = {"model.depth": 3, "model.base_channels": 4, "inference.tile_size": 32, "inference.batch_size": 3}
+
+
+def _checkpoint(path, task, **values):
+    """An untrained but fixed (seeded) checkpoint in today's format: config + weights."""
+    config = apply_overrides(RunConfig(), {"task": task, **TINY, **values})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    with torch.no_grad():  # batch-norm statistics that are not the identity
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+    return save_checkpoint(path, {"config": to_dict(config), "model": model.state_dict()})
+
+
+def _image(shape=(70, 90), seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random(shape) * 3000 + 200).astype(np.uint16)
+
+
+def _float32_tolerance(values):
+    # The paths feed bit-identical inputs; stitching sums <= 4 overlapping tiles per pixel (2D) in float32,
+    # so the outputs may differ by a few roundings of the largest value: 16 eps of it is a safe bound.
+    return 16 * np.finfo(np.float32).eps * float(np.abs(values).max())
+
+
+def test_regression_checkpoint_gives_the_same_values_through_predict_predict_large_and_the_api(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "rg.pt", "regression", **{
+        "model.out_channels": 1, "data.target_offset": [100.0], "data.target_scale": [1000.0]})
+    image = _image()
+    tifffile.imwrite(tmp_path / "img.tif", image)
+
+    assert main(["predict", "--model", str(checkpoint), str(tmp_path / "img.tif"), "--out", str(tmp_path / "pred"),
+                 "--device", "cpu", "--quiet"]) == 0
+    from_predict = tifffile.imread(tmp_path / "pred" / "predictions" / "img.tif")
+    assert main(["predict-large", str(tmp_path / "img.tif"), "--model", str(checkpoint), "--out",
+                 str(tmp_path / "large.npy"), "--device", "cpu", "--quiet"]) == 0
+    from_large = np.load(tmp_path / "large.npy")[0]
+    from_api = unetkit.load(checkpoint, device="cpu").predict(image).values[0]
+
+    assert from_predict.shape == from_large.shape == from_api.shape == image.shape
+    # values in the target's units (offset 100, scale 1000), not softmaxed probabilities in [0, 1]
+    assert from_large.max() - from_large.min() > 1.0
+    tolerance = _float32_tolerance(from_predict)
+    np.testing.assert_allclose(from_large, from_predict, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(from_api, from_predict, rtol=0, atol=tolerance)
+
+
+def test_predict_large_refuses_uint8_storage_for_regression_values(tmp_path, capsys):
+    checkpoint = _checkpoint(tmp_path / "rg.pt", "regression", **{
+        "model.out_channels": 1, "data.target_offset": [0.0], "data.target_scale": [1.0]})
+    np.save(tmp_path / "img.npy", _image((40, 40)))
+    assert main(["predict-large", str(tmp_path / "img.npy"), "--model", str(checkpoint), "--out",
+                 str(tmp_path / "o.npy"), "--dtype", "uint8", "--device", "cpu", "--quiet"]) == 2
+    assert "use --dtype float32" in capsys.readouterr().err
+
+
+def test_api_normalises_like_the_cli_so_raw_and_rescaled_images_predict_alike(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "b.pt", "binary")
+    image = (_image() // 16).astype(np.uint8)  # a raw 8-bit image, as read from a PNG
+    from unetkit.data.io import write_png
+
+    write_png(tmp_path / "img.png", image)
+    assert main(["predict", "--model", str(checkpoint), str(tmp_path / "img.png"), "--out", str(tmp_path / "pred"),
+                 "--device", "cpu", "--quiet"]) == 0
+    cli = tifffile.imread(tmp_path / "pred" / "probabilities" / "img.tif")
+    model = unetkit.load(checkpoint, device="cpu")
+    result = model.predict(image)
+    np.testing.assert_allclose(result.foreground, cli, rtol=0, atol=_float32_tolerance(cli))
+    assert result.probabilities.shape == (2, *image.shape) and result.mask.dtype == bool
+    np.testing.assert_array_equal(result.mask, result.foreground > 0.5)
+    # percentile normalisation inside: an affine change of the gray values changes nothing
+    rescaled = model.predict(image.astype(np.float32) * 3.5 + 40.0)
+    np.testing.assert_allclose(rescaled.probabilities, result.probabilities, atol=1e-4)
+    # channels-last and channels-first colour inputs give the same result
+    rgb = np.stack([image] * 3, axis=-1)
+    np.testing.assert_allclose(model.predict(rgb).probabilities, model.predict(np.moveaxis(rgb, -1, 0)).probabilities)
+
+
+class LazyArray:
+    """A minimal zarr/dask-like array: shape, dtype, ndim and box reads only (no numpy conversion)."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.ndim = array, array.shape, array.dtype, array.ndim
+        self.reads = 0
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.array[key]
+
+
+def test_lazy_arrays_are_read_tile_by_tile_and_predict_like_numpy(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "b.pt", "instances", **{"model.out_channels": 3})
+    image = _image((96, 80))
+    model = unetkit.load(checkpoint, device="cpu")
+    lazy = LazyArray(image)
+    result = model.predict(lazy)
+    assert lazy.reads > 4  # percentiles, then one read per tile
+    expected = model.predict(image)
+    np.testing.assert_allclose(result.probabilities, expected.probabilities, rtol=0,
+                               atol=_float32_tolerance(expected.probabilities))
+    assert result.labels is not None and result.labels.shape == image.shape  # instances models give labels
+
+
+def test_instances_are_refused_for_regression_and_multiclass(tmp_path):
+    regression = _checkpoint(tmp_path / "rg.pt", "regression", **{
+        "model.out_channels": 1, "data.target_offset": [0.0], "data.target_scale": [1.0]})
+    multiclass = _checkpoint(tmp_path / "mc.pt", "multiclass", **{
+        "model.out_channels": 3, "data.class_names": ["background", "a", "b"]})
+    for checkpoint in (regression, multiclass):
+        with pytest.raises(InputError, match="instance labels come from binary or instances models"):
+            unetkit.load(checkpoint, device="cpu").predict(_image((40, 40)), instances=True)
+    result = unetkit.load(multiclass, device="cpu").predict(_image((40, 40)))
+    assert result.mask.shape == (40, 40) and int(result.mask.max()) < 3 and result.extra["class_names"][1] == "a"
+
+
+def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
+    from unetkit.data.synthetic import make_nuclei_image
+
+    pairs = [make_nuclei_image(np.random.default_rng(seed), (64, 64)) for seed in range(3)]
+    run = unetkit.train(pairs, out=tmp_path / "run", task="binary", epochs=1, progress=False,
+                        **{"model.depth": 3, "model.base_channels": 4, "data.patch_size": 32,
+                           "data.samples_per_epoch": 8, "train.batch_size": 4, "inference.tile_size": 64})
+    assert (run.run_dir / "best.pt").is_file() and run.best_epoch == 1
+    assert sorted(p.name for p in (tmp_path / "run" / "data" / "train" / "masks").iterdir())[0] == "0000.tif"
+    model = unetkit.load(run.run_dir, device="cpu")
+    assert model.task.name == "binary" and model.config.model.base_channels == 4
+    image, mask = pairs[0]
+    assert model.predict(image).mask.shape == mask.shape
+
+    unetkit.predict_files(run.run_dir, [tmp_path / "run" / "data" / "train" / "images"], tmp_path / "pred",
+                          device="cpu", progress=False)
+    scores = unetkit.evaluate(truth=tmp_path / "run" / "data" / "train" / "masks", pred=tmp_path / "pred" / "masks",
+                              task="binary", out=tmp_path / "eval")
+    assert scores.summary["images"] == 3 and 0.0 <= scores.summary["dice"] <= 1.0
+    assert scores.written == [tmp_path / "eval" / "evaluation_binary.csv"]
+    with pytest.raises(InputError, match="--num-classes applies to another task"):
+        unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", num_classes=3)
+
+
+def test_the_public_api_is_documented_and_typed():
+    assert set(unetkit.__all__) == {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
+    for name in unetkit.__all__:
+        obj = getattr(unetkit, name)
+        assert inspect.getdoc(obj) and len(inspect.getdoc(obj)) > 40, name
+    for function in (unetkit.load, unetkit.train, unetkit.evaluate):
+        signature = inspect.signature(function)
+        assert signature.return_annotation is not inspect.Signature.empty
+        assert all(p.annotation is not inspect.Parameter.empty for p in signature.parameters.values())
+    assert "Example" in unetkit.load.__doc__ and "normalises" in unetkit.load.__doc__
