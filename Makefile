@@ -17,7 +17,7 @@ demo: install
 	$(BIN)/unetkit demo
 
 lint: install
-	$(BIN)/ruff check unetkit tests benchmarks
+	$(BIN)/ruff check unetkit tests benchmarks examples
 
 test: install lint
 	$(BIN)/pytest

@@ -156,7 +156,8 @@ def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
 
 
 def test_the_public_api_is_documented_and_typed():
-    assert set(unetkit.__all__) == {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
+    expected = {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
+    assert set(unetkit.__all__) == expected
     for name in unetkit.__all__:
         obj = getattr(unetkit, name)
         assert inspect.getdoc(obj) and len(inspect.getdoc(obj)) > 40, name

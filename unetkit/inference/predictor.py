@@ -111,8 +111,9 @@ class Predictor:
         """The network input of an image: channels-first float32 normalised by its percentiles.
 
         numpy arrays are normalised in memory exactly as ``unetkit predict`` does with files; other
-        array-likes (zarr, dask, ``np.load(..., mmap_mode="r")``, disk arrays) are wrapped lazily and read tile by tile later, with
-        percentiles from a sample of blocks when larger than 16 MP (``streaming.estimate_percentiles``).
+        array-likes (zarr, dask, ``np.load(..., mmap_mode="r")``, disk arrays) are wrapped lazily and read
+        tile by tile later, with percentiles from a sample of blocks when larger than 16 MP
+        (``streaming.estimate_percentiles``).
         """
         from unetkit.inference.arrays import ChannelsFirst
         from unetkit.inference.streaming import Normalized, estimate_percentiles
