@@ -16,7 +16,7 @@ import yaml
 
 from unetkit.errors import InputError
 
-TASKS = ("binary", "instances", "multiclass", "regression")
+TASKS = ("binary", "instances", "multiclass", "regression")  # names of unetkit.tasks.TASKS (a test checks)
 
 
 @dataclass

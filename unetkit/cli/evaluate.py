@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-TASKS = ("binary", "instances", "multiclass", "regression")  # unetkit.tasks.TASKS, without importing torch
+from unetkit.config import TASKS  # the task names, without importing torch
 
 
 def add_parser(subparsers) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from unetkit.config import TASKS  # the task names, without importing torch
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -15,7 +17,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--val", help="validation folder (default: a fixed-seed split, --val-fraction)")
     parser.add_argument("--val-fraction", type=float, help="share of --data held out (default 0.15)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, curves.png")
-    parser.add_argument("--task", choices=["binary", "instances", "multiclass", "regression"],
+    parser.add_argument("--task", choices=TASKS,
                         help="default binary; multiclass: class-id/colour masks or one mask folder per class; "
                              "regression: images/ + targets/ (float outputs)")
     parser.add_argument("--class-names", help="multiclass: comma-separated class names, background first "

@@ -34,12 +34,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from unetkit.data.formats import format_of
     from unetkit.data.io import read_label_volume, read_labels, write_tiff
     from unetkit.data.weightmaps import instance_labels_from_foreground, weight_map
     from unetkit.errors import InputError
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".tif", ".tiff"):
+    if format_of(out) != "tiff":
         raise InputError(f"--out {out}: the weight map is written as a float32 TIFF; name it .tif or .tiff")
     labels = read_label_volume(args.labels) if args.volume else read_labels(args.labels)
     values = np.unique(labels)

@@ -17,11 +17,12 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from unetkit.data.formats import extension, extensions
 from unetkit.errors import InputError
 
-IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
-TIFF_EXTENSIONS = (".tif", ".tiff")
-NIFTI_EXTENSIONS = (".nii", ".nii.gz")
+IMAGE_EXTENSIONS = extensions("image")  # .png .tif .tiff .jpg .jpeg (unetkit.data.formats)
+TIFF_EXTENSIONS = extensions(name="tiff")
+NIFTI_EXTENSIONS = extensions(name="nifti")
 
 # A generic TIFF whose pages carry no axis meaning ("Q" in tifffile) and has at most this many pages is
 # read by read_image as channels (C, H, W); more pages make it a stack that needs read_stack/read_volume.
@@ -34,8 +35,7 @@ MAX_PAGE_CHANNELS = 4
 
 def _extension(path: Path) -> str:
     """Lower-case extension, with ``.nii.gz`` kept whole."""
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+    return extension(path)
 
 
 def _check_file(path: str | Path, allowed: tuple[str, ...] = IMAGE_EXTENSIONS) -> Path:

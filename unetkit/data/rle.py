@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from unetkit.data.formats import extensions
 from unetkit.errors import InputError
 
 SUBMISSION_HEADER = ("ImageId", "EncodedPixels")
-LABEL_FILE_EXTENSIONS = (".tif", ".tiff", ".png")
+LABEL_FILE_EXTENSIONS = extensions("labels")  # unetkit.data.formats
 # File-name endings removed to get the ImageId: "abc123_labels.tif" -> "abc123".
 ID_SUFFIXES = ("_labels", "_label", "_instances", "_prediction", "_pred", "_mask")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from unetkit.data.formats import extensions
 from unetkit.data.io import (
     IMAGE_EXTENSIONS,
     NIFTI_EXTENSIONS,
@@ -37,7 +38,7 @@ from unetkit.data.io import (
 from unetkit.data.layouts import LABEL_WORDS, Sample
 from unetkit.errors import InputError
 
-VOLUME_EXTENSIONS = TIFF_EXTENSIONS + NIFTI_EXTENSIONS
+VOLUME_EXTENSIONS = extensions("volume")  # unetkit.data.formats
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)  # what ImageJ hyperstacks can hold
 
 

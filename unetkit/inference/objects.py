@@ -13,7 +13,6 @@ slicing and ``skimage.measure.regionprops``.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +91,8 @@ def write_object_csv(rows: list[dict[str, Any]], path: str | Path, columns: list
     ``columns`` defaults to the keys of the first row; with no rows and no columns the 2D header is
     written, so an image without objects still gives a readable table.
     """
-    path = Path(path)
+    from unetkit.metrics.writers import write_rows_csv
+
     columns = columns or (list(rows[0]) if rows else object_columns(2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
-    return path
+    shown = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()} for row in rows]
+    return write_rows_csv(shown, path, columns)

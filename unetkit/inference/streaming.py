@@ -30,6 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from unetkit.data.channels import match_channels
+from unetkit.data.formats import format_of
 from unetkit.errors import InputError
 from unetkit.inference import tiling
 from unetkit.inference.arrays import (
@@ -90,12 +91,12 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
+    kind = format_of(path)
+    if kind == "npy":
         base = open_npy(path)
-    elif suffix in (".tif", ".tiff"):
+    elif kind == "tiff":
         base = _open_tiff(path)
-    elif is_zarr_path(path):
+    elif kind == "zarr":
         base = require_zarr().open_array(str(path), mode="r")
     else:
         raise InputError(f"{path}: large-image prediction reads .npy, .tif/.tiff or .zarr; convert the image "
@@ -184,14 +185,14 @@ def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
     path = Path(path)
     if dtype not in OUT_DTYPES:
         raise InputError(f"output dtype must be one of {', '.join(OUT_DTYPES)}; got '{dtype}'")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
+    kind = format_of(path)
+    if kind == "npy":
         return create_npy(path, shape, dtype)
-    if suffix in (".tif", ".tiff"):
+    if kind == "tiff":
         if len(shape) != 3:
             raise InputError(f"{path}: tiled TIFF output is for 2D images; write 3D predictions to .npy or .zarr")
         return TiledTiff.create(path, shape, dtype)
-    if is_zarr_path(path):
+    if kind == "zarr":
         zarr = require_zarr()
         chunks = (1, *([256] * (len(shape) - 1)))
         return zarr.create_array(str(path), shape=tuple(shape), chunks=chunks, dtype=dtype, overwrite=True)

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from unetkit.data.formats import extensions, format_of
 from unetkit.errors import InputError
 
-PAIR_EXTENSIONS = (".png", ".tif", ".tiff")
+PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
 SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels",
                     "predictions": "_pred"}  # the sub-folders `unetkit predict` writes
@@ -226,7 +227,7 @@ def pair_files(
 
 
 def _is_tiff(path: Path) -> bool:
-    return path.suffix.lower() in (".tif", ".tiff")
+    return format_of(path) == "tiff"
 
 
 def _read_array(path: Path) -> np.ndarray:

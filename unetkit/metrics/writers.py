@@ -18,19 +18,20 @@ import numpy as np
 from unetkit.errors import InputError
 
 
-def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write rows of dicts as CSV (columns in order of first appearance); creates the folder.
+def write_rows_csv(rows: list[dict[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:
+    """Write rows of dicts as CSV (columns in order of first appearance, or ``columns``); creates the folder.
 
     Example: ``[{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4, "val_dice": 0.8}]`` gives the header
-    ``epoch,loss,val_dice`` and an empty ``val_dice`` cell in the first row.
+    ``epoch,loss,val_dice`` and an empty ``val_dice`` cell in the first row. Keys outside ``columns``
+    are left out.
     """
     path = Path(path)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    columns = list(columns) if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, path)

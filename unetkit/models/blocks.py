@@ -121,3 +121,12 @@ class Up(nn.Module):
 def dropout(spatial_dims: int, rate: float) -> nn.Module:
     """Channel dropout at the end of the contracting path (identity when rate is 0)."""
     return _DROPOUT[spatial_dims](rate) if rate > 0 else nn.Identity()
+
+
+def he_init(module: nn.Module) -> None:
+    """The paper's initialisation: Gaussian with std sqrt(2 / N), N = inputs of one neuron."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                           nn.ConvTranspose3d)):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from unetkit.errors import InputError
+from unetkit.models.blocks import he_init
 
 # torchvision's VGG11 ("A"): output channels of each conv, "M" = 2x2 max-pool.
 VGG11_LAYOUT = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -169,7 +170,7 @@ class TernausNet11(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         if init == "he":
-            self.apply(_he_init)
+            self.apply(he_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [0, 1], H and W multiples of 32 -> logits (B, out_channels, H, W)."""
@@ -194,12 +195,6 @@ class TernausNet11(nn.Module):
             x = decoder(torch.cat([x, skips.pop()], dim=1))
         x = self.last(torch.cat([x, skips.pop()], dim=1))  # (B, f, H, W)
         return self.head(x)
-
-
-def _he_init(module: nn.Module) -> None:
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-        nn.init.zeros_(module.bias)
 
 
 # --------------------------------------------------------------------------------------------------

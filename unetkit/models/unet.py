@@ -78,7 +78,7 @@ class UNet(nn.Module):
         )
         self.head = blocks.conv(spatial_dims, widths[0], out_channels, 1, 0)
         if init == "he":
-            self.apply(_he_init)
+            self.apply(blocks.he_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, *S) -> logits (B, out_channels, *S_out); S_out = S for same padding."""
@@ -89,12 +89,3 @@ class UNet(nn.Module):
         for up in self.ups:
             x = up(x, skips.pop())
         return self.head(x)
-
-
-def _he_init(module: nn.Module) -> None:
-    """The paper's initialisation: Gaussian with std sqrt(2 / N), N = inputs of one neuron."""
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                           nn.ConvTranspose3d)):
-        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)

@@ -1,0 +1,72 @@
+"""The task registry: one object per task, what each declares, and that no other module branches on tasks."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unetkit.config import TASKS as TASK_NAMES
+from unetkit.config import RunConfig, apply_overrides
+from unetkit.errors import InputError
+from unetkit.tasks import TASKS, get_task
+
+PACKAGE = Path(__file__).resolve().parents[2] / "unetkit"
+
+
+def test_registry_matches_the_config_names_and_declares_each_task():
+    assert tuple(TASKS) == TASK_NAMES
+    expected = {"binary": ("val_dice", "softmax"), "instances": ("val_dsb_score", "softmax"),
+                "multiclass": ("val_mean_dice", "softmax"), "regression": ("val_psnr", "none")}
+    assert {name: (t.score_key, t.activation) for name, t in TASKS.items()} == expected
+    config = apply_overrides(RunConfig(), {"task": "instances"})
+    assert get_task(config) is TASKS["instances"]
+    assert get_task(config).target_kind(config) == "three-class"
+    assert get_task("binary").target_kind(apply_overrides(RunConfig(), {"data.target": "three-class"})) == "three-class"
+    with pytest.raises(InputError, match="unknown task 'cells'; choose one of binary, instances"):
+        get_task("cells")
+
+
+def test_results_per_task():
+    probs = np.zeros((3, 4, 5), np.float32)
+    probs[0], probs[1, :2], probs[2, 2:] = 0.2, 0.8, 0.8  # interior above, boundary below
+    config = apply_overrides(RunConfig(), {"task": "instances", "postprocess.min_size": 1})
+    result = TASKS["instances"].result(probs, config)
+    np.testing.assert_allclose(result.foreground, 0.8)
+    assert result.mask.all() and result.labels is not None and result.num_objects >= 1
+    assert [row["id"] for row in result.measure()] == list(range(1, result.num_objects + 1))
+    binary = TASKS["binary"].result(probs[:2], apply_overrides(RunConfig(), {}))
+    assert binary.labels is None
+    with pytest.raises(InputError, match="no instance labels"):
+        binary.measure()
+    regression = apply_overrides(RunConfig(), {"task": "regression", "data.target_offset": [10.0],
+                                               "data.target_scale": [2.0]})
+    transform = TASKS["regression"].output_transform(regression)
+    np.testing.assert_allclose(transform(np.ones((2, 1, 3, 3), np.float32)), 12.0)  # x * scale + offset
+
+
+def _sources(folder: str):
+    for path in sorted((PACKAGE / folder).rglob("*.py")):
+        yield path, ast.parse(path.read_text())
+
+
+def test_inference_never_imports_training():
+    for path, tree in _sources("inference"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("unetkit.training"), f"{path}:{node.lineno}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("unetkit.training") for a in node.names), f"{path}:{node.lineno}"
+
+
+def test_only_the_tasks_package_compares_task_names():
+    """``if config.task == ...`` belongs in unetkit/tasks; elsewhere code asks the task object."""
+    offenders = []
+    for path, tree in _sources("."):
+        if "tasks" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and any(isinstance(n, ast.Attribute) and n.attr == "task"
+                                                     for n in [node.left, *node.comparators]):
+                offenders.append(f"{path}:{node.lineno}")
+    assert not offenders
