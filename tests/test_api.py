@@ -166,3 +166,16 @@ def test_the_public_api_is_documented_and_typed():
         assert signature.return_annotation is not inspect.Signature.empty
         assert all(p.annotation is not inspect.Parameter.empty for p in signature.parameters.values())
     assert "Example" in unetkit.load.__doc__ and "normalises" in unetkit.load.__doc__
+
+
+def test_3d_model_predicts_a_volume_through_the_api_as_the_cli_does(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "v.pt", "binary", **{
+        "model.name": "unet3d", "model.depth": 2, "inference.tile_shape": [16, 32, 32]})
+    volume = _image((12, 40, 36))
+    tifffile.imwrite(tmp_path / "vol.tif", volume, imagej=True, metadata={"axes": "ZYX"})
+    assert main(["predict", "--model", str(checkpoint), str(tmp_path / "vol.tif"), "--out", str(tmp_path / "pred"),
+                 "--device", "cpu", "--quiet"]) == 0
+    cli = tifffile.imread(tmp_path / "pred" / "probabilities" / "vol.tif")
+    result = unetkit.load(checkpoint, device="cpu").predict(volume)
+    assert result.probabilities.shape == (2, 12, 40, 36)
+    np.testing.assert_allclose(result.foreground, cli, rtol=0, atol=_float32_tolerance(cli))
