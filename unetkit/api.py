@@ -101,6 +101,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         return fit(None, None, out, resume=True, resume_overrides=resumable, progress=progress)
     if data is None:
         raise InputError("--data is required (a dataset folder), unless --resume")
+    if (Path(out) / "last.pt").exists():  # before in-memory pairs are written into it
+        raise InputError(f"{out} already holds a run; use --resume to continue it or another --out")
     resolved = resolve_config(recipe, str(config) if config else None, _as_strings(overrides))
     train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
     val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
