@@ -102,3 +102,11 @@ def test_bad_channels_last_setting_is_refused_by_name():
     config = apply_overrides(RunConfig(), ["train.channels_last=sometimes"])
     with pytest.raises(InputError, match="train.channels_last must be auto, true or false; got 'sometimes'"):
         train_channels_last(config)
+
+
+@pytest.mark.parametrize("bad", [{"train.optimizer": "adam"}, {"train.scheduler": "step"},
+                                 {"train.budget_clock": "gpu"}, {"train.channels_last": "maybe"}])
+def test_bad_training_settings_fail_before_data_or_run_folder(bad, tmp_path):
+    with pytest.raises(InputError, match=next(iter(bad))):
+        fit(apply_overrides(RunConfig(), bad), tmp_path / "no-data-here", tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

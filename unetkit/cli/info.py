@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
     config = ModelConfig(
-        name=args.model, spatial_dims=3 if args.model == "unet3d" else 2, in_channels=args.in_channels,
+        name=args.model, in_channels=args.in_channels,  # unet3d: 3D (models.registry.resolve_model_config)
         out_channels=args.classes, depth=args.depth, base_channels=args.base_channels,
         padding="same" if args.model == "ternaus11" else args.padding,
         norm=args.norm, upsample=args.upsample, pool_sizes=pools,
