@@ -152,3 +152,24 @@ def test_rejects_mismatched_shapes_and_grids():
     b = isbi_curves(np.ones((4, 4)), np.ones((4, 4)))
     with pytest.raises(InputError, match="share their threshold grids"):
         isbi_scores([a, b])
+
+
+def test_evaluate_binary_reports_both_generations(tmp_path):
+    from unetkit.data.io import write_png, write_tiff
+    from unetkit.evaluation import evaluate_binary
+
+    truth = two_cells().astype(np.uint8) * 255
+    merged = np.ones_like(truth) * 255
+    write_png(tmp_path / "truth" / "a.png", truth)
+    write_png(tmp_path / "truth" / "b.png", truth)
+    write_png(tmp_path / "pred" / "a.png", truth)
+    write_png(tmp_path / "pred" / "b.png", merged)
+    result = evaluate_binary(tmp_path / "truth", tmp_path / "pred")
+    assert result.rows[1]["rand_error_original"] == pytest.approx(1 / 3)
+    assert result.summary["rand_error_original"] == pytest.approx(0.2)  # counts summed over the folder
+    assert result.summary["rand_error_thinned"] == pytest.approx(1 / 6)  # per-image scores averaged
+    # a probability map next to the merged mask is swept: the border (0.5) splits from threshold 0.50 on
+    write_tiff(tmp_path / "pred" / "probabilities" / "b.tif", np.where(truth > 0, 0.9, 0.5).astype(np.float32))
+    (tmp_path / "pred" / "b.png").rename(tmp_path / "pred" / "b_mask.png")
+    row = evaluate_binary(tmp_path / "truth", tmp_path / "pred").rows[1]
+    assert row["rand_error_original"] == 0.0 and row["rand_error_original_threshold"] == pytest.approx(0.5)
