@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 from unetkit.config import apply_overrides, to_dict
 from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
+from unetkit.errors import InputError
 from unetkit.inference.postprocess import tune_postprocess
+from unetkit.pretrained import is_packaged
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.data import instance_labels, target_kind
 from unetkit.training.loop import select_device
@@ -27,6 +29,8 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
                     grid: dict[str, list[Any]] | None = None, update: bool = False, device: str = "auto",
                     progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them."""
+    if update and is_packaged(checkpoint):
+        raise InputError(f"'{checkpoint}' is a packaged model and stays as shipped; tune it without --update")
     device = select_device(device)
     model, config = ckpt.load_model(checkpoint, device)
     kind = target_kind(config)

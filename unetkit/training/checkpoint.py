@@ -16,6 +16,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
+from unetkit.pretrained import resolve_model
 
 FORMAT = "unetkit-checkpoint"
 VERSION = 1
@@ -35,8 +36,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
-    path = Path(path)
+    """Read a unetkit checkpoint (a file, a run folder, or a packaged model's name such as ``nuclei``);
+    clear errors for missing, foreign or corrupt files."""
+    path = resolve_model(path)  # packaged model names -> their sha256-checked weights (unetkit.pretrained)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
