@@ -21,21 +21,30 @@ def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
 
 
-def write_packaged_model(checkpoint: str | Path, folder: str | Path, card: dict[str, Any]) -> Path:
-    """Write ``folder/weights.pt`` (config + fp16 weights of ``checkpoint``) and ``folder/card.yaml``
-    (``card`` plus ``sha256`` of the weights); both written under temporary names, then renamed."""
+def write_card(folder: str | Path, card: dict[str, Any]) -> Path:
+    """Write ``folder/card.yaml``: ``card`` plus the name and the sha256 of ``folder/weights.pt`` as it
+    is now (a temporary file, then renamed). Returns the card's path."""
     import yaml
 
+    folder = Path(folder)
+    values = {"name": folder.name, **{k: v for k, v in card.items() if k not in ("name", "sha256")},
+              "sha256": sha256_of(folder / WEIGHTS)}
+    tmp = folder / f".{CARD}.{os.getpid()}.tmp"
+    tmp.write_text(yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+    os.replace(tmp, folder / CARD)
+    return folder / CARD
+
+
+def write_packaged_model(checkpoint: str | Path, folder: str | Path, card: dict[str, Any]) -> Path:
+    """Write ``folder/weights.pt`` (config + fp16 weights of ``checkpoint``, no optimizer state) and
+    its ``folder/card.yaml`` (see ``write_card``). Returns ``folder``."""
     from unetkit.training import checkpoint as ckpt
 
     payload = ckpt.load_checkpoint(checkpoint)
     folder = Path(folder)
-    weights = ckpt.save_checkpoint(folder / WEIGHTS, {
+    ckpt.save_checkpoint(folder / WEIGHTS, {
         "config": payload["config"], "model": half_state(payload["model"]),
         "pretrained": {"name": folder.name, "version": int(card.get("version", 1))},
     })
-    values = {"name": folder.name, **card, "sha256": sha256_of(weights)}
-    tmp = folder / f".{CARD}.{os.getpid()}.tmp"
-    tmp.write_text(yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
-    os.replace(tmp, folder / CARD)
+    write_card(folder, card)
     return folder
