@@ -173,3 +173,22 @@ def test_evaluate_binary_reports_both_generations(tmp_path):
     (tmp_path / "pred" / "b.png").rename(tmp_path / "pred" / "b_mask.png")
     row = evaluate_binary(tmp_path / "truth", tmp_path / "pred").rows[1]
     assert row["rand_error_original"] == 0.0 and row["rand_error_original_threshold"] == pytest.approx(0.5)
+
+
+def test_info_scores_agree_with_skimage_conditional_entropies():
+    from skimage.metrics import variation_of_information
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(1, 6, (30, 40))  # five cells, no border: no singletons either
+    segments = np.where(rng.random((30, 40)) < 0.8, truth, rng.integers(1, 4, (30, 40)))
+    # skimage returns (H(image1 | image0), H(image0 | image1)) in bits; ours are in nats
+    h_s_given_t, h_t_given_s = np.log(2) * variation_of_information(truth, segments)
+
+    def entropy(labels):
+        p = np.unique(labels, return_counts=True)[1] / labels.size
+        return float(-np.sum(p * np.log(p)))
+
+    mutual = entropy(truth) - h_t_given_s
+    result = info_scores(truth, segments)
+    assert result.merge == pytest.approx(mutual / entropy(truth))
+    assert result.split == pytest.approx((entropy(segments) - h_s_given_t) / entropy(segments))
