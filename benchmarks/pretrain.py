@@ -47,6 +47,17 @@ MODELS = {
         "data_card": "DSB 2018 stage1_train (BBBC038, CC0), the fixed 85/15 split of benchmarks/dsb2018.py "
                      "(data.val_fraction 0.15, data.split_seed 0): trained on the 85 %, scored on the 15 % "
                      "it never saw",
+        "use": "unetkit predict --model nuclei IMAGES --out DIR --instances",
+        "limits": [
+            "trained for the CPU minutes above on one thread of a shared 2-core machine: far less training "
+            "than StarDist or Cellpose models get; expect clearly lower accuracy than theirs",
+            "light-background images score far below fluorescence (see validation.by_type): the training "
+            "split holds 363 fluorescence, 78 histology and 10 brightfield images, and no intensity-inversion "
+            "or stain augmentation was used",
+            "2D only; each image is normalised by its own percentiles; RGB input (gray images are repeated)",
+            "objects smaller than postprocess.min_size pixels are removed; nuclei much larger than the 192 px "
+            "training patches were rarely seen",
+        ],
     },
 }
 PACKAGE = ROOT / "unetkit" / "pretrained"
@@ -144,13 +155,14 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
             "images": len(train_samples), "epochs": len(history), "best_epoch": best["best_epoch"],
             "patches_seen": len(history) * config.data.samples_per_epoch,
             "wall_minutes": round(float(state["elapsed_s"]) / 60, 1),
-            "cpu_minutes": cpu_min, "threads": 1,
+            "cpu_minutes": None if cpu_min is None else round(cpu_min, 1), "threads": 1,
             "cpu_model": cpu_model(),
             "network": f"U-Net depth {config.model.depth}, {config.model.base_channels} base channels, "
                        f"{config.model.norm} norm, {config.model.padding} padding, in {config.model.in_channels} "
                        f"(RGB; gray is repeated), out {config.model.out_channels}",
         },
         "postprocess": {key: getattr(config.postprocess, key) for key in ("threshold", "seed_threshold", "min_size")},
+        "use": spec["use"], "limits": spec["limits"],
     }
     folder = write_packaged_model(tuned, package / name, card)
     result = score(folder / "weights.pt", val_samples)
