@@ -17,6 +17,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
+from unetkit.pretrained import resolve_model
 
 FORMAT = "unetkit-checkpoint"
 VERSION = 1
@@ -36,9 +37,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def resolve_path(name_or_path: str | Path) -> Path:
-    """The checkpoint file meant by ``name_or_path``: a ``.pt`` file, or a run folder's ``best.pt``
-    (``last.pt`` when no best exists). The one place model names and paths are resolved."""
-    path = Path(name_or_path)
+    """The checkpoint file meant by ``name_or_path``: a packaged model's name such as ``nuclei`` (its
+    sha256-checked weights), a ``.pt`` file, or a run folder's ``best.pt`` (``last.pt`` when no best
+    exists). The one place model names and paths are resolved."""
+    path = resolve_model(name_or_path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():

@@ -59,15 +59,34 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def resolve_config(recipe: str = "default", config_file: str | None = None,
                    overrides: list[str] | None = None, base: RunConfig | None = None) -> RunConfig:
-    """Defaults, then the recipe, then a YAML file's values, then ``section.key=value`` overrides."""
+    """Defaults, then the recipe, then a YAML file's values, then ``section.key=value`` overrides.
+
+    A time budget without a schedule chosen anywhere (recipe, file, override) anneals over the budget:
+    the epoch-based ``cosine`` default becomes ``cosine-time`` (see ``budget_schedule``).
+    """
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe '{recipe}'; choose one of {', '.join(RECIPES)}")
     config = apply_overrides(base or RunConfig(), {"recipe": recipe, **RECIPES[recipe]})
+    chosen = set(RECIPES[recipe])
     if config_file:
         file_values = _flatten(to_dict(load_config(config_file)))
         explicit = _flatten(_read_yaml_keys(config_file))
         config = apply_overrides(config, {k: file_values[k] for k in explicit})
-    return apply_overrides(config, overrides or [])
+        chosen |= set(explicit)
+    overrides = overrides or []
+    config = apply_overrides(config, overrides)
+    chosen |= set(overrides) if isinstance(overrides, dict) else {o.partition("=")[0].strip() for o in overrides}
+    return budget_schedule(config, chosen)
+
+
+def budget_schedule(config: RunConfig, chosen: set[str]) -> RunConfig:
+    """``cosine-time`` instead of the default ``cosine`` when a time budget is set and nobody chose the
+    schedule (``chosen``: the keys set by recipe, file or overrides). Why: a run stopped by its budget
+    after 30 of 1000 planned epochs would otherwise end at ~99.8 % of the peak learning rate, unannealed.
+    """
+    if config.train.time_budget_s > 0 and config.train.scheduler == "cosine" and "train.scheduler" not in chosen:
+        return apply_overrides(config, {"train.scheduler": "cosine-time"})
+    return config
 
 
 def _read_yaml_keys(path: str) -> dict[str, Any]:

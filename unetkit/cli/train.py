@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--encoder-weights", help="ternaus11: torchvision VGG11 state dict file (local path)")
     parser.add_argument("--freeze-encoder-epochs", type=int, help="ternaus11: train only the decoder at first")
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    parser.add_argument("--time-budget", type=float, help="stop training after this many seconds; the learning "
+                        "rate then anneals over the budget (cosine-time) unless train.scheduler is set")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.lr=0.01 (repeatable)")

@@ -18,14 +18,18 @@ from unetkit.config import apply_overrides, to_dict
 from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
 from unetkit.data.targets import instance_labels
+from unetkit.errors import InputError
 from unetkit.inference.postprocess import tune_postprocess
 from unetkit.inference.predictor import Predictor
+from unetkit.pretrained import is_packaged
 
 
 def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "auto", limit: int = 0,
                     grid: dict[str, list[Any]] | None = None, update: bool = False, device: str = "auto",
                     progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them."""
+    if update and is_packaged(checkpoint):
+        raise InputError(f"'{checkpoint}' is a packaged model and stays as shipped; tune it without --update")
     predictor = Predictor.load(checkpoint, device)
     config = predictor.config
     kind = predictor.task.instance_kind(config)

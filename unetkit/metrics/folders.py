@@ -324,14 +324,19 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     TIFFs in [0, 1], foreground = ``prob > threshold``. When a probability map is available (the
     prediction itself, or a ``_prob`` / ``probabilities/`` file next to the mask), rows also give
     ``rand_error_best`` and ``rand_error_best_threshold``: the minimum Rand error over 10 thresholds
-    0.05..0.95 (the ISBI 2012 protocol); the summary gives their means over those images.
+    0.05..0.95; the summary gives their means over those images. Both generations of the ISBI 2012
+    challenge's metrics (``unetkit.metrics.isbi``: ``rand_error_original``, ``pixel_error_original``,
+    ``rand_error_thinned``, ``info_error_thinned`` with split / merge parts and thresholds) are given
+    per image and, one threshold for the whole folder as the challenge does, in the summary; they
+    sweep the probability map when there is one, else score the mask.
     """
     from unetkit.metrics.binary import binary_counts, binary_scores
+    from unetkit.metrics.isbi import isbi_curves, isbi_scores
     from unetkit.metrics.rand import rand_error, rand_error_sweep
 
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
-    rows = []
+    rows, curves = [], []
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob = _binary_prediction(chosen)
@@ -347,6 +352,8 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
                 _check_same_shape(truth, prob, item, kinds["_prob"])
         if prob is not None:
             row["rand_error_best"], row["rand_error_best_threshold"] = rand_error_sweep(truth, prob)
+        curves.append(isbi_curves(truth, mask if prob is None else prob, is_probability=prob is not None))
+        row.update(isbi_scores(curves[-1:]))
         rows.append(row)
     summary: dict[str, Any] = {"images": len(rows)}
     for key in ("dice", "iou", "precision", "recall", "pixel_error", "rand_error"):
@@ -354,6 +361,8 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     if any("rand_error_best" in r for r in rows):
         summary["rand_error_best"] = _mean(rows, "rand_error_best")
         summary["rand_error_best_threshold"] = _mean(rows, "rand_error_best_threshold")
+    if curves:
+        summary.update(isbi_scores(curves))
     return EvaluationResult(rows, summary)
 
 

@@ -15,7 +15,8 @@ def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, time_progress=
     """Linear warm-up, then cosine decay to 1% of the peak (or constant).
 
     ``cosine-time`` decays over the time budget instead of the epochs (``time_progress()`` returns
-    the elapsed share of the budget), so a run stopped by its budget has annealed; its learning rate
+    the elapsed share of the budget), or over the epochs when they end the run first (the larger of
+    the two shares), so a run stopped by either limit has annealed; its learning rate
     then depends on the machine's speed, so resume is not bit-exact in that mode.
     """
     if schedule not in ("cosine", "constant", "cosine-time"):
@@ -28,10 +29,9 @@ def lr_lambda(total_steps: int, warmup_steps: int, schedule: str, time_progress=
             return (step + 1) / warmup_steps
         if schedule == "constant":
             return 1.0
-        if schedule == "cosine-time":
-            progress = min(1.0, time_progress())
-        else:
-            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "cosine-time":  # whichever ends the run first, the budget or the epochs
+            progress = max(progress, min(1.0, time_progress()))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
     return factor
 

@@ -1,0 +1,96 @@
+"""Packaged pretrained models: name resolution, sha256 check, fp16 weights, `unetkit models`, predict by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import unetkit.pretrained as pretrained
+from unetkit import checkpoint as ckpt
+from unetkit.cli import main
+from unetkit.config import RunConfig, apply_overrides, to_dict
+from unetkit.data.io import write_png
+from unetkit.errors import InputError
+from unetkit.models.registry import build_model
+from unetkit.pretrained.build import write_packaged_model
+
+CARD = {"version": 2, "task": "binary", "summary": "a tiny test model",
+        "validation": {"dice": 0.5, "by_type": {"fluorescence": {"images": 3}}}, "limits": ["tiny"]}
+
+
+@pytest.fixture()
+def registry(tmp_path, monkeypatch):
+    """A package folder with one model 'tiny' (depth 2, 4 base channels) built from a full checkpoint."""
+    config = apply_overrides(RunConfig(), {"model.depth": 2, "model.base_channels": 4, "model.norm": "batch",
+                                           "inference.tile_size": 32})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    source = ckpt.save_checkpoint(tmp_path / "run" / "best.pt", {"config": to_dict(config), "model": model.state_dict(),
+                                                                  "optimizer": {"unused": 1}})
+    root = tmp_path / "pretrained"
+    write_packaged_model(source, root / "tiny", CARD)
+    monkeypatch.setattr(pretrained, "ROOT", root)
+    monkeypatch.chdir(tmp_path)
+    return root, model
+
+
+def test_name_resolves_to_fp16_weights_that_load_as_the_source_model(registry):
+    root, source_model = registry
+    path = pretrained.resolve_model("tiny")
+    assert path == root / "tiny" / "weights.pt"
+    payload = ckpt.load_checkpoint("tiny")
+    assert {v.dtype for v in payload["model"].values() if v.is_floating_point()} == {torch.float16}
+    assert "optimizer" not in payload
+    model, _ = ckpt.load_model("tiny")
+    for (name, theirs), mine in zip(source_model.state_dict().items(), model.state_dict().values(), strict=True):
+        if theirs.is_floating_point():  # fp16 storage: relative rounding 2^-11
+            torch.testing.assert_close(mine, theirs, rtol=2.0**-10, atol=1e-7, msg=name)
+
+
+def test_existing_paths_win_and_unknown_names_pass_through(registry, tmp_path):
+    (tmp_path / "tiny").mkdir()  # a run folder named like the model
+    assert pretrained.resolve_model("tiny") == pretrained.Path("tiny")
+    assert pretrained.resolve_model("no-such-model") == pretrained.Path("no-such-model")
+    with pytest.raises(InputError, match="no packaged model 'nope'; available: tiny"):
+        pretrained.model_card("nope")
+
+
+def test_changed_weights_are_refused(registry):
+    root, _ = registry
+    card = yaml.safe_load((root / "tiny" / "card.yaml").read_text())
+    assert card["sha256"] == pretrained.sha256_of(root / "tiny" / "weights.pt")
+    with open(root / "tiny" / "weights.pt", "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(InputError, match="differs from its card"):
+        ckpt.load_checkpoint("tiny")
+
+
+def test_models_command_lists_and_shows_cards(registry, capsys):
+    assert main(["models", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "v2" in out and "a tiny test model" in out
+    assert main(["models", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "fluorescence:" in out and "- tiny" in out and "sha256" in out
+    assert main(["models", "nope"]) == 2
+
+
+def test_predict_and_tune_by_name(registry, tmp_path):
+    image = (np.random.default_rng(0).random((40, 50)) * 255).astype(np.uint8)
+    write_png(tmp_path / "images" / "a.png", image)
+    args = ["predict", "--model", "tiny", str(tmp_path / "images"), "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    assert (tmp_path / "out" / "masks" / "a.png").is_file()
+    from unetkit.inference.tuning import tune_checkpoint
+
+    with pytest.raises(InputError, match="packaged model"):
+        tune_checkpoint("tiny", tmp_path / "images", update=True)
+
+
+def test_shipped_models_match_their_cards():
+    for card in pretrained.list_models():  # the real package: every shipped model loads and is small
+        assert card.weights.stat().st_size < 10 * 2**20
+        model, config = ckpt.load_model(card.name)
+        assert config.task == card.task

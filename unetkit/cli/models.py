@@ -1,0 +1,74 @@
+"""`unetkit models`: list the pretrained models packaged with unetkit, or show one model's card."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the pretrained models that ship with unetkit (use one with predict --model NAME)",
+        description="Lists the packaged models with their summary; with a NAME, prints its whole model card "
+                    "(data, training command, hours and CPU, validation scores, known limits). "
+                    "Example: unetkit models nuclei; then unetkit predict --model nuclei images/ --out out/ "
+                    "--instances",
+    )
+    parser.add_argument("name", nargs="?", help="a model name: print its card")
+    parser.add_argument("--verify", action="store_true", help="also check each weights file's sha256")
+    parser.set_defaults(run=run)
+
+
+def _lines(value: Any, indent: int = 2) -> list[str]:
+    """A card value as indented text lines (nested mappings and lists kept readable)."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                out += [f"{pad}{key}:", *_lines(item, indent + 2)]
+            else:
+                out.append(f"{pad}{key}: {item}")
+        return out
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, (dict, list)):
+                out += [f"{pad}-", *_lines(item, indent + 2)]
+            else:
+                out.append(f"{pad}- {item}")
+        return out
+    return [f"{pad}{value}"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.pretrained import list_models, model_card, verified_weights
+
+    if args.name:
+        card = model_card(args.name)
+        if args.verify:
+            verified_weights(card.name)
+        print(f"{card.name} (version {card.version}, task {card.task}): {card.summary}")
+        print(f"weights: {card.weights} (sha256 {card.sha256}{', verified' if args.verify else ''})")
+        skip = {"name", "version", "task", "summary", "sha256"}
+        for key, value in card.fields.items():
+            if key in skip:
+                continue
+            if isinstance(value, (dict, list)):
+                print(f"{key}:")
+                print("\n".join(_lines(value)))
+            else:
+                print(f"{key}: {value}")
+        return 0
+    cards = list_models()
+    if not cards:
+        print("no packaged models in this installation")
+        return 0
+    width = max(len(card.name) for card in cards)
+    for card in cards:
+        if args.verify:
+            verified_weights(card.name)
+        print(f"{card.name:<{width}}  v{card.version}  {card.task:<10} {card.summary}")
+    print("details: unetkit models NAME; use: unetkit predict --model NAME IMAGES --out DIR")
+    return 0
