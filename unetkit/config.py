@@ -53,6 +53,7 @@ class DataConfig:
     target_norm: str = "percentile"  # regression: percentile (dataset-wide, stored) | none
     target_offset: list[float] = field(default_factory=list)  # per target channel: value mapped to 0
     target_scale: list[float] = field(default_factory=list)  # per target channel: span mapped to 1
+    nan_policy: str = "error"  # non-finite pixels (NaN/Inf): error (refuse the image) | zero | nearest finite pixel
 
 
 @dataclass
@@ -198,8 +199,13 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    """RunConfig from a (possibly partial) nested dict; missing keys keep their defaults."""
-    return _build(RunConfig, values or {}, "")
+    """RunConfig from a (possibly partial) nested dict; missing keys keep their defaults.
+
+    Every value is checked (type, range, allowed words; see ``unetkit.config_rules``) before anything uses it.
+    """
+    from unetkit.config_rules import validate_config
+
+    return validate_config(_build(RunConfig, values or {}, ""))
 
 
 def _coerce(text: str, current: Any, key: str) -> Any:
@@ -265,4 +271,6 @@ def load_config(path: str | Path) -> RunConfig:
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    from unetkit.safety.atomic import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

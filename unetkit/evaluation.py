@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 
 PAIR_EXTENSIONS = (".png", ".tif", ".tiff")
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
@@ -528,8 +529,7 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     for row in rows:
         columns += [key for key in row if key not in columns]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as handle:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)

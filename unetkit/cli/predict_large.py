@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=run)
@@ -38,9 +40,16 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from unetkit.inference.streaming import predict_large
+    from unetkit.safety.options import check_int
+    from unetkit.safety.paths import check_output_file
 
+    for option, value, low in (("--chunk", args.chunk, 1), ("--halo", args.halo, 0), ("--strip", args.strip, 1)):
+        check_int(option, value, low)  # refused before predicting, not after
+    check_output_file(args.out, [args.image, args.model])
+    if args.instances:
+        check_output_file(args.instances, [args.image, args.model, args.out], "--instances")
     stats = predict_large(args.model, args.image, args.out, args.engine, args.device, args.tile, args.overlap,
-                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet)
+                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet, resume=args.resume)
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
           f"{stats.peak_rss_mb:.0f} MiB; probabilities in {args.out}")
@@ -48,11 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if args.instances:
         from unetkit.inference.chunked import instances_large
         from unetkit.inference.engines import load_engine_model
+        from unetkit.safety.partial import PartialOutput
         from unetkit.training.data import target_kind
 
         _, config = load_engine_model(args.model, args.engine, "cpu")
-        result = instances_large(args.out, args.instances, config.postprocess, target_kind(config), args.chunk,
+        labels = PartialOutput(args.instances)  # written under an unfinished name, renamed when complete
+        labels.start({}, resume=False)
+        result = instances_large(args.out, labels.work, config.postprocess, target_kind(config), args.chunk,
                                  args.halo, progress=not args.quiet)
+        labels.finish()
         print(f"instances: {result.objects} objects in {result.seconds:.1f}s ({result.cut_pieces} pieces of "
               f"clumps larger than the halo); labels in {args.instances}")
         summary["instances"] = dataclasses.asdict(result)

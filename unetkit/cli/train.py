@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
+    from unetkit.safety.paths import check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
     shortcuts = []
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         shortcuts.append(f"train.device={args.device}")
     overrides = shortcuts + args.overrides
+    check_output_folder(args.out, [p for p in (args.data, args.val) if p])  # never into the data, never a file
     if args.resume:
         resumable = {}
         for item in overrides:

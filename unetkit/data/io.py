@@ -18,6 +18,8 @@ import tifffile
 from PIL import Image
 
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
+from unetkit.safety.memory import check_fits_in_memory
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -96,6 +98,9 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
                 image = image.convert("RGBA" if mode == "RGBa" else "LA")
             mode = image.mode
             array = np.asarray(image)
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: {error}; an image this large is read tile by tile with predict-large "
+                         "(save it as .npy or a tiled .tif)") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise _corrupt(path, error) from error
 
@@ -137,6 +142,7 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
                     f"{path}: TIFF of shape {series.shape} (axes {series.axes}) is not a 2D image; "
                     "use read_volume for 3D or multi-channel 3D images"
                 )
+            check_fits_in_memory(path, series.shape, series.dtype.itemsize)  # headers can claim any size
             array = series.asarray().reshape(shape)
     except InputError:
         raise
@@ -198,7 +204,10 @@ def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, axes = _squeeze_axes(series.shape, series.axes)
+            check_fits_in_memory(path, series.shape, series.dtype.itemsize)
             return series.asarray().reshape(shape), axes
+    except InputError:
+        raise
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
         raise _corrupt(path, error) from error
 
@@ -392,10 +401,10 @@ def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False) -
     ``compress`` uses lossless zlib (deflate), worthwhile for label images.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(
-        path, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
-    )
+    with atomic_path(path) as tmp:  # a kill mid-write never leaves a truncated file under the final name
+        tifffile.imwrite(
+            tmp, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
+        )
     return path
 
 
@@ -430,8 +439,8 @@ def write_png(path: str | Path, array: np.ndarray) -> Path:
     array = _to_hwc(array, path)
     if array.dtype == np.uint16 and array.ndim == 3:
         raise InputError(f"{path}: 16-bit colour PNGs are not supported; write a TIFF instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
     return path
 
 

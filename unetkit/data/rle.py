@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 
 SUBMISSION_HEADER = ("ImageId", "EncodedPixels")
 LABEL_FILE_EXTENSIONS = (".tif", ".tiff", ".png")
@@ -161,9 +162,8 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
         seen[name] = path
 
     out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
     counts = {"images": 0, "objects": 0, "rows": 0}
-    with open(out_csv, "w", newline="") as handle:
+    with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
         for name, path in seen.items():

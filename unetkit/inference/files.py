@@ -22,6 +22,7 @@ from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
 from unetkit.data.layouts import find_images
 from unetkit.models.compiling import compiled
+from unetkit.safety.paths import check_output_folder, check_unique_stems
 from unetkit.training.data import is_volumetric, target_kind
 from unetkit.training.loop import select_device
 from unetkit.training.validation import predict_probabilities
@@ -65,6 +66,7 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
                   options: PredictOptions | None = None, progress: bool = True) -> list[dict]:
     """Predict every image in ``inputs`` (files or folders); returns one summary row per image."""
     options = options or PredictOptions()
+    check_output_folder(out_dir, inputs)  # never write over an input or into a dataset folder
     import torch
 
     from unetkit.inference.engines import load_engine_model
@@ -83,7 +85,9 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
 
         return predict_volumes(model, config, inputs, out_dir, device, options.instances,
                                options.save_probabilities, progress)
-    paths = shard(find_images(inputs), rank, world)
+    paths = find_images(inputs)
+    check_unique_stems(paths)  # outputs are named by stem: two inputs must not share one
+    paths = shard(paths, rank, world)
     out_dir = Path(out_dir)
     kind = target_kind(config)
     rows = []

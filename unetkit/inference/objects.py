@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 
 _AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
 
@@ -94,8 +95,7 @@ def write_object_csv(rows: list[dict[str, Any]], path: str | Path, columns: list
     """
     path = Path(path)
     columns = columns or (list(rows[0]) if rows else object_columns(2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:

@@ -42,6 +42,7 @@ from unetkit.inference.arrays import (
     require_zarr,
 )
 from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
+from unetkit.safety.partial import PartialOutput
 
 OUT_DTYPES = ("float32", "float16", "uint8")  # uint8: probability x 255, rounded (4x smaller files)
 FULL_READ_PIXELS = 16_000_000  # images up to this size get exact percentiles from every pixel
@@ -280,12 +281,13 @@ class _Band:
 def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry, out_channels: int,
                       tile_size: int | Sequence[int] = 256, overlap: float = 0.25, batch_size: int = 4,
                       blend: str = "gaussian", strip_width: int = 4096, out_dtype: str = "float32",
-                      progress: bool = False) -> StreamStats:
+                      progress: bool = False, done_strips: Sequence[int] = (), on_strip=None) -> StreamStats:
     """Predict a lazy channels-first image (C, *S) into ``sink`` (out_channels, *S), band by band.
 
     ``source`` returns float32 network input for ``source[(slice(None), *box)]`` (see ``Normalized``);
     ``sink`` takes ``sink[(slice(None), *box)] = block``. Results equal ``predict_tiled`` on the same
     image to float rounding. Needs 2 or 3 spatial axes (bands walk the first, strips split the last).
+    Strips in ``done_strips`` are skipped (resuming); ``on_strip(index)`` is called once a strip is written.
     """
     started = time.perf_counter()
     spatial = tuple(int(n) for n in source.shape[1:])
@@ -307,7 +309,10 @@ def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry,
     predicted = sum(len(columns) for _, columns in strips) * per_column
     bar = tqdm(total=predicted, desc="tiles", unit="tile", disable=not progress, leave=False)
     rows = min(tile_out[0], spatial[0])
-    for own, columns in strips:
+    for index, (own, columns) in enumerate(strips):
+        if index in done_strips:
+            bar.update(len(columns) * per_column)
+            continue
         cols = (columns[0], min(columns[-1] + tile_out[-1], width))
         band = _Band(out_channels, rows, spatial[1:-1], cols, window is not None)
         positions = itertools.product(starts[0], *starts[1:-1], columns)
@@ -329,6 +334,8 @@ def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry,
             bar.update(len(batch))
         top = band.top
         _write(sink, band.take(spatial[0], own), top, own, out_dtype)
+        if on_strip is not None:
+            on_strip(index)
     bar.close()
     seconds = time.perf_counter() - started
     megapixels = math.prod(spatial) / 1e6
@@ -350,9 +357,12 @@ def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: s
 def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
-                  out_dtype: str = "float32", progress: bool = True) -> StreamStats:
+                  out_dtype: str = "float32", progress: bool = True, resume: bool = False) -> StreamStats:
     """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
-    (or an exported model, see ``engine``); writes softmax probabilities (out_channels, *S)."""
+    (or an exported model, see ``engine``); writes softmax probabilities (out_channels, *S).
+
+    The file is written as ``<stem>.unfinished<suffix>`` and renamed when complete (``safety.partial``);
+    ``resume`` continues an interrupted run strip by strip."""
     from unetkit.inference.engines import load_engine_model
     from unetkit.inference.predict import TorchPredictor
     from unetkit.training.loop import select_device
@@ -364,14 +374,40 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
     out_channels = config.model.out_channels
-    sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
-    predictor = TorchPredictor(network, torch_device, activation="softmax", tta=tta, amp=config.train.amp)
     inference = config.inference
+    tile_size, overlap = tile_size or inference.tile_size, inference.overlap if overlap is None else overlap
+    partial = PartialOutput(output)
+    signature = {"model": str(Path(model).resolve()), "image": str(Path(image).resolve()), "engine": engine,
+                 "shape": [out_channels, *source.shape[1:]], "dtype": out_dtype, "tile": tile_size,
+                 "overlap": overlap, "tta": tta, "strip": strip_width, "percentiles": [lo, hi]}
+    shape = (out_channels, *source.shape[1:])
+    sink = open_sink(partial.work, shape) if partial.start(signature, resume) else \
+        create_sink(partial.work, shape, out_dtype)
+    predictor = TorchPredictor(network, torch_device, activation="softmax", tta=tta, amp=config.train.amp)
     try:
-        return predict_streaming(
-            normalized, sink, predictor, NetGeometry.from_config(config.model), out_channels,
-            tile_size or inference.tile_size, inference.overlap if overlap is None else overlap,
-            batch_size or inference.batch_size, inference.blend, strip_width, out_dtype, progress)
+        stats = predict_streaming(
+            normalized, sink, predictor, NetGeometry.from_config(config.model), out_channels, tile_size, overlap,
+            batch_size or inference.batch_size, inference.blend, strip_width, out_dtype, progress,
+            done_strips=partial.done, on_strip=partial.mark_done)
     finally:
         if hasattr(sink, "close"):
             sink.close()
+    partial.finish()
+    return stats
+
+
+def open_sink(path: str | Path, shape: Sequence[int]):
+    """An existing output of ``create_sink`` (an unfinished one being resumed), open for box writes."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        sink = open_npy(path, writable=True)
+    elif suffix in (".tif", ".tiff"):
+        sink = TiledTiff(path)
+    elif is_zarr_path(path):
+        sink = require_zarr().open_array(str(path), mode="r+")
+    else:
+        raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
+    if tuple(sink.shape) != tuple(shape):
+        raise InputError(f"{path}: has shape {tuple(sink.shape)}, expected {tuple(shape)}; run without --resume")
+    return sink

@@ -20,6 +20,7 @@ import numpy as np
 
 from unetkit.config import RunConfig
 from unetkit.data.io import write_png, write_tiff
+from unetkit.safety.atomic import atomic_path
 from unetkit.visualize.images import class_overlay, save_rgb
 
 
@@ -71,8 +72,7 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
     """Per-image rows as CSV (columns in order of first appearance), e.g. ``classes.csv`` with one
     ``fraction_<class name>`` column per class."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

@@ -37,6 +37,7 @@ from unetkit.models.layout import to_channels_last
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
+from unetkit.safety.atomic import write_text
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
@@ -300,7 +301,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                                                                  list(config.inference.tile_shape)
                                                                  or config.inference.tile_size)[:2]]}
     if ctx.is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     ctx.barrier()  # other ranks return once rank 0 has written everything
     ctx.close()
     return FitResult(run_dir, best_epoch, best_score, history)
