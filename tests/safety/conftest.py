@@ -49,3 +49,9 @@ def run_dir(dataset, tmp_path_factory) -> Path:
 def hashes():
     """``tree_hashes`` as a fixture (test modules here are not importable as a package)."""
     return tree_hashes
+
+
+@pytest.fixture
+def tiny() -> list[str]:
+    """--set options of the tiny network and patches used by these tests."""
+    return list(TINY)

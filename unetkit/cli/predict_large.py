@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
+                        help="NaN/Inf pixels: error (refuse), zero, or nearest finite pixel within the tile read "
+                             "(default: the checkpoint's data.nan_policy)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.instances:
         check_output_file(args.instances, [args.image, args.model, args.out], "--instances")
     stats = predict_large(args.model, args.image, args.out, args.engine, args.device, args.tile, args.overlap,
-                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet, resume=args.resume)
+                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet, resume=args.resume,
+                          nan_policy=args.nan_policy)
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
           f"{stats.peak_rss_mb:.0f} MiB; probabilities in {args.out}")

@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--encoder-weights", help="ternaus11: torchvision VGG11 state dict file (local path)")
     parser.add_argument("--freeze-encoder-epochs", type=int, help="ternaus11: train only the decoder at first")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
+                        help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel (data.nan_policy)")
     parser.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         shortcuts.append(f"data.class_names={json.dumps(names)}")  # JSON is YAML: names may hold spaces
     if args.val_fraction is not None:
         shortcuts.append(f"data.val_fraction={args.val_fraction}")
+    if args.nan_policy:
+        shortcuts.append(f"data.nan_policy={args.nan_policy}")
     if args.epochs is not None:
         shortcuts.append(f"train.epochs={args.epochs}")
     if args.time_budget is not None:

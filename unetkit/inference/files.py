@@ -22,6 +22,7 @@ from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
 from unetkit.data.layouts import find_images
 from unetkit.models.compiling import compiled
+from unetkit.safety.finite import apply_nan_policy, nan_policy
 from unetkit.safety.paths import check_output_folder, check_unique_stems
 from unetkit.training.data import is_volumetric, target_kind
 from unetkit.training.loop import select_device
@@ -44,10 +45,13 @@ class PredictOptions:
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
+    nan_policy: str | None = None  # NaN/Inf pixels: error | zero | nearest (None: the checkpoint's data.nan_policy)
 
 
 def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
     values = {"inference.tta": options.tta or config.inference.tta}
+    if options.nan_policy is not None:
+        values["data.nan_policy"] = options.nan_policy
     for key in ("tile_size", "overlap", "batch_size", "compile"):
         if getattr(options, key) is not None:
             values[f"inference.{key}"] = getattr(options, key)
@@ -58,7 +62,8 @@ def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
 
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
     """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
-    image = normalize_percentile(read_image(path), config.data.normalize_low, config.data.normalize_high)
+    image = apply_nan_policy(read_image(path), path, config.data.nan_policy)  # refuse or replace NaN/Inf
+    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high)
     return match_channels(image, config.model.in_channels, path)
 
 
@@ -83,8 +88,9 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
     if is_volumetric(config):  # 3D checkpoints predict volumes (unetkit.inference.volumes)
         from unetkit.inference.volumes import predict_volumes
 
-        return predict_volumes(model, config, inputs, out_dir, device, options.instances,
-                               options.save_probabilities, progress)
+        with nan_policy(config.data.nan_policy):
+            return predict_volumes(model, config, inputs, out_dir, device, options.instances,
+                                   options.save_probabilities, progress)
     paths = find_images(inputs)
     check_unique_stems(paths)  # outputs are named by stem: two inputs must not share one
     paths = shard(paths, rank, world)

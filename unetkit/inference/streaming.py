@@ -42,6 +42,7 @@ from unetkit.inference.arrays import (
     require_zarr,
 )
 from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
+from unetkit.safety.finite import apply_nan_policy
 from unetkit.safety.partial import PartialOutput
 
 OUT_DTYPES = ("float32", "float16", "uint8")  # uint8: probability x 255, rounded (4x smaller files)
@@ -154,6 +155,9 @@ def estimate_percentiles(source, low: float, high: float, block: int = 256,
             box = tuple(slice(s, min(s + block, n)) for s, n in zip(start, spatial, strict=True))
             samples.append(np.asarray(source[(slice(None), *box)], dtype=np.float32).ravel())
         values = np.concatenate(samples)
+    values = values[np.isfinite(values)]  # NaN/Inf pixels are handled by the nan policy, not counted here
+    if values.size == 0:
+        return 0.0, 0.0
     lo, hi = np.percentile(values, [low, high])
     if hi <= lo:
         lo, hi = float(values.min()), float(values.max())
@@ -166,8 +170,9 @@ class Normalized:
     Only ``view[(slice(None), *box)]`` reads are supported (what ``tiling.read_region`` does).
     """
 
-    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image"):
+    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error"):
         self.source = source
+        self.nan_policy = nan_policy  # applied per block read: "nearest" fills from within the tile read
         self.lo = np.float32(lo)
         self.scale = np.float32(1.0 / (hi - lo)) if hi > lo else np.float32(0.0)
         self.channels = channels
@@ -179,6 +184,7 @@ class Normalized:
 
     def __getitem__(self, key) -> np.ndarray:
         block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
+        block = apply_nan_policy(block, self.name, self.nan_policy, quiet=True)
         block = (block - self.lo) * self.scale
         return match_channels(block, self.channels, self.name)
 
@@ -357,7 +363,8 @@ def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: s
 def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
-                  out_dtype: str = "float32", progress: bool = True, resume: bool = False) -> StreamStats:
+                  out_dtype: str = "float32", progress: bool = True, resume: bool = False,
+                  nan_policy: str | None = None) -> StreamStats:
     """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
     (or an exported model, see ``engine``); writes softmax probabilities (out_channels, *S).
 
@@ -372,14 +379,15 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
     dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
     source = open_source(image, dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
-    normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
+    normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), nan_policy or config.data.nan_policy)
     out_channels = config.model.out_channels
     inference = config.inference
     tile_size, overlap = tile_size or inference.tile_size, inference.overlap if overlap is None else overlap
     partial = PartialOutput(output)
     signature = {"model": str(Path(model).resolve()), "image": str(Path(image).resolve()), "engine": engine,
                  "shape": [out_channels, *source.shape[1:]], "dtype": out_dtype, "tile": tile_size,
-                 "overlap": overlap, "tta": tta, "strip": strip_width, "percentiles": [lo, hi]}
+                 "overlap": overlap, "tta": tta, "strip": strip_width, "percentiles": [lo, hi],
+                 "nan_policy": normalized.nan_policy}
     shape = (out_channels, *source.shape[1:])
     sink = open_sink(partial.work, shape) if partial.start(signature, resume) else \
         create_sink(partial.work, shape, out_dtype)

@@ -38,6 +38,7 @@ from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
 from unetkit.safety.atomic import write_text
+from unetkit.safety.finite import nan_policy
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
@@ -176,7 +177,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     np.random.seed(config.train.seed)
     torch.manual_seed(config.train.seed)
     device = ctx.device
-    train, val, _ = prepare_data(config, train_dir, val_dir)
+    with nan_policy(config.data.nan_policy):  # NaN/Inf pixels: refused by name or replaced (safety/finite.py)
+        train, val, _ = prepare_data(config, train_dir, val_dir)
     input_size, output_size = patch_sizes(config)
     out_channels = config.model.out_channels
 
