@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_parser(subparsers) -> None:
@@ -40,13 +41,17 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unetkit.inference.files import PredictOptions, predict_files
+    from unetkit.safety.locks import folder_lock
+    from unetkit.safety.paths import check_output_folder
 
     options = PredictOptions(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, tta=args.tta,
                              instances=args.instances, device=args.device, engine=args.engine,
                              save_probabilities=not args.no_probabilities,
                              class_probabilities=args.class_probabilities, compile=args.compile,
                              winograd=False if args.no_winograd else None, nan_policy=args.nan_policy)
-    rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
+    check_output_folder(args.out, args.inputs)  # before the lock creates the folder
+    with folder_lock(args.out, "predict", enabled=os.environ.get("RANK", "0") == "0"):  # one writer per --out
+        rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

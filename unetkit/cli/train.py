@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
+    from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
@@ -79,12 +80,15 @@ def run(args: argparse.Namespace) -> int:
             if key not in RESUMABLE_OVERRIDES:
                 raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change")
             resumable[key] = value
-        result = fit(None, None, args.out, resume=True, resume_overrides=resumable, progress=not args.quiet)
+        with folder_lock(args.out, "train", enabled=os.environ.get("RANK", "0") == "0"):  # one run per folder
+            result = fit(None, args.data, args.out, val_dir=args.val, resume=True, resume_overrides=resumable,
+                         progress=not args.quiet)  # --data/--val: the data's new location, if moved
     else:
         if not args.data:
             raise InputError("--data is required (a dataset folder), unless --resume")
         config = resolve_config(args.recipe, args.config, overrides)
-        result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
+        with folder_lock(args.out, "train", enabled=os.environ.get("RANK", "0") == "0"):
+            result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
     return 0

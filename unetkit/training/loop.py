@@ -39,6 +39,7 @@ from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
 from unetkit.safety.atomic import write_text
 from unetkit.safety.finite import nan_policy
+from unetkit.safety.runs import absolute, data_fingerprint, repair_on_resume, resume_data
 from unetkit.training import checkpoint as ckpt
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
@@ -160,7 +161,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     if resume:
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
-        train_dir, val_dir = state["train_dir"], state.get("val_dir")
+        train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
     else:
         if (run_dir / "last.pt").exists():
             raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
@@ -234,6 +235,8 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         best_score, best_epoch = state["best_score"], state["best_epoch"]
         if ctx.is_main:
             print(f"resuming {run_dir} at epoch {start_epoch} (best {_score_key(config)} {best_score:.4f})")
+            repair_on_resume(run_dir, state)  # best.pt / summary.json in line with last.pt (safety/runs.py)
+            _write_metrics(history, run_dir / "metrics.csv")  # rows of epochs after last.pt are dropped
     # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
     train_model = compiled(ctx.wrap(model), config.train.compile, "train.compile")
 
@@ -245,6 +248,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         return budget > 0 and budget_now() - budget_started > budget
 
     key = _score_key(config)
+    fingerprint = data_fingerprint(train_dir, val_dir)  # stored so that a resume notices changed data
     stopped = False
     for epoch in range(start_epoch, config.train.epochs + 1):
         if stopped:
@@ -282,15 +286,16 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
             "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "history": history,
             "elapsed_s": time.monotonic() - started, "budget_elapsed_s": budget_now() - budget_started,
-            "train_dir": str(train_dir),
-            "val_dir": str(val_dir) if val_dir else None,
+            "train_dir": absolute(train_dir), "val_dir": absolute(val_dir) if val_dir else None,
+            "data_fingerprint": fingerprint,
         }
         if not ctx.is_main:
             continue
+        # order: metrics.csv, last.pt (the commit point), best.pt; a kill in between is repaired on resume
+        _write_metrics(history, run_dir / "metrics.csv")
         ckpt.save_checkpoint(run_dir / "last.pt", payload)
         if improved:
             ckpt.save_checkpoint(run_dir / "best.pt", payload)
-        _write_metrics(history, run_dir / "metrics.csv")
         plot_curves(history, run_dir / "curves.png")
         shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
         print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
