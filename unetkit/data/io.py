@@ -11,6 +11,7 @@ with the file name, what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,12 @@ NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 # A generic TIFF whose pages carry no axis meaning ("Q" in tifffile) and has at most this many pages is
 # read by read_image as channels (C, H, W); more pages make it a stack that needs read_stack/read_volume.
 MAX_PAGE_CHANNELS = 4
+
+# What decoders raise on a corrupt, truncated or foreign file: Pillow and tifffile parse untrusted bytes and
+# raise many types (struct.error, TypeError, ...; found by tests/safety/test_fuzz_cli.py). Our own
+# InputError and MemoryError are re-raised before these handlers.
+DECODE_ERRORS = (OSError, ValueError, KeyError, IndexError, SyntaxError, EOFError, TypeError, AttributeError,
+                 ZeroDivisionError, OverflowError, RuntimeError, struct.error, tifffile.TiffFileError)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,7 +108,7 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
     except Image.DecompressionBombError as error:
         raise InputError(f"{path}: {error}; an image this large is read tile by tile with predict-large "
                          "(save it as .npy or a tiled .tif)") from error
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
     if array.dtype.byteorder == ">":  # "I;16B" -> native uint16
@@ -144,9 +151,9 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
                 )
             check_fits_in_memory(path, series.shape, series.dtype.itemsize)  # headers can claim any size
             array = series.asarray().reshape(shape)
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
     if array.ndim == 2:
@@ -194,7 +201,7 @@ def image_shape(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
             return height, width
-    except (OSError, ValueError, SyntaxError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
 
@@ -206,9 +213,9 @@ def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
             shape, axes = _squeeze_axes(series.shape, series.axes)
             check_fits_in_memory(path, series.shape, series.dtype.itemsize)
             return series.asarray().reshape(shape), axes
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
 
@@ -235,9 +242,9 @@ def read_page(path: str | Path, index: int) -> np.ndarray:
             if not 0 <= index < n_pages:
                 raise InputError(f"{path}: page {index} requested but the stack has {n_pages} pages")
             array = tif.pages[index].asarray()
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
     array = np.squeeze(array)
     if array.ndim != 2:

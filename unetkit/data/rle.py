@@ -139,6 +139,7 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
     Returns counts ``{"images": .., "objects": .., "rows": ..}``. Label files are read with
     :func:`unetkit.data.io.read_labels` (2D integer ids, 0 = background).
     """
+    from unetkit.data.components import instance_labels
     from unetkit.data.io import read_labels
 
     pred_dir = Path(pred_dir)
@@ -167,7 +168,7 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
         for name, path in seen.items():
-            rles = labels_to_rles(read_labels(path))
+            rles = labels_to_rles(instance_labels(read_labels(path)))  # binary masks: components, as evaluate
             for rle in rles or [""]:
                 writer.writerow((name, rle))
             counts["images"] += 1

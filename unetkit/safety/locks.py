@@ -80,8 +80,12 @@ def folder_lock(folder: str | Path, command: str, enabled: bool = True) -> Itera
     if not enabled:
         yield
         return
+    created = not Path(folder).exists()
     lock = acquire(folder, command)
     try:
         yield
     finally:
         release(lock)
+        if created:  # a command refused before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                Path(folder).rmdir()  # only succeeds when empty

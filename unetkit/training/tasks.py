@@ -43,6 +43,7 @@ from unetkit.data.masks import (
     read_class_mask,
 )
 from unetkit.errors import InputError
+from unetkit.safety.labels import check_contiguous_class_ids
 
 SCORE_KEYS = {"binary": "val_dice", "instances": "val_dsb_score", "multiclass": "val_mean_dice",
               "regression": "val_psnr"}
@@ -156,12 +157,13 @@ def _max_class_id(samples: list[Sample], config: RunConfig) -> int:
     """Largest class id (ignore label left out) over the index masks of ``samples``."""
     from unetkit.data.layouts import load_labels
 
-    top = 0
+    found: dict[int, str] = {}  # class id -> first file holding it
     for sample in tqdm(samples, desc="counting classes", unit="img", leave=False):
         labels = load_labels(sample)
         values = labels[labels != config.data.ignore_label]
-        top = max(top, int(values.max()) if values.size else 0)
-    return top
+        for value in np.unique(values).tolist():
+            found.setdefault(int(value), str(sample.label_paths[0] if sample.label_paths else sample.image_path))
+    return check_contiguous_class_ids(found)  # a stray id (e.g. 7 among 0..2) is refused, not made a class
 
 
 def _multiclass_names(config: RunConfig, train_dir: str | Path, samples: list[Sample]) -> list[str]:
