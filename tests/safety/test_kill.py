@@ -27,7 +27,10 @@ from unetkit.training.checkpoint import load_checkpoint
 def _kill_during(argv: list[str], cwd: Path, started: Path, delay: float) -> None:
     """Run the CLI in a child process; once ``started`` exists (the work is under way), wait ``delay`` seconds
     and kill -9 it (unless it has finished by then)."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # the child computes with as many threads as this process (other test modules set 1): float sums
+    # are then reduced in the same order, so results can be compared bit for bit with in-process runs
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     process = subprocess.Popen([sys.executable, "-m", "unetkit", *argv], cwd=cwd, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300

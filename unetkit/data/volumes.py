@@ -36,6 +36,7 @@ from unetkit.data.io import (
 )
 from unetkit.data.layouts import LABEL_WORDS, Sample
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 from unetkit.safety.finite import apply_nan_policy
 
 VOLUME_EXTENSIONS = TIFF_EXTENSIONS + NIFTI_EXTENSIONS
@@ -255,7 +256,8 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
         kwargs["metadata"] = metadata
     else:
         kwargs["metadata"] = {"axes": axes}
-    tifffile.imwrite(path, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib", **kwargs)
+    with atomic_path(path) as tmp:  # a temporary name, renamed when complete
+        tifffile.imwrite(tmp, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib", **kwargs)
     return path
 
 
