@@ -213,7 +213,7 @@ def _coerce(text: str, current: Any, key: str) -> Any:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise InputError(f"cannot parse override {key}={text!r}: {error}") from error
+        raise InputError(f"cannot parse override {key}={text!r}: {' '.join(str(error).split())}") from error
     if isinstance(current, bool):
         if not isinstance(value, bool):
             raise InputError(f"override {key} expects true/false, got {text!r}")
@@ -263,7 +263,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from error
+        raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
     if not isinstance(values, dict):
         raise InputError(f"{path}: expected a mapping of sections (data:, model:, train: ...)")
     return from_dict(values)

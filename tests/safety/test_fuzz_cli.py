@@ -139,3 +139,41 @@ def test_submit_and_weights_never_fail_with_a_traceback(files):
                 code = main(argv)
             _check_outcome(code, err.getvalue(), command)
         assert _digest(folder) == before
+
+
+def _config_keys() -> list[str]:
+    import dataclasses
+
+    from unetkit.config import RunConfig
+
+    keys = []
+    for section in dataclasses.fields(RunConfig):
+        value = getattr(RunConfig(), section.name)
+        if dataclasses.is_dataclass(value):
+            keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(value)]
+        else:
+            keys.append(section.name)
+    return keys
+
+
+yaml_values = st.one_of(
+    st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["true", "false", "null", "[]", "[0]", "[1, 2]", "[[1, 2]]", "{a: 1}", "''", "auto", "none",
+                     ".nan", ".inf", "-.inf", "1e400", "[1, x]", "[-1]", "0.5", "256"]),
+    st.text(alphabet="abc01-.[]", max_size=6))
+
+
+@FUZZ
+@given(items=st.lists(st.tuples(st.sampled_from(_config_keys()), yaml_values), min_size=1, max_size=4))
+def test_any_override_gives_a_valid_config_or_one_input_error(items):
+    """--set values are checked when the config is built: a bad one is an InputError, never another error,
+    and an accepted config passes the checks again when read back from its dict (as from a checkpoint)."""
+    from unetkit.config import RunConfig, apply_overrides, from_dict, to_dict
+    from unetkit.errors import InputError
+
+    try:
+        config = apply_overrides(RunConfig(), [f"{key}={value}" for key, value in items])
+    except InputError as error:
+        assert "\n" not in str(error).strip()
+        return
+    assert from_dict(to_dict(config)) == config
