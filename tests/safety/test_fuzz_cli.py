@@ -103,8 +103,7 @@ def test_predict_never_fails_silently_or_with_a_traceback(run_dir, files, chosen
         before = _digest(inputs)
         out = Path(tmp) / "out"
         argv = ["predict", "--model", str(run_dir), str(inputs), "--out", str(out), "--quiet"]
-        for key, value in chosen.items():
-            argv += [key, value]
+        argv += [f"{key}={value}" for key, value in chosen.items()]  # "=": argparse takes -1e-5 for an option
         import contextlib
         import io
 
@@ -177,3 +176,45 @@ def test_any_override_gives_a_valid_config_or_one_input_error(items):
         assert "\n" not in str(error).strip()
         return
     assert from_dict(to_dict(config)) == config
+
+
+@st.composite
+def npy_images(draw) -> np.ndarray | bytes:
+    """Random .npy content: arrays of 1 to 4 axes, any dtype, NaN/Inf, or random bytes."""
+    if draw(st.booleans()) and draw(st.booleans()):
+        return b"\x93NUMPY" + draw(st.binary(max_size=64))
+    shape = tuple(draw(st.lists(st.integers(1, 24), min_size=1, max_size=4)))
+    dtype = draw(st.sampled_from(DTYPES + ("complex64",)))
+    array = np.random.default_rng(draw(st.integers(0, 2**16))).random(shape).astype(dtype)
+    if array.dtype.kind == "f" and array.size:
+        array.flat[0] = draw(st.sampled_from([0.5, np.nan, np.inf]))
+    return array
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(content=npy_images(), chosen=st.fixed_dictionaries({}, optional={
+    "--tile": st.integers(-8, 64).map(str), "--strip": st.integers(-2, 64).map(str),
+    "--chunk": st.integers(-2, 32).map(str), "--halo": st.integers(-3, 8).map(str),
+    "--nan-policy": st.sampled_from(["error", "zero", "nearest"])}))
+def test_predict_large_never_fails_silently_or_with_a_traceback(run_dir, content, chosen):
+    import contextlib
+    import io
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / "x.npy"
+        if isinstance(content, bytes):
+            image.write_bytes(content)
+        else:
+            np.save(image, content)
+        before = image.read_bytes()
+        out, labels = Path(tmp) / "p.npy", Path(tmp) / "l.npy"
+        argv = ["predict-large", str(image), "--model", str(run_dir), "--out", str(out), "--instances", str(labels),
+                "--quiet", *[f"{key}={value}" for key, value in chosen.items()]]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+        _check_outcome(code, err.getvalue(), "predict-large")
+        assert image.read_bytes() == before
+        if code == 0:
+            assert np.isfinite(np.load(out)).all() and np.load(labels).shape == np.load(out).shape[1:]
