@@ -99,7 +99,10 @@ def test_channels_last_training_follows_the_setting_device_and_width(setting, ba
 def test_bad_channels_last_setting_is_refused_by_name():
     from unetkit.training.optim import train_channels_last
 
-    config = apply_overrides(RunConfig(), ["train.channels_last=sometimes"])
+    with pytest.raises(InputError, match="train.channels_last='sometimes': expected one of auto, true, false"):
+        apply_overrides(RunConfig(), ["train.channels_last=sometimes"])  # refused when the config is built
+    config = RunConfig()
+    config.train.channels_last = "sometimes"  # set behind validation's back: still refused where it is used
     with pytest.raises(InputError, match="train.channels_last must be auto, true or false; got 'sometimes'"):
         train_channels_last(config)
 
