@@ -174,3 +174,14 @@ def validate_config(config: Any) -> Any:
         raise InputError(f"config key inference.tile_size={values['inference.tile_size']!r}: expected an integer "
                          f">= {divisor} (2**(model.depth-1) for a depth-{values['model.depth']} network)")
     return config
+
+
+def validate_training_config(config: Any) -> Any:
+    """``validate_config`` plus the rules across keys that only hold for a complete training config (a
+    YAML file and later overrides may set them in either order, so they are checked when training starts)."""
+    validate_config(config)
+    train = config.train
+    if train.scheduler == "cosine-time" and train.time_budget_s <= 0:
+        raise InputError(f"config key train.scheduler='cosine-time' needs train.time_budget_s > 0 (got "
+                         f"{train.time_budget_s:g}); set a time budget (--time-budget) or use the cosine schedule")
+    return config

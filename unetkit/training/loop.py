@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
+from unetkit.config_rules import validate_training_config
 from unetkit.data.sampling import PatchDataset
 from unetkit.data.splits import SplitData
 from unetkit.devices import select_device
@@ -153,12 +154,12 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
     if resume:
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
-        check_training_settings(config)
+        validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
         return config, train_dir, val_dir, state
     if (run_dir / "last.pt").exists():
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
-    check_training_settings(config)  # before any image is decoded or the run folder is made
+    validate_training_config(config)  # before any image is decoded or the run folder is made
     return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
 
 
@@ -197,14 +198,6 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
                loader, model, model, optimizer, scheduler, scaler, amp_dtype,
                task.loss(config).to(ctx.device), clock, data_fingerprint(train_dir, val_dir),
                elapsed_before=elapsed_before)
-
-
-def check_training_settings(config: RunConfig) -> None:
-    """The optimiser, schedule, budget clock and layout settings, checked by the code that uses them."""
-    lr_lambda(1, 0, config.train.scheduler, (lambda: 0.0) if config.train.time_budget_s > 0 else None)
-    BudgetClock(config.train.time_budget_s, 0.0, config.train.budget_clock)
-    train_channels_last(config)
-    build_optimizer(torch.nn.Linear(1, 1), config)
 
 
 def _patch_loader(config: RunConfig, task: Task, train: SplitData, input_size: tuple[int, ...],
