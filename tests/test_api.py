@@ -179,3 +179,30 @@ def test_3d_model_predicts_a_volume_through_the_api_as_the_cli_does(tmp_path):
     result = unetkit.load(checkpoint, device="cpu").predict(volume)
     assert result.probabilities.shape == (2, 12, 40, 36)
     np.testing.assert_allclose(result.foreground, cli, rtol=0, atol=_float32_tolerance(cli))
+
+
+def test_api_refuses_outputs_over_inputs_and_a_locked_folder_before_loading_anything(tmp_path):
+    import json
+    import os
+    import socket
+
+    from unetkit.safety.locks import LOCK_NAME
+
+    images = tmp_path / "images"
+    images.mkdir()
+    missing_model = tmp_path / "no-model.pt"  # never loaded: the output checks come first
+    with pytest.raises(InputError, match="holds the input"):
+        unetkit.predict_files(missing_model, [images], tmp_path)
+    with pytest.raises(InputError, match="holds the input"):
+        unetkit.train(images, tmp_path, epochs=1)
+    with pytest.raises(InputError, match="is also an input"):
+        unetkit.predict_large(missing_model, tmp_path / "slide.npy", tmp_path / "slide.npy")
+    with pytest.raises(InputError, match="--halo -1: expected an integer >= 0"):
+        unetkit.predict_large(missing_model, tmp_path / "slide.npy", tmp_path / "out.npy", halo=-1)
+    out = tmp_path / "predictions"
+    out.mkdir()
+    (out / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                             "command": "predict", "started": "now"}))
+    with pytest.raises(InputError, match="is in use by `unetkit predict`"):
+        unetkit.predict_files(missing_model, [images], out)
+    assert (out / LOCK_NAME).exists()  # another process's lock is never removed

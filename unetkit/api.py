@@ -82,8 +82,12 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         run = unetkit.train("data/train", out="runs/x", task="instances", epochs=30,
                             **{"model.base_channels": 32})
     """
+    import os
+
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
+    from unetkit.safety.locks import folder_lock
+    from unetkit.safety.paths import check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
     overrides: dict[str, Any] = {"task": task} if task is not None else {}
@@ -92,21 +96,28 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         if value is not None:
             overrides[key] = value
     overrides.update(settings)
+    folders = [item for item in (data, val) if isinstance(item, (str, Path))]
+    check_output_folder(out, folders)  # never into the data, never a file
+    lock = folder_lock(out, "train", enabled=os.environ.get("RANK", "0") == "0")  # one run per folder
     if resume:
         fixed = [key for key in overrides if key not in RESUMABLE_OVERRIDES]
         if fixed:
             raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change "
                              f"(not {', '.join(fixed)})")
         resumable = {key: value if isinstance(value, str) else str(value) for key, value in overrides.items()}
-        return fit(None, None, out, resume=True, resume_overrides=resumable, progress=progress)
+        moved = data if isinstance(data, (str, Path)) else None  # the data's new location, if moved
+        with lock:
+            return fit(None, moved, out, val_dir=val if isinstance(val, (str, Path)) else None, resume=True,
+                       resume_overrides=resumable, progress=progress)
     if data is None:
         raise InputError("--data is required (a dataset folder), unless --resume")
     if (Path(out) / "last.pt").exists():  # before in-memory pairs are written into it
         raise InputError(f"{out} already holds a run; use --resume to continue it or another --out")
     resolved = resolve_config(recipe, str(config) if config else None, _as_strings(overrides))
-    train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
-    val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
-    return fit(resolved, train_dir, out, val_dir=val_dir, progress=progress)
+    with lock:
+        train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
+        val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
+        return fit(resolved, train_dir, out, val_dir=val_dir, progress=progress)
 
 
 def _as_strings(values: dict[str, Any]) -> list[str]:
@@ -175,35 +186,58 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
     ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
-    ``class_probabilities``, ``compile``, ``winograd``.
+    ``class_probabilities``, ``compile``, ``winograd``, ``nan_policy``. ``out`` must not hold an input or
+    be a dataset folder, and is locked against a second writer while predicting (``unetkit.safety``).
     """
+    import os
+
     from unetkit.inference.files import PredictOptions
     from unetkit.inference.files import predict_files as run
+    from unetkit.safety.locks import folder_lock
+    from unetkit.safety.paths import check_output_folder
 
-    return run(model, list(inputs), out, PredictOptions(**options), progress=progress)
+    settings = PredictOptions(**options)
+    check_output_folder(out, inputs)  # before the lock creates the folder
+    with folder_lock(out, "predict", enabled=os.environ.get("RANK", "0") == "0"):  # one writer per folder
+        return run(model, list(inputs), out, settings, progress=progress)
 
 
 def predict_large(model: str | Path, image: str | Path, out: str | Path, *, instances: str | Path | None = None,
                   chunk: int = 2048, halo: int = 128, engine: str = "torch", device: str = "auto",
                   tile_size: int | None = None, overlap: float | None = None, batch_size: int | None = None,
                   tta: bool = False, strip_width: int = 4096, out_dtype: str = "float32",
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, resume: bool = False, nan_policy: str | None = None) -> dict[str, Any]:
     """Predict one image file larger than memory (.npy, .tif, .zarr) into ``out``, band by band.
 
     ``out`` gets what ``predict`` computes: probabilities (K, *S), or regression values in the
     target's units. ``instances``: also write instance labels (.npy/.zarr), post-processed in
     ``chunk`` px chunks with ``halo`` px of context. Returns ``{"prediction": StreamStats, "instances":
-    ChunkedStats or None}``.
+    ChunkedStats or None}``. Outputs are written under an unfinished name and renamed when complete;
+    ``resume`` continues an interrupted prediction strip by strip. ``nan_policy`` (None: the
+    checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
     """
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.streaming import stream_file
+    from unetkit.safety.options import check_int
+    from unetkit.safety.partial import PartialOutput
+    from unetkit.safety.paths import check_output_file
 
+    for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
+        check_int(option, value, low)  # refused before predicting, not after
+    check_output_file(out, [image, model])
+    if instances:
+        check_output_file(instances, [image, model, out], "--instances")
     predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                               tta=tta or None)
+                               tta=tta or None, nan_policy=nan_policy)
     kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
-    stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress)
+    stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
+                                     origin={"model": str(Path(model).resolve()), "engine": engine})
     chunked = None
     if instances:
-        chunked = instances_large(out, instances, predictor.config.postprocess, kind, chunk, halo, progress=progress)
+        labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
+        labels.start({}, resume=False)
+        chunked = instances_large(out, labels.work, predictor.config.postprocess, kind, chunk, halo,
+                                  progress=progress)
+        labels.finish()
     return {"prediction": stats, "instances": chunked}

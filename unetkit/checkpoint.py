@@ -8,7 +8,6 @@ This module needs nothing from training: prediction loads models through it.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
 from unetkit.pretrained import resolve_model
+from unetkit.safety.atomic import atomic_path
 
 FORMAT = "unetkit-checkpoint"
 VERSION = 1
@@ -29,10 +29,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     An interrupted write leaves the previous checkpoint intact, never a truncated one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:  # on failure (disk full) the temporary file is removed
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+    except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as a RuntimeError
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+        raise InputError(f"cannot write checkpoint {path} ({' '.join(str(error).split())[:200]}); {kept}; "
+                         "free disk space, then continue with --resume") from error
     return path
 
 
@@ -56,7 +59,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt/foreign files
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from error
+        if "weights_only" in str(error):  # it holds code or objects: never unpickled, and no advice to do so
+            raise InputError(f"{path}: not a unetkit checkpoint, or an untrusted one: it holds Python objects "
+                             "that unetkit does not load (only tensors and plain values)") from error
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}); the file is corrupt, "
+                         "truncated or of another format") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a unetkit checkpoint (no '{FORMAT}' marker)")
     return payload
@@ -64,6 +71,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def config_of(payload: dict[str, Any]) -> RunConfig:
     """The RunConfig stored in a checkpoint."""
+    if not isinstance(payload.get("config"), dict):
+        raise InputError("checkpoint holds no run config; it was not written by unetkit train (or is damaged)")
     return from_dict(payload["config"])
 
 
@@ -74,7 +83,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     payload = load_checkpoint(path)
     config = config_of(payload)
     model = build_model(config.model)
-    model.load_state_dict(payload["model"])
+    if not isinstance(payload.get("model"), dict):
+        raise InputError(f"{path}: checkpoint holds no model weights")
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:  # missing / unexpected keys, wrong shapes
+        raise InputError(f"{path}: the weights do not match the network its config describes "
+                         f"({str(error).splitlines()[0]}); the checkpoint is damaged or edited") from error
     return model.to(device).eval(), config
 
 

@@ -53,6 +53,7 @@ class DataConfig:
     target_norm: str = "percentile"  # regression: percentile (dataset-wide, stored) | none
     target_offset: list[float] = field(default_factory=list)  # per target channel: value mapped to 0
     target_scale: list[float] = field(default_factory=list)  # per target channel: span mapped to 1
+    nan_policy: str = "error"  # non-finite pixels (NaN/Inf): error (refuse the image) | zero | nearest finite pixel
 
 
 @dataclass
@@ -198,8 +199,13 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    """RunConfig from a (possibly partial) nested dict; missing keys keep their defaults."""
-    return _build(RunConfig, values or {}, "")
+    """RunConfig from a (possibly partial) nested dict; missing keys keep their defaults.
+
+    Every value is checked (type, range, allowed words; see ``unetkit.config_rules``) before anything uses it.
+    """
+    from unetkit.config_rules import validate_config
+
+    return validate_config(_build(RunConfig, values or {}, ""))
 
 
 def _coerce(text: str, current: Any, key: str) -> Any:
@@ -207,7 +213,7 @@ def _coerce(text: str, current: Any, key: str) -> Any:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise InputError(f"cannot parse override {key}={text!r}: {error}") from error
+        raise InputError(f"cannot parse override {key}={text!r}: {' '.join(str(error).split())}") from error
     if isinstance(current, bool):
         if not isinstance(value, bool):
             raise InputError(f"override {key} expects true/false, got {text!r}")
@@ -257,7 +263,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from error
+        raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
     if not isinstance(values, dict):
         raise InputError(f"{path}: expected a mapping of sections (data:, model:, train: ...)")
     return from_dict(values)
@@ -265,4 +271,6 @@ def load_config(path: str | Path) -> RunConfig:
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    from unetkit.safety.atomic import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.config import RunConfig, apply_overrides
+from unetkit.safety.atomic import write_text
 
 MARKER = ".unetkit-demo"  # only folders carrying this are cleared before a new demo
 
@@ -102,7 +103,7 @@ def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, se
         "predict_megapixels_per_s": round(pixels / 1e6 / max(seconds, 1e-9), 3),
         "total_seconds": round(time.monotonic() - started, 1),
     })
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2))  # atomic: a temporary name, then renamed
     return metrics
 
 

@@ -23,6 +23,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict, to_dict
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path, ensure_folder
 
 FORMATS = ("onnx", "torchscript")
 CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSON
@@ -93,14 +94,16 @@ def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, conf
     proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(to_dict(config))
-    onnx.save(proto, str(path))
+    with atomic_path(path) as tmp:  # a temporary name, renamed when complete
+        onnx.save(proto, str(tmp))
 
 
 def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace is deprecated upstream but still the TorchScript route
         traced = torch.jit.trace(model, example, check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files={CONFIG_FILE: json.dumps(to_dict(config))})
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={CONFIG_FILE: json.dumps(to_dict(config))})
 
 
 def _require_onnx() -> None:
@@ -133,7 +136,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     model, config = load_model(checkpoint, "cpu")
     model = model.eval()
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_path.parent)
     shapes = verification_shapes(config, tile_size)
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.rand(shape, generator=generator) for shape in shapes]
@@ -178,7 +181,7 @@ class OnnxModule(torch.nn.Module):
         providers = ["CPUExecutionProvider"]
         if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = onnx_session(path, options, providers)
         self.input_name = self.session.get_inputs()[0].name
         self.path = Path(path)
 
@@ -192,6 +195,18 @@ def _check_exported(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"exported model not found: {path} (create it with `unetkit export`)")
     return path
+
+
+def onnx_session(path: Path, options, providers: list):
+    """An onnxruntime session of ``path``; a corrupt or foreign file is one InputError naming it."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a readable ONNX model ({first}); export it again with `unetkit export`") \
+            from error
 
 
 def load_exported(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -215,9 +230,7 @@ def load_exported_config(path: str | Path) -> RunConfig:
     path = _check_exported(Path(path))
     if path.suffix.lower() == ".onnx":
         _require_onnx()
-        import onnxruntime as ort
-
-        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        meta = onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta()
         text = meta.custom_metadata_map.get(CONFIG_KEY)
     else:
         extra = {CONFIG_FILE: ""}

@@ -99,7 +99,10 @@ def test_channels_last_training_follows_the_setting_device_and_width(setting, ba
 def test_bad_channels_last_setting_is_refused_by_name():
     from unetkit.training.optim import train_channels_last
 
-    config = apply_overrides(RunConfig(), ["train.channels_last=sometimes"])
+    with pytest.raises(InputError, match="train.channels_last='sometimes': expected one of auto, true, false"):
+        apply_overrides(RunConfig(), ["train.channels_last=sometimes"])  # refused when the config is built
+    config = RunConfig()
+    config.train.channels_last = "sometimes"  # set behind validation's back: still refused where it is used
     with pytest.raises(InputError, match="train.channels_last must be auto, true or false; got 'sometimes'"):
         train_channels_last(config)
 
@@ -109,4 +112,15 @@ def test_bad_channels_last_setting_is_refused_by_name():
 def test_bad_training_settings_fail_before_data_or_run_folder(bad, tmp_path):
     with pytest.raises(InputError, match=next(iter(bad))):
         fit(apply_overrides(RunConfig(), bad), tmp_path / "no-data-here", tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_settings_set_behind_validation_and_cross_key_rules_fail_before_data(tmp_path):
+    config = RunConfig()
+    config.train.optimizer = "adam"  # set on the dataclass, never through from_dict
+    with pytest.raises(InputError, match="train.optimizer='adam': expected one of adamw, sgd"):
+        fit(config, tmp_path / "no-data-here", tmp_path / "run", progress=False)
+    timed = apply_overrides(RunConfig(), {"train.scheduler": "cosine-time"})  # valid key by key
+    with pytest.raises(InputError, match="cosine-time' needs train.time_budget_s > 0"):
+        fit(timed, tmp_path / "no-data-here", tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()

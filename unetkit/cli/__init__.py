@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 import sys
 
-from unetkit.errors import InputError
+from unetkit.safety.errors import debug_requested, user_error_message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unetkit", description="U-Net biomedical image segmentation: train, predict, evaluate."
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also: environment variable UNETKIT_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -32,15 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the subcommand
+    args = build_parser().parse_args([item for item in argv if item != "--debug"])
+    args.debug = debug
     try:
         return int(args.run(args) or 0)
-    except (InputError, FileNotFoundError, NotADirectoryError) as error:
-        print(f"unetkit {args.command}: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"unetkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # user errors: one line, exit 2; bugs keep their traceback (unetkit.safety.errors)
+        message = user_error_message(error)
+        if message is None or debug_requested(args.debug):
+            raise
+        print(f"unetkit {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
+    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
+                        help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel "
+                             "(default: the checkpoint's data.nan_policy)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=run)
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, instances=args.instances,
                                  device=args.device, engine=args.engine, save_probabilities=not args.no_probabilities,
                                  class_probabilities=args.class_probabilities, compile=args.compile,
-                                 winograd=False if args.no_winograd else None)
+                                 winograd=False if args.no_winograd else None, nan_policy=args.nan_policy)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

@@ -29,6 +29,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
+                        help="NaN/Inf pixels: error (refuse), zero, or nearest finite pixel within the tile read "
+                             "(default: the checkpoint's data.nan_policy)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=run)
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     done = unetkit.predict_large(args.model, args.image, args.out, instances=args.instances, chunk=args.chunk,
                                  halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, strip_width=args.strip,
-                                 out_dtype=args.dtype, progress=not args.quiet)
+                                 out_dtype=args.dtype, progress=not args.quiet, resume=args.resume,
+                                 nan_policy=args.nan_policy)
     stats = done["prediction"]
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "

@@ -20,6 +20,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unetkit.data.rle import write_submission
+    from unetkit.safety.paths import check_output_file
+
+    check_output_file(args.out, [args.pred])
 
     counts = write_submission(args.pred, args.out)
     summary = {"out": str(args.out), **counts}

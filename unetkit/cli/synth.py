@@ -26,6 +26,11 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from unetkit.data.synthetic import write_synthetic_dataset, write_synthetic_splits
+    from unetkit.safety.options import check_int
+
+    for option, value in (("--n", args.n), ("--n-train", args.n_train), ("--n-val", args.n_val),
+                          ("--n-test", args.n_test), ("--size", min(args.size))):
+        check_int(option, value, 1)
 
     if args.n is not None:
         paths = write_synthetic_dataset(args.out, args.n, seed=args.seed, shape=tuple(args.size))

@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--encoder-weights", help="ternaus11: torchvision VGG11 state dict file (local path)")
     parser.add_argument("--freeze-encoder-epochs", type=int, help="ternaus11: train only the decoder at first")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
+                        help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel (data.nan_policy)")
     parser.add_argument("--time-budget", type=float, help="stop training after this many seconds; the learning "
                         "rate then anneals over the budget (cosine-time) unless train.scheduler is set")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     import unetkit
 
     shortcuts = {"data.layout": args.layout, "model.name": args.model, "model.encoder_weights": args.encoder_weights,
-                 "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction}
+                 "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction,
+                 "data.nan_policy": args.nan_policy}
     settings = {key: value for key, value in shortcuts.items() if value is not None}
     if args.class_names:
         settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]

@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.data.io import read_label_volume, read_labels, write_tiff
     from unetkit.data.weightmaps import instance_labels_from_foreground, weight_map
     from unetkit.errors import InputError
+    from unetkit.safety.paths import check_output_file
+
+    check_output_file(args.out, [args.labels])
+    check_output_file(Path(args.out).with_suffix(".png"), [args.labels], "--out (its .png picture)")
 
     out = Path(args.out)
     if format_of(out) != "tiff":
@@ -89,4 +93,7 @@ def _save_picture(weights, path: Path, title: str) -> None:
     axes.set_axis_off()
     figure.colorbar(shown, ax=axes, label="weight", fraction=0.046, pad=0.02)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, bbox_inches="tight")
+    from unetkit.safety.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, bbox_inches="tight", format="png")

@@ -10,7 +10,7 @@ from unetkit.errors import InputError
 
 
 def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
-    """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray.
+    """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed.
 
     Mixed datasets (the DSB set has gray images stored as RGB) can then train one network.
     Any other mismatch is an error naming the file.
@@ -20,7 +20,10 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
         return image
     if have == 1:
         return np.repeat(image, channels, axis=0)
-    if channels == 1 and have in (3, 4):
+    if channels == 1 and have == 3:
         return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
     where = f"{path}: " if path else ""
-    raise InputError(f"{where}image has {have} channels but the model expects {channels}")
+    # 4 channels reach here only when they are 4 real channels (tagged alpha is dropped on reading):
+    # averaging 3 of them, as before, silently discarded the 4th
+    raise InputError(f"{where}image has {have} channels but the model expects {channels}; save the image with "
+                     f"{channels} channel(s) (gray or RGB) or train a model on {have}-channel images")

@@ -11,6 +11,7 @@ with the file name, what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from PIL import Image
 
 from unetkit.data.formats import extension, extensions
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
+from unetkit.safety.memory import check_fits_in_memory
 
 IMAGE_EXTENSIONS = extensions("image")  # .png .tif .tiff .jpg .jpeg (unetkit.data.formats)
 TIFF_EXTENSIONS = extensions(name="tiff")
@@ -27,6 +30,12 @@ NIFTI_EXTENSIONS = extensions(name="nifti")
 # A generic TIFF whose pages carry no axis meaning ("Q" in tifffile) and has at most this many pages is
 # read by read_image as channels (C, H, W); more pages make it a stack that needs read_stack/read_volume.
 MAX_PAGE_CHANNELS = 4
+
+# What decoders raise on a corrupt, truncated or foreign file: Pillow and tifffile parse untrusted bytes and
+# raise many types (struct.error, TypeError, ...; found by tests/safety/test_fuzz_cli.py). Our own
+# InputError and MemoryError are re-raised before these handlers.
+DECODE_ERRORS = (OSError, ValueError, KeyError, IndexError, SyntaxError, EOFError, TypeError, AttributeError,
+                 ZeroDivisionError, OverflowError, RuntimeError, struct.error, tifffile.TiffFileError)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,7 +105,10 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
                 image = image.convert("RGBA" if mode == "RGBa" else "LA")
             mode = image.mode
             array = np.asarray(image)
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: {error}; an image this large is read tile by tile with predict-large "
+                         "(save it as .npy or a tiled .tif)") from error
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
     if array.dtype.byteorder == ">":  # "I;16B" -> native uint16
@@ -137,10 +149,11 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
                     f"{path}: TIFF of shape {series.shape} (axes {series.axes}) is not a 2D image; "
                     "use read_volume for 3D or multi-channel 3D images"
                 )
+            check_fits_in_memory(path, series.shape, series.dtype.itemsize)  # headers can claim any size
             array = series.asarray().reshape(shape)
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
     if array.ndim == 2:
@@ -188,7 +201,7 @@ def image_shape(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
             return height, width
-    except (OSError, ValueError, SyntaxError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
 
@@ -198,8 +211,11 @@ def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, axes = _squeeze_axes(series.shape, series.axes)
+            check_fits_in_memory(path, series.shape, series.dtype.itemsize)
             return series.asarray().reshape(shape), axes
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except (InputError, MemoryError):
+        raise
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
 
 
@@ -226,9 +242,9 @@ def read_page(path: str | Path, index: int) -> np.ndarray:
             if not 0 <= index < n_pages:
                 raise InputError(f"{path}: page {index} requested but the stack has {n_pages} pages")
             array = tif.pages[index].asarray()
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
+    except DECODE_ERRORS as error:
         raise _corrupt(path, error) from error
     array = np.squeeze(array)
     if array.ndim != 2:
@@ -392,10 +408,10 @@ def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False) -
     ``compress`` uses lossless zlib (deflate), worthwhile for label images.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(
-        path, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
-    )
+    with atomic_path(path) as tmp:  # a kill mid-write never leaves a truncated file under the final name
+        tifffile.imwrite(
+            tmp, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
+        )
     return path
 
 
@@ -430,8 +446,8 @@ def write_png(path: str | Path, array: np.ndarray) -> Path:
     array = _to_hwc(array, path)
     if array.dtype == np.uint16 and array.ndim == 3:
         raise InputError(f"{path}: 16-bit colour PNGs are not supported; write a TIFF instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
     return path
 
 

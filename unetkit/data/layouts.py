@@ -32,6 +32,7 @@ from unetkit.data.io import (
     read_page,
 )
 from unetkit.errors import InputError
+from unetkit.safety.finite import apply_nan_policy
 
 LAYOUTS = ("folders", "dsb", "isbi-stack", "images")
 LABEL_WORDS = ("label", "mask")  # a TIFF whose name holds one of these is the labels of an isbi-stack
@@ -313,6 +314,7 @@ def load_image(sample: Sample, low: float = 1.0, high: float = 99.8) -> np.ndarr
         image = read_page(sample.image_path, sample.index)[None]
     else:
         image = read_image(sample.image_path)
+    image = apply_nan_policy(image, sample.image_path)  # NaN/Inf pixels: refused or replaced (safety/finite.py)
     return normalize_percentile(image, low, high)
 
 

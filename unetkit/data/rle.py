@@ -16,6 +16,7 @@ import numpy as np
 
 from unetkit.data.formats import extensions
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 
 SUBMISSION_HEADER = ("ImageId", "EncodedPixels")
 LABEL_FILE_EXTENSIONS = extensions("labels")  # unetkit.data.formats
@@ -139,6 +140,7 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
     Returns counts ``{"images": .., "objects": .., "rows": ..}``. Label files are read with
     :func:`unetkit.data.io.read_labels` (2D integer ids, 0 = background).
     """
+    from unetkit.data.components import instance_labels
     from unetkit.data.io import read_labels
 
     pred_dir = Path(pred_dir)
@@ -162,13 +164,12 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
         seen[name] = path
 
     out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
     counts = {"images": 0, "objects": 0, "rows": 0}
-    with open(out_csv, "w", newline="") as handle:
+    with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
         for name, path in seen.items():
-            rles = labels_to_rles(read_labels(path))
+            rles = labels_to_rles(instance_labels(read_labels(path)))  # binary masks: components, as evaluate
             for rle in rles or [""]:
                 writer.writerow((name, rle))
             counts["images"] += 1

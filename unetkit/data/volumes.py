@@ -37,6 +37,8 @@ from unetkit.data.io import (
 )
 from unetkit.data.layouts import LABEL_WORDS, Sample
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
+from unetkit.safety.finite import apply_nan_policy
 
 VOLUME_EXTENSIONS = extensions("volume")  # unetkit.data.formats
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)  # what ImageJ hyperstacks can hold
@@ -255,7 +257,8 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
         kwargs["metadata"] = metadata
     else:
         kwargs["metadata"] = {"axes": axes}
-    tifffile.imwrite(path, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib", **kwargs)
+    with atomic_path(path) as tmp:  # a temporary name, renamed when complete
+        tifffile.imwrite(tmp, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib", **kwargs)
     return path
 
 
@@ -386,6 +389,7 @@ def find_volumes(inputs: Iterable[str | Path]) -> list[Path]:
 def load_volume(path: str | Path, low: float = 1.0, high: float = 99.8) -> tuple[np.ndarray, VolumeMeta]:
     """A volume as ``(C, D, H, W)`` float32 after percentile normalisation of the whole volume, with meta."""
     volume, meta = read_volume_file(path)
+    volume = apply_nan_policy(volume, path)  # NaN/Inf voxels: refused or replaced (safety/finite.py)
     return normalize_percentile(volume, low, high), meta
 
 

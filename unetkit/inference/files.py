@@ -29,6 +29,8 @@ from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
+from unetkit.safety.finite import apply_nan_policy, nan_policy
+from unetkit.safety.paths import check_output_folder, check_unique_stems
 from unetkit.tasks import OutputOptions
 
 
@@ -47,11 +49,13 @@ class PredictOptions:
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
+    nan_policy: str | None = None  # NaN/Inf pixels: error | zero | nearest (None: the checkpoint's data.nan_policy)
 
 
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
     """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
-    image = normalize_percentile(read_image(path), config.data.normalize_low, config.data.normalize_high)
+    image = apply_nan_policy(read_image(path), path, config.data.nan_policy)  # refuse or replace NaN/Inf
+    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high)
     return match_channels(image, config.model.in_channels, path)
 
 
@@ -67,7 +71,7 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
         device = torch.device("cuda", local_rank)
     return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
                           tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
-                          tta=options.tta or None)
+                          tta=options.tta or None, nan_policy=options.nan_policy)
 
 
 def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,
@@ -84,6 +88,7 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
     from unetkit.devices import shard
 
     options = options or PredictOptions()
+    check_output_folder(out_dir, inputs)  # never write over an input or into a dataset folder
     out_dir = Path(out_dir)
     task, config = predictor.task, predictor.config
     outputs = OutputOptions(instances=options.instances or task.name == "instances",
@@ -95,11 +100,14 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
 
         paths = shard(find_volumes(inputs))
     else:
-        paths = shard(find_images(inputs))
+        paths = find_images(inputs)
+        check_unique_stems(paths)  # outputs are named by stem: two inputs must not share one
+        paths = shard(paths)
     rows = []
     for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):
         started = time.perf_counter()
-        image, writer, row = _read(path, config, out_dir, volumetric)
+        with nan_policy(config.data.nan_policy):  # volume loaders apply the process-wide policy
+            image, writer, row = _read(path, config, out_dir, volumetric)
         result = task.result(predictor.output(image), config, instances=outputs.instances)
         seconds = time.perf_counter() - started
         voxels = int(np.prod(image.shape[1:]))

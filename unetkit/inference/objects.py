@@ -95,4 +95,4 @@ def write_object_csv(rows: list[dict[str, Any]], path: str | Path, columns: list
 
     columns = columns or (list(rows[0]) if rows else object_columns(2))
     shown = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()} for row in rows]
-    return write_rows_csv(shown, path, columns)
+    return write_rows_csv(shown, path, columns)  # written atomically (temporary name, then renamed)

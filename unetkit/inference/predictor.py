@@ -32,6 +32,7 @@ from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
+from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task
 
 
@@ -74,12 +75,15 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
-             winograd: bool | None = None, compile: str | None = None, **inference: Any) -> Predictor:
+             winograd: bool | None = None, compile: str | None = None, nan_policy: str | None = None,
+             **inference: Any) -> Predictor:
         """A predictor for a checkpoint or run folder (``engine="torch"``) or an exported ``.onnx`` / ``.ts``.
 
         ``inference`` overrides the checkpoint's ``inference`` settings, e.g. ``tile_size=512, tta=True``;
         an explicit ``tile_size`` replaces a per-axis ``tile_shape``. ``winograd`` (None: the checkpoint's
         setting) runs wide 3x3 convs as Winograd on a CPU; ``compile`` names a ``torch.compile`` backend.
+        ``nan_policy`` (None: the checkpoint's ``data.nan_policy``): NaN/Inf pixels refused (``error``) or
+        replaced (``zero``, ``nearest``), see ``unetkit.safety.finite``.
         """
         from unetkit.inference.engines import load_engine_model
         from unetkit.models.compiling import compiled
@@ -91,6 +95,8 @@ class Predictor:
             values["inference.tile_shape"] = []  # an explicit tile wins over the checkpoint's per-axis tile
         if compile is not None:
             values["inference.compile"] = compile
+        if nan_policy is not None:
+            values["data.nan_policy"] = nan_policy
         config = apply_overrides(config, values)
         if engine == "torch":
             network = compiled(network, config.inference.compile, "inference.compile")
@@ -122,11 +128,12 @@ class Predictor:
         layout = channel_layout(image.shape, self.spatial_dims)
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
+            array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
             normalized = normalize_percentile(array, data.normalize_low, data.normalize_high)
             return match_channels(normalized, self.config.model.in_channels, name)
         source = image if layout == "first" else ChannelsFirst(image, layout)
         lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high)
-        return Normalized(source, lo, hi, self.config.model.in_channels, name)
+        return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
 
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image."""

@@ -44,6 +44,8 @@ from unetkit.inference.arrays import (
     require_zarr,
 )
 from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
+from unetkit.safety.finite import apply_nan_policy
+from unetkit.safety.partial import PartialOutput
 
 OUT_DTYPES = ("float32", "float16", "uint8")  # uint8: probability x 255, rounded (4x smaller files)
 FULL_READ_PIXELS = 16_000_000  # images up to this size get exact percentiles from every pixel
@@ -144,6 +146,9 @@ def estimate_percentiles(source, low: float, high: float, block: int = 256,
             box = tuple(slice(s, min(s + block, n)) for s, n in zip(start, spatial, strict=True))
             samples.append(np.asarray(source[(slice(None), *box)], dtype=np.float32).ravel())
         values = np.concatenate(samples)
+    values = values[np.isfinite(values)]  # NaN/Inf pixels are handled by the nan policy, not counted here
+    if values.size == 0:
+        return 0.0, 0.0
     lo, hi = np.percentile(values, [low, high])
     if hi <= lo:
         lo, hi = float(values.min()), float(values.max())
@@ -156,8 +161,9 @@ class Normalized:
     Only ``view[(slice(None), *box)]`` reads are supported (what ``tiling.read_region`` does).
     """
 
-    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image"):
+    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error"):
         self.source = source
+        self.nan_policy = nan_policy  # applied per block read: "nearest" fills from within the tile read
         # the arithmetic of ``normalize_percentile``: float32 (x - lo) / (hi - lo), so that an image read
         # whole gives bit for bit the input that ``unetkit predict`` gives the network
         self.lo = np.float32(lo)
@@ -171,6 +177,7 @@ class Normalized:
 
     def __getitem__(self, key) -> np.ndarray:
         block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
+        block = apply_nan_policy(block, self.name, self.nan_policy, quiet=True)
         block = (block - self.lo) / self.span if self.span is not None else np.zeros_like(block)
         return match_channels(block, self.channels, self.name)
 
@@ -273,12 +280,13 @@ class _Band:
 def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry, out_channels: int,
                       tile_size: int | Sequence[int] = 256, overlap: float = 0.25, batch_size: int = 4,
                       blend: str = "gaussian", strip_width: int = 4096, out_dtype: str = "float32",
-                      progress: bool = False) -> StreamStats:
+                      progress: bool = False, done_strips: Sequence[int] = (), on_strip=None) -> StreamStats:
     """Predict a lazy channels-first image (C, *S) into ``sink`` (out_channels, *S), band by band.
 
     ``source`` returns float32 network input for ``source[(slice(None), *box)]`` (see ``Normalized``);
     ``sink`` takes ``sink[(slice(None), *box)] = block``. Results equal ``predict_tiled`` on the same
     image to float rounding. Needs 2 or 3 spatial axes (bands walk the first, strips split the last).
+    Strips in ``done_strips`` are skipped (resuming); ``on_strip(index)`` is called once a strip is written.
     """
     started = time.perf_counter()
     spatial = tuple(int(n) for n in source.shape[1:])
@@ -300,7 +308,10 @@ def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry,
     predicted = sum(len(columns) for _, columns in strips) * per_column
     bar = tqdm(total=predicted, desc="tiles", unit="tile", disable=not progress, leave=False)
     rows = min(tile_out[0], spatial[0])
-    for own, columns in strips:
+    for index, (own, columns) in enumerate(strips):
+        if index in done_strips:
+            bar.update(len(columns) * per_column)
+            continue
         cols = (columns[0], min(columns[-1] + tile_out[-1], width))
         band = _Band(out_channels, rows, spatial[1:-1], cols, window is not None)
         positions = itertools.product(starts[0], *starts[1:-1], columns)
@@ -322,6 +333,8 @@ def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry,
             bar.update(len(batch))
         top = band.top
         _write(sink, band.take(spatial[0], own), top, own, out_dtype)
+        if on_strip is not None:
+            on_strip(index)
     bar.close()
     seconds = time.perf_counter() - started
     megapixels = math.prod(spatial) / 1e6
@@ -343,35 +356,71 @@ def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: s
 def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
-                  out_dtype: str = "float32", progress: bool = True) -> StreamStats:
+                  out_dtype: str = "float32", progress: bool = True, resume: bool = False,
+                  nan_policy: str | None = None) -> StreamStats:
     """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
     (or an exported model, see ``engine``); writes what ``unetkit predict`` computes: softmax
-    probabilities (K, *S), or for a regression model the values in the target's units (C', *S)."""
+    probabilities (K, *S), or for a regression model the values in the target's units (C', *S).
+
+    The file is written as ``<stem>.unfinished<suffix>`` and renamed when complete (``safety.partial``);
+    ``resume`` continues an interrupted run strip by strip."""
     from unetkit.inference.predictor import Predictor
 
     predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap,
-                               batch_size=batch_size, tta=tta or None)
-    return stream_file(predictor, image, output, strip_width, out_dtype, progress)
+                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy)
+    return stream_file(predictor, image, output, strip_width, out_dtype, progress, resume=resume,
+                       origin={"model": str(Path(model).resolve()), "engine": engine})
 
 
 def stream_file(predictor, image: str | Path, output: str | Path, strip_width: int = 4096,
-                out_dtype: str = "float32", progress: bool = True) -> StreamStats:
-    """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings."""
+                out_dtype: str = "float32", progress: bool = True, resume: bool = False,
+                origin: dict | None = None) -> StreamStats:
+    """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings.
+
+    The output is written as ``<stem>.unfinished<suffix>`` and renamed when complete
+    (``safety.partial``); ``resume`` continues an interrupted run strip by strip when its settings
+    (``origin``: what the predictor was loaded from, plus image, shape, tiles, percentiles) match."""
     config = predictor.config
     if out_dtype == "uint8" and predictor.task.activation != "softmax":
         raise InputError(f"--dtype uint8 stores probabilities x 255; a {predictor.task.name} model outputs "
                          "other values: use --dtype float32 or float16")
     source = open_source(image, predictor.spatial_dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
-    normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
+    normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
     out_channels = config.model.out_channels
-    sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
     inference = config.inference
+    tile = list(inference.tile_shape) or inference.tile_size
+    partial = PartialOutput(output)
+    shape = (out_channels, *source.shape[1:])
+    signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
+                 "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
+                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy}
+    sink = open_sink(partial.work, shape) if partial.start(signature, resume) else \
+        create_sink(partial.work, shape, out_dtype)
     try:
-        return predict_streaming(
-            normalized, sink, predictor.tile_function(), predictor.geometry, out_channels,
-            list(inference.tile_shape) or inference.tile_size, inference.overlap, inference.batch_size,
-            inference.blend, strip_width, out_dtype, progress)
+        stats = predict_streaming(
+            normalized, sink, predictor.tile_function(), predictor.geometry, out_channels, tile, inference.overlap,
+            inference.batch_size, inference.blend, strip_width, out_dtype, progress,
+            done_strips=partial.done, on_strip=partial.mark_done)
     finally:
         if hasattr(sink, "close"):
             sink.close()
+    partial.finish()
+    return stats
+
+
+def open_sink(path: str | Path, shape: Sequence[int]):
+    """An existing output of ``create_sink`` (an unfinished one being resumed), open for box writes."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        sink = open_npy(path, writable=True)
+    elif suffix in (".tif", ".tiff"):
+        sink = TiledTiff(path)
+    elif is_zarr_path(path):
+        sink = require_zarr().open_array(str(path), mode="r+")
+    else:
+        raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
+    if tuple(sink.shape) != tuple(shape):
+        raise InputError(f"{path}: has shape {tuple(sink.shape)}, expected {tuple(shape)}; run without --resume")
+    return sink

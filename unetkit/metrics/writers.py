@@ -8,7 +8,6 @@ half-written table.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from unetkit.errors import InputError
+from unetkit.safety.atomic import atomic_path
 
 
 def write_rows_csv(rows: list[dict[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:
@@ -27,14 +27,11 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path, columns: Sequen
     """
     path = Path(path)
     columns = list(columns) if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", newline="") as handle:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
     except OSError as error:
         raise InputError(f"cannot write {path}: {error}; choose another output folder") from error
     return path
@@ -55,9 +52,7 @@ def write_confusion_matrix(
     if cm.ndim != 2 or cm.shape != (len(names), len(names)):
         raise InputError(f"confusion matrix of shape {cm.shape} does not fit {len(names)} class names")
     csv_path, png_path = Path(csv_path), Path(png_path)
-    for path in (csv_path, png_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as handle:
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["truth \\ prediction", *names])
         for name, row in zip(names, cm, strict=True):
@@ -82,5 +77,6 @@ def write_confusion_matrix(
                       color=colour)
     axes.set_title("confusion matrix (counts, row share)")
     figure.tight_layout()
-    figure.savefig(png_path, dpi=120)
+    with atomic_path(png_path) as tmp:
+        figure.savefig(tmp, dpi=120, format="png")
     return csv_path, png_path

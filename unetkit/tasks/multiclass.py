@@ -41,6 +41,7 @@ from unetkit.data.masks import (
 )
 from unetkit.data.splits import SplitData, image_channels, map_samples
 from unetkit.errors import InputError
+from unetkit.safety.labels import check_contiguous_class_ids
 from unetkit.tasks.base import OutputOptions, PredictFn, Result, Task
 
 
@@ -112,11 +113,12 @@ def _max_class_id(samples: list[Sample], config: RunConfig) -> int:
     """Largest class id (ignore label left out) over the index masks of ``samples``."""
     from unetkit.data.layouts import load_labels
 
-    top = 0
-    for labels in map_samples(samples, load_labels, "counting classes"):
+    found: dict[int, str] = {}  # class id -> first file holding it
+    for sample, labels in zip(samples, map_samples(samples, load_labels, "counting classes"), strict=True):
         values = labels[labels != config.data.ignore_label]
-        top = max(top, int(values.max()) if values.size else 0)
-    return top
+        for value in np.unique(values).tolist():
+            found.setdefault(int(value), str(sample.label_paths[0] if sample.label_paths else sample.image_path))
+    return check_contiguous_class_ids(found)  # a stray id (e.g. 7 among 0..2) is refused, not made a class
 
 
 def _multiclass_names(config: RunConfig, train_dir: str | Path, samples: list[Sample]) -> list[str]:

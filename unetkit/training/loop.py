@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
+from unetkit.config_rules import validate_training_config
 from unetkit.data.sampling import PatchDataset
 from unetkit.data.splits import SplitData
 from unetkit.devices import select_device
@@ -43,6 +44,9 @@ from unetkit.models.layout import to_channels_last
 from unetkit.models.memory import check_training_memory
 from unetkit.models.registry import build_model, resolve_model_config
 from unetkit.models.ternaus import load_encoder_weights, set_encoder_frozen
+from unetkit.safety.atomic import write_text
+from unetkit.safety.finite import nan_policy
+from unetkit.safety.runs import absolute, data_fingerprint, repair_on_resume, resume_data
 from unetkit.tasks import Task, get_task
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import prepare_data
@@ -88,6 +92,7 @@ class Run:
     amp_dtype: torch.dtype | None
     loss_fn: torch.nn.Module
     clock: BudgetClock  # the one budget clock (schedule and stopping)
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # of the data files, so a resume notices changes
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 1
     best_score: float = -math.inf
@@ -149,11 +154,12 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
     if resume:
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
-        check_training_settings(config)
-        return config, state["train_dir"], state.get("val_dir"), state
+        validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
+        train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
+        return config, train_dir, val_dir, state
     if (run_dir / "last.pt").exists():
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
-    check_training_settings(config)  # before any image is decoded or the run folder is made
+    validate_training_config(config)  # before any image is decoded or the run folder is made
     return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
 
 
@@ -170,7 +176,8 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     np.random.seed(config.train.seed)
     torch.manual_seed(config.train.seed)
     task = get_task(config)
-    train, val, _ = prepare_data(config, train_dir, val_dir)
+    with nan_policy(config.data.nan_policy):  # NaN/Inf pixels: refused by name or replaced (safety/finite.py)
+        train, val, _ = prepare_data(config, train_dir, val_dir)
     input_size, output_size = patch_sizes(config)
     dataset, loader = _patch_loader(config, task, train, input_size, output_size, ctx)
     model = _build_model(config, input_size, ctx, pretrained=state is None)
@@ -189,15 +196,8 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=amp_dtype == torch.float16)
     return Run(config, task, run_dir, train_dir, val_dir, ctx, train, val, input_size, output_size, dataset,
                loader, model, model, optimizer, scheduler, scaler, amp_dtype,
-               task.loss(config).to(ctx.device), clock, elapsed_before=elapsed_before)
-
-
-def check_training_settings(config: RunConfig) -> None:
-    """The optimiser, schedule, budget clock and layout settings, checked by the code that uses them."""
-    lr_lambda(1, 0, config.train.scheduler, (lambda: 0.0) if config.train.time_budget_s > 0 else None)
-    BudgetClock(config.train.time_budget_s, 0.0, config.train.budget_clock)
-    train_channels_last(config)
-    build_optimizer(torch.nn.Linear(1, 1), config)
+               task.loss(config).to(ctx.device), clock, data_fingerprint(train_dir, val_dir),
+               elapsed_before=elapsed_before)
 
 
 def _patch_loader(config: RunConfig, task: Task, train: SplitData, input_size: tuple[int, ...],
@@ -250,6 +250,8 @@ def restore(run: Run, state: dict[str, Any] | None) -> None:
     run.best_score, run.best_epoch = state["best_score"], state["best_epoch"]
     if run.ctx.is_main:
         print(f"resuming {run.run_dir} at epoch {run.start_epoch} (best {run.task.score_key} {run.best_score:.4f})")
+        repair_on_resume(run.run_dir, state)  # best.pt / summary.json in line with last.pt (safety/runs.py)
+        write_rows_csv(run.history, run.run_dir / "metrics.csv")  # rows of epochs after last.pt are dropped
 
 
 def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], bool]:
@@ -290,7 +292,7 @@ def validate_epoch(run: Run, epoch: int, row: dict[str, Any], last: bool) -> Non
 
 
 def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None:
-    """Keep the best score; rank 0 writes last.pt (best.pt when improved), metrics.csv, curves.png."""
+    """Keep the best score; rank 0 writes metrics.csv, last.pt, best.pt when improved (in that order), curves.png."""
     score = row.get(run.task.score_key, -row["train_loss"] if not run.val.images else None)
     improved = score is not None and score > run.best_score
     if improved:
@@ -302,12 +304,14 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "rng": ckpt.rng_state(),
         "epoch": epoch, "best_score": run.best_score, "best_epoch": run.best_epoch, "history": run.history,
         "elapsed_s": time.monotonic() - run.started, "budget_elapsed_s": run.clock.elapsed(),
-        "train_dir": str(run.train_dir), "val_dir": str(run.val_dir) if run.val_dir else None,
+        "train_dir": absolute(run.train_dir), "val_dir": absolute(run.val_dir) if run.val_dir else None,
+        "data_fingerprint": run.fingerprint,
     }
+    # order: metrics.csv, last.pt (the commit point), best.pt; a kill in between is repaired on resume
+    write_rows_csv(run.history, run.run_dir / "metrics.csv")
     ckpt.save_checkpoint(run.run_dir / "last.pt", payload)
     if improved:
         ckpt.save_checkpoint(run.run_dir / "best.pt", payload)
-    write_rows_csv(run.history, run.run_dir / "metrics.csv")
     plot_curves(run.history, run.run_dir / "curves.png")
     shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
     print(f"epoch {epoch}: loss {row['train_loss']:.4f} {shown} ({row['train_seconds']:.1f}s, "
@@ -324,7 +328,7 @@ def write_summary(run: Run, stopped: bool) -> None:
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
                "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan]}
     if run.ctx.is_main:
-        (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
     run.ctx.barrier()  # other ranks return once rank 0 has written everything
     run.ctx.close()
 

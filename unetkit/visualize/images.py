@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unetkit.safety.atomic import atomic_path
+
 
 def to_display_rgb(image: np.ndarray) -> np.ndarray:
     """(C, H, W) or (H, W) image of any range -> (H, W, 3) uint8 with a 1-99.5 percentile stretch."""
@@ -68,6 +70,6 @@ def side_by_side(*panels: np.ndarray, gap: int = 4) -> np.ndarray:
 def save_rgb(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 array as PNG, creating the folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path)
+    with atomic_path(path) as tmp:  # temporary name, renamed when complete
+        Image.fromarray(rgb).save(tmp, format="PNG")
     return path

@@ -1,0 +1,154 @@
+"""Issue 15, errors: bad files, paths and disks give one line and exit code 2, never a traceback;
+--debug (or UNETKIT_DEBUG=1) shows the traceback."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from unetkit.cli import main
+
+
+def one_line(capsys, argv, *words) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def _png_claiming(path, width: int, height: int) -> None:
+    """A valid-looking PNG header that claims width x height pixels (1 KB on disk)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_png_is_one_line(run_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png_claiming(folder / "bomb.png", 100_000, 100_000)
+    one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"],
+             "bomb.png", "predict-large")
+
+
+def test_tiff_claiming_more_memory_than_the_machine_is_one_line(run_dir, tmp_path, capsys, monkeypatch):
+    import tifffile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "big.tif", np.zeros((64, 64), np.float32))
+    monkeypatch.setattr("unetkit.safety.memory.physical_memory_bytes", lambda: 16 * 1024)  # a 16 KiB machine
+    one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"],
+             "big.tif", "GiB", "predict-large")
+
+
+def test_out_that_is_a_file_or_a_folder_of_the_wrong_kind(dataset, run_dir, tmp_path, capsys):
+    afile = tmp_path / "taken.txt"
+    afile.write_text("x")
+    one_line(capsys, ["train", "--data", str(dataset / "train"), "--out", str(afile)], "existing file")
+    one_line(capsys, ["train", "--data", str(dataset / "train"), "--out", str(dataset / "train")], "holds the input")
+    labels = next((dataset / "test" / "masks").iterdir())
+    one_line(capsys, ["weights", "--labels", str(labels), "--out", str(tmp_path)], "existing folder")
+    one_line(capsys, ["weights", "--labels", str(labels), "--out", str(afile / "w.tif")], "is a file, not a folder")
+    one_line(capsys, ["submit", "--pred", str(dataset / "test" / "masks"), "--out", str(tmp_path)], "existing folder")
+    one_line(capsys, ["export", "--model", str(run_dir), "--out", str(afile / "m.onnx")], "is a file, not a folder")
+    assert afile.read_text() == "x"
+
+
+def test_read_only_and_proc_paths(dataset, tmp_path, capsys):
+    labels = next((dataset / "test" / "masks").iterdir())
+    one_line(capsys, ["weights", "--labels", str(labels), "--out", "/proc/unetkit_weights.tif"])
+    one_line(capsys, ["synth", "--out", "/proc/unetkit_synth", "--n", "1", "--size", "32", "32"])
+
+
+def test_demo_into_an_existing_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    one_line(capsys, ["demo", "--out", str(tmp_path)], "not a demo folder")
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(dataset, run_dir, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = (run / "last.pt").read_bytes()
+    real_save = torch.save
+
+    def full(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 1234 vs 1200")
+
+    monkeypatch.setattr(torch, "save", full)
+    err = one_line(capsys, ["train", "--out", str(run), "--resume", "--epochs", "2", "--quiet"],
+                   "last.pt", "intact", "--resume")
+    assert "unexpected pos" in err
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (run / "last.pt").read_bytes() == before
+    assert not [p for p in run.iterdir() if ".tmp" in p.name]
+
+
+def test_corrupt_onnx_is_one_line(dataset, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07garbage" * 20)
+    one_line(capsys, ["predict", "--engine", "onnxruntime", "--model", str(model), str(dataset / "test" / "images"),
+                      "--out", str(tmp_path / "p"), "--quiet"], "model.onnx", "ONNX")
+
+
+def test_damaged_checkpoints_are_one_line(dataset, run_dir, tmp_path, capsys):
+    payload = torch.load(run_dir / "best.pt", weights_only=True)
+    images = str(dataset / "test" / "images")
+    no_config = tmp_path / "no_config.pt"
+    torch.save({k: v for k, v in payload.items() if k != "config"}, no_config)
+    one_line(capsys, ["predict", "--model", str(no_config), images, "--out", str(tmp_path / "a"), "--quiet"],
+             "no run config")
+    partial = tmp_path / "partial.pt"
+    weights = dict(payload["model"])
+    weights.pop(next(iter(weights)))
+    torch.save({**payload, "model": weights}, partial)
+    one_line(capsys, ["predict", "--model", str(partial), images, "--out", str(tmp_path / "b"), "--quiet"],
+             "partial.pt", "do not match")
+    huge = tmp_path / "huge.pt"
+    torch.save({**payload, "config": {**payload["config"], "model": {**payload["config"]["model"],
+                                                                      "base_channels": 100000}}}, huge)
+    one_line(capsys, ["predict", "--model", str(huge), images, "--out", str(tmp_path / "c"), "--quiet"],
+             "model.base_channels=100000")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_foreign_checkpoint_message_gives_no_weights_only_advice(dataset, tmp_path, capsys):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "unetkit-checkpoint", "x": _Payload()}, evil)
+    err = one_line(capsys, ["predict", "--model", str(evil), str(dataset / "test" / "images"), "--out",
+                            str(tmp_path / "p"), "--quiet"], "not a unetkit checkpoint")
+    assert "weights_only" not in err and "code ran" not in capsys.readouterr().out
+
+
+def test_train_with_base_channels_100000_is_refused_before_allocating(dataset, tmp_path, capsys):
+    one_line(capsys, ["train", "--data", str(dataset / "train"), "--out", str(tmp_path / "r"),
+                      "--set", "model.base_channels=100000"], "model.base_channels=100000", "[1, 1024]")
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        main(["--debug", "demo", "--out", str(tmp_path)])
+    with pytest.raises(FileExistsError):
+        main(["demo", "--out", str(tmp_path), "--debug"])
+    monkeypatch.setenv("UNETKIT_DEBUG", "1")
+    with pytest.raises(FileExistsError):
+        main(["demo", "--out", str(tmp_path)])

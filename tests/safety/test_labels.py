@@ -1,0 +1,86 @@
+"""Issue 15, cases 10 and 11: one labelling rule for binary masks in submit and evaluate; stray class
+ids and unexpected channel counts are refused with a message instead of silently changing the result."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from unetkit.cli import main
+from unetkit.data.channels import match_channels
+from unetkit.errors import InputError
+
+
+def test_submit_splits_binary_masks_into_objects_like_evaluate(tmp_path, capsys):
+    mask = np.zeros((32, 32), np.uint8)
+    mask[2:8, 2:8] = 255
+    mask[20:30, 15:25] = 255  # two separate nuclei in one 0/255 mask
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    Image.fromarray(mask).save(folder / "img.png")
+    assert main(["submit", "--pred", str(folder), "--out", str(tmp_path / "s.csv"), "--json"]) == 0
+    submitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert submitted["objects"] == 2
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    labels = np.zeros((32, 32), np.uint16)
+    labels[2:8, 2:8], labels[20:30, 15:25] = 1, 2
+    tifffile.imwrite(truth / "img.tif", labels)
+    assert main(["evaluate", "--task", "instances", "--truth", str(truth), "--pred", str(folder), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["images"] == 1 and evaluated.get("dsb_score", 1.0) == pytest.approx(1.0)
+
+
+def _multiclass_dataset(root, stray: bool):
+    rng = np.random.default_rng(0)
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for k in range(3):
+        image = rng.integers(0, 255, (32, 32), dtype=np.uint8)
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4:12, 4:12], mask[16:28, 16:28] = 1, 2
+        if stray and k == 1:
+            mask[0, 0] = 7
+        Image.fromarray(image).save(root / "images" / f"m{k}.png")
+        Image.fromarray(mask).save(root / "masks" / f"m{k}.png")
+
+
+def test_a_stray_class_id_is_refused_not_made_into_classes(tmp_path, capsys, tiny):
+    data = tmp_path / "mc"
+    _multiclass_dataset(data, stray=True)
+    code = main(["train", "--task", "multiclass", "--data", str(data), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--quiet", *tiny])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err, err
+    err = err.splitlines()[-1]  # (a progress bar of the class count may come before it)
+    assert err.startswith("unetkit train: error: ")
+    assert "never 3, 4, 5, 6" in err and "7 in " in err and "m1.png" in err and "--class-names" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_contiguous_class_ids_still_train(tmp_path, tiny):
+    data = tmp_path / "mc"
+    _multiclass_dataset(data, stray=False)
+    assert main(["train", "--task", "multiclass", "--data", str(data), "--val-fraction", "0", "--out",
+                 str(tmp_path / "run"), "--epochs", "1", "--quiet", *tiny]) == 0
+
+
+def test_four_channels_are_not_averaged_into_one():
+    image = np.ones((4, 8, 8), np.float32)
+    with pytest.raises(InputError, match="x.tif: image has 4 channels but the model expects 1"):
+        match_channels(image, 1, "x.tif")
+    assert match_channels(np.ones((3, 8, 8), np.float32), 1).shape == (1, 8, 8)  # RGB -> gray stays
+
+
+def test_predict_refuses_a_four_channel_tiff_for_a_one_channel_model(run_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "four.tif", np.random.default_rng(0).random((4, 32, 32), dtype=np.float32),
+                     photometric="minisblack")
+    assert main(["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "four.tif" in err and "4 channels" in err

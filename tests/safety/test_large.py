@@ -1,0 +1,82 @@
+"""Issue 15, cases 2 and 6 for predict-large: the input is never the output; an unfinished output never
+carries the final name; --resume continues an interrupted run and gives the uninterrupted result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unetkit.cli import main
+from unetkit.inference import streaming
+from unetkit.safety.partial import unfinished_path
+
+
+@pytest.fixture
+def image(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "slide.npy"
+    np.save(path, rng.random((48, 96), dtype=np.float32))
+    return path
+
+
+def test_output_equal_to_input_is_refused(run_dir, image, capsys):
+    before = image.read_bytes()
+    code = main(["predict-large", str(image), "--model", str(run_dir), "--out", str(image), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "also an input" in err and len(err.splitlines()) == 1
+    assert image.read_bytes() == before
+    code = main(["predict-large", str(image), "--model", str(run_dir), "--out", str(image.with_name("p.npy")),
+                 "--instances", str(image), "--quiet"])
+    assert code == 2 and image.read_bytes() == before
+
+
+def test_interrupted_output_is_unfinished_and_resume_completes_it(run_dir, image, tmp_path, monkeypatch):
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--strip", "32"]
+    reference = tmp_path / "reference.npy"
+    assert main([*argv, "--out", str(reference)]) == 0
+    assert not unfinished_path(reference).exists()
+    expected = np.load(reference)
+
+    out = tmp_path / "probs.npy"
+    real = streaming._write
+    calls = {"n": 0}
+
+    def dies_after_two_bands(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt  # as if killed in the middle of strip 2
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "_write", dies_after_two_bands)
+    assert main([*argv, "--out", str(out)]) == 130
+    assert not out.exists(), "an unfinished output must never carry the final name"
+    assert unfinished_path(out).exists()
+    monkeypatch.setattr(streaming, "_write", real)
+
+    resumed = {"strips": []}
+    original = streaming.predict_streaming
+
+    def spy(*args, **kwargs):
+        resumed["strips"] = sorted(kwargs.get("done_strips", ()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "predict_streaming", spy)
+    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    assert resumed["strips"] == [0], "the finished first strip is not predicted again"
+    assert not unfinished_path(out).exists() and not out.with_name("probs.npy.progress.json").exists()
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_resume_with_other_settings_is_refused(run_dir, image, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "probs.npy"
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--strip", "32", "--out", str(out)]
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(streaming, "_write", dies)
+    assert main(argv) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--dtype", "uint8"]) == 2
+    assert "dtype" in capsys.readouterr().err

@@ -1,0 +1,110 @@
+"""Issue 15, cases 1-3 and 6: outputs never overwrite inputs, never collide, never appear half-written."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unetkit.cli import main
+from unetkit.safety.atomic import atomic_path, remove_stale_temporaries, temporary_path
+
+
+def _exit_one_line(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_predict_into_the_dataset_folder_of_its_input_is_refused(dataset, run_dir, tmp_path, capsys, hashes):
+    tree_hashes = hashes
+    gt = tmp_path / "gt"
+    shutil.copytree(dataset / "test", gt)
+    before = tree_hashes(gt)
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(gt / "images"), "--out", str(gt),
+                                  "--quiet"])
+    assert "holds the input" in err and str(gt) in err
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(gt / "images"), "--out",
+                                  str(gt / "images"), "--quiet"])
+    assert "holds the input" in err
+    # a dataset folder is refused even when the inputs come from elsewhere
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(dataset / "val" / "images"), "--out",
+                                  str(gt), "--quiet"])
+    assert "dataset folder" in err
+    assert tree_hashes(gt) == before
+
+
+def test_predict_out_that_is_a_file_is_refused(dataset, run_dir, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("keep me")
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(dataset / "test" / "images"),
+                                  "--out", str(out), "--quiet"])
+    assert "existing file" in err and out.read_text() == "keep me"
+
+
+def test_stem_collisions_are_refused_before_predicting(dataset, run_dir, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        shutil.copy(next((dataset / "test" / "images").iterdir()), folder / "img_0.png")
+    out = tmp_path / "pred"
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(a), str(b), "--out", str(out), "--quiet"])
+    assert "img_0" in err and str(a / "img_0.png") in err and str(b / "img_0.png") in err
+    assert not (out / "masks").exists()
+    # x.png next to x.tif in one folder
+    c = tmp_path / "c"
+    c.mkdir()
+    image = np.asarray(Image.open(a / "img_0.png"))
+    Image.fromarray(image).save(c / "x.png")
+    import tifffile
+
+    tifffile.imwrite(c / "x.tif", image)
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(c), "--out", str(out), "--quiet"])
+    assert "'x'" in err
+
+
+def test_predict_writes_no_file_under_its_final_name_until_complete(dataset, run_dir, tmp_path, monkeypatch):
+    """A failure while an output is written (here: the PNG encoder) leaves no file under the final name."""
+    def broken(image, handle, filename):
+        handle.write(b"\x89PNG\r\n")  # a few bytes, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    Image.init()
+    monkeypatch.setitem(Image.SAVE, "PNG", broken)
+    out = tmp_path / "pred"
+    code = main(["predict", "--model", str(run_dir), str(dataset / "test" / "images"), "--out", str(out),
+                 "--quiet", "--no-probabilities"])
+    assert code == 2
+    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    assert leftovers == [], leftovers
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_path(target) as tmp:
+        assert tmp.name.endswith(".txt") and tmp.parent == tmp_path
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale = tmp_path / f".last.pt.{pid}.tmp"
+    stale.write_bytes(b"x")
+    mine = temporary_path(tmp_path / "best.pt")
+    mine.write_bytes(b"y")  # this process is alive: its temporary file stays
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert mine.exists() and not stale.exists()

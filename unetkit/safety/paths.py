@@ -1,0 +1,72 @@
+"""Outputs never overwrite inputs: checks run before any image is read or any file is written.
+
+Rules (refused with an ``InputError`` naming the paths and the fix):
+
+- an output folder must not be an input, hold an input (at any depth), or be a dataset folder
+  (one with an ``images/`` sub-folder, whose ``masks/`` or ``labels/`` the outputs would replace);
+- an output file must not be one of the input files, and must not be an existing folder;
+- an output folder must not be an existing file;
+- input images written to one folder by stem must have distinct stems (``a/x.png`` and ``b/x.png``,
+  or ``x.png`` next to ``x.tif``, would both be written to ``masks/x.png``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from unetkit.errors import InputError
+
+DATASET_MARKERS = ("images",)  # a folder with one of these sub-folders is a dataset, never an output folder
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out") -> Path:
+    """Refuse an output folder that is a file, holds an input, or is a dataset folder; returns it."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out} is an existing file; give a folder for the outputs")
+    target = _resolved(out)
+    for item in inputs:
+        source = _resolved(item)
+        if source == target or source.is_relative_to(target):
+            raise InputError(
+                f"{option} {out} holds the input {item}; outputs would overwrite inputs (or a dataset's "
+                "masks); choose an output folder outside the inputs")
+    for marker in DATASET_MARKERS:
+        if (out / marker).is_dir():
+            raise InputError(
+                f"{option} {out} is a dataset folder (it has {marker}/); its masks/labels would be overwritten; "
+                "choose another output folder")
+    return out
+
+
+def check_output_file(output: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out") -> Path:
+    """Refuse an output file that is one of the inputs or an existing folder (zarr stores excepted)."""
+    out = Path(output)
+    target = _resolved(out)
+    for item in inputs:
+        if _resolved(item) == target:
+            raise InputError(f"{option} {out} is also an input; writing it would destroy the input: choose "
+                             "another output name")
+    if out.is_dir() and out.suffix.lower() != ".zarr":
+        raise InputError(f"{option} {out} is an existing folder; give a file name")
+    return out
+
+
+def check_unique_stems(paths: Iterable[Path]) -> None:
+    """Refuse inputs whose outputs would share a name (same file stem from different files)."""
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        by_stem[Path(path).stem].append(Path(path))
+    clashes = {stem: files for stem, files in by_stem.items() if len(files) > 1}
+    if clashes:
+        stem, files = next(iter(sorted(clashes.items())))
+        more = f" (and {len(clashes) - 1} more name(s))" if len(clashes) > 1 else ""
+        raise InputError(
+            f"inputs {', '.join(map(str, files))} would all be written as '{stem}'{more}; outputs are named by "
+            "file stem: rename them or predict each folder into its own --out")
