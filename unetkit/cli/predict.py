@@ -28,6 +28,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-winograd", action="store_true",
                         help="torch engine on CPU: run every conv directly (default: 3x3 convs with >= 256 "
                              "input channels as Winograd F(4x4, 3x3), ~1e-5 relative difference)")
+    parser.add_argument("--no-autotune", action="store_true",
+                        help="torch engine on CPU: no timing of Winograd against direct convs on this machine "
+                             "(`unetkit tune-cpu`); the fixed >= 256-channel rule, the same on every CPU")
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                              instances=args.instances, device=args.device, engine=args.engine,
                              save_probabilities=not args.no_probabilities,
                              class_probabilities=args.class_probabilities, compile=args.compile,
-                             winograd=False if args.no_winograd else None)
+                             winograd=False if args.no_winograd else None,
+                             autotune=False if args.no_autotune else None)
     rows = predict_files(args.model, args.inputs, args.out, options, progress=not args.quiet)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)

@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
+    parser.add_argument("--no-autotune", action="store_true",
+                        help="CPU: no timing of the fast conv paths on this machine (`unetkit tune-cpu`); "
+                             "they run as switched (train.gemm_convs), the same on every CPU")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         shortcuts.append(f"train.time_budget_s={args.time_budget}")
     if args.device:
         shortcuts.append(f"train.device={args.device}")
+    if args.no_autotune:
+        shortcuts.append("train.autotune=false")
     overrides = shortcuts + args.overrides
     if args.resume:
         resumable = {}

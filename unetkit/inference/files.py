@@ -43,6 +43,7 @@ class PredictOptions:
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
+    autotune: bool | None = None  # ... kept only where timed faster on this CPU (None: the checkpoint's setting)
 
 
 def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
@@ -74,7 +75,8 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
     rank, world, local_rank = env_world()  # under torchrun: one GPU and 1/N of the files per process
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    model, config = load_engine_model(checkpoint, options.engine, device, options.winograd)
+    model, config = load_engine_model(checkpoint, options.engine, device, options.winograd,
+                                      options.autotune)
     config = _apply(config, options)
     if options.engine == "torch":
         model = compiled(model, config.inference.compile, "inference.compile")

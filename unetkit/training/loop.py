@@ -46,7 +46,7 @@ from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
 RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile",
-                       "train.channels_last", "train.gemm_convs")
+                       "train.channels_last", "train.gemm_convs", "train.autotune")
 
 
 @dataclass
@@ -198,7 +198,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
     if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
         to_channels_last(model, dims)
         if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
-            accelerate_training_convs(model)
+            accelerate_training_convs(model, autotune=config.train.autotune)
     if state is None and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)
     if dims == 3:  # a clear error naming a patch that fits, instead of running out of memory mid-run
