@@ -42,6 +42,7 @@ from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import TARGET_CLASSES, detect_channels, prepare_data, target_kind
 from unetkit.training.optim import BudgetClock, budget_clock, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.tasks import NEW_TASKS, build_loss, resolve_task, score_key
+from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
 from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
@@ -248,7 +249,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             break
         dataset.set_epoch(epoch)
         set_encoder_frozen(model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
-        epoch_start = time.monotonic()
+        epoch_start, cpu_start = time.monotonic(), time.process_time()
         bar = tqdm(total=steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
                    unit="patch", disable=not progress, leave=False)
         train_loss, seen, stopped = train_one_epoch(train_model, loader, loss_fn, optimizer, scheduler, device,
@@ -263,6 +264,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             "epoch": epoch, "train_loss": round(train_loss, 6), "lr": scheduler.get_last_lr()[0],
             "train_seconds": round(train_seconds, 2), "patches_per_s": round(seen / max(train_seconds, 1e-9), 2),
         }
+        row.update(epoch_columns(seen, cpu_start))  # patches per CPU-second, recorded in summary.json
         last_epoch = epoch == config.train.epochs or stopped
         if val.images and (epoch % config.train.val_every == 0 or last_epoch):
             mine = shard_split(val, ctx.rank, ctx.world_size)  # each rank validates every N-th image
@@ -299,8 +301,10 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
                "tile_plan_example": [list(t) for t in plan_tiles(input_size, NetGeometry.from_config(config.model),
                                                                  list(config.inference.tile_shape)
                                                                  or config.inference.tile_size)[:2]]}
+    summary.update(run_throughput(history, ctx.world_size))
     if ctx.is_main:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(describe_throughput(summary), flush=True)
     ctx.barrier()  # other ranks return once rank 0 has written everything
     ctx.close()
     return FitResult(run_dir, best_epoch, best_score, history)
