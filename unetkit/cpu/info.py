@@ -58,3 +58,10 @@ def describe() -> str:
 
     flags = " ".join(cpu_flags()) or "no SIMD flags read"
     return f"{cpu_model()} ({flags}), {os.cpu_count()} logical CPUs"
+
+
+def torch_threads() -> int:
+    """Threads torch's CPU kernels use in this process (``OMP_NUM_THREADS`` / ``torch.set_num_threads``)."""
+    import torch
+
+    return torch.get_num_threads()
