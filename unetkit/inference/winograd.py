@@ -135,6 +135,7 @@ class WinogradConv2d(nn.Module):
         self.relu = relu
         self.autotune = autotune
 
+    @torch.compiler.disable  # a Python-side decision (environment, cache file): not for dynamo to trace
     def _winograd_wins(self, x: torch.Tensor) -> bool:
         if not self.autotune or not tuning.env_allows():
             return True

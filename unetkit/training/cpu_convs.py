@@ -136,6 +136,7 @@ def _conv_candidates(channels: int, weight: torch.Tensor, has_bias: bool, paddin
     return fast, plain, accurate
 
 
+@torch.compiler.disable  # a Python-side decision (environment, cache file): not for dynamo to trace
 def _gemm_wins(module: nn.Module, kind: str, x: torch.Tensor, prepare) -> bool:
     """True without ``module.autotune``; else the autotuned choice for this layer's shape class."""
     if not getattr(module, "autotune", False) or not tuning.env_allows():
@@ -225,7 +226,8 @@ def _upconv_candidates(module: nn.ConvTranspose2d, height: int, width: int) -> t
 
     def run(conv) -> None:
         x.grad = weight.grad = None
-        conv().backward(grad)
+        with torch.enable_grad():  # also when called from a forward that runs without autograd (compiled)
+            conv().backward(grad)
 
     return (lambda: run(lambda: gemm_upconv2d(x, weight, bias)),
             lambda: run(lambda: F.conv_transpose2d(x, weight, bias, stride=2)), None)

@@ -29,7 +29,7 @@ def run_throughput(history: list[dict[str, Any]], world_size: int = 1) -> dict[s
     patches = sum(row.get("patches", 0) for row in history)
     cpu_s = sum(row.get("train_cpu_s", 0.0) for row in history) * world_size
     wall_s = sum(row.get("train_seconds", 0.0) for row in history)
-    return {"train_patches": patches, "train_cpu_s": round(cpu_s, 2),
+    return {"train_patches": patches, "train_cpu_s": round(cpu_s, 3),
             "patches_per_cpu_s": round(patches / cpu_s, 3) if cpu_s > 0 else None,
             "patches_per_s": round(patches / wall_s, 3) if wall_s > 0 else None,
             "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "torch_threads": torch.get_num_threads()}
