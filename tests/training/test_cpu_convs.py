@@ -145,7 +145,12 @@ def test_autotuned_layers_measure_once_and_take_the_cached_path(monkeypatch):
     monkeypatch.setenv("UNETKIT_AUTOTUNE", "1")
     net = UNet(1, 2, padding="same", depth=2, base_channels=16).to(memory_format=NHWC)
     assert accelerate_training_convs(net, autotune=True) == 6  # 5 convs with >= 16 inputs, 1 up-conv
-    net(torch.randn(1, 1, 32, 32).contiguous(memory_format=NHWC)).sum().backward()
+    x = torch.randn(1, 1, 32, 32).contiguous(memory_format=NHWC)
+    torch.manual_seed(7)
+    net(x).sum().backward()  # measures every class now
+    after_tuning = torch.rand(4)
+    torch.manual_seed(7)
+    assert torch.equal(torch.rand(4), after_tuning)  # the measurements left training's random stream alone
     table = autotune.load_table()[autotune.machine_key()]
     assert sorted(table) == ["conv3x3-weight-grad C16 K16 pad1 32x32", "conv3x3-weight-grad C16 K32 pad1 16x16",
                              "conv3x3-weight-grad C32 K16 pad1 32x32", "conv3x3-weight-grad C32 K32 pad1 16x16",

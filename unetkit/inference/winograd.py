@@ -98,8 +98,9 @@ def _winograd_candidates(filters: torch.Tensor, weight: torch.Tensor, bias: torc
                          height: int, width: int) -> tuple:
     """One conv both ways on a random NHWC slice: oneDNN's direct conv (plain) and Winograd (fast), and
     Winograd's accuracy against float64 relative to the direct conv's."""
-    torch.manual_seed(0)
-    x = torch.randn(1, weight.shape[1], height, width).contiguous(memory_format=torch.channels_last)
+    rng = torch.Generator().manual_seed(0)  # its own: the caller's random stream is untouched
+    x = torch.randn(1, weight.shape[1], height, width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
     nhwc = x.permute(0, 2, 3, 1)
 
     def accurate() -> bool:

@@ -114,11 +114,11 @@ def _conv_candidates(channels: int, weight: torch.Tensor, has_bias: bool, paddin
                      width: int) -> tuple:
     """The whole backward of one conv both ways on a random slice: oneDNN's alone (plain), oneDNN's input
     gradient + GEMM weight gradient + summed bias (fast); and the GEMM weight gradient's accuracy."""
-    torch.manual_seed(0)
+    rng = torch.Generator().manual_seed(0)  # its own generator: training's random stream is not touched
     k = weight.shape[0]
-    x = torch.randn(1, channels, height, width).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, channels, height, width, generator=rng).contiguous(memory_format=torch.channels_last)
     w = weight.detach().clone().contiguous(memory_format=torch.channels_last)
-    grad = torch.randn(1, k, height + 2 * padding - 2, width + 2 * padding - 2).contiguous(
+    grad = torch.randn(1, k, height + 2 * padding - 2, width + 2 * padding - 2, generator=rng).contiguous(
         memory_format=torch.channels_last)
     bias_sizes = [k] if has_bias else None
 
@@ -217,12 +217,14 @@ def gemm_upconv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 def _upconv_candidates(module: nn.ConvTranspose2d, height: int, width: int) -> tuple:
     """Forward and backward of one up-convolution both ways on a random slice (no accuracy check: one GEMM
     over the input channels is the reduction PyTorch's kernel does too)."""
-    torch.manual_seed(0)
-    x = torch.randn(1, module.in_channels, height, width).contiguous(memory_format=torch.channels_last)
+    rng = torch.Generator().manual_seed(0)  # its own generator: training's random stream is not touched
+    x = torch.randn(1, module.in_channels, height, width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
     x.requires_grad_()
     weight = module.weight.detach().clone().requires_grad_()
     bias = module.bias.detach().clone().requires_grad_() if module.bias is not None else None
-    grad = torch.randn(1, module.out_channels, 2 * height, 2 * width).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(1, module.out_channels, 2 * height, 2 * width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
 
     def run(conv) -> None:
         x.grad = weight.grad = None
