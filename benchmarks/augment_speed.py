@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.weightmaps import weight_map
 from unetkit.losses import weighted_cross_entropy
 from unetkit.models.unet import UNet
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--base-channels", type=int, default=64, help="network width for the step timing")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

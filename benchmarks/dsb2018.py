@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from unetkit.checkpoint import load_model
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.io import read_image
 from unetkit.data.layouts import find_samples, load_sample, split_samples
 from unetkit.data.targets import instance_labels
@@ -124,6 +125,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--evaluate-only", action="store_true", help="score existing runs in --out")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if not args.data.is_dir():
         print(f"DSB 2018 data not found at {args.data}; see ../shared/data/README.md", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from unetkit.checkpoint import load_model
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.channels import match_channels
 from unetkit.data.class_folders import IMAGE_FOLDER_NAMES, class_folder_names
 from unetkit.data.io import write_png
@@ -174,6 +175,7 @@ def main() -> int:
     parser.add_argument("--evaluate-only", action="store_true", help="score the existing run in --out")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if not args.data.is_dir():
         print(f"EPFL data not found at {args.data}; see ../shared/data/README.md", file=sys.stderr)
         return 1

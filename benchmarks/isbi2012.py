@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from unetkit.checkpoint import load_model
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.layouts import find_samples, load_sample
 from unetkit.inference.predictor import predict_probabilities
 from unetkit.metrics.binary import binary_counts, dice, pixel_error
@@ -94,6 +95,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/isbi2012"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if not args.data.is_dir():
         print(f"ISBI 2012 data not found at {args.data}; see ../shared/data/README.md", file=sys.stderr)
         return 1

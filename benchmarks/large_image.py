@@ -75,6 +75,9 @@ def main() -> int:
     if args.worker:
         worker(args)
         return 0
+    from unetkit.cpu.info import describe, torch_threads
+
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     folder = Path(tempfile.mkdtemp(prefix="unetkit-large-"))
     make_checkpoint(folder / "tiny.pt")
     rows = []

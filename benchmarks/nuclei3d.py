@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from unetkit.config import RunConfig, apply_overrides
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.io import read_label_volume, read_volume
 from unetkit.data.synthetic3d import write_synthetic_volumes
 from unetkit.data.volumes import VolumeMeta, write_label_volume, write_volume
@@ -81,6 +82,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bench_nuclei3d")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE config override")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if not DATA.is_dir():
         print(f"{DATA} not found: this benchmark needs the shared nuclei3d stack")
         return 1

@@ -7,19 +7,23 @@ Run in the peers venv (peers are not unetkit dependencies; see requirements-peer
     benchmarks/.venv-peers/bin/python benchmarks/peers.py [--quick]
 
 (a) training step (forward, loss, backward, AdamW step) of the paper-sized U-Net (64..1024, same
-    padding, 1 in / 2 out; NCHW, NHWC, and NHWC with the GEMM weight gradients of
-    unetkit/training/cpu_convs.py, the CPU default) against MONAI BasicUNet and UNet; FLOPs counted
+    padding, 1 in / 2 out; NCHW, NHWC, NHWC with the GEMM weight gradients of
+    unetkit/training/cpu_convs.py always on, and autotuned per layer, the CPU default; and NHWC under
+    bf16 autocast) against MONAI BasicUNet and UNet; FLOPs counted
     by PyTorch's FlopCounterMode, so throughput is compared per FLOP (GFLOP/s) as well as per step.
     MONAI's UNet (strided residual units) does a quarter of the FLOPs at equal widths, so it also runs
     with doubled widths; the ratio printed is against the fastest peer within 2x of unetkit's FLOPs per step.
 (b) tiled prediction of a 2048 x 2048 image, tile 256, overlap 0.25, Gaussian blending: unetkit
-    (PyTorch engine: channels_last, and with the wide convs as Winograd F(4x4, 3x3), its CPU default;
-    onnxruntime engine) against MONAI ``sliding_window_inference`` with the same network weights;
-    outputs compared (max abs diff). GFLOP/s count the direct convolution's FLOPs, so Winograd can
-    exceed the ceiling: it does fewer multiplications for the same output.
+    (PyTorch engine: channels_last; with the wide convs as Winograd F(4x4, 3x3) by the fixed >= 256
+    channel rule, and autotuned per layer, its CPU default; bf16 autocast; onnxruntime engine) against
+    MONAI ``sliding_window_inference`` with the same network weights; outputs compared (max abs diff).
+    GFLOP/s count the direct convolution's FLOPs, so Winograd can exceed the ceiling: it does fewer
+    multiplications for the same output.
 (c) the machine ceiling: fp32 GFLOP/s of a large 3x3 convolution, and (a)/(b) as a fraction of it.
 
-Timings: warm-up, then the median of repeats, methods interleaved so load changes hit all alike.
+Timings: warm-up, then the median of repeats, methods interleaved so load changes hit all alike. The
+header names the CPU model and SIMD flags (read from /proc/cpuinfo): the numbers belong to that CPU.
+Autotuning runs during the warm-up against a fresh cache in a temporary folder (its table is printed).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -40,6 +45,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from unetkit.cpu import autotune  # noqa: E402
+from unetkit.cpu.info import describe  # noqa: E402
 from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled  # noqa: E402
 from unetkit.inference.winograd import accelerate_convs  # noqa: E402
 from unetkit.models.unet import UNet  # noqa: E402
@@ -87,16 +94,19 @@ def training_models(base: int) -> dict[str, tuple[torch.nn.Module, torch.memory_
     nchw, nhwc = torch.contiguous_format, torch.channels_last
     widths = [base * 2**i for i in range(5)]
 
-    def unetkit(gemm: bool = False) -> torch.nn.Module:
+    def unetkit(gemm: bool = False, tuned: bool = False) -> torch.nn.Module:
         model = UNet(1, 2, padding="same", norm="batch", base_channels=base)
         if gemm:
-            accelerate_training_convs(model)
+            accelerate_training_convs(model, autotune=tuned)
         return model
 
     return {
         "unetkit UNet, NCHW": (unetkit(), nchw),
         "unetkit UNet, NHWC oneDNN only": (unetkit().to(memory_format=nhwc), nhwc),
-        "unetkit UNet, NHWC + GEMM (default)": (unetkit(gemm=True).to(memory_format=nhwc), nhwc),
+        "unetkit UNet, NHWC + GEMM always": (unetkit(gemm=True).to(memory_format=nhwc), nhwc),
+        "unetkit UNet, NHWC + GEMM autotuned (default)": (unetkit(gemm=True, tuned=True).to(memory_format=nhwc),
+                                                          nhwc),
+        "unetkit UNet, NHWC, bf16 autocast": (unetkit().to(memory_format=nhwc), nhwc),
         "MONAI BasicUNet": (BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
                                       features=(*widths, widths[0]), act="relu", norm="batch"), nchw),
         "MONAI UNet": (MonaiUNet(spatial_dims=2, in_channels=1, out_channels=2, channels=widths,
@@ -120,9 +130,10 @@ def bench_training(batch: int, size: int, base: int, repeats: int) -> list[dict]
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         inputs = x.contiguous(memory_format=layout)
 
-        def step(model=model, optimizer=optimizer, inputs=inputs):
+        def step(model=model, optimizer=optimizer, inputs=inputs, bf16="bf16" in name):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(inputs), target)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model(inputs).float(), target)
             loss.backward()
             optimizer.step()
 
@@ -151,7 +162,17 @@ def bench_prediction(size: int, tile: int, overlap: float, base: int, batch: int
     fast.load_state_dict(net.state_dict())
     fast.to(memory_format=torch.channels_last)
     winograd = copy.deepcopy(fast)
-    accelerate_convs(winograd)  # what the CPU torch engine runs by default (inference.winograd)
+    accelerate_convs(winograd)  # the fixed rule: every 3x3 conv with >= 256 inputs
+    tuned = copy.deepcopy(fast)
+    accelerate_convs(tuned, autotune=True)  # what the CPU torch engine runs by default (inference.autotune)
+
+    class Bf16(torch.nn.Module):
+        """The channels_last net under CPU bf16 autocast, logits back in float32."""
+
+        def forward(self, x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return fast(x).float()
+
     image = np.random.default_rng(0).random((1, size, size), dtype=np.float32)
     geometry = NetGeometry.from_config(ModelConfig(padding="same", base_channels=base))
     folder = Path(tempfile.mkdtemp())
@@ -170,8 +191,12 @@ def bench_prediction(size: int, tile: int, overlap: float, base: int, batch: int
         "MONAI sliding_window_inference": monai,
         "unetkit predict_tiled (torch, channels_last)": lambda: predict_tiled(
             image, TorchPredictor(fast), geometry, 2, tile, overlap, batch),
-        "unetkit predict_tiled (torch, + Winograd: default)": lambda: predict_tiled(
+        "unetkit predict_tiled (torch, + Winograd >= 256 ch)": lambda: predict_tiled(
             image, TorchPredictor(winograd), geometry, 2, tile, overlap, batch),
+        "unetkit predict_tiled (torch, Winograd autotuned: default)": lambda: predict_tiled(
+            image, TorchPredictor(tuned), geometry, 2, tile, overlap, batch),
+        "unetkit predict_tiled (torch, channels_last, bf16 autocast)": lambda: predict_tiled(
+            image, TorchPredictor(Bf16().eval()), geometry, 2, tile, overlap, batch),
         "unetkit predict_tiled (onnxruntime)": lambda: predict_tiled(
             image, TorchPredictor(onnx_net), geometry, 2, tile, overlap, batch),
     }
@@ -202,6 +227,10 @@ def main() -> int:
     if args.quick:
         args.train_batch, args.train_size, args.train_base = 2, 64, 16
         args.predict_size, args.predict_base, args.repeats = 512, 8, 2
+    if not os.environ.get("UNETKIT_PEERS_KEEP_CACHE"):  # tune afresh, in the warm-up, not from an old cache
+        os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="peers-cache-")
+    os.environ.setdefault("UNETKIT_AUTOTUNE", "1")
+    print(f"CPU: {describe()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     # the ceiling is measured before and after the work and the higher kept: a slow spell of the machine
     # during one measurement must not make the shares of it look better than they are
@@ -220,8 +249,15 @@ def main() -> int:
         print_training(args, train, ceiling)
     if pred:
         print_prediction(args, pred, ceiling)
+    table = autotune.load_table().get(autotune.machine_key(), {})
+    if table:
+        print(f"\nautotune decisions ({len(table)} layer shape classes; fast path where chosen):")
+        for key in sorted(table):
+            row = table[key]
+            print(f"  {key:44s} {row['speedup']:5.2f}x  {'fast path' if row['fast'] else 'plain PyTorch'}")
     if args.json:
-        print(json.dumps({"ceiling_gflops": ceiling, "training": train, "prediction": pred}))
+        print(json.dumps({"cpu": describe(), "ceiling_gflops": ceiling, "training": train, "prediction": pred,
+                          "autotune": table}))
     return 0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from unetkit.config import apply_overrides
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.synthetic_tasks import write_regression_splits
 from unetkit.demo import evaluate_against_baselines, task_demo_config
 from unetkit.inference.files import PredictOptions, predict_files
@@ -41,6 +42,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/regression_demo"))
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     torch.set_num_threads(args.threads)
     if args.out.exists():
         shutil.rmtree(args.out)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from unetkit.config import RunConfig, apply_overrides
+from unetkit.cpu.info import describe, torch_threads
 from unetkit.data.io import image_shape
 from unetkit.models.registry import build_model
 from unetkit.training.loop import fit
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--encoder-weights", default="", help="torchvision VGG11 state dict for ternaus11")
     parser.add_argument("--out", default="runs/bench_ternaus")
     args = parser.parse_args()
+    print(f"CPU: {describe()}; torch threads: {torch_threads()}", flush=True)  # numbers belong to this CPU
     if not DSB.is_dir():
         print(f"{DSB} not found: this benchmark needs the shared DSB 2018 images")
         return 1

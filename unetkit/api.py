@@ -186,7 +186,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
     ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
-    ``class_probabilities``, ``compile``, ``winograd``, ``nan_policy``. ``out`` must not hold an input or
+    ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``nan_policy``. ``out`` must not hold an input or
     be a dataset folder, and is locked against a second writer while predicting (``unetkit.safety``).
     """
     import os

@@ -126,6 +126,9 @@ class TrainConfig:
     # with gemm_convs; else up to 32 base channels (see training/optim.py and BENCHMARKS.md, issue 7)
     channels_last: str = "auto"
     gemm_convs: bool = True  # CPU NHWC training: 3x3 weight gradients and 2x2 up-convs as GEMMs (cpu_convs.py)
+    # CPU fast paths (gemm_convs) timed against PyTorch's per layer shape at first use, cached per machine
+    # (unetkit/cpu/autotune.py); false: they run wherever switched on, the same on every machine
+    autotune: bool = True
     compile: str = "off"  # torch.compile the training step: off | inductor | any torch.compile backend
 
 
@@ -143,6 +146,9 @@ class InferenceConfig:
     memory_limit_gb: float = 0.0  # memory tiled prediction may use; 0 = 80% of the free device memory
     compile: str = "off"  # torch.compile the network for prediction: off | inductor | any backend
     winograd: bool = True  # CPU, torch engine: 3x3 convs with >= 256 input channels as Winograd F(4x4, 3x3)
+    # CPU, torch engine: Winograd timed against the direct conv per layer shape (from 128 input channels),
+    # cached per machine (unetkit/cpu/autotune.py); false: the fixed >= 256 rule above, on every machine
+    autotune: bool = True
 
 
 @dataclass

@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from unetkit.cpu.numerics import as_accurate
 from unetkit.models.layout import to_channels_last
 from unetkit.models.unet import UNet
 
@@ -32,7 +33,8 @@ def test_3d_net_runs_every_conv_in_ndhwc_with_unchanged_outputs(mode):
     with torch.inference_mode(mode == "eval"):
         layouts = _conv_output_layouts(converted, x)
         assert layouts and all(layouts)
-        assert torch.allclose(converted(x), plain(x), atol=1e-5)
+        exact = copy.deepcopy(plain).double()(x.double())  # float64: the layouts' float32 errors judged alike
+        assert as_accurate(converted(x), plain(x), exact)
     assert list(converted.state_dict()) == list(plain.state_dict())
 
 

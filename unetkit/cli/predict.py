@@ -28,6 +28,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-winograd", action="store_true",
                         help="torch engine on CPU: run every conv directly (default: 3x3 convs with >= 256 "
                              "input channels as Winograd F(4x4, 3x3), ~1e-5 relative difference)")
+    parser.add_argument("--no-autotune", action="store_true",
+                        help="torch engine on CPU: no timing of Winograd against direct convs on this machine "
+                             "(`unetkit tune-cpu`); the fixed >= 256-channel rule, the same on every CPU")
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, instances=args.instances,
                                  device=args.device, engine=args.engine, save_probabilities=not args.no_probabilities,
                                  class_probabilities=args.class_probabilities, compile=args.compile,
-                                 winograd=False if args.no_winograd else None, nan_policy=args.nan_policy)
+                                 winograd=False if args.no_winograd else None,
+                                 autotune=False if args.no_autotune else None, nan_policy=args.nan_policy)
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

@@ -36,6 +36,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
+    parser.add_argument("--no-autotune", action="store_true",
+                        help="CPU: no timing of the fast conv paths on this machine (`unetkit tune-cpu`); "
+                             "they run as switched (train.gemm_convs), the same on every CPU")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
                  "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction,
                  "data.nan_policy": args.nan_policy}
     settings = {key: value for key, value in shortcuts.items() if value is not None}
+    if args.no_autotune:
+        settings["train.autotune"] = False
     if args.class_names:
         settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]
     for item in args.overrides:

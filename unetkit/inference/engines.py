@@ -43,12 +43,13 @@ def _exported_path(path: Path, engine: str) -> Path:
 
 
 def load_engine_model(path: str | Path, engine: str = "torch", device: str | torch.device = "cpu",
-                      winograd: bool | None = None) -> tuple[torch.nn.Module, RunConfig]:
+                      winograd: bool | None = None, autotune: bool | None = None) -> tuple[torch.nn.Module, RunConfig]:
     """(network in eval mode, run config) for prediction with ``engine`` (torch | onnxruntime | torchscript).
 
     ``torch`` takes a checkpoint or run folder; the others take an exported file (or a run folder that
     holds ``model.onnx`` / ``model.ts``), written by ``unetkit export``. ``winograd`` (None: the
-    checkpoint's ``inference.winograd``) runs a 2D torch model's wide 3x3 convs as Winograd on CPU.
+    checkpoint's ``inference.winograd``) runs a 2D torch model's wide 3x3 convs as Winograd on CPU;
+    ``autotune`` (None: ``inference.autotune``) keeps Winograd only where it measured faster here.
     """
     from unetkit.export import load_exported, load_exported_config
 
@@ -68,7 +69,7 @@ def load_engine_model(path: str | Path, engine: str = "torch", device: str | tor
         if winograd is None:
             winograd = config.inference.winograd
         if dims == 2 and torch.device(device).type == "cpu" and winograd:
-            accelerate_convs(model)
+            accelerate_convs(model, autotune=config.inference.autotune if autotune is None else autotune)
         return model, config
     exported = _exported_path(Path(path), engine)
     return load_exported(exported, device), load_exported_config(exported)

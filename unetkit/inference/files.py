@@ -50,6 +50,7 @@ class PredictOptions:
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
     nan_policy: str | None = None  # NaN/Inf pixels: error | zero | nearest (None: the checkpoint's data.nan_policy)
+    autotune: bool | None = None  # Winograd kept only where timed faster on this CPU (None: the checkpoint's setting)
 
 
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
@@ -71,7 +72,8 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
         device = torch.device("cuda", local_rank)
     return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
                           tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
-                          tta=options.tta or None, nan_policy=options.nan_policy)
+                          tta=options.tta or None, nan_policy=options.nan_policy,
+                          autotune=options.autotune)
 
 
 def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,

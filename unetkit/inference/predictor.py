@@ -76,12 +76,14 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
              winograd: bool | None = None, compile: str | None = None, nan_policy: str | None = None,
-             **inference: Any) -> Predictor:
+             autotune: bool | None = None, **inference: Any) -> Predictor:
         """A predictor for a checkpoint or run folder (``engine="torch"``) or an exported ``.onnx`` / ``.ts``.
 
         ``inference`` overrides the checkpoint's ``inference`` settings, e.g. ``tile_size=512, tta=True``;
         an explicit ``tile_size`` replaces a per-axis ``tile_shape``. ``winograd`` (None: the checkpoint's
-        setting) runs wide 3x3 convs as Winograd on a CPU; ``compile`` names a ``torch.compile`` backend.
+        setting) runs wide 3x3 convs as Winograd on a CPU, ``autotune`` (None: the checkpoint's
+        ``inference.autotune``) keeps it only where it was timed faster on this CPU (``unetkit.cpu``);
+        ``compile`` names a ``torch.compile`` backend.
         ``nan_policy`` (None: the checkpoint's ``data.nan_policy``): NaN/Inf pixels refused (``error``) or
         replaced (``zero``, ``nearest``), see ``unetkit.safety.finite``.
         """
@@ -89,7 +91,7 @@ class Predictor:
         from unetkit.models.compiling import compiled
 
         torch_device = select_device(device)
-        network, config = load_engine_model(path, engine, torch_device, winograd)
+        network, config = load_engine_model(path, engine, torch_device, winograd, autotune)
         values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
         if inference.get("tile_size") is not None:
             values["inference.tile_shape"] = []  # an explicit tile wins over the checkpoint's per-axis tile

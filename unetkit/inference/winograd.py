@@ -11,7 +11,11 @@ hence the default ``min_channels=256``. Outputs equal the direct convolution to 
 (float32; the transforms hold coefficients up to 8).
 
 Used for CPU prediction only (``accelerate_convs``); eval-mode batch norm after a converted conv is
-folded into it, and a following ReLU is fused.
+folded into it, and a following ReLU is fused. Those channel thresholds were fitted to one AVX2 CPU;
+with ``autotune`` every conv from 128 input channels up is converted and times Winograd against the
+direct convolution at its first call (per shape class, cached per machine: ``unetkit.cpu.autotune``),
+keeping the direct one where Winograd does not win, or is less accurate than 32x PyTorch's own float32
+error (the transforms' coefficients amplify rounding ~10x by measurement, on AVX2 and AVX-512 alike).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import functools
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from unetkit.cpu import autotune as tuning
+from unetkit.cpu.numerics import as_accurate
 
 # Lavin and Gray's F(4x4, 3x3) transforms, interpolation points 0, 1, -1, 2, -2 and infinity.
 _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
@@ -82,11 +89,37 @@ def winograd_conv2d(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor |
     return out.relu_() if relu else out
 
 
+WINOGRAD_ERROR_FACTOR = 32  # accepted error against float64, in units of PyTorch's own float32 conv error
+AUTOTUNE_MIN_CHANNELS = 128  # with autotune, the narrowest convs timed (0.63x at 128 on the AVX2 CPU)
+FIXED_MIN_CHANNELS = 256  # without autotune: the rule measured on the AVX2 CPU (see the module docstring)
+
+
+def _winograd_candidates(filters: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,
+                         height: int, width: int) -> tuple:
+    """One conv both ways on a random NHWC slice: oneDNN's direct conv (plain) and Winograd (fast), and
+    Winograd's accuracy against float64 relative to the direct conv's."""
+    rng = torch.Generator().manual_seed(0)  # its own: the caller's random stream is untouched
+    x = torch.randn(1, weight.shape[1], height, width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
+    nhwc = x.permute(0, 2, 3, 1)
+
+    def accurate() -> bool:
+        reference = F.conv2d(x.double(), weight.double(), bias.double(), padding=padding)
+        fast = winograd_conv2d(nhwc, filters, bias, padding).permute(0, 3, 1, 2)
+        plain = F.conv2d(x, weight, bias, padding=padding)
+        return as_accurate(fast, plain, reference, factor=WINOGRAD_ERROR_FACTOR)
+
+    return (lambda: winograd_conv2d(nhwc, filters, bias, padding),
+            lambda: F.conv2d(x, weight, bias, padding=padding), accurate)
+
+
 class WinogradConv2d(nn.Module):
     """Inference replacement of a 3x3, stride-1 ``nn.Conv2d`` (optionally with batch norm folded in and
-    ReLU fused); takes and returns NCHW tensors, computing in NHWC (channels_last memory)."""
+    ReLU fused); takes and returns NCHW tensors, computing in NHWC (channels_last memory). With
+    ``autotune`` it runs the direct conv (folded weights) where that measured faster on this machine."""
 
-    def __init__(self, conv: nn.Conv2d, batch_norm: nn.BatchNorm2d | None = None, relu: bool = False):
+    def __init__(self, conv: nn.Conv2d, batch_norm: nn.BatchNorm2d | None = None, relu: bool = False,
+                 autotune: bool = False):
         super().__init__()
         weight = conv.weight.detach()
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=weight.dtype)
@@ -96,11 +129,28 @@ class WinogradConv2d(nn.Module):
             bias = (bias - batch_norm.running_mean) * scale + batch_norm.bias.detach()
         self.register_buffer("filters", winograd_filters(weight))
         self.register_buffer("bias", bias.clone())
+        # the folded direct-conv weights, kept for the direct path only when autotune may choose it
+        self.register_buffer("weight", weight.clone().contiguous(memory_format=torch.channels_last)
+                             if autotune else None)
         self.padding = int(conv.padding[0])
         self.relu = relu
+        self.autotune = autotune
+
+    @torch.compiler.disable  # a Python-side decision (environment, cache file): not for dynamo to trace
+    def _winograd_wins(self, x: torch.Tensor) -> bool:
+        if not self.autotune or not tuning.env_allows():
+            return True
+        height, width = tuning.measured_slice(x.shape[2], x.shape[3], pixels=2**16)
+        key = (f"winograd3x3 C{x.shape[1]} K{self.bias.shape[0]} pad{self.padding} {height}x{width}")
+        return tuning.choose(key, lambda: _winograd_candidates(self.filters, self.weight, self.bias, self.padding,
+                                                               height, width))
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._winograd_wins(x):
+            out = F.conv2d(x.contiguous(memory_format=torch.channels_last), self.weight, self.bias,
+                           padding=self.padding)
+            return out.relu_() if self.relu else out
         nhwc = x.permute(0, 2, 3, 1).contiguous()  # free when x is channels_last
         return winograd_conv2d(nhwc, self.filters, self.bias, self.padding, self.relu).permute(0, 3, 1, 2)
 
@@ -112,12 +162,17 @@ def convertible(conv: nn.Module, min_channels: int) -> bool:
             and conv.padding in ((0, 0), (1, 1)) and conv.in_channels >= min_channels)
 
 
-def accelerate_convs(model: nn.Module, min_channels: int = 256) -> int:
+def accelerate_convs(model: nn.Module, min_channels: int | None = None, autotune: bool = False) -> int:
     """Swap the eligible 3x3 convs of ``model`` (in eval mode) for ``WinogradConv2d``; returns how many.
 
     Inside ``nn.Sequential`` blocks an eval-mode ``BatchNorm2d`` right after the conv is folded in and a
     ReLU after that is fused, both replaced by identities. Call on a model used for inference only.
+    ``min_channels`` (None: 128 with ``autotune``, which then times each conv; 256 without) is the
+    narrowest conv converted.
     """
+    autotune = autotune and tuning.env_allows()
+    if min_channels is None:
+        min_channels = AUTOTUNE_MIN_CHANNELS if autotune else FIXED_MIN_CHANNELS
     replaced = 0
     for block in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         layers = list(block.children())
@@ -129,7 +184,7 @@ def accelerate_convs(model: nn.Module, min_channels: int = 256) -> int:
             norm = nxt if foldable else None
             after = i + 2 if foldable else i + 1  # where a fusable ReLU would stand
             relu = after < len(layers) and type(layers[after]) is nn.ReLU
-            block[i] = WinogradConv2d(layer, norm, relu)
+            block[i] = WinogradConv2d(layer, norm, relu, autotune)
             if foldable:
                 block[i + 1] = nn.Identity()
             if relu:

@@ -11,6 +11,10 @@ so each offset is one GEMM of the output gradient (rows x out) with a contiguous
 
 The modules keep their classes' parameters and ``state_dict`` keys; anything they do not cover (CUDA,
 NCHW inputs, other dtypes, evaluation without gradients) goes through the ordinary PyTorch path.
+
+The gains were measured on one AVX2 CPU; on AVX-512 oneDNN's own weight gradient is faster and the GEMMs
+may gain nothing. With ``autotune`` each layer shape class is timed both ways at its first training call
+(``unetkit.cpu.autotune``, cached per machine) and the GEMM path runs only where it wins.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetkit.cpu import autotune as tuning
+from unetkit.cpu.numerics import as_accurate
 from unetkit.inference.winograd import convertible
 
 ROWS_PER_GEMM = 8192  # pixels per GEMM: keeps both operands of the nine products in cache together
@@ -97,6 +103,49 @@ def conv3x3_weight_grad(inputs: torch.Tensor, grad_output: torch.Tensor, padding
     return result.permute(2, 3, 0, 1)
 
 
+def _conv_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding: int,
+                   mask: list[bool], bias_sizes: list[int] | None = None) -> tuple:
+    """PyTorch's (oneDNN's) convolution backward: (input, weight, bias) gradients where ``mask`` asks."""
+    return torch.ops.aten.convolution_backward(grad_output, x, weight, bias_sizes, [1, 1], [padding, padding],
+                                               [1, 1], False, [0, 0], 1, mask)
+
+
+def _conv_candidates(channels: int, weight: torch.Tensor, has_bias: bool, padding: int, height: int,
+                     width: int) -> tuple:
+    """The whole backward of one conv both ways on a random slice: oneDNN's alone (plain), oneDNN's input
+    gradient + GEMM weight gradient + summed bias (fast); and the GEMM weight gradient's accuracy."""
+    rng = torch.Generator().manual_seed(0)  # its own generator: training's random stream is not touched
+    k = weight.shape[0]
+    x = torch.randn(1, channels, height, width, generator=rng).contiguous(memory_format=torch.channels_last)
+    w = weight.detach().clone().contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(1, k, height + 2 * padding - 2, width + 2 * padding - 2, generator=rng).contiguous(
+        memory_format=torch.channels_last)
+    bias_sizes = [k] if has_bias else None
+
+    def plain():
+        return _conv_backward(grad, x, w, padding, [True, True, has_bias], bias_sizes)
+
+    def fast():
+        grad_input = _conv_backward(grad, x, w, padding, [True, False, False])[0]
+        return grad_input, conv3x3_weight_grad(x, grad, padding), grad.sum((0, 2, 3)) if has_bias else None
+
+    def accurate() -> bool:
+        reference = _conv_backward(grad.double(), x.double(), w.double(), padding, [False, True, False])[1]
+        return as_accurate(conv3x3_weight_grad(x, grad, padding), plain()[1], reference)
+
+    return fast, plain, accurate
+
+
+@torch.compiler.disable  # a Python-side decision (environment, cache file): not for dynamo to trace
+def _gemm_wins(module: nn.Module, kind: str, x: torch.Tensor, prepare) -> bool:
+    """True without ``module.autotune``; else the autotuned choice for this layer's shape class."""
+    if not getattr(module, "autotune", False) or not tuning.env_allows():
+        return True
+    height, width = tuning.measured_slice(x.shape[2], x.shape[3])
+    key = f"{kind} C{x.shape[1]} K{module.out_channels} pad{module.padding[0]} {height}x{width}"
+    return tuning.choose(key, lambda: prepare(height, width))
+
+
 class _Conv3x3ChannelsLast(torch.autograd.Function):
     """3x3 stride-1 convolution: oneDNN forward and input gradient, GEMM weight gradient."""
 
@@ -114,8 +163,7 @@ class _Conv3x3ChannelsLast(torch.autograd.Function):
         grad_output = grad_output.contiguous(memory_format=torch.channels_last)
         grad_input = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_input = torch.ops.aten.convolution_backward(
-                grad_output, x, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, [True, False, False])[0]
+            grad_input = _conv_backward(grad_output, x, weight, pad, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
             grad_weight = conv3x3_weight_grad(x, grad_output, pad)
         if ctx.has_bias and ctx.needs_input_grad[2]:  # a plain sum: asking convolution_backward for it
@@ -132,8 +180,12 @@ def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
 class GemmGradConv2d(nn.Conv2d):
     """``nn.Conv2d`` (3x3, stride 1, padding 0 or 1) with the GEMM weight gradient on channels-last CPU input."""
 
+    autotune = False  # set per module by accelerate_training_convs
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and self.weight.requires_grad and _fast_path(x, self.weight):
+        if (torch.is_grad_enabled() and self.weight.requires_grad and _fast_path(x, self.weight)
+                and _gemm_wins(self, "conv3x3-weight-grad", x, lambda h, w: _conv_candidates(
+                    x.shape[1], self.weight, self.bias is not None, self.padding[0], h, w))):
             return _Conv3x3ChannelsLast.apply(x, self.weight, self.bias, self.padding[0])
         return super().forward(x)
 
@@ -141,17 +193,46 @@ class GemmGradConv2d(nn.Conv2d):
 class GemmUpConv2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (2x2, stride 2) as one GEMM and a pixel shuffle on channels-last CPU input."""
 
+    autotune = False  # set per module by accelerate_training_convs
+
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if output_size is not None or not _fast_path(x, self.weight):
+        if (output_size is not None or not _fast_path(x, self.weight)
+                or not _gemm_wins(self, "upconv2x2", x, lambda h, w: _upconv_candidates(self, h, w))):
             return super().forward(x, output_size)
-        batch, channels, height, width = x.shape
-        out = self.out_channels
-        pixels = x.permute(0, 2, 3, 1).reshape(-1, channels)
-        weight = self.weight.permute(0, 2, 3, 1).reshape(channels, 4 * out)  # columns: (row, col, out)
-        y = pixels @ weight if self.bias is None else torch.addmm(self.bias.repeat(4), pixels, weight)
-        y = y.view(batch, height, width, 2, 2, out).permute(0, 1, 3, 2, 4, 5).reshape(
-            batch, 2 * height, 2 * width, out)
-        return y.permute(0, 3, 1, 2)
+        return gemm_upconv2d(x, self.weight, self.bias)
+
+
+def gemm_upconv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """2x2 stride-2 transposed convolution of NHWC-stored (N, C, H, W) ``x`` with (C, K, 2, 2) ``weight``:
+    one (pixels x C) @ (C x 4K) GEMM, then each pixel's 4K values spread over its 2x2 output block."""
+    batch, channels, height, width = x.shape
+    out = weight.shape[1]
+    pixels = x.permute(0, 2, 3, 1).reshape(-1, channels)
+    columns = weight.permute(0, 2, 3, 1).reshape(channels, 4 * out)  # columns: (row, col, out)
+    y = pixels @ columns if bias is None else torch.addmm(bias.repeat(4), pixels, columns)
+    y = y.view(batch, height, width, 2, 2, out).permute(0, 1, 3, 2, 4, 5).reshape(batch, 2 * height, 2 * width, out)
+    return y.permute(0, 3, 1, 2)
+
+
+def _upconv_candidates(module: nn.ConvTranspose2d, height: int, width: int) -> tuple:
+    """Forward and backward of one up-convolution both ways on a random slice (no accuracy check: one GEMM
+    over the input channels is the reduction PyTorch's kernel does too)."""
+    rng = torch.Generator().manual_seed(0)  # its own generator: training's random stream is not touched
+    x = torch.randn(1, module.in_channels, height, width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
+    x.requires_grad_()
+    weight = module.weight.detach().clone().requires_grad_()
+    bias = module.bias.detach().clone().requires_grad_() if module.bias is not None else None
+    grad = torch.randn(1, module.out_channels, 2 * height, 2 * width, generator=rng).contiguous(
+        memory_format=torch.channels_last)
+
+    def run(conv) -> None:
+        x.grad = weight.grad = None
+        with torch.enable_grad():  # also when called from a forward that runs without autograd (compiled)
+            conv().backward(grad)
+
+    return (lambda: run(lambda: gemm_upconv2d(x, weight, bias)),
+            lambda: run(lambda: F.conv_transpose2d(x, weight, bias, stride=2)), None)
 
 
 def _is_plain_upconv(module: nn.Module) -> bool:
@@ -160,17 +241,21 @@ def _is_plain_upconv(module: nn.Module) -> bool:
             and module.groups == 1)
 
 
-def accelerate_training_convs(model: nn.Module, min_channels: int = 16) -> int:
+def accelerate_training_convs(model: nn.Module, min_channels: int = 16, autotune: bool = False) -> int:
     """Switch a 2D net's plain 3x3 convs (``min_channels`` inputs or more) and 2x2 up-convs to the GEMM
     versions in place; returns how many. Parameters, buffers and ``state_dict`` keys are untouched (the
     classes only add a forward path), so checkpoints and optimizers see the same model. Convs with fewer
-    inputs (the first one, on 1-3 image channels) keep oneDNN's path: GEMMs that narrow do not pay."""
+    inputs (the first one, on 1-3 image channels) keep oneDNN's path: GEMMs that narrow do not pay.
+    ``autotune``: each converted layer times its GEMM path against oneDNN's at its first training call
+    (per shape class, cached per machine) and keeps the faster (see ``unetkit.cpu.autotune``)."""
     changed = 0
     for module in model.modules():
         if convertible(module, min_channels):  # the plain 3x3 convs Winograd prediction converts, too
             module.__class__ = GemmGradConv2d
-            changed += 1
         elif _is_plain_upconv(module):
             module.__class__ = GemmUpConv2d
-            changed += 1
+        else:
+            continue
+        module.autotune = autotune
+        changed += 1
     return changed

@@ -51,11 +51,12 @@ from unetkit.tasks import Task, get_task
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import prepare_data
 from unetkit.training.optim import BudgetClock, build_optimizer, lr_lambda, train_channels_last
+from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
 from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
 RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile",
-                       "train.channels_last", "train.gemm_convs")
+                       "train.channels_last", "train.gemm_convs", "train.autotune")
 
 
 @dataclass
@@ -227,7 +228,7 @@ def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained
     if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
         to_channels_last(model, dims)
         if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
-            accelerate_training_convs(model)
+            accelerate_training_convs(model, autotune=config.train.autotune)
     if pretrained and config.model.encoder_weights:
         load_encoder_weights(model, config.model.encoder_weights)
     if dims == 3:
@@ -259,7 +260,7 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], boo
     config, ctx = run.config, run.ctx
     run.dataset.set_epoch(epoch)
     set_encoder_frozen(run.model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
-    epoch_start = time.monotonic()
+    epoch_start, cpu_start = time.monotonic(), time.process_time()
     bar = tqdm(total=run.steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
                unit="patch", disable=not progress, leave=False)
     # several processes check the budget together between epochs, so that they stop at the same step
@@ -273,7 +274,8 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], boo
         train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
     seconds = time.monotonic() - epoch_start
     row = {"epoch": epoch, "train_loss": round(train_loss, 6), "lr": run.scheduler.get_last_lr()[0],
-           "train_seconds": round(seconds, 2), "patches_per_s": round(seen / max(seconds, 1e-9), 2)}
+           "train_seconds": round(seconds, 2), "patches_per_s": round(seen / max(seconds, 1e-9), 2),
+           **epoch_columns(seen, cpu_start)}  # patches per CPU-second, summed in summary.json
     return row, stopped
 
 
@@ -326,9 +328,11 @@ def write_summary(run: Run, stopped: bool) -> None:
     summary = {"best_epoch": run.best_epoch, f"best_{run.task.score_key}": run.best_score,
                "epochs_run": len(run.history), "stopped_by_time_budget": stopped,
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
-               "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan]}
+               "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan],
+               **run_throughput(run.history, run.ctx.world_size)}
     if run.ctx.is_main:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
+        print(describe_throughput(summary), flush=True)
     run.ctx.barrier()  # other ranks return once rank 0 has written everything
     run.ctx.close()
 
