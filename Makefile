@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-# Re-installs when pyproject.toml changes; idempotent otherwise.
-$(VENV)/.installed: pyproject.toml
+# Re-installs when pyproject.toml or constraints.txt changes; idempotent otherwise. pyproject.toml
+# holds compatible ranges (unetkit installs beside napari or bioimageio.core); constraints.txt pins the
+# exact versions CI tests, so a fresh machine gets the same environment.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
 	touch $@
 
 demo: install

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from unetkit.cli.selection import add_selection_arguments, selection_overrides
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -33,12 +35,14 @@ def add_parser(subparsers) -> None:
                         help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from unetkit.data.axes import selection_of, use_selection
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         shortcuts.append(f"train.time_budget_s={args.time_budget}")
     if args.device:
         shortcuts.append(f"train.device={args.device}")
-    overrides = shortcuts + args.overrides
+    overrides = shortcuts + selection_overrides(args) + args.overrides
     if args.resume:
         resumable = {}
         for item in overrides:
@@ -73,12 +77,23 @@ def run(args: argparse.Namespace) -> int:
             if key not in RESUMABLE_OVERRIDES:
                 raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change")
             resumable[key] = value
-        result = fit(None, None, args.out, resume=True, resume_overrides=resumable, progress=not args.quiet)
+        with _run_selection(os.path.join(args.out, "config.yaml")):
+            result = fit(None, None, args.out, resume=True, resume_overrides=resumable, progress=not args.quiet)
     else:
         if not args.data:
             raise InputError("--data is required (a dataset folder), unless --resume")
         config = resolve_config(args.recipe, args.config, overrides)
-        result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
+        with use_selection(selection_of(config.data)):  # channels/time/plane of microscopy files
+            result = fit(config, args.data, args.out, val_dir=args.val, progress=not args.quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
     return 0
+
+
+def _run_selection(config_path: str):
+    """The channel/time/plane selection of a run folder being resumed (none when it has no config yet)."""
+    from unetkit.config import load_config
+    from unetkit.data.axes import Selection, selection_of, use_selection
+
+    selection = selection_of(load_config(config_path).data) if os.path.isfile(config_path) else Selection()
+    return use_selection(selection)

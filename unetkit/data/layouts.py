@@ -31,6 +31,7 @@ from unetkit.data.io import (
     read_labels,
     read_page,
 )
+from unetkit.data.ome import is_zarr_dir
 from unetkit.errors import InputError
 
 LAYOUTS = ("folders", "dsb", "isbi-stack", "images")
@@ -267,7 +268,9 @@ def find_images(inputs: Iterable[str | Path]) -> list[Path]:
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
-        if path.is_file():
+        if is_zarr_dir(path):  # an OME-Zarr image is a folder (unetkit.data.ome)
+            found.add(path)
+        elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise InputError(f"{path}: not an image file; supported: {', '.join(IMAGE_EXTENSIONS)}")
             found.add(path)

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from unetkit.config import RunConfig, apply_overrides
+from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
 from unetkit.data.layouts import find_images
@@ -43,6 +44,11 @@ class PredictOptions:
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
+    # microscopy files (unetkit.data.axes); None keeps what the checkpoint was trained on
+    channels: list | None = None  # channel indices or names
+    axes: str | None = None  # axis letters of files without axis metadata
+    time: int | None = None  # time point
+    plane: int | None = None  # Z plane for 2D networks
 
 
 def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
@@ -50,6 +56,9 @@ def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
     for key in ("tile_size", "overlap", "batch_size", "compile"):
         if getattr(options, key) is not None:
             values[f"inference.{key}"] = getattr(options, key)
+    for key in ("channels", "axes", "time", "plane"):  # what to read from microscopy files
+        if getattr(options, key) is not None:
+            values[f"data.{key}"] = getattr(options, key)
     if options.tile_size is not None:
         values["inference.tile_shape"] = []  # an explicit --tile wins over the checkpoint's per-axis tile
     return apply_overrides(config, values)
@@ -57,7 +66,9 @@ def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
 
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
     """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
-    image = normalize_percentile(read_image(path), config.data.normalize_low, config.data.normalize_high)
+    with use_selection(selection_of(config.data)):  # channel/time/plane of microscopy files
+        raw = read_image(path)
+    image = normalize_percentile(raw, config.data.normalize_low, config.data.normalize_high)
     return match_channels(image, config.model.in_channels, path)
 
 
@@ -81,8 +92,9 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
     if is_volumetric(config):  # 3D checkpoints predict volumes (unetkit.inference.volumes)
         from unetkit.inference.volumes import predict_volumes
 
-        return predict_volumes(model, config, inputs, out_dir, device, options.instances,
-                               options.save_probabilities, progress)
+        with use_selection(selection_of(config.data)):
+            return predict_volumes(model, config, inputs, out_dir, device, options.instances,
+                                   options.save_probabilities, progress)
     paths = shard(find_images(inputs), rank, world)
     out_dir = Path(out_dir)
     kind = target_kind(config)
