@@ -8,14 +8,13 @@ names the axes found and the option that resolves it, e.g.::
 
     cells.ome.tif: axes TCYX, shape (5, 2, 64, 64): 5 time points (T); choose one with --time N (0..4)
 
-The selection in force is a context variable (:func:`use_selection`), so the readers in
+The selection in force is set by :func:`use_selection`, so the readers in
 ``unetkit.data.io`` apply it without every caller passing it through.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -62,22 +61,27 @@ def parse_channels(value: Sequence[int | str] | str | None) -> tuple[int | str, 
     return tuple(parsed)
 
 
-_ACTIVE: contextvars.ContextVar[Selection | None] = contextvars.ContextVar("unetkit_selection", default=None)
+# A process-wide setting rather than a context variable: training reads images in worker threads
+# (and forked DataLoader workers), which must see the selection the run was started with.
+_ACTIVE: list[Selection] = []
 
 
 def active_selection() -> Selection:
     """The selection set by the innermost :func:`use_selection` (empty outside any)."""
-    return _ACTIVE.get() or Selection()
+    return _ACTIVE[-1] if _ACTIVE else Selection()
 
 
 @contextlib.contextmanager
 def use_selection(selection: Selection) -> Iterator[Selection]:
-    """Make ``selection`` apply to every image read inside the ``with`` block."""
-    token = _ACTIVE.set(selection)
+    """Make ``selection`` apply to every image read (in any thread) inside the ``with`` block."""
+    _ACTIVE.append(selection)
     try:
         yield selection
     finally:
-        _ACTIVE.reset(token)
+        for i in range(len(_ACTIVE) - 1, -1, -1):  # this entry, even if another thread set one since
+            if _ACTIVE[i] is selection:
+                del _ACTIVE[i]
+                break
 
 
 def _describe(source: str, axes: str, shape: tuple[int, ...]) -> str:

@@ -31,7 +31,7 @@ from unetkit.data.io import (
     read_labels,
     read_page,
 )
-from unetkit.data.ome import is_zarr_dir
+from unetkit.data.ome import image_stem, is_zarr_dir
 from unetkit.errors import InputError
 
 LAYOUTS = ("folders", "dsb", "isbi-stack", "images")
@@ -128,12 +128,13 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
     """Map file stem -> path, refusing two files with the same stem (a.png and a.tif)."""
     mapping: dict[str, Path] = {}
     for path in files:
-        if path.stem in mapping:
+        stem = image_stem(path)  # a.ome.tif pairs with a.png
+        if stem in mapping:
             raise InputError(
-                f"{folder}: '{mapping[path.stem].name}' and '{path.name}' share the name '{path.stem}'; "
+                f"{folder}: '{mapping[stem].name}' and '{path.name}' share the name '{stem}'; "
                 "images and masks are paired by name, so keep one file per name"
             )
-        mapping[path.stem] = path
+        mapping[stem] = path
     return mapping
 
 

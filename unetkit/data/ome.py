@@ -58,6 +58,12 @@ def to_micrometres(value: Any, unit: str | None, source: str = "") -> float | No
     return None if factor is None else float(value) * factor
 
 
+def image_stem(path: str | Path) -> str:
+    """File name without its extension, ``.ome`` included: cells.ome.tif and cells.ome.zarr -> cells."""
+    stem = Path(path).stem
+    return stem[:-4] if stem.lower().endswith(".ome") else stem
+
+
 def is_zarr_dir(path: str | Path) -> bool:
     """A zarr store (v2 or v3) in a folder."""
     path = Path(path)
@@ -297,3 +303,31 @@ def read_hook(path: str | Path, spatial_dims: int, plain_reader) -> np.ndarray |
                          "or --axes naming them")
     data = plain_reader(path)
     return select(data, "C" + kept_spatial_axes(spatial_dims), selection, (), spatial_dims, str(path))
+
+
+def selected_channel_names(path: str | Path, selection: Selection) -> list[str]:
+    """Names of the channels ``selection`` reads from ``path`` (all when it picks none); [] if unnamed."""
+    path = Path(path)
+    if not (is_zarr_dir(path) or _is_tiff(path)):
+        return []
+    try:
+        names = image_info(path).channel_names
+    except InputError:
+        return []
+    if not names or not selection.channels:
+        return list(names)
+    picked = []
+    for wanted in selection.channels:
+        if isinstance(wanted, int) and -len(names) <= wanted < len(names):
+            picked.append(names[wanted])
+        elif isinstance(wanted, str):
+            picked.append(next((n for n in names if n.lower() == wanted.lower()), wanted))
+    return picked if len(picked) == len(selection.channels) else []
+
+
+def spacing_um(spacing: tuple[float, ...] | None, unit: str) -> tuple[float, ...] | None:
+    """A spacing in ``unit`` as micrometres; None when it or its unit is unknown ("pixel", "")."""
+    if spacing is None or not unit:
+        return None
+    sizes = [to_micrometres(value, unit) for value in spacing]
+    return None if any(s is None or s <= 0 for s in sizes) else tuple(sizes)

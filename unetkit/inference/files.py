@@ -20,8 +20,10 @@ from tqdm.auto import tqdm
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
-from unetkit.data.io import normalize_percentile, read_image, write_png, write_tiff
+from unetkit.data.io import normalize_percentile, read_image
 from unetkit.data.layouts import find_images
+from unetkit.data.ome import image_stem, pixel_size, selected_channel_names
+from unetkit.inference.ome_writers import write_mask_png, write_probabilities
 from unetkit.models.compiling import compiled
 from unetkit.training.data import is_volumetric, target_kind
 from unetkit.training.loop import select_device
@@ -64,12 +66,21 @@ def _apply(config: RunConfig, options: PredictOptions) -> RunConfig:
     return apply_overrides(config, values)
 
 
-def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
-    """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
+def read_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
+    """The image's planes the checkpoint reads (its channel/time/plane selection), raw values (C, H, W)."""
     with use_selection(selection_of(config.data)):  # channel/time/plane of microscopy files
-        raw = read_image(path)
+        return read_image(path)
+
+
+def prepare_for_prediction(raw: np.ndarray, path: Path, config: RunConfig) -> np.ndarray:
+    """Normalise a raw (C, H, W) image as the checkpoint's training did; float32, channels matched."""
     image = normalize_percentile(raw, config.data.normalize_low, config.data.normalize_high)
     return match_channels(image, config.model.in_channels, path)
+
+
+def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
+    """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
+    return prepare_for_prediction(read_for_prediction(path, config), path, config)
 
 
 def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,
@@ -101,7 +112,9 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
     rows = []
     for path in tqdm(paths, desc="predict", unit="img", disable=not progress):
         started = time.perf_counter()
-        image = load_for_prediction(path, config)
+        raw = read_for_prediction(path, config)
+        image = prepare_for_prediction(raw, path, config)
+        spacing = pixel_size(path)  # µm per (y, x) when the file says: outputs keep it (ome_writers)
         probs = predict_probabilities(model, image, config, device, config.model.out_channels)
         seconds = time.perf_counter() - started
         if config.task in ("multiclass", "regression"):
@@ -112,16 +125,17 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
             continue
         foreground = (1.0 - probs[0]).astype(np.float32)
         mask = foreground > config.inference.threshold
-        stem = path.stem
+        stem = image_stem(path)  # cells.ome.tif -> cells
         if options.save_probabilities:
-            write_tiff(out_dir / "probabilities" / f"{stem}.tif", foreground)
-        write_png(out_dir / "masks" / f"{stem}.png", mask.astype(np.uint8) * 255)
+            write_probabilities(out_dir / "probabilities" / f"{stem}.tif", foreground, spacing)
+        write_mask_png(out_dir / "masks" / f"{stem}.png", mask.astype(np.uint8) * 255, spacing)
         save_rgb(out_dir / "overlays" / f"{stem}.png", mask_overlay(image, mask))
         row = {"image": str(path), "height": image.shape[1], "width": image.shape[2],
                "seconds": round(seconds, 3), "megapixels_per_s": round(mask.size / 1e6 / max(seconds, 1e-9), 3),
                "foreground_fraction": round(float(mask.mean()), 4)}
         if options.instances or config.task == "instances":
-            row["objects"] = _write_instances(probs, image, config, kind, out_dir, stem)
+            row["objects"] = _write_instances(probs, image, config, kind, out_dir, stem, raw, spacing,
+                                              selected_channel_names(path, selection_of(config.data)))
         rows.append(row)
     if config.task == "multiclass" and rows:
         from unetkit.inference.task_outputs import write_rows
@@ -131,16 +145,20 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
 
 
 def _write_instances(probs: np.ndarray, image: np.ndarray, config: RunConfig, kind: str, out_dir: Path,
-                     stem: str) -> int:
-    from unetkit.data.io import write_labels
+                     stem: str, raw: np.ndarray | None = None, spacing: tuple[float, ...] | None = None,
+                     channel_names: list[str] | None = None) -> int:
+    """Labels (OME-TIFF with the pixel size), coloured instances and the object table: areas in µm²
+    when the pixel size is known, intensities of the raw image (its units, per channel)."""
     from unetkit.inference.objects import object_table, write_object_csv
+    from unetkit.inference.ome_writers import write_label_image
     from unetkit.inference.postprocess import postprocess
     from unetkit.visualize.instances import instance_overlay
 
     labels = postprocess(probs, config.postprocess, kind)
-    write_labels(out_dir / "labels" / f"{stem}.tif", labels)
+    write_label_image(out_dir / "labels" / f"{stem}.tif", labels, spacing)
     save_rgb(out_dir / "instances" / f"{stem}.png", instance_overlay(image, labels))
-    write_object_csv(object_table(labels, image), out_dir / "objects" / f"{stem}.csv")
+    table = object_table(labels, image if raw is None else raw, spacing, channel_names or ())
+    write_object_csv(table, out_dir / "objects" / f"{stem}.csv")
     return int(labels.max())
 
 

@@ -82,5 +82,8 @@ def _write_instances(probs: np.ndarray, image: np.ndarray, config: RunConfig, ki
     labels = postprocess(probs, config.postprocess, kind)  # (D, H, W) ids 1..N, 3D watershed/components
     write_label_volume(out_dir / "labels" / f"{stem}{ext}", labels, meta)
     save_rgb(out_dir / "instances" / f"{stem}.png", instance_overlay(middle_slice(image), middle_slice(labels)))
-    write_object_csv(object_table(labels, image), out_dir / "objects" / f"{stem}.csv")
+    from unetkit.data.ome import spacing_um
+
+    write_object_csv(object_table(labels, image, spacing_um(meta.spacing, meta.unit)),  # volumes in µm³
+                     out_dir / "objects" / f"{stem}.csv")
     return int(labels.max())
