@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from unetkit.cli.selection import add_selection_arguments, selection_options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,23 +26,28 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--strip", type=int, default=4096, help="strip width in px (memory ~ tile x strip)")
     parser.add_argument("--dtype", choices=["float32", "float16", "uint8"], default="float32",
                         help="probability storage; uint8 = probability x 255 (4x smaller)")
-    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr, in chunks")
+    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr, in chunks; "
+                        "with an .ome.zarr --out, a name (e.g. nuclei) puts them in its labels/ group")
     parser.add_argument("--chunk", type=int, default=2048, help="instance post-processing chunk size in px")
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.add_argument("--quiet", action="store_true")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from unetkit.data.axes import Selection, use_selection
+    from unetkit.inference import ome_writers
     from unetkit.inference.streaming import predict_large
 
-    stats = predict_large(args.model, args.image, args.out, args.engine, args.device, args.tile, args.overlap,
-                          args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet)
+    with use_selection(Selection.from_values(**selection_options(args))):  # over the checkpoint's choice
+        stats = predict_large(args.model, args.image, args.out, args.engine, args.device, args.tile, args.overlap,
+                              args.batch, args.tta, args.strip, args.dtype, progress=not args.quiet)
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
           f"{stats.peak_rss_mb:.0f} MiB; probabilities in {args.out}")
@@ -51,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
         from unetkit.training.data import target_kind
 
         _, config = load_engine_model(args.model, args.engine, "cpu")
-        result = instances_large(args.out, args.instances, config.postprocess, target_kind(config), args.chunk,
-                                 args.halo, progress=not args.quiet)
+        if ome_writers.is_ome_zarr_output(args.out) and "." not in args.instances and "/" not in args.instances:
+            result = ome_writers.instances_into_ome_zarr(args.out, args.instances, config.postprocess,
+                                                         target_kind(config), args.chunk, args.halo,
+                                                         progress=not args.quiet)
+            args.instances = f"{args.out}/labels/{args.instances}"
+        else:
+            result = instances_large(args.out, args.instances, config.postprocess, target_kind(config),
+                                     args.chunk, args.halo, progress=not args.quiet)
         print(f"instances: {result.objects} objects in {result.seconds:.1f}s ({result.cut_pieces} pieces of "
               f"clumps larger than the halo); labels in {args.instances}")
         summary["instances"] = dataclasses.asdict(result)

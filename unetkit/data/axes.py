@@ -118,16 +118,17 @@ def _channel_index(wanted: int | str, names: Sequence[str], count: int, where: s
 
 
 def select(array: np.ndarray, axes: str, selection: Selection, channel_names: Sequence[str] = (),
-           spatial_dims: int = 2, source: str = "image") -> np.ndarray:
+           spatial_dims: int = 2, source: str = "image", full_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Apply ``selection`` to ``array`` with axis letters ``axes``; returns (C, Y, X) or (C, Z, Y, X).
 
     ``array`` may be a lazy array (zarr): it is indexed before it is read, so only the chosen plane of a
     long time series is loaded. Length-1 axes other than Y/X are dropped first; S (RGB samples) counts
     as channels. Raises :class:`InputError` naming the axes and the option to use when a T, Z (for a
-    2D net) or unknown axis is left with more than one entry.
+    2D net) or unknown axis is left with more than one entry (``full_shape``: the shape those messages
+    name when ``array`` is a box of a larger image).
     """
     shape, axes = resolve_axes(tuple(array.shape), axes.upper(), selection.axes, source)
-    where = _describe(source, axes, shape)
+    where = _describe(source, axes, full_shape or shape)
     if len(set(axes)) != len(axes) or "Y" not in axes or "X" not in axes:
         raise InputError(f"{where}: the axes must name Y and X once each; pass --axes, e.g. --axes CYX")
     array = array.reshape(shape) if tuple(array.shape) != shape else array
@@ -195,3 +196,10 @@ def selection_of(data_config) -> Selection:
     """The selection stored in a run's ``data`` config (``channels``, ``axes``, ``time``, ``plane``)."""
     return Selection.from_values(getattr(data_config, "channels", None), getattr(data_config, "axes", ""),
                                  getattr(data_config, "time", -1), getattr(data_config, "plane", -1))
+
+
+def merged(base: Selection, override: Selection) -> Selection:
+    """``base`` (e.g. the checkpoint's) with the fields that ``override`` (the command line) sets."""
+    return Selection(override.channels or base.channels, override.axes or base.axes,
+                     base.time if override.time is None else override.time,
+                     base.plane if override.plane is None else override.plane)

@@ -331,3 +331,83 @@ def spacing_um(spacing: tuple[float, ...] | None, unit: str) -> tuple[float, ...
         return None
     sizes = [to_micrometres(value, unit) for value in spacing]
     return None if any(s is None or s <= 0 for s in sizes) else tuple(sizes)
+
+
+# --------------------------------------------------------------------------------------------------
+# lazy views for images larger than memory (unetkit.inference.streaming reads them box by box)
+
+
+class _Boxed:
+    """A lazy array restricted to a box on its Y/X(/Z) axes: ``select`` indexes it like the full array."""
+
+    def __init__(self, array, axes: str, box: dict[str, slice]):
+        self.array, self.axes, self.box = array, axes, box
+        self.shape = tuple(len(range(*box[a].indices(n))) if a in box else n
+                           for a, n in zip(axes, array.shape, strict=True))
+
+    def __getitem__(self, index):
+        full = tuple(self.box[a] if a in self.box and i == slice(None) else i
+                     for a, i in zip(self.axes, index, strict=True))
+        return self.array[full]
+
+
+class SelectedSource:
+    """Channels-first lazy view ``(C, *S)`` of a microscopy array: reads only the boxes asked for, of the
+    selected time point, plane and channels (what ``open_source`` gives the streaming predictor)."""
+
+    def __init__(self, array, info: ImageInfo, selection: Selection, spatial_dims: int, name: str):
+        self.array, self.info, self.selection, self.dims, self.name = array, info, selection, spatial_dims, name
+        self.axes = selection.axes or info.axes
+        if len(self.axes) != array.ndim:
+            raise InputError(f"{name}: axes {self.axes} do not fit the array of shape {tuple(array.shape)}; "
+                             "give one --axes letter per axis (length-1 axes included) for large images")
+        self.spatial = kept_spatial_axes(spatial_dims)
+        probe = self._read({a: slice(0, 1) for a in self.spatial})  # validates the selection once
+        sizes = dict(zip(self.axes, array.shape, strict=True))
+        self.shape = (probe.shape[0], *(sizes[a] for a in self.spatial))
+        self.ndim = len(self.shape)
+        self.dtype = probe.dtype
+
+    def _read(self, box: dict[str, slice]) -> np.ndarray:
+        boxed = _Boxed(self.array, self.axes, box)
+        return select(boxed, self.axes, Selection(self.selection.channels, "", self.selection.time,
+                                                   self.selection.plane), self.info.channel_names, self.dims,
+                      self.name, tuple(self.array.shape))
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self._read(dict(zip(self.spatial, key[1:], strict=True)))
+
+
+def _lazy_tiff(path: Path):
+    """A memory map of a contiguous uncompressed TIFF series, else a zarr view through tifffile's store."""
+    try:
+        return tifffile.memmap(path, mode="r")
+    except ValueError:  # compressed or tiled: no single memory map
+        zarr = _require_zarr(path)
+        return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
+
+
+def lazy_source(path: str | Path, spatial_dims: int | None):
+    """What ``open_source`` reads for OME-Zarr / OME-TIFF / ImageJ TIFF inputs (None: not one of them).
+
+    ``spatial_dims=None`` asks for the stored array as it is (a probability map this package wrote as
+    OME-Zarr); otherwise the view applies the active selection (:func:`unetkit.data.axes.use_selection`).
+    """
+    from unetkit.data.axes import active_selection
+
+    path = Path(path)
+    zarr_image = is_zarr_dir(path) and "multiscales" in _zarr_attributes(path)
+    if not zarr_image and not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty)):
+        return None
+    if zarr_image:
+        array, info = open_levels(path, 0)
+        if spatial_dims is None:
+            return array
+    else:
+        if spatial_dims is None:
+            return None
+        info = _tiff_info(path)
+        array = _lazy_tiff(path)
+        if array.shape != info.shape:
+            array = array.reshape(info.shape)
+    return SelectedSource(array, info, active_selection(), spatial_dims, str(path))

@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
+from unetkit.data.ome import lazy_source, pixel_size
 from unetkit.errors import InputError
-from unetkit.inference import tiling
+from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
     ChannelsFirst,
     RawArray,
@@ -100,6 +102,8 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
+    if (view := lazy_source(path, spatial_dims)) is not None:  # OME-Zarr / OME-TIFF / ImageJ: axes, selection
+        return view
     suffix = path.suffix.lower()
     if suffix == ".npy":
         base = open_npy(path)
@@ -360,18 +364,22 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
     torch_device = select_device(device)
     network, config = load_engine_model(model, engine, torch_device)
     dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
-    source = open_source(image, dims)
+    with use_selection(merged(selection_of(config.data), active_selection())):  # checkpoint's, then the CLI's
+        source = open_source(image, dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
     out_channels = config.model.out_channels
-    sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
+    sink = ome_writers.open_output(output, (out_channels, *source.shape[1:]), out_dtype) or \
+        create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
     predictor = TorchPredictor(network, torch_device, activation="softmax", tta=tta, amp=config.train.amp)
     inference = config.inference
     try:
-        return predict_streaming(
+        stats = predict_streaming(
             normalized, sink, predictor, NetGeometry.from_config(config.model), out_channels,
             tile_size or inference.tile_size, inference.overlap if overlap is None else overlap,
             batch_size or inference.batch_size, inference.blend, strip_width, out_dtype, progress)
     finally:
         if hasattr(sink, "close"):
             sink.close()
+    ome_writers.finish_output(output, pixel_size(image, dims))  # .ome.zarr / .ome.tif: pyramid and scale
+    return stats
