@@ -84,7 +84,9 @@ def object_table(labels: np.ndarray, intensity_image: np.ndarray | None = None,
         raise InputError(f"labels hold negative ids ({labels.min()}); ids must be >= 0")
     intensity = None if intensity_image is None else _intensity_image(intensity_image, labels.shape)
     per_channel = []
-    if intensity_image is not None and np.ndim(intensity_image) == labels.ndim + 1 and len(intensity_image) > 1:
+    channels = len(intensity_image) if intensity_image is not None and np.ndim(intensity_image) == labels.ndim + 1 \
+        else 0
+    if channels > 1 or (channels == 1 and len(channel_names) == 1):  # named: mean_intensity_DAPI
         per_channel = _channel_labels(len(intensity_image), channel_names)
         index = labels.ravel()
         counts = np.bincount(index)
