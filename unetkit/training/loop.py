@@ -116,7 +116,8 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
         total += loss.item() * image.shape[0]
         count += image.shape[0]
         bar.update(image.shape[0])
-        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                        refresh=False)  # drawn by update() at its own rate (a log: every 30 s)
         if out_of_time():
             stopped = True
             break
@@ -288,7 +289,7 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
         if improved:
             ckpt.save_checkpoint(run_dir / "best.pt", payload)
         _write_metrics(history, run_dir / "metrics.csv")
-        plot_curves(history, run_dir / "curves.png")
+        plot_curves(history, run_dir / "curves.png", best_epoch)
         shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
         print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
               + (" [time budget reached]" if stopped else ""), flush=True)
