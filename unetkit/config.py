@@ -124,6 +124,7 @@ class TrainConfig:
     budget_clock: str = "wall"  # wall (elapsed time) | cpu (this process's CPU time: fair on a busy machine)
     val_every: int = 1  # validate every N epochs
     overlays: int = 4  # validation overlays written per validation
+    tensorboard: bool = False  # also log scalars and validation overlays for TensorBoard into <run>/tensorboard
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
     # channels-last (NHWC / NDHWC) training: auto | true | false. auto = on a CPU for 3D nets, and for 2D nets

@@ -48,3 +48,20 @@ def test_curves_mark_the_best_epoch(tmp_path):
     plain = np.asarray(Image.open(plot_curves(rows, tmp_path / "plain.png")))
     marked = np.asarray(Image.open(plot_curves(rows, tmp_path / "marked.png", best_epoch=2)))
     assert plain.shape == marked.shape and not np.array_equal(plain, marked)
+
+
+def test_tensorboard_logs_scalars_and_overlays(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from unetkit.cli import main
+
+    main(["synth", "--out", str(tmp_path / "data"), "--n-train", "3", "--n-val", "1", "--n-test", "1"])
+    assert main(["train", "--data", str(tmp_path / "data" / "train"), "--val", str(tmp_path / "data" / "val"),
+                 "--out", str(tmp_path / "run"), "--epochs", "2", "--quiet", "--set", "train.tensorboard=true",
+                 *TINY]) == 0
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "val/dice", "lr"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("val/dice")] == [1, 2]
+    assert tags["images"] and all(tag.startswith("overlays/") for tag in tags["images"])

@@ -290,10 +290,18 @@ def fit(config: RunConfig, train_dir: str | Path, out_dir: str | Path, val_dir: 
             ckpt.save_checkpoint(run_dir / "best.pt", payload)
         _write_metrics(history, run_dir / "metrics.csv")
         plot_curves(history, run_dir / "curves.png", best_epoch)
+        if config.train.tensorboard:  # scalars and overlays for TensorBoard (unetkit.integrations.tensorboard)
+            from unetkit.integrations import tensorboard
+
+            tensorboard.log_epoch(run_dir, row, config.train.overlays)
         shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
         print(f"epoch {epoch}: loss {train_loss:.4f} {shown} ({train_seconds:.1f}s, {row['patches_per_s']} patch/s)"
               + (" [time budget reached]" if stopped else ""), flush=True)
 
+    if config.train.tensorboard and ctx.is_main:
+        from unetkit.integrations import tensorboard
+
+        tensorboard.close(run_dir)
     summary = {"best_epoch": best_epoch, f"best_{key}": best_score, "epochs_run": len(history),
                "stopped_by_time_budget": stopped, "elapsed_s": round(time.monotonic() - started, 1),
                "input_patch": list(input_size), "output_patch": list(output_size),
