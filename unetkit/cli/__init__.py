@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 
+from unetkit.cli._progress import configure_progress
 from unetkit.errors import InputError
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    configure_progress(getattr(args, "quiet", False))  # --quiet silences every bar; logs get few lines
     try:
         return int(args.run(args) or 0)
     except (InputError, FileNotFoundError, NotADirectoryError) as error:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.selection import add_selection_arguments, selection_options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -32,6 +34,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
     parser.add_argument("--quiet", action="store_true")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, instances=args.instances,
                                  device=args.device, engine=args.engine, save_probabilities=not args.no_probabilities,
                                  class_probabilities=args.class_probabilities, compile=args.compile,
-                                 winograd=False if args.no_winograd else None)
+                                 winograd=False if args.no_winograd else None, **selection_options(args))
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

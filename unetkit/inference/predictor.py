@@ -34,6 +34,9 @@ from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, p
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.tasks import Result, Task, get_task
 
+# what to read from microscopy files: ``data.*`` settings a prediction may override (unetkit.data.axes)
+SELECTION_KEYS = ("channels", "axes", "time", "plane")
+
 
 def prediction_tile(config: RunConfig, spatial_shape: Sequence[int], device) -> tuple[int | tuple[int, ...], int]:
     """(tile size, tiles per batch) for an image: ``inference.tile_shape`` or ``tile_size``; 3D nets
@@ -74,19 +77,26 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
-             winograd: bool | None = None, compile: str | None = None, **inference: Any) -> Predictor:
+             winograd: bool | None = None, compile: str | None = None, selection: dict[str, Any] | None = None,
+             **inference: Any) -> Predictor:
         """A predictor for a checkpoint or run folder (``engine="torch"``) or an exported ``.onnx`` / ``.ts``.
 
         ``inference`` overrides the checkpoint's ``inference`` settings, e.g. ``tile_size=512, tta=True``;
         an explicit ``tile_size`` replaces a per-axis ``tile_shape``. ``winograd`` (None: the checkpoint's
         setting) runs wide 3x3 convs as Winograd on a CPU; ``compile`` names a ``torch.compile`` backend.
+        ``selection`` (``channels``, ``axes``, ``time``, ``plane``; None values keep the checkpoint's) picks
+        the planes read from microscopy files (``unetkit.data.axes``); these keys may also come in
+        ``inference``, e.g. ``unetkit.load(model, channels=["DAPI"])``.
         """
         from unetkit.inference.engines import load_engine_model
         from unetkit.models.compiling import compiled
 
         torch_device = select_device(device)
         network, config = load_engine_model(path, engine, torch_device, winograd)
+        picks = dict(selection or {})
+        picks.update({key: inference.pop(key) for key in SELECTION_KEYS if key in inference})
         values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
+        values.update({f"data.{key}": value for key, value in picks.items() if value is not None})
         if inference.get("tile_size") is not None:
             values["inference.tile_shape"] = []  # an explicit tile wins over the checkpoint's per-axis tile
         if compile is not None:

@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
+from unetkit.data.ome import lazy_source, pixel_size
 from unetkit.errors import InputError
-from unetkit.inference import tiling
+from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
     ChannelsFirst,
     RawArray,
@@ -91,6 +93,8 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
+    if (view := lazy_source(path, spatial_dims)) is not None:  # OME-Zarr / OME-TIFF / ImageJ: axes, selection
+        return view
     kind = format_of(path)
     if kind == "npy":
         base = open_npy(path)
@@ -343,35 +347,45 @@ def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: s
 def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
-                  out_dtype: str = "float32", progress: bool = True) -> StreamStats:
-    """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
-    (or an exported model, see ``engine``); writes what ``unetkit predict`` computes: softmax
-    probabilities (K, *S), or for a regression model the values in the target's units (C', *S)."""
+                  out_dtype: str = "float32", progress: bool = True,
+                  selection: dict | None = None) -> StreamStats:
+    """Predict one image file larger than memory into ``output`` (.npy, .tif, .zarr, .ome.zarr, .ome.tif)
+    with a checkpoint (or an exported model, see ``engine``); writes what ``unetkit predict`` computes:
+    softmax probabilities (K, *S), or for a regression model the values in the target's units (C', *S).
+    ``selection``: channels/axes/time/plane of a microscopy input (None values keep the checkpoint's)."""
     from unetkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap,
+    predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
                                batch_size=batch_size, tta=tta or None)
     return stream_file(predictor, image, output, strip_width, out_dtype, progress)
 
 
 def stream_file(predictor, image: str | Path, output: str | Path, strip_width: int = 4096,
                 out_dtype: str = "float32", progress: bool = True) -> StreamStats:
-    """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings."""
+    """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings.
+
+    Microscopy inputs are read with the predictor's channel/time/plane selection (then any set by
+    ``use_selection``); ``.ome.zarr`` / ``.ome.tif`` outputs get a pyramid and the input's pixel size.
+    """
     config = predictor.config
     if out_dtype == "uint8" and predictor.task.activation != "softmax":
         raise InputError(f"--dtype uint8 stores probabilities x 255; a {predictor.task.name} model outputs "
                          "other values: use --dtype float32 or float16")
-    source = open_source(image, predictor.spatial_dims)
+    with use_selection(merged(selection_of(config.data), active_selection())):  # checkpoint's, then the caller's
+        source = open_source(image, predictor.spatial_dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image))
     out_channels = config.model.out_channels
-    sink = create_sink(output, (out_channels, *source.shape[1:]), out_dtype)
+    shape = (out_channels, *source.shape[1:])
+    sink = ome_writers.open_output(output, shape, out_dtype) or create_sink(output, shape, out_dtype)
     inference = config.inference
     try:
-        return predict_streaming(
+        stats = predict_streaming(
             normalized, sink, predictor.tile_function(), predictor.geometry, out_channels,
             list(inference.tile_shape) or inference.tile_size, inference.overlap, inference.batch_size,
             inference.blend, strip_width, out_dtype, progress)
     finally:
         if hasattr(sink, "close"):
             sink.close()
+    ome_writers.finish_output(output, pixel_size(image, predictor.spatial_dims))  # .ome.zarr / .ome.tif: pyramid
+    return stats
