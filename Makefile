@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean test-napari
 
 install: $(VENV)/.installed
 
-# Re-installs when pyproject.toml changes; idempotent otherwise.
-$(VENV)/.installed: pyproject.toml
+# Re-installs when pyproject.toml or constraints.txt changes; idempotent otherwise. pyproject.toml
+# holds compatible ranges (unetkit installs beside napari or bioimageio.core); constraints.txt pins the
+# exact versions CI tests, so a fresh machine gets the same environment.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
 	touch $@
 
 demo: install
@@ -21,6 +23,15 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest
+
+# The napari plugin's tests: napari + Qt in the venv, Xvfb and Mesa for a display (apt, Debian/Ubuntu).
+# Kept out of `make test`: napari adds ~600 MB to the venv and the display needs system packages.
+test-napari: install
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -c constraints-napari.txt -e '.[napari]' pytest-qt
+	command -v xvfb-run >/dev/null || apt-get install -y -qq xvfb libgl1-mesa-dri libxkbcommon-x11-0 \
+		libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-xinerama0 libxcb-cursor0
+	$(BIN)/python -c "import napari, pytestqt"
+	xvfb-run -a $(BIN)/pytest -m napari tests/integrations
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

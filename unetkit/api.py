@@ -186,8 +186,11 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
     ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
-    ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``nan_policy``. ``out`` must not hold an input or
-    be a dataset folder, and is locked against a second writer while predicting (``unetkit.safety``).
+    ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``nan_policy``, and for microscopy
+    files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices or names, e.g. ``["DAPI"]``), ``axes``
+    (e.g. ``"TYX"``), ``time`` and ``plane`` (None: what the model was trained on). ``out`` must not hold
+    an input or be a dataset folder, and is locked against a second writer while predicting
+    (``unetkit.safety``).
     """
     import os
 
@@ -206,16 +209,23 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                   chunk: int = 2048, halo: int = 128, engine: str = "torch", device: str = "auto",
                   tile_size: int | None = None, overlap: float | None = None, batch_size: int | None = None,
                   tta: bool = False, strip_width: int = 4096, out_dtype: str = "float32",
-                  progress: bool = True, resume: bool = False, nan_policy: str | None = None) -> dict[str, Any]:
-    """Predict one image file larger than memory (.npy, .tif, .zarr) into ``out``, band by band.
+                  progress: bool = True, resume: bool = False, nan_policy: str | None = None,
+                  channels: Sequence[int | str] | None = None, axes: str | None = None,
+                  time: int | None = None, plane: int | None = None) -> dict[str, Any]:
+    """Predict one image file larger than memory (.npy, .tif, .zarr, OME-TIFF, OME-Zarr) into ``out``.
 
-    ``out`` gets what ``predict`` computes: probabilities (K, *S), or regression values in the
-    target's units. ``instances``: also write instance labels (.npy/.zarr), post-processed in
-    ``chunk`` px chunks with ``halo`` px of context. Returns ``{"prediction": StreamStats, "instances":
-    ChunkedStats or None}``. Outputs are written under an unfinished name and renamed when complete;
-    ``resume`` continues an interrupted prediction strip by strip. ``nan_policy`` (None: the
-    checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
+    ``out`` (.npy, .tif, .zarr, or ``.ome.zarr`` / ``.ome.tif`` with a pyramid and the input's pixel
+    size) gets what ``predict`` computes: probabilities (K, *S), or regression values in the target's
+    units. ``instances``: also write instance labels (.npy/.zarr), post-processed in ``chunk`` px
+    chunks with ``halo`` px of context; with an ``.ome.zarr`` ``out``, a plain name (e.g. ``nuclei``)
+    puts them in its ``labels/`` group. ``channels``, ``axes``, ``time``, ``plane``: what to read from
+    a microscopy file (None: what the model was trained on). Outputs are written under an unfinished
+    name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip.
+    ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
+    Returns ``{"prediction": StreamStats, "instances": ChunkedStats or None, "instances_path": where
+    the labels went or None}``.
     """
+    from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.streaming import stream_file
@@ -226,18 +236,27 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     check_output_file(out, [image, model])
-    if instances:
+    name = str(instances) if instances else ""
+    into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name
+    if instances and not into_ome_zarr:
         check_output_file(instances, [image, model, out], "--instances")
-    predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                               tta=tta or None, nan_policy=nan_policy)
+    selection = {"channels": None if channels is None else list(channels), "axes": axes, "time": time,
+                 "plane": plane}
+    predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
+                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy)
     kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
     stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                      origin={"model": str(Path(model).resolve()), "engine": engine})
-    chunked = None
+    chunked, labels_path = None, None
     if instances:
-        labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
-        labels.start({}, resume=False)
-        chunked = instances_large(out, labels.work, predictor.config.postprocess, kind, chunk, halo,
-                                  progress=progress)
-        labels.finish()
-    return {"prediction": stats, "instances": chunked}
+        postprocess = predictor.config.postprocess
+        if into_ome_zarr:  # a labels/ group of the OME-Zarr output
+            chunked = ome_writers.instances_into_ome_zarr(out, name, postprocess, kind, chunk, halo, progress=progress)
+            labels_path = f"{out}/labels/{name}"
+        else:
+            labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
+            labels.start({}, resume=False)
+            chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress)
+            labels.finish()
+            labels_path = name
+    return {"prediction": stats, "instances": chunked, "instances_path": labels_path}

@@ -28,6 +28,11 @@ class DataConfig:
     mask_dir: str = "masks"  # mask folder name (``labels`` is also found automatically)
     val_fraction: float = 0.15  # share of images held out when no --val folder is given
     split_seed: int = 0  # seed of that hold-out split (fixed, so runs are comparable)
+    # which planes of a microscopy file the network reads (unetkit.data.axes), kept with the checkpoint
+    channels: list = field(default_factory=list)  # channel indices or OME names, e.g. [1] or ["DAPI"]; [] = all
+    axes: str = ""  # axis letters (TCZYX) for files whose metadata lacks them, e.g. "TYX"; "" = the file's
+    time: int = -1  # time point read from a T axis (-1: the file must have one)
+    plane: int = -1  # Z plane read by a 2D network (-1: the file must have one)
     normalize_low: float = 1.0  # lower percentile mapped to 0 by per-image normalisation
     normalize_high: float = 99.8  # upper percentile mapped to 1
     patch_size: int = 256  # side of the input patch fed to the network (valid nets: output is smaller)
@@ -120,6 +125,7 @@ class TrainConfig:
     budget_clock: str = "wall"  # wall (elapsed time) | cpu (this process's CPU time: fair on a busy machine)
     val_every: int = 1  # validate every N epochs
     overlays: int = 4  # validation overlays written per validation
+    tensorboard: bool = False  # also log scalars and validation overlays for TensorBoard into <run>/tensorboard
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     memory_limit_gb: float = 0.0  # memory a training step may use; 0 = 80% of the free device memory
     # channels-last (NHWC / NDHWC) training: auto | true | false. auto = on a CPU for 3D nets, and for 2D nets

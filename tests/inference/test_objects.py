@@ -63,3 +63,23 @@ def test_write_object_csv(tmp_path):
     assert float(read[1]["centroid_y"]) == 1.5 and "mean_intensity" in read[0]
     empty = write_object_csv(object_table(np.zeros((4, 4), dtype=np.int32)), tmp_path / "empty.csv")
     assert empty.read_text().strip() == ",".join(object_columns(2))
+
+
+def test_calibrated_areas_and_raw_intensities_per_channel():
+    labels = two_objects()
+    raw = np.stack([np.full((6, 8), 1000.0), np.arange(48, dtype=np.float64).reshape(6, 8)])  # (2, H, W)
+    rows = object_table(labels, raw, spacing=(0.5, 0.25), channel_names=["DAPI", "GFP"])
+    single, rect = rows
+    assert rect["area_um2"] == pytest.approx(6 * 0.5 * 0.25)  # 6 px of 0.125 µm² each
+    assert rect["equivalent_diameter_um"] == pytest.approx(2 * math.sqrt(0.75 / math.pi))
+    assert rect["mean_intensity_DAPI"] == pytest.approx(1000.0)
+    assert rect["mean_intensity_GFP"] == pytest.approx(14.0)  # as the by-hand case above
+    assert single["mean_intensity_GFP"] == pytest.approx(38.0)
+    assert rect["mean_intensity"] == pytest.approx((1000 + 14) / 2)
+    assert list(rect) == object_columns(2, intensity=True, calibrated=True, channel_names=["DAPI", "GFP"])
+    volume = np.zeros((2, 3, 3), dtype=np.int32)
+    volume[:, :2, :2] = 1  # 8 voxels of 2 x 0.5 x 0.5 µm
+    (row,) = object_table(volume, spacing=(2.0, 0.5, 0.5))
+    assert row["volume_um3"] == pytest.approx(4.0)
+    with pytest.raises(InputError, match="pixel size"):
+        object_table(volume, spacing=(0.5, 0.5))

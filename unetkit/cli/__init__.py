@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 
+from unetkit.cli._progress import configure_progress
 from unetkit.safety.errors import debug_requested, user_error_message
 
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the subcommand
     args = build_parser().parse_args([item for item in argv if item != "--debug"])
     args.debug = debug
+    configure_progress(getattr(args, "quiet", False))  # --quiet silences every bar; logs get few lines
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

@@ -12,8 +12,14 @@ def add_parser(subparsers) -> None:
         description="Example: unetkit export --model runs/nuclei --format onnx --out runs/nuclei/model.onnx; "
                     "then: unetkit predict --engine onnxruntime --model runs/nuclei/model.onnx images/ --out pred")
     parser.add_argument("--model", required=True, help="checkpoint (.pt) or run folder (uses best.pt)")
-    parser.add_argument("--format", dest="fmt", choices=["onnx", "torchscript"], default="onnx")
-    parser.add_argument("--out", help="output file (default: model.onnx / model.ts next to the checkpoint)")
+    parser.add_argument("--format", dest="fmt", choices=["onnx", "torchscript", "bioimageio"], default="onnx",
+                        help="bioimageio: a BioImage Model Zoo package (.zip) for Fiji/QuPath/ilastik/napari")
+    parser.add_argument("--out", help="output file (default: model.onnx / model.ts / bioimageio.zip next to the "
+                        "checkpoint)")
+    parser.add_argument("--name", help="bioimageio: model name (default: from the run folder)")
+    parser.add_argument("--author", action="append", help="bioimageio: author name (repeatable)")
+    parser.add_argument("--license", default="CC-BY-4.0", help="bioimageio: SPDX license of the model")
+    parser.add_argument("--test-image", help="bioimageio: image whose crop becomes the package's test input")
     parser.add_argument("--tile", type=int, help="tile size of the verification input (default: min(tile, 128))")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.set_defaults(run=run)
@@ -26,6 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     model = Path(args.model)
     folder = model if model.is_dir() else model.parent
+    if args.fmt == "bioimageio":  # unetkit.bioimageio: model zoo package
+        from unetkit.bioimageio import export_bioimageio
+
+        package = export_bioimageio(model, Path(args.out) if args.out else folder / "bioimageio.zip", name=args.name,
+                                    authors=args.author, license=args.license, tile_size=args.tile,
+                                    test_image=args.test_image)
+        print(f"bioimage.io package {package.path} (weights {', '.join(package.weights)}; export vs PyTorch max abs "
+              f"diff {package.max_abs_diff:.2e}); check it with: bioimageio test {package.path}")
+        return 0
     out = Path(args.out) if args.out else folder / f"model{default_suffix(args.fmt)}"
     result = export_model(model, out, args.fmt, args.tile)
     shapes = ", ".join("x".join(str(s) for s in shape) for shape in result.input_shapes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.selection import add_selection_arguments, selection_options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,6 +40,7 @@ def add_parser(subparsers) -> None:
                         help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel "
                              "(default: the checkpoint's data.nan_policy)")
     parser.add_argument("--quiet", action="store_true")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                                  device=args.device, engine=args.engine, save_probabilities=not args.no_probabilities,
                                  class_probabilities=args.class_probabilities, compile=args.compile,
                                  winograd=False if args.no_winograd else None,
-                                 autotune=False if args.no_autotune else None, nan_policy=args.nan_policy)
+                                 autotune=False if args.no_autotune else None, nan_policy=args.nan_policy,
+                                 **selection_options(args))
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

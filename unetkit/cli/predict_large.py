@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from unetkit.cli.selection import add_selection_arguments, selection_options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +26,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--strip", type=int, default=4096, help="strip width in px (memory ~ tile x strip)")
     parser.add_argument("--dtype", choices=["float32", "float16", "uint8"], default="float32",
                         help="probability storage; uint8 = probability x 255 (4x smaller)")
-    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr, in chunks")
+    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr, in chunks; "
+                        "with an .ome.zarr --out, a name (e.g. nuclei) puts them in its labels/ group")
     parser.add_argument("--chunk", type=int, default=2048, help="instance post-processing chunk size in px")
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
@@ -36,6 +39,7 @@ def add_parser(subparsers) -> None:
                         help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.add_argument("--quiet", action="store_true")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                  halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, strip_width=args.strip,
                                  out_dtype=args.dtype, progress=not args.quiet, resume=args.resume,
-                                 nan_policy=args.nan_policy)
+                                 nan_policy=args.nan_policy, **selection_options(args))
     stats = done["prediction"]
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if done["instances"] is not None:
         result = done["instances"]
         print(f"instances: {result.objects} objects in {result.seconds:.1f}s ({result.cut_pieces} pieces of "
-              f"clumps larger than the halo); labels in {args.instances}")
+              f"clumps larger than the halo); labels in {done['instances_path']}")
         summary["instances"] = dataclasses.asdict(result)
     if args.json:
         print(json.dumps(summary))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from unetkit.cli.selection import add_selection_arguments, selection_overrides
 from unetkit.config import TASKS  # the task names, without importing torch
 
 
@@ -41,6 +42,7 @@ def add_parser(subparsers) -> None:
                              "they run as switched (train.gemm_convs), the same on every CPU")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_selection_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         settings["train.autotune"] = False
     if args.class_names:
         settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]
-    for item in args.overrides:
+    for item in selection_overrides(args) + args.overrides:  # --channel/--axes/--time/--plane: data.* values
         key, value = _split(item)
         settings[key] = value  # parsed like the config's own type (unetkit.config.apply_overrides)
     result = unetkit.train(args.data, args.out, args.task, val=args.val, epochs=args.epochs, recipe=args.recipe,

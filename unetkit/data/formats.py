@@ -4,6 +4,11 @@ Every extension list elsewhere (``IMAGE_EXTENSIONS`` of ``unetkit.data.io``, the
 large-image lists) is derived from ``FORMATS``, so supporting a new format for a role is one entry here
 (plus its reader where the role needs one).
 
+Microscopy files are told apart by their content, not their name: an OME-TIFF or ImageJ TIFF is a
+``tiff`` entry (``cells.ome.tif``'s format is ``tiff``) and an OME-Zarr image a ``zarr`` folder with
+``multiscales`` metadata; ``unetkit.data.ome`` reads both through their axes wherever a TIFF or zarr
+is read, and ``OME_SUFFIXES`` names the ``.ome`` part that file stems drop (cells.ome.tif -> cells).
+
 Roles: ``image`` 2D images (``read_image``), ``volume`` 3D volumes (``read_volume``), ``labels`` label /
 prediction images paired by ``unetkit evaluate`` and ``unetkit submit``, ``large`` arrays read and
 written box by box (``unetkit predict-large``).
@@ -36,6 +41,9 @@ FORMATS: tuple[Format, ...] = (
     _format("npy", (".npy",), "large"),
     _format("zarr", (".zarr",), "large"),
 )
+
+# Name parts of OME files before their extension (unetkit.data.ome.image_stem); not formats of their own.
+OME_SUFFIXES = (".ome",)
 
 
 def extensions(role: str | None = None, name: str | None = None) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from unetkit.data import ome
 from unetkit.data.formats import extension, extensions
 from unetkit.errors import InputError
 from unetkit.safety.atomic import atomic_path
@@ -184,8 +185,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
     Gray -> C=1, RGB -> C=3, RGBA -> C=3 (alpha dropped), gray+alpha -> C=1. TIFFs may be (H, W),
     (H, W, C) or (C, H, W) with up to 4 channels; multi-page stacks are refused (use :func:`read_stack`
-    or :func:`read_volume`).
+    or :func:`read_volume`). OME-TIFF, ImageJ TIFF and OME-Zarr are read through their axes with the
+    channel/time/plane selection in force (:mod:`unetkit.data.ome`, :mod:`unetkit.data.axes`).
     """
+    if (selected := ome.read_hook(path, 2, _read_image_plain)) is not None:
+        return selected
+    return _read_image_plain(path)
+
+
+def _read_image_plain(path: str | Path) -> np.ndarray:
     path = _check_file(path)
     return np.ascontiguousarray(np.moveaxis(_read_2d(path), -1, 0))
 
@@ -294,8 +302,14 @@ def read_volume(path: str | Path) -> np.ndarray:
 
     Accepts a 3D TIFF (ZYX -> C=1; ZCYX or CZYX when tifffile knows the axes; an unlabelled 4D TIFF is
     taken as ZCYX, the ImageJ order), a NIfTI file (needs ``nibabel``) or a folder of 2D slices sorted
-    by name.
+    by name. OME-TIFF, ImageJ TIFF and OME-Zarr go through :mod:`unetkit.data.ome` (axes, selection).
     """
+    if (selected := ome.read_hook(path, 3, _read_volume_plain)) is not None:
+        return selected
+    return _read_volume_plain(path)
+
+
+def _read_volume_plain(path: str | Path) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         return _read_slice_folder(path)

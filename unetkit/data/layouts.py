@@ -31,6 +31,7 @@ from unetkit.data.io import (
     read_labels,
     read_page,
 )
+from unetkit.data.ome import image_stem, is_zarr_dir
 from unetkit.errors import InputError
 from unetkit.safety.finite import apply_nan_policy
 
@@ -128,12 +129,13 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
     """Map file stem -> path, refusing two files with the same stem (a.png and a.tif)."""
     mapping: dict[str, Path] = {}
     for path in files:
-        if path.stem in mapping:
+        stem = image_stem(path)  # a.ome.tif pairs with a.png
+        if stem in mapping:
             raise InputError(
-                f"{folder}: '{mapping[path.stem].name}' and '{path.name}' share the name '{path.stem}'; "
+                f"{folder}: '{mapping[stem].name}' and '{path.name}' share the name '{stem}'; "
                 "images and masks are paired by name, so keep one file per name"
             )
-        mapping[path.stem] = path
+        mapping[stem] = path
     return mapping
 
 
@@ -268,7 +270,9 @@ def find_images(inputs: Iterable[str | Path]) -> list[Path]:
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
-        if path.is_file():
+        if is_zarr_dir(path):  # an OME-Zarr image is a folder (unetkit.data.ome)
+            found.add(path)
+        elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise InputError(f"{path}: not an image file; supported: {', '.join(IMAGE_EXTENSIONS)}")
             found.add(path)

@@ -9,6 +9,10 @@ kinds is the task's business (``Task.write_outputs``):
   ``probabilities/<class>/``;
 - regression: ``predictions/`` float32 in the target's units, ``overlays/`` input | prediction.
 
+Microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr) are read with the channel/time/plane selection the
+checkpoint was trained with, or the one ``PredictOptions`` gives; outputs keep the input's pixel size
+(OME-TIFF maps and labels, PNG resolution) and object tables give µm² and the raw image's intensities.
+
 3D checkpoints read volumes (TIFF stacks, NIfTI, slice folders) and write volumes with the input's
 voxel spacing (``.nii.gz`` inputs give ``.nii.gz`` outputs, all others ``.tif``), pictures of the middle
 z-slice. Under torchrun each process predicts every N-th file.
@@ -25,8 +29,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from unetkit.config import RunConfig
+from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.io import normalize_percentile, read_image
+from unetkit.data.ome import image_stem, pixel_size, selected_channel_names
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
 from unetkit.safety.finite import apply_nan_policy, nan_policy
@@ -51,13 +57,33 @@ class PredictOptions:
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
     nan_policy: str | None = None  # NaN/Inf pixels: error | zero | nearest (None: the checkpoint's data.nan_policy)
     autotune: bool | None = None  # Winograd kept only where timed faster on this CPU (None: the checkpoint's setting)
+    # microscopy files (unetkit.data.axes); None keeps what the checkpoint was trained on
+    channels: list | None = None  # channel indices or names
+    axes: str | None = None  # axis letters of files without axis metadata
+    time: int | None = None  # time point
+    plane: int | None = None  # Z plane for 2D networks
+
+    def selection(self) -> dict[str, Any]:
+        """The microscopy selection fields (``data.*`` overrides of the checkpoint; None: keep its own)."""
+        return {"channels": self.channels, "axes": self.axes, "time": self.time, "plane": self.plane}
+
+
+def read_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
+    """The image's planes the checkpoint reads (its channel/time/plane selection), raw values (C, H, W)."""
+    with use_selection(selection_of(config.data)):  # channel/time/plane of microscopy files
+        return read_image(path)
+
+
+def prepare_for_prediction(raw: np.ndarray, path: Path, config: RunConfig) -> np.ndarray:
+    """Normalise a raw (C, H, W) image as the checkpoint's training did; float32, channels matched."""
+    image = apply_nan_policy(raw, path, config.data.nan_policy)  # refuse or replace NaN/Inf
+    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high)
+    return match_channels(image, config.model.in_channels, path)
 
 
 def load_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
     """Read and normalise an image as the checkpoint's training did; (C, H, W) float32."""
-    image = apply_nan_policy(read_image(path), path, config.data.nan_policy)  # refuse or replace NaN/Inf
-    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high)
-    return match_channels(image, config.model.in_channels, path)
+    return prepare_for_prediction(read_for_prediction(path, config), path, config)
 
 
 def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor:
@@ -71,8 +97,8 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
     return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
-                          tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
-                          tta=options.tta or None, nan_policy=options.nan_policy,
+                          selection=options.selection(), tile_size=options.tile_size, overlap=options.overlap,
+                          batch_size=options.batch_size, tta=options.tta or None, nan_policy=options.nan_policy,
                           autotune=options.autotune)
 
 
@@ -106,17 +132,18 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
         check_unique_stems(paths)  # outputs are named by stem: two inputs must not share one
         paths = shard(paths)
     rows = []
-    for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):
-        started = time.perf_counter()
-        with nan_policy(config.data.nan_policy):  # volume loaders apply the process-wide policy
-            image, writer, row = _read(path, config, out_dir, volumetric)
-        result = task.result(predictor.output(image), config, instances=outputs.instances)
-        seconds = time.perf_counter() - started
-        voxels = int(np.prod(image.shape[1:]))
-        speed = "megavoxels_per_s" if volumetric else "megapixels_per_s"
-        row.update({"seconds": round(seconds, 3), speed: round(voxels / 1e6 / max(seconds, 1e-9), 3)})
-        row.update(task.write_outputs(result, image, writer, config, outputs))
-        rows.append(row)
+    with use_selection(selection_of(config.data)):  # channel/time/plane of microscopy files
+        for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):
+            started = time.perf_counter()
+            with nan_policy(config.data.nan_policy):  # volume loaders apply the process-wide policy
+                image, writer, row = _read(path, config, out_dir, volumetric)
+            result = task.result(predictor.output(image), config, instances=outputs.instances)
+            seconds = time.perf_counter() - started
+            voxels = int(np.prod(image.shape[1:]))
+            speed = "megavoxels_per_s" if volumetric else "megapixels_per_s"
+            row.update({"seconds": round(seconds, 3), speed: round(voxels / 1e6 / max(seconds, 1e-9), 3)})
+            row.update(task.write_outputs(result, image, writer, config, outputs))
+            rows.append(row)
     task.finish_outputs(rows, out_dir)
     return rows
 
@@ -125,9 +152,13 @@ def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
           ) -> tuple[np.ndarray, OutputWriter, dict[str, Any]]:
     """(normalised image (C, *S), its output writer, the start of its summary row)."""
     if not volumetric:
-        image = load_for_prediction(path, config)
-        return image, OutputWriter(out_dir, path.stem), {"image": str(path), "height": image.shape[1],
-                                                         "width": image.shape[2]}
+        raw = read_for_prediction(path, config)
+        image = prepare_for_prediction(raw, path, config)
+        # outputs keep the pixel size (µm per y, x) when the file states it; object tables measure the
+        # raw image's intensities per (named) channel
+        writer = OutputWriter(out_dir, image_stem(path), spacing=pixel_size(path), raw=raw,  # cells.ome.tif -> cells
+                              channel_names=selected_channel_names(path, selection_of(config.data)))
+        return image, writer, {"image": str(path), "height": image.shape[1], "width": image.shape[2]}
     from unetkit.data.volumes import NIFTI_EXTENSIONS, load_volume, volume_stem
 
     image, meta = load_volume(path, config.data.normalize_low, config.data.normalize_high)

@@ -35,6 +35,9 @@ from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task
 
+# what to read from microscopy files: ``data.*`` settings a prediction may override (unetkit.data.axes)
+SELECTION_KEYS = ("channels", "axes", "time", "plane")
+
 
 def prediction_tile(config: RunConfig, spatial_shape: Sequence[int], device) -> tuple[int | tuple[int, ...], int]:
     """(tile size, tiles per batch) for an image: ``inference.tile_shape`` or ``tile_size``; 3D nets
@@ -76,7 +79,7 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
              winograd: bool | None = None, compile: str | None = None, nan_policy: str | None = None,
-             autotune: bool | None = None, **inference: Any) -> Predictor:
+             autotune: bool | None = None, selection: dict[str, Any] | None = None, **inference: Any) -> Predictor:
         """A predictor for a checkpoint or run folder (``engine="torch"``) or an exported ``.onnx`` / ``.ts``.
 
         ``inference`` overrides the checkpoint's ``inference`` settings, e.g. ``tile_size=512, tta=True``;
@@ -86,13 +89,19 @@ class Predictor:
         ``compile`` names a ``torch.compile`` backend.
         ``nan_policy`` (None: the checkpoint's ``data.nan_policy``): NaN/Inf pixels refused (``error``) or
         replaced (``zero``, ``nearest``), see ``unetkit.safety.finite``.
+        ``selection`` (``channels``, ``axes``, ``time``, ``plane``; None values keep the checkpoint's) picks
+        the planes read from microscopy files (``unetkit.data.axes``); these keys may also come in
+        ``inference``, e.g. ``unetkit.load(model, channels=["DAPI"])``.
         """
         from unetkit.inference.engines import load_engine_model
         from unetkit.models.compiling import compiled
 
         torch_device = select_device(device)
         network, config = load_engine_model(path, engine, torch_device, winograd, autotune)
+        picks = dict(selection or {})
+        picks.update({key: inference.pop(key) for key in SELECTION_KEYS if key in inference})
         values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
+        values.update({f"data.{key}": value for key, value in picks.items() if value is not None})
         if inference.get("tile_size") is not None:
             values["inference.tile_shape"] = []  # an explicit tile wins over the checkpoint's per-axis tile
         if compile is not None:

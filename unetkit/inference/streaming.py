@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
+from unetkit.data.ome import lazy_source, pixel_size
 from unetkit.errors import InputError
-from unetkit.inference import tiling
+from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
     ChannelsFirst,
     RawArray,
@@ -93,6 +95,8 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
+    if (view := lazy_source(path, spatial_dims)) is not None:  # OME-Zarr / OME-TIFF / ImageJ: axes, selection
+        return view
     kind = format_of(path)
     if kind == "npy":
         base = open_npy(path)
@@ -357,16 +361,17 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
                   batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
                   out_dtype: str = "float32", progress: bool = True, resume: bool = False,
-                  nan_policy: str | None = None) -> StreamStats:
-    """Predict one image file larger than memory into ``output`` (.npy, .tif or .zarr) with a checkpoint
-    (or an exported model, see ``engine``); writes what ``unetkit predict`` computes: softmax
-    probabilities (K, *S), or for a regression model the values in the target's units (C', *S).
+                  nan_policy: str | None = None, selection: dict | None = None) -> StreamStats:
+    """Predict one image file larger than memory into ``output`` (.npy, .tif, .zarr, .ome.zarr, .ome.tif)
+    with a checkpoint (or an exported model, see ``engine``); writes what ``unetkit predict`` computes:
+    softmax probabilities (K, *S), or for a regression model the values in the target's units (C', *S).
+    ``selection``: channels/axes/time/plane of a microscopy input (None values keep the checkpoint's).
 
     The file is written as ``<stem>.unfinished<suffix>`` and renamed when complete (``safety.partial``);
     ``resume`` continues an interrupted run strip by strip."""
     from unetkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(model, device, engine, tile_size=tile_size, overlap=overlap,
+    predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
                                batch_size=batch_size, tta=tta or None, nan_policy=nan_policy)
     return stream_file(predictor, image, output, strip_width, out_dtype, progress, resume=resume,
                        origin={"model": str(Path(model).resolve()), "engine": engine})
@@ -377,6 +382,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
                 origin: dict | None = None) -> StreamStats:
     """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings.
 
+    Microscopy inputs are read with the predictor's channel/time/plane selection (then any set by
+    ``use_selection``); ``.ome.zarr`` / ``.ome.tif`` outputs get a pyramid and the input's pixel size.
     The output is written as ``<stem>.unfinished<suffix>`` and renamed when complete
     (``safety.partial``); ``resume`` continues an interrupted run strip by strip when its settings
     (``origin``: what the predictor was loaded from, plus image, shape, tiles, percentiles) match."""
@@ -384,7 +391,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     if out_dtype == "uint8" and predictor.task.activation != "softmax":
         raise InputError(f"--dtype uint8 stores probabilities x 255; a {predictor.task.name} model outputs "
                          "other values: use --dtype float32 or float16")
-    source = open_source(image, predictor.spatial_dims)
+    with use_selection(merged(selection_of(config.data), active_selection())):  # checkpoint's, then the caller's
+        source = open_source(image, predictor.spatial_dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
     out_channels = config.model.out_channels
@@ -395,8 +403,10 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
                  "percentiles": [lo, hi], "nan_policy": normalized.nan_policy}
-    sink = open_sink(partial.work, shape) if partial.start(signature, resume) else \
-        create_sink(partial.work, shape, out_dtype)
+    if partial.start(signature, resume):
+        sink = open_sink(partial.work, shape)
+    else:
+        sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(partial.work, shape, out_dtype)
     try:
         stats = predict_streaming(
             normalized, sink, predictor.tile_function(), predictor.geometry, out_channels, tile, inference.overlap,
@@ -405,21 +415,24 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     finally:
         if hasattr(sink, "close"):
             sink.close()
+    ome_writers.finish_output(partial.work, pixel_size(image, predictor.spatial_dims))  # OME: pyramid + scale
     partial.finish()
     return stats
 
 
 def open_sink(path: str | Path, shape: Sequence[int]):
-    """An existing output of ``create_sink`` (an unfinished one being resumed), open for box writes."""
+    """An existing output of ``create_sink`` / ``ome_writers.open_output`` (an unfinished one being
+    resumed), open for box writes."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
+    sink = ome_writers.reopen_output(path)  # None unless an OME output
+    if sink is None and suffix == ".npy":
         sink = open_npy(path, writable=True)
-    elif suffix in (".tif", ".tiff"):
+    elif sink is None and suffix in (".tif", ".tiff"):
         sink = TiledTiff(path)
-    elif is_zarr_path(path):
+    elif sink is None and is_zarr_path(path):
         sink = require_zarr().open_array(str(path), mode="r+")
-    else:
+    elif sink is None:
         raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
     if tuple(sink.shape) != tuple(shape):
         raise InputError(f"{path}: has shape {tuple(sink.shape)}, expected {tuple(shape)}; run without --resume")

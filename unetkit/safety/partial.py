@@ -22,6 +22,10 @@ from unetkit.safety.atomic import write_text
 def unfinished_path(final: str | Path) -> Path:
     """``slide.npy`` -> ``slide.unfinished.npy`` (same folder and suffix, so the format is unchanged)."""
     final = Path(final)
+    for compound in (".ome.zarr", ".ome.tiff", ".ome.tif"):  # keep OME endings whole: x.unfinished.ome.zarr
+        if final.name.lower().endswith(compound):
+            stem = final.name[: -len(compound)]
+            return final.with_name(f"{stem}.unfinished{final.name[-len(compound):]}")
     return final.with_name(f"{final.stem}.unfinished{final.suffix}")
 
 

@@ -148,12 +148,11 @@ class BinaryTask(Task):
         writer.picture("overlays", mask_overlay(writer.display(image), writer.display(result.mask)))
         row: dict[str, Any] = {"foreground_fraction": round(float(result.mask.mean()), 4)}
         if result.labels is not None:
-            from unetkit.inference.objects import object_table
             from unetkit.visualize.instances import instance_overlay
 
             writer.labels("labels", result.labels)
             writer.picture("instances", instance_overlay(writer.display(image), writer.display(result.labels)))
-            writer.objects("objects", object_table(result.labels, image))
+            writer.objects("objects", result.labels, image)
             row["objects"] = result.num_objects
         return row
 

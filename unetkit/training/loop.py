@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.config_rules import validate_training_config
+from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.sampling import PatchDataset
 from unetkit.data.splits import SplitData
 from unetkit.devices import select_device
@@ -129,21 +130,22 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
     """Train a network as configured; returns the best validation score and the per-epoch history."""
     run_dir = Path(out_dir)
     config, train_dir, val_dir, state = start_run(config, train_dir, run_dir, val_dir, resume, resume_overrides)
-    run = build_run(config, train_dir, val_dir, run_dir, state)
-    restore(run, state)
-    # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
-    run.train_model = compiled(run.ctx.wrap(run.model), config.train.compile, "train.compile")
-    progress = progress and run.ctx.is_main
-    run.clock.restart()
-    run.started = time.monotonic() - run.elapsed_before
-    stopped = False
-    for epoch in range(run.start_epoch, config.train.epochs + 1):
-        row, stopped = run_epoch(run, epoch, progress)
-        validate_epoch(run, epoch, row, last=epoch == config.train.epochs or stopped)
-        save_epoch(run, epoch, row, stopped)
-        if stopped:
-            break
-    write_summary(run, stopped)
+    with use_selection(selection_of(config.data)):  # the planes of microscopy files every image read uses
+        run = build_run(config, train_dir, val_dir, run_dir, state)
+        restore(run, state)
+        # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
+        run.train_model = compiled(run.ctx.wrap(run.model), config.train.compile, "train.compile")
+        progress = progress and run.ctx.is_main
+        run.clock.restart()
+        run.started = time.monotonic() - run.elapsed_before
+        stopped = False
+        for epoch in range(run.start_epoch, config.train.epochs + 1):
+            row, stopped = run_epoch(run, epoch, progress)
+            validate_epoch(run, epoch, row, last=epoch == config.train.epochs or stopped)
+            save_epoch(run, epoch, row, stopped)
+            if stopped:
+                break
+        write_summary(run, stopped)
     return FitResult(run.run_dir, run.best_epoch, run.best_score, run.history)
 
 
@@ -161,7 +163,8 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
     if (run_dir / "last.pt").exists():
         raise InputError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
     validate_training_config(config)  # before any image is decoded or the run folder is made
-    return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
+    with use_selection(selection_of(config.data)):  # channels are counted on the planes the run reads
+        return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
 
 
 def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | None, run_dir: Path,
@@ -294,7 +297,8 @@ def validate_epoch(run: Run, epoch: int, row: dict[str, Any], last: bool) -> Non
 
 
 def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None:
-    """Keep the best score; rank 0 writes metrics.csv, last.pt, best.pt when improved (in that order), curves.png."""
+    """Keep the best score; rank 0 writes metrics.csv, last.pt, best.pt when improved (in that order),
+    curves.png (the best epoch marked) and, with ``train.tensorboard``, the TensorBoard scalars and overlays."""
     score = row.get(run.task.score_key, -row["train_loss"] if not run.val.images else None)
     improved = score is not None and score > run.best_score
     if improved:
@@ -314,15 +318,23 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
     ckpt.save_checkpoint(run.run_dir / "last.pt", payload)
     if improved:
         ckpt.save_checkpoint(run.run_dir / "best.pt", payload)
-    plot_curves(run.history, run.run_dir / "curves.png")
+    plot_curves(run.history, run.run_dir / "curves.png", run.best_epoch)
+    if run.config.train.tensorboard:  # scalars and overlays for TensorBoard (unetkit.integrations.tensorboard)
+        from unetkit.integrations import tensorboard
+
+        tensorboard.log_epoch(run.run_dir, row, run.config.train.overlays)
     shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_"))
     print(f"epoch {epoch}: loss {row['train_loss']:.4f} {shown} ({row['train_seconds']:.1f}s, "
           f"{row['patches_per_s']} patch/s)" + (" [time budget reached]" if stopped else ""), flush=True)
 
 
 def write_summary(run: Run, stopped: bool) -> None:
-    """Rank 0 writes summary.json; every rank then leaves the process group."""
+    """Rank 0 writes summary.json (and closes the TensorBoard log); every rank then leaves the process group."""
     config = run.config
+    if config.train.tensorboard and run.ctx.is_main:
+        from unetkit.integrations import tensorboard
+
+        tensorboard.close(run.run_dir)
     tile = list(config.inference.tile_shape) or config.inference.tile_size
     plan = plan_tiles(run.input_size, NetGeometry.from_config(config.model), tile)[:2]
     summary = {"best_epoch": run.best_epoch, f"best_{run.task.score_key}": run.best_score,
@@ -366,7 +378,8 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler
         total += loss.item() * image.shape[0]
         count += image.shape[0]
         bar.update(image.shape[0])
-        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                        refresh=False)  # drawn by update() at its own rate (a log: every 30 s)
         if out_of_time():
             stopped = True
             break

@@ -1,0 +1,143 @@
+"""Microscopy files read with their axes, channel names and pixel sizes; selections and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from unetkit.data.axes import Selection, parse_channels, select, use_selection
+from unetkit.data.io import read_image, read_volume
+from unetkit.data.ome import image_info, pixel_size, read_selected
+from unetkit.errors import InputError
+
+
+def _ome_tiff(path, data, axes, size_xy=0.325, size_z=None, names=None):
+    metadata = {"axes": axes, "PhysicalSizeX": size_xy, "PhysicalSizeY": size_xy}
+    if size_z is not None:
+        metadata["PhysicalSizeZ"] = size_z
+    if names:
+        metadata["Channel"] = {"Name": names}
+    tifffile.imwrite(path, data, ome=True, metadata=metadata, photometric="minisblack")
+    return path
+
+
+@pytest.fixture
+def two_channel(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 4000, size=(2, 24, 32), dtype=np.uint16)
+    return _ome_tiff(tmp_path / "cells.ome.tif", data, "CYX", names=["DAPI", "GFP"]), data
+
+
+def test_ome_tiff_info_has_axes_pixel_size_and_channel_names(two_channel):
+    path, data = two_channel
+    info = image_info(path)
+    assert info.kind == "ome-tiff"
+    assert info.axes == "CYX" and info.shape == data.shape
+    assert info.pixel_size == pytest.approx({"X": 0.325, "Y": 0.325})
+    assert info.channel_names == ["DAPI", "GFP"]
+    assert pixel_size(path) == pytest.approx((0.325, 0.325))
+
+
+def test_channel_chosen_by_name_or_index(two_channel):
+    path, data = two_channel
+    with use_selection(Selection.from_values("GFP")):
+        np.testing.assert_array_equal(read_image(path), data[1:2])
+    with use_selection(Selection.from_values("1,0")):
+        np.testing.assert_array_equal(read_image(path), data[[1, 0]])
+    np.testing.assert_array_equal(read_image(path), data)  # no selection: both channels
+
+
+def test_unknown_channel_name_lists_the_names(two_channel):
+    path, _ = two_channel
+    with use_selection(Selection.from_values("mCherry")), pytest.raises(InputError, match="0=DAPI, 1=GFP"):
+        read_image(path)
+    with use_selection(Selection.from_values("5")), pytest.raises(InputError, match="2 channel"):
+        read_image(path)
+
+
+def test_imagej_time_series_needs_a_time_point(tmp_path):
+    data = np.arange(5 * 16 * 20, dtype=np.uint8).reshape(5, 16, 20)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TYX", "unit": "um"},
+                     resolution=(1 / 0.5, 1 / 0.5))
+    info = image_info(path)
+    assert info.kind == "imagej-tiff" and info.axes == "TYX"
+    assert info.pixel_size == pytest.approx({"X": 0.5, "Y": 0.5})
+    with pytest.raises(InputError, match=r"axes TYX, shape \(5, 16, 20\): 5 time points.*--time N \(0\.\.4\)"):
+        read_image(path)
+    with use_selection(Selection.from_values(time=3)):
+        np.testing.assert_array_equal(read_image(path), data[3:4])
+    with use_selection(Selection.from_values(time=7)), pytest.raises(InputError, match="outside 0..4"):
+        read_image(path)
+
+
+def test_z_stack_is_a_volume_or_a_chosen_plane(tmp_path):
+    data = np.random.default_rng(1).random((6, 2, 12, 14)).astype(np.float32)  # ZCYX
+    path = _ome_tiff(tmp_path / "stack.ome.tif", data, "ZCYX", size_xy=0.2, size_z=1.5)
+    assert pixel_size(path, 3) == pytest.approx((1.5, 0.2, 0.2))
+    volume = read_volume(path)
+    np.testing.assert_array_equal(volume, data.transpose(1, 0, 2, 3))  # (C, Z, Y, X)
+    with pytest.raises(InputError, match="6 planes.*--plane N"):
+        read_image(path)
+    with use_selection(Selection.from_values([1], plane=4)):
+        np.testing.assert_array_equal(read_image(path), data[4, 1:2])
+
+
+def test_axes_option_names_an_unlabelled_stack(tmp_path):
+    data = np.random.default_rng(2).integers(0, 255, (7, 10, 11), dtype=np.uint8)
+    path = tmp_path / "pages.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with use_selection(Selection.from_values(axes="TYX", time=2)):
+        np.testing.assert_array_equal(read_image(path), data[2:3])
+    with use_selection(Selection.from_values(axes="CYX")):
+        np.testing.assert_array_equal(read_image(path), data)
+    with use_selection(Selection.from_values(axes="YX")), pytest.raises(InputError, match="names 2 axes"):
+        read_image(path)
+
+
+def test_select_unknown_axis_names_the_option():
+    with pytest.raises(InputError, match="axis 'Q'.*--axes"):
+        select(np.zeros((3, 4, 5)), "QYX", Selection())
+    assert parse_channels("0, DAPI") == (0, "DAPI")
+
+
+def test_png_channel_selection(tmp_path):
+    from unetkit.data.io import write_png
+
+    rgb = np.random.default_rng(3).integers(0, 255, (3, 8, 9), dtype=np.uint8)
+    write_png(tmp_path / "rgb.png", rgb)
+    with use_selection(Selection.from_values("2")):
+        np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb[2:3])
+    with use_selection(Selection.from_values(time=0)), pytest.raises(InputError, match="named axes"):
+        read_image(tmp_path / "rgb.png")
+
+
+def test_ome_zarr_written_by_ome_zarr_py(tmp_path):
+    pytest.importorskip("zarr")
+    ome_zarr_writer = pytest.importorskip("ome_zarr.writer")
+    from ome_zarr.io import parse_url
+
+    data = np.random.default_rng(4).integers(0, 1000, (2, 3, 32, 40), dtype=np.uint16)  # CZYX
+    path = tmp_path / "cells.ome.zarr"
+    store = parse_url(str(path), mode="w").store
+    import zarr
+
+    group = zarr.group(store=store)
+    ome_zarr_writer.write_image(data, group, axes="czyx", scale={"c": 1.0, "z": 2.0, "y": 0.25, "x": 0.25},
+                                axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"},
+                                scale_factors=[2], omero={"channels": [
+                                    {"label": name, "color": color, "window": {"min": 0, "max": 1000, "start": 0,
+                                                                               "end": 1000}}
+                                    for name, color in (("DAPI", "0000FF"), ("GFP", "00FF00"))]})
+    info = image_info(path)
+    assert info.kind == "ome-zarr" and info.axes == "CZYX" and info.shape == data.shape
+    assert info.pixel_size == pytest.approx({"Z": 2.0, "Y": 0.25, "X": 0.25})
+    assert info.levels == 2
+    with use_selection(Selection.from_values("GFP")):
+        np.testing.assert_array_equal(read_volume(path), data[1:2])
+    with use_selection(Selection.from_values(plane=2)):
+        np.testing.assert_array_equal(read_image(path), data[:, 2])
+    coarse, coarse_info = read_selected(path, Selection(), 3, level=1)
+    assert coarse.shape == (2, 3, 16, 20)
+    assert coarse_info.pixel_size["X"] == pytest.approx(0.5)

@@ -1,0 +1,272 @@
+"""Export a checkpoint as a BioImage Model Zoo package (bioimage.io model description 0.5).
+
+The package is a zip that Fiji (deepImageJ), QuPath, ilastik, napari (bioimageio plugins) and
+``bioimageio.core`` open without unetkit. It holds:
+
+- ``rdf.yaml``: the model description: inputs ``(batch, channel, [z,] y, x)`` with the tile sizes the
+  network accepts (``min + n * step``, the pooling divisor), the output size relative to the input
+  (smaller by the valid-padding margin), the percentile normalisation the checkpoint trained with as
+  the spec's ``scale_range`` preprocessing (all channels jointly, per image, as
+  :func:`unetkit.data.io.normalize_percentile`), and a ``softmax`` over the channel axis as post-processing;
+- ONNX and TorchScript weights (``unetkit.export``, each verified against PyTorch);
+- a test input (raw image values) and its expected output computed here with PyTorch, which
+  ``bioimageio.core``'s model test reproduces from each weight format;
+- a cover image (input beside the predicted foreground) and a README with the run's measured
+  validation scores and what the spec cannot express (unetkit's watershed instance post-processing).
+
+Needs the ``bioimageio`` extra (``pip install 'unetkit[bioimageio]'``: bioimageio.spec and .core).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from unetkit.errors import InputError
+
+UNET_CITATIONS = (
+    ("Ronneberger O., Fischer P., Brox T. U-Net: Convolutional Networks for Biomedical Image Segmentation. "
+     "MICCAI 2015", "10.1007/978-3-319-24574-4_28"),
+    ("Çiçek Ö., Abdulkadir A., Lienkamp S.S., Brox T., Ronneberger O. 3D U-Net: Learning Dense Volumetric "
+     "Segmentation from Sparse Annotation. MICCAI 2016", "10.1007/978-3-319-46723-8_49"),
+)
+TERNAUS_CITATION = ("Iglovikov V., Shvets A. TernausNet: U-Net with VGG11 Encoder Pre-Trained on ImageNet for "
+                    "Image Segmentation. arXiv:1801.05746 (2018)", "https://arxiv.org/abs/1801.05746")
+EPS = 1e-6  # scale_range's epsilon: (x - p_low) / (p_high - p_low + eps)
+
+
+@dataclass
+class BioimageioResult:
+    """What :func:`export_bioimageio` wrote."""
+
+    path: Path  # the package (.zip)
+    weights: list[str]  # weight formats inside
+    input_shape: tuple[int, ...]  # shape of the test input
+    max_abs_diff: float  # largest export-vs-PyTorch logit difference over the weight formats
+
+
+def _require_spec():
+    try:
+        import bioimageio.spec  # noqa: F401  (pydantic models; a ValidationError is a ValueError)
+    except ImportError as error:
+        raise InputError("bioimage.io export needs bioimageio.spec: pip install 'unetkit[bioimageio]'") from error
+
+
+def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: np.random.Generator) -> np.ndarray:
+    """A raw test input (1, C, *S) float32: a crop of ``image`` when given, else synthetic nuclei."""
+    channels, spatial = config.model.in_channels, shape[2:]
+    if image is not None:
+        from unetkit.data.io import read_image, read_volume
+
+        data = (read_volume(image) if len(spatial) == 3 else read_image(image)).astype(np.float32)
+        if data.shape[0] != channels:
+            from unetkit.data.channels import match_channels
+
+            data = match_channels(data, channels, image)
+        if any(n < s for n, s in zip(data.shape[1:], spatial, strict=True)):
+            raise InputError(f"{image}: test image of shape {data.shape[1:]} is smaller than the tile {spatial}; "
+                             "give a larger image or a smaller --tile")
+        return np.ascontiguousarray(data[(slice(None), *(slice(0, s) for s in spatial))])[None]
+    from unetkit.data.synthetic import make_nuclei_image
+
+    if len(spatial) == 2:
+        nuclei, _ = make_nuclei_image(rng, tuple(spatial), bit_depth=16)
+        data = np.repeat(nuclei[None].astype(np.float32), channels, axis=0)
+    else:
+        planes = [make_nuclei_image(rng, tuple(spatial[1:]), bit_depth=16)[0] for _ in range(spatial[0])]
+        data = np.repeat(np.stack(planes)[None].astype(np.float32), channels, axis=0)
+    return data[None]
+
+
+def _expected_output(model, raw: np.ndarray, config) -> np.ndarray:
+    """What the package must produce: scale_range as the spec computes it, the net, softmax (1, K, *S_out)."""
+    import torch
+
+    low, high = np.percentile(raw[0], [config.data.normalize_low, config.data.normalize_high])
+    normalised = ((raw - low) / (high - low + EPS)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(normalised))
+    return torch.softmax(logits.float(), dim=1).numpy().astype(np.float32)
+
+
+def _cover(raw: np.ndarray, probs: np.ndarray, path: Path) -> None:
+    """Input (left) beside the predicted foreground (right), both 8-bit gray, 2:1 (the spec allows 1:1..2:1)."""
+    from PIL import Image
+
+    def middle(a: np.ndarray) -> np.ndarray:
+        return a[a.shape[0] // 2] if a.ndim == 3 else a
+
+    image = middle(raw[0].mean(axis=0))
+    foreground = middle(1.0 - probs[0, 0])
+    lo, hi = np.percentile(image, [1, 99.8])
+    left = np.clip((image - lo) / max(hi - lo, 1e-6) * 255, 0, 255)
+    right = np.zeros_like(left)
+    oy, ox = (left.shape[0] - foreground.shape[0]) // 2, (left.shape[1] - foreground.shape[1]) // 2
+    right[oy:oy + foreground.shape[0], ox:ox + foreground.shape[1]] = np.clip(foreground * 255, 0, 255)
+    Image.fromarray(np.concatenate([left, right], axis=1).astype(np.uint8)).save(path)
+
+
+def _scores(run_dir: Path) -> str:
+    """The run's best validation scores from metrics.json / metrics.csv, as Markdown lines."""
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        values = json.loads(metrics.read_text())
+        flat = {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if flat:
+            return "\n".join(f"- {key}: {value:.4g}" for key, value in flat.items())
+    csv_file = run_dir / "metrics.csv"
+    if csv_file.is_file():
+        import csv
+
+        with open(csv_file) as handle:
+            rows = list(csv.DictReader(handle))
+        if rows:
+            val_keys = [k for k in rows[0] if k.startswith("val_")]
+            if val_keys:
+                key = val_keys[-1] if "val_score" not in rows[0] else "val_score"
+                best = max(rows, key=lambda r: float(r[key] or "nan") if r[key] else float("-inf"))
+                return "\n".join(f"- {k} (epoch {best.get('epoch', '?')}): {best[k]}" for k in val_keys)
+    return "- no validation scores were found next to the checkpoint"
+
+
+def _readme(config, run_dir: Path, name: str, diffs: dict[str, float]) -> str:
+    dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
+    post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
+            "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
+            "bioimage.io format cannot express that step, so this package outputs per-pixel class "
+            "probabilities only; apply a watershed (or unetkit) to them for instance labels.")
+    return f"""# {name}
+
+A {dims}D U-Net ({config.model.name}, depth {config.model.depth}, {config.model.base_channels} base channels,
+{config.model.padding} padding) trained with unetkit for the task `{config.task}`.
+
+## Input
+`{config.model.in_channels}` channel(s), raw values of the microscope image. The package normalises each
+image itself: its {config.data.normalize_low}th and {config.data.normalize_high}th percentiles (over all
+channels) map to 0 and 1 (`scale_range`), as unetkit did during training.
+
+## Output
+`{config.model.out_channels}` channels of softmax probabilities (channel 0 = background).
+{post}
+
+## Validation scores of the run (measured by unetkit during training)
+{_scores(run_dir)}
+
+## Export check
+Largest difference of the exported logits from PyTorch on the verification inputs:
+{", ".join(f"{fmt} {diff:.2e}" for fmt, diff in diffs.items())}.
+
+## How it was made
+`unetkit export --model <run> --format bioimageio`; see the unetkit README.
+"""
+
+
+def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str | None = None,
+                      authors: list[str] | None = None, license: str = "CC-BY-4.0",
+                      tile_size: int | None = None, test_image: str | Path | None = None,
+                      description: str | None = None) -> BioimageioResult:
+    """Write a bioimage.io model package (.zip) for ``checkpoint`` (a .pt file or run folder)."""
+    _require_spec()
+    import torch
+    from bioimageio.spec import save_bioimageio_package
+    from bioimageio.spec.model import v0_5 as spec
+
+    from unetkit.checkpoint import load_model
+    from unetkit.export import export_model, verification_shapes
+    from unetkit.models import sizes
+    from unetkit.models.registry import model_spatial_dims
+    from unetkit.tasks import get_task
+
+    checkpoint = Path(checkpoint)
+    run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    model, config = load_model(checkpoint, device="cpu")
+    model = model.float().eval()
+    if get_task(config).activation != "softmax":  # regression: values, not the softmax the package declares
+        raise InputError(f"{checkpoint}: bioimage.io export is for segmentation checkpoints (softmax outputs); "
+                         "regression models are exported with --format onnx/torchscript")
+    dims = model_spatial_dims(config.model)
+    shapes = verification_shapes(config, tile_size, batch=1)
+    in_shape = shapes[0]
+    step = sizes.same_divisor(config.model.depth, dims, config.model.pool_sizes or None)
+    with torch.no_grad():
+        out_spatial = tuple(model(torch.zeros(in_shape)).shape[2:])
+    offsets = [o - i for o, i in zip(out_spatial, in_shape[2:], strict=True)]  # 0 (same) or -2 x margin
+    rng = np.random.default_rng(0)
+    raw = _test_image(config, in_shape, test_image, rng)
+    expected = _expected_output(model, raw, config)
+    output = Path(output)
+    name = name or f"unetkit {config.model.name} {run_dir.name}"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        diffs = {}
+        for fmt, file in (("onnx", "weights.onnx"), ("torchscript", "weights.ts")):
+            diffs[fmt] = export_model(checkpoint, folder / file, fmt, tile_size).max_abs_diff
+        np.save(folder / "test_input.npy", raw)
+        np.save(folder / "test_output.npy", expected)
+        import tifffile  # sample tensors: the same arrays as images a person can open
+
+        tifffile.imwrite(folder / "sample_input.tif", raw[0], photometric="minisblack")
+        tifffile.imwrite(folder / "sample_output.tif", expected[0], photometric="minisblack")
+        _cover(raw, expected, folder / "cover.png")
+        (folder / "README.md").write_text(_readme(config, run_dir, name, diffs))
+
+        axis_ids = ["z", "y", "x"][3 - dims:]
+        in_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
+            spec.Identifier(f"channel{c}") for c in range(config.model.in_channels)])]
+        in_axes += [spec.SpaceInputAxis(id=spec.AxisId(a), size=spec.ParameterizedSize(min=int(n), step=int(s)))
+                    for a, n, s in zip(axis_ids, in_shape[2:], step, strict=True)]
+        class_names = list(config.data.class_names) if len(config.data.class_names) == config.model.out_channels \
+            else ["background", *(f"class{k}" for k in range(1, config.model.out_channels))]
+        out_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
+            spec.Identifier(_identifier(n)) for n in class_names])]
+        out_axes += [spec.SpaceOutputAxis(id=spec.AxisId(a), size=spec.SizeReference(
+            tensor_id=spec.TensorId("raw"), axis_id=spec.AxisId(a), offset=int(off)))
+            for a, off in zip(axis_ids, offsets, strict=True)]
+        preprocessing = [spec.ScaleRangeDescr(kwargs=spec.ScaleRangeKwargs(
+            axes=[spec.AxisId("channel"), *(spec.AxisId(a) for a in axis_ids)],
+            min_percentile=float(config.data.normalize_low), max_percentile=float(config.data.normalize_high),
+            eps=EPS))]
+        postprocessing = [spec.SoftmaxDescr(kwargs=spec.SoftmaxKwargs(axis=spec.AxisId("channel")))]
+        citations = [*UNET_CITATIONS] if config.model.name != "ternaus11" else [UNET_CITATIONS[0], TERNAUS_CITATION]
+        cite = [spec.CiteEntry(text=text, **({"doi": ref} if ref.startswith("10.") else {"url": ref}))
+                for text, ref in citations]
+        descr = spec.ModelDescr(
+            name=name,
+            description=description or f"U-Net segmentation ({config.task}) trained and exported with unetkit",
+            authors=[spec.Author(name=a) for a in (authors or ["unetkit user"])],
+            cite=cite,
+            license=license,
+            documentation=spec.FileDescr(source=folder / "README.md"),
+            covers=[spec.FileDescr(source=folder / "cover.png")],
+            tags=["unet", "segmentation", f"{dims}d", "unetkit"],
+            inputs=[spec.InputTensorDescr(id=spec.TensorId("raw"), axes=in_axes,
+                                          test_tensor=spec.FileDescr(source=folder / "test_input.npy"),
+                                          sample_tensor=spec.FileDescr(source=folder / "sample_input.tif"),
+                                          preprocessing=preprocessing)],
+            outputs=[spec.OutputTensorDescr(id=spec.TensorId("probabilities"), axes=out_axes,
+                                            test_tensor=spec.FileDescr(source=folder / "test_output.npy"),
+                                            sample_tensor=spec.FileDescr(source=folder / "sample_output.tif"),
+                                            postprocessing=postprocessing)],
+            weights=spec.WeightsDescr(
+                onnx=spec.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=18),
+                torchscript=spec.TorchscriptWeightsDescr(source=folder / "weights.ts",
+                                                         pytorch_version=spec.Version(torch.__version__.split("+")[0])),
+            ),
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = output.with_name(f".{output.name}.partial.zip")
+        save_bioimageio_package(descr, output_path=staging)
+        shutil.move(staging, output)
+    return BioimageioResult(output, list(diffs), tuple(raw.shape), max(diffs.values()))
+
+
+def _identifier(text: str) -> str:
+    """A spec identifier from a class name: letters, digits and underscores, starting with a letter."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "class"
+    return cleaned if cleaned[0].isalpha() else f"c_{cleaned}"

@@ -1,0 +1,61 @@
+"""Segment an image already in memory (a napari layer, a notebook array) with a checkpoint.
+
+The file-based ``predict_files`` reads, predicts and writes; this is the same pipeline without files:
+normalise as the checkpoint trained, overlap-tile prediction, then the instance post-processing. It
+returns arrays, so a viewer can show them at the image's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from unetkit.errors import InputError
+
+
+@dataclass
+class Segmentation:
+    """What :func:`segment_array` returns; spatial shapes equal the input's."""
+
+    foreground: np.ndarray  # (*S) float32 foreground probability (1 - background)
+    mask: np.ndarray  # (*S) bool, foreground > the checkpoint's threshold
+    labels: np.ndarray | None  # (*S) int32 instance ids, when instances were asked for
+    probabilities: np.ndarray  # (K, *S) float32 softmax of every class
+
+
+def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None = None) -> np.ndarray:
+    """A viewer's array as (C, *S): (Y, X) -> (1, Y, X); RGB (Y, X, 3) -> (3, Y, X); (C, Y, X) picks ``channel``."""
+    data = np.asarray(data)
+    if rgb:
+        data = np.moveaxis(data[..., :3], -1, 0)
+    elif data.ndim == 2:
+        data = data[None]
+    elif channel is None and data.ndim == 3:
+        raise InputError(f"image of shape {data.shape}: 3 axes; choose the channel (first axis) to segment, or "
+                         "open the channels as separate layers (napari's channel_axis)")
+    if channel is not None:
+        if not -data.shape[0] <= channel < data.shape[0]:
+            raise InputError(f"channel {channel} requested but the image has {data.shape[0]} channel(s)")
+        data = data[channel:channel + 1] if channel >= 0 else data[channel:][:1]
+    return data
+
+
+def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool = False,
+                  instances: bool = True, device: str = "auto") -> Segmentation:
+    """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file or run folder)."""
+    from unetkit.inference.files import prepare_for_prediction
+    from unetkit.inference.predictor import Predictor
+
+    predictor = Predictor.load(checkpoint, device, "torch", tile_size=tile_size or None, tta=tta or None)
+    task, config = predictor.task, predictor.config
+    if task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
+        raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "
+                         "use unetkit predict")
+    prepared = prepare_for_prediction(np.asarray(image), Path(str(checkpoint)), config)
+    probs = predictor.output(prepared).astype(np.float32)
+    result = task.result(probs, config, instances=instances)  # labels: the task's post-processing
+    foreground = result.foreground
+    labels = None if result.labels is None else result.labels.astype(np.int32)
+    return Segmentation(foreground, foreground > config.inference.threshold, labels, probs)

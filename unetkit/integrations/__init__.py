@@ -1,0 +1,1 @@
+"""Where unetkit meets other tools: the napari plugin (``unetkit.integrations.napari``)."""
