@@ -9,10 +9,11 @@ Models:
           ``../shared/data/dsb2018/stage1_train`` that ``benchmarks/dsb2018.py`` uses (85/15, seed 0),
           every image type; the 15 % validation split is never trained on.
 
-Stages (``--stage``): ``train`` (default) trains or resumes; ``finish`` tunes the post-processing on
-24 training images (as ``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder), packages it as
-fp16 weights with a model card in ``unetkit/pretrained/NAME/``, then scores that packaged file on the
-validation split per image type (``validation.json`` in the run folder, the numbers in the card).
+Stages (``--stage``): ``train`` (default) trains or resumes; ``finish`` takes ``last.pt`` (never a
+checkpoint chosen on the validation split), tunes its post-processing on 24 training images (as
+``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder), packages it as fp16 weights with a
+model card in ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
+per image type (``validation.json`` in the run folder, the numbers in the card).
 
 Example (the shipped ``nuclei`` model; see its model card for the exact command and hours):
     nice -n 15 .venv/bin/python benchmarks/pretrain.py nuclei --budget-min 80 --clock wall --threads 1
@@ -86,17 +87,21 @@ def probabilities(model, config, sample):
 
 def tune(run: Path, tune_samples) -> Path:
     """Tune the post-processing on training images (what `unetkit tune-postprocess --update` runs:
-    ``tune_postprocess`` over its default grid) and write ``run/tuned.pt`` = best.pt with the winner."""
+    ``tune_postprocess`` over its default grid) and write ``run/tuned.pt`` = last.pt with the winner.
+
+    last.pt, not best.pt: fit picks best.pt by its score on the validation split, the very images the
+    card reports; the cosine-time schedule has annealed by the end of the budget, so last.pt is the
+    trained model without any choice made on the validation images."""
     from unetkit.config import apply_overrides, to_dict
     from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
     from unetkit.training import checkpoint as ckpt
     from unetkit.training.data import target_kind
 
-    model, config = ckpt.load_model(run / "best.pt")
+    model, config = ckpt.load_model(run / "last.pt")
     pairs = [probabilities(model, config, s) for s in tune_samples]
     best, _ = tune_postprocess([p for p, _ in pairs], [t for _, t in pairs], target_kind(config), DEFAULT_GRID,
                                base=config.postprocess)
-    payload = ckpt.load_checkpoint(run / "best.pt")
+    payload = ckpt.load_checkpoint(run / "last.pt")
     values = {f"postprocess.{key}": getattr(best, key) for key in DEFAULT_GRID}
     payload["config"] = to_dict(apply_overrides(ckpt.config_of(payload), values))
     payload.pop("format", None)
@@ -152,7 +157,7 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
         "version": 1, "task": config.task, "summary": spec["summary"], "data": spec["data_card"],
         "command": command,
         "training": {
-            "images": len(train_samples), "epochs": len(history), "best_epoch": best["best_epoch"],
+            "images": len(train_samples), "epochs": len(history), "checkpoint": f"last.pt (epoch {best['epoch']})",
             "patches_seen": len(history) * config.data.samples_per_epoch,
             "wall_minutes": round(float(state["elapsed_s"]) / 60, 1),
             "cpu_minutes": None if cpu_min is None else round(cpu_min, 1), "threads": 1,
