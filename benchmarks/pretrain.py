@@ -77,8 +77,8 @@ def probabilities(model, config, sample):
     """(class probabilities, truth instance labels) of one dataset sample."""
     from unetkit.data.channels import match_channels
     from unetkit.data.layouts import load_sample
-    from unetkit.training.data import instance_labels
-    from unetkit.training.validation import predict_probabilities
+    from unetkit.data.targets import instance_labels
+    from unetkit.inference.predictor import predict_probabilities
 
     image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
     image = match_channels(image, config.model.in_channels, sample.image_path)
@@ -92,14 +92,15 @@ def tune(run: Path, tune_samples) -> Path:
     last.pt, not best.pt: fit picks best.pt by its score on the validation split, the very images the
     card reports; the cosine-time schedule has annealed by the end of the budget, so last.pt is the
     trained model without any choice made on the validation images."""
+    from unetkit import checkpoint as ckpt
     from unetkit.config import apply_overrides, to_dict
     from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
-    from unetkit.training import checkpoint as ckpt
-    from unetkit.training.data import target_kind
+    from unetkit.tasks import get_task
 
     model, config = ckpt.load_model(run / "last.pt")
     pairs = [probabilities(model, config, s) for s in tune_samples]
-    best, _ = tune_postprocess([p for p, _ in pairs], [t for _, t in pairs], target_kind(config), DEFAULT_GRID,
+    kind = get_task(config).instance_kind(config)
+    best, _ = tune_postprocess([p for p, _ in pairs], [t for _, t in pairs], kind, DEFAULT_GRID,
                                base=config.postprocess)
     payload = ckpt.load_checkpoint(run / "last.pt")
     values = {f"postprocess.{key}": getattr(best, key) for key in DEFAULT_GRID}
@@ -113,14 +114,14 @@ def tune(run: Path, tune_samples) -> Path:
 def score(weights: Path, val_samples) -> dict:
     """DSB score, AP50 and Dice of a packaged model on the validation samples, overall and per image type
     (its own tuned post-processing; the scoring of benchmarks/dsb2018.py)."""
+    from unetkit import checkpoint as ckpt
     from unetkit.inference.postprocess import postprocess
     from unetkit.metrics.binary import binary_counts, dice
     from unetkit.metrics.instances import instance_scores
-    from unetkit.training import checkpoint as ckpt
-    from unetkit.training.data import target_kind
+    from unetkit.tasks import get_task
 
     model, config = ckpt.load_model(weights)
-    kind = target_kind(config)
+    kind = get_task(config).instance_kind(config)
     rows = []
     for sample in val_samples:
         probs, truth = probabilities(model, config, sample)
@@ -140,8 +141,8 @@ def score(weights: Path, val_samples) -> dict:
 
 def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str) -> int:
     """Tune, package as fp16 weights with a card, score the packaged file on the validation split."""
+    from unetkit import checkpoint as ckpt
     from unetkit.pretrained.build import write_card, write_packaged_model
-    from unetkit.training import checkpoint as ckpt
 
     spec = MODELS[name]
     train_samples, val_samples, tune_samples = split(name)
