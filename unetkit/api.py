@@ -186,8 +186,8 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
     ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
-    ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``nan_policy``, and for microscopy
-    files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices or names, e.g. ``["DAPI"]``), ``axes``
+    ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``precision``, ``nan_policy``, and for
+    microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices or names, e.g. ``["DAPI"]``), ``axes``
     (e.g. ``"TYX"``), ``time`` and ``plane`` (None: what the model was trained on). ``out`` must not hold
     an input or be a dataset folder, and is locked against a second writer while predicting
     (``unetkit.safety``).
@@ -210,8 +210,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                   tile_size: int | None = None, overlap: float | None = None, batch_size: int | None = None,
                   tta: bool = False, strip_width: int = 4096, out_dtype: str = "float32",
                   progress: bool = True, resume: bool = False, nan_policy: str | None = None,
-                  channels: Sequence[int | str] | None = None, axes: str | None = None,
-                  time: int | None = None, plane: int | None = None) -> dict[str, Any]:
+                  precision: str | None = None, channels: Sequence[int | str] | None = None,
+                  axes: str | None = None, time: int | None = None, plane: int | None = None) -> dict[str, Any]:
     """Predict one image file larger than memory (.npy, .tif, .zarr, OME-TIFF, OME-Zarr) into ``out``.
 
     ``out`` (.npy, .tif, .zarr, or ``.ome.zarr`` / ``.ome.tif`` with a pyramid and the input's pixel
@@ -222,6 +222,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     a microscopy file (None: what the model was trained on). Outputs are written under an unfinished
     name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip.
     ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
+    ``precision`` (None: the checkpoint's ``inference.precision``): ``fp32`` | ``bf16`` on a CPU.
     Returns ``{"prediction": StreamStats, "instances": ChunkedStats or None, "instances_path": where
     the labels went or None}``.
     """
@@ -243,7 +244,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     selection = {"channels": None if channels is None else list(channels), "axes": axes, "time": time,
                  "plane": plane}
     predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
-                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy)
+                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy,
+                               precision=precision)
     kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
     stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                      origin={"model": str(Path(model).resolve()), "engine": engine})

@@ -155,6 +155,9 @@ class InferenceConfig:
     # CPU, torch engine: Winograd timed against the direct conv per layer shape (from 128 input channels),
     # cached per machine (unetkit/cpu/autotune.py); false: the fixed >= 256 rule above, on every machine
     autotune: bool = True
+    # CPU, torch engine: fp32 | bf16 (autocast; 2.35x faster on an AVX512_BF16 EPYC, emulated and slower
+    # on CPUs without it; DSB Dice and probabilities vs fp32 in BENCHMARKS.md). CUDA follows train.amp.
+    precision: str = "fp32"
 
 
 @dataclass

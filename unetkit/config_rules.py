@@ -82,6 +82,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "train.budget_clock": ("wall", "cpu"),
     "train.channels_last": ("auto", "true", "false"),
     "inference.blend": ("gaussian", "constant"),
+    "inference.precision": ("fp32", "bf16"),
     "postprocess.method": ("auto", "components", "watershed"),
 }
 

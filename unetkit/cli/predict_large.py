@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    parser.add_argument("--precision", choices=["fp32", "bf16"],
+                        help="torch engine on CPU: bf16 autocast (about 2x faster on CPUs with AVX512_BF16 or AMX, "
+                             "slower without; default: the checkpoint's inference.precision, fp32)")
     parser.add_argument("--quiet", action="store_true")
     add_selection_arguments(parser)
     parser.set_defaults(run=run)
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                                  halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, strip_width=args.strip,
                                  out_dtype=args.dtype, progress=not args.quiet, resume=args.resume,
-                                 nan_policy=args.nan_policy, **selection_options(args))
+                                 nan_policy=args.nan_policy, precision=args.precision, **selection_options(args))
     stats = done["prediction"]
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "

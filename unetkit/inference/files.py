@@ -54,6 +54,7 @@ class PredictOptions:
     save_probabilities: bool = True
     class_probabilities: bool = False  # multiclass: also write probabilities/<class>/<stem>.tif
     compile: str | None = None  # torch engine: torch.compile backend (off | inductor | ...)
+    precision: str | None = None  # torch engine on CPU: fp32 | bf16 autocast (None: the checkpoint's setting)
     winograd: bool | None = None  # torch engine on CPU: Winograd wide convs (None: the checkpoint's setting)
     nan_policy: str | None = None  # NaN/Inf pixels: error | zero | nearest (None: the checkpoint's data.nan_policy)
     autotune: bool | None = None  # Winograd kept only where timed faster on this CPU (None: the checkpoint's setting)
@@ -99,7 +100,7 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
     return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
                           selection=options.selection(), tile_size=options.tile_size, overlap=options.overlap,
                           batch_size=options.batch_size, tta=options.tta or None, nan_policy=options.nan_policy,
-                          autotune=options.autotune)
+                          autotune=options.autotune, precision=options.precision)
 
 
 def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str | Path,

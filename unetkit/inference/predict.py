@@ -176,16 +176,17 @@ def predict_tiled(
 class TorchPredictor:
     """Wrap a network as a numpy tile predictor: batching to the device, activation, flip TTA.
 
-    ``activation``: ``softmax`` (class probabilities), ``sigmoid`` or ``none`` (regression).
+    ``activation``: ``softmax`` (class probabilities), ``sigmoid`` or ``none`` (regression). ``amp``:
+    bf16 autocast on CUDA; ``cpu_bf16``: bf16 autocast on a CPU (``inference.precision``).
     """
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", activation: str = "softmax",
-                 tta: bool = False, amp: bool = True):
+                 tta: bool = False, amp: bool = True, cpu_bf16: bool = False):
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.activation = activation
         self.tta = tta
-        self.amp = amp and self.device.type == "cuda"
+        self.amp = amp if self.device.type == "cuda" else cpu_bf16 and self.device.type == "cpu"
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):

@@ -118,7 +118,8 @@ class Predictor:
     def tile_function(self) -> Callable[[np.ndarray], np.ndarray]:
         """(B, C, *tile) float32 -> (B, K, *tile_out): network, activation, flip TTA, output transform."""
         tiles = TorchPredictor(self.network, self.device, activation=self.task.activation,
-                               tta=self.config.inference.tta, amp=self.config.train.amp)
+                               tta=self.config.inference.tta, amp=self.config.train.amp,
+                               cpu_bf16=self.config.inference.precision == "bf16")
         transform = self.task.output_transform(self.config)
         if transform is None:
             return tiles
