@@ -124,3 +124,16 @@ def test_settings_set_behind_validation_and_cross_key_rules_fail_before_data(tmp
     with pytest.raises(InputError, match="cosine-time' needs train.time_budget_s > 0"):
         fit(timed, tmp_path / "no-data-here", tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_default_cpu_autotune_trains_and_validates_end_to_end(tiny_dataset, tmp_path, monkeypatch):
+    """The suite runs with UNETKIT_AUTOTUNE=0 (tests/conftest.py); users run with it on, as `make demo`
+    does: training, whole-image validation (new shape classes met under inference_mode) and the tuning
+    table written to the cache must all work there too."""
+    from unetkit.cpu import autotune
+
+    monkeypatch.setenv("UNETKIT_AUTOTUNE", "1")
+    result = fit(_config(**{"train.epochs": 1, "train.channels_last": "true"}), tiny_dataset / "train",
+                 tmp_path / "run", tiny_dataset / "val", progress=False)
+    assert "val_dice" in result.history[-1]
+    assert autotune.load_table()[autotune.machine_key()]  # the layers were measured on this machine
