@@ -54,7 +54,7 @@ OME_SUFFIXES = (".ome",)
 def extensions(role: str | None = None, name: str | None = None) -> tuple[str, ...]:
     """Extensions of the formats with ``role`` (and/or the format called ``name``), in table order.
 
-    Example: ``extensions("volume")`` -> ``(".tif", ".tiff", ".nii", ".nii.gz")``.
+    Example: ``extensions("volume")`` -> ``(".tif", ".tiff", ".nii", ".nii.gz", ".czi", ".nd2", ".lif")``.
     """
     return tuple(ext for fmt in FORMATS if (role is None or role in fmt.roles) and (name is None or fmt.name == name)
                  for ext in fmt.extensions)

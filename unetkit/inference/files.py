@@ -15,7 +15,8 @@ checkpoint was trained with, or the one ``PredictOptions`` gives; outputs keep t
 
 3D checkpoints read volumes (TIFF stacks, NIfTI, slice folders) and write volumes with the input's
 voxel spacing (``.nii.gz`` inputs give ``.nii.gz`` outputs, all others ``.tif``), pictures of the middle
-z-slice. Under torchrun each process predicts every N-th file.
+z-slice; their object tables give volumes in µm³ and the raw volume's intensities per channel, as in 2D.
+Under torchrun each process predicts every N-th file.
 """
 
 from __future__ import annotations
