@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint clean test-napari
+.PHONY: install demo test lint clean test-napari test-vendor
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,12 @@ test-napari: install
 		libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-xinerama0 libxcb-cursor0
 	$(BIN)/python -c "import napari, pytestqt"
 	xvfb-run -a $(BIN)/pytest -m napari tests/integrations
+
+# Vendor formats (CZI, ND2, LIF) through bioio: the `vendor` extra plus bioio-ome-tiff, whose reader the
+# tests use on an OME-TIFF written by tifffile. Kept out of `make test`: CI does not install bioio.
+test-vendor: install
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[vendor]' 'bioio-ome-tiff>=1.4'
+	$(BIN)/pytest -m vendor tests/data
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

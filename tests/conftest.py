@@ -8,8 +8,12 @@ import pytest
 
 # The napari plugin's tests need napari, Qt and a display: `make test-napari` installs them and runs
 # that module under Xvfb. `make test` leaves the module out instead of reporting it as skipped.
+collect_ignore = []
 if importlib.util.find_spec("napari") is None:
-    collect_ignore = ["integrations/test_napari.py"]
+    collect_ignore.append("integrations/test_napari.py")
+# The bioio reader tests need the vendor extra and bioio-ome-tiff: `make test-vendor` installs and runs them.
+if importlib.util.find_spec("bioio") is None or importlib.util.find_spec("bioio_ome_tiff") is None:
+    collect_ignore.append("data/test_vendor_bioio.py")
 
 
 @pytest.fixture(scope="session", autouse=True)

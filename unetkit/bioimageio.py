@@ -128,7 +128,8 @@ def _scores(run_dir: Path) -> str:
         if rows:
             val_keys = [k for k in rows[0] if k.startswith("val_")]
             if val_keys:
-                key = val_keys[-1] if "val_score" not in rows[0] else "val_score"
+                scores = [k for k in val_keys if k != "val_loss"] or val_keys  # a loss is not a score to maximise
+                key = scores[-1] if "val_score" not in rows[0] else "val_score"
                 best = max(rows, key=lambda r: float(r[key] or "nan") if r[key] else float("-inf"))
                 return "\n".join(f"- {k} (epoch {best.get('epoch', '?')}): {best[k]}" for k in val_keys)
     return "- no validation scores were found next to the checkpoint"

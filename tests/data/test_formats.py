@@ -7,9 +7,9 @@ from unetkit.metrics.folders import PAIR_EXTENSIONS
 
 
 def test_roles_and_derived_lists():
-    assert IMAGE_EXTENSIONS == (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+    assert IMAGE_EXTENSIONS == (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".czi", ".nd2", ".lif")
     assert TIFF_EXTENSIONS == (".tif", ".tiff") and NIFTI_EXTENSIONS == (".nii", ".nii.gz")
-    assert VOLUME_EXTENSIONS == (".tif", ".tiff", ".nii", ".nii.gz")
+    assert VOLUME_EXTENSIONS == (".tif", ".tiff", ".nii", ".nii.gz", ".czi", ".nd2", ".lif")
     assert PAIR_EXTENSIONS == (".png", ".tif", ".tiff")
     assert formats.extensions("large") == (".tif", ".tiff", ".npy", ".zarr")
 

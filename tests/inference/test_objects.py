@@ -83,3 +83,19 @@ def test_calibrated_areas_and_raw_intensities_per_channel():
     assert row["volume_um3"] == pytest.approx(4.0)
     with pytest.raises(InputError, match="pixel size"):
         object_table(volume, spacing=(0.5, 0.5))
+
+
+def test_volume_writer_reports_raw_intensities_per_named_channel(tmp_path):
+    from unetkit.data.volumes import VolumeMeta
+    from unetkit.inference.writers import OutputWriter
+
+    labels = np.zeros((3, 4, 5), np.int32)
+    labels[1:3, 1:3, 1:4] = 1  # 12 voxels
+    raw = np.stack([np.full(labels.shape, 1000, np.uint16), np.arange(labels.size, dtype=np.uint16).reshape(3, 4, 5)])
+    writer = OutputWriter(tmp_path, "vol", VolumeMeta((2.0, 0.5, 0.5), "um"), raw=raw, channel_names=["DAPI", "GFP"])
+    normalised = np.zeros((2, *labels.shape), np.float32)  # what the network saw: not what the table reports
+    with open(writer.objects("objects", labels, normalised)) as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert float(row["volume_um3"]) == pytest.approx(12 * 0.5)
+    assert float(row["mean_intensity_DAPI"]) == pytest.approx(1000.0)
+    assert float(row["mean_intensity_GFP"]) == pytest.approx(raw[1][labels == 1].mean())

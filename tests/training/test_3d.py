@@ -1,5 +1,6 @@
 """3D U-Net end to end: training on volumes, sparse labels, memory checks, 3D prediction with spacing."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,16 @@ def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path):
         assert array.shape == (1, 10, 36, 44) and meta.spacing == (2.0, 1.0, 1.0), folder
     assert (tmp_path / "pred" / "overlays" / "vol_0000.png").is_file()
     assert (tmp_path / "pred" / "objects" / "vol_0000.csv").read_text().startswith("id,area,centroid_z")
+    # object tables: volume in µm³ from the spacing, mean intensity in the raw volume's units (uint16 counts)
+    with open(tmp_path / "pred" / "objects" / "vol_0000.csv") as handle:
+        objects = list(csv.DictReader(handle))
+    labels = read_volume_file(tmp_path / "pred" / "labels" / "vol_0000.tif")[0][0]
+    raw = read_volume_file(volumes / "val" / "images" / "vol_0000.tif")[0][0]
+    assert objects and raw.max() > 1000  # raw counts, far from the normalised [0, 1] range
+    for row in objects[:3]:
+        voxels = labels == int(row["id"])
+        assert float(row["volume_um3"]) == pytest.approx(voxels.sum() * 2.0, rel=1e-6)
+        assert float(row["mean_intensity"]) == pytest.approx(raw[voxels].mean(dtype=np.float64), rel=1e-5)  # 6 digits
 
 
 def test_sparse_labels_train_and_validate_on_annotated_slices_only(volumes, tmp_path):

@@ -32,6 +32,8 @@ def test_short_training_lowers_the_loss_and_writes_the_run_folder(tiny_dataset, 
     assert list((run / "overlays").glob("*.png"))
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert len(rows) == 6 and "val_dice" in rows[0]
+    val_losses = [float(row["val_loss"]) for row in rows]  # whole-image validation loss, plotted in curves.png
+    assert all(0 < v < 10 for v in val_losses) and len(set(val_losses)) > 1
     assert json.loads((run / "summary.json").read_text())["best_epoch"] == result.best_epoch
     assert not list(run.glob(".*tmp"))  # atomic writes leave no temporary files
 

@@ -42,7 +42,7 @@ def test_train_predict_evaluate_multiclass(cells, tmp_path, capsys):
     model, _ = ckpt.load_model(run / "best.pt")
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 3, 48, 48)
     header = next(csv.reader(open(run / "metrics.csv")))
-    assert {"val_mean_dice", "val_dice_cytoplasm", "val_dice_nucleus"} <= set(header)
+    assert {"val_mean_dice", "val_dice_cytoplasm", "val_dice_nucleus", "val_loss"} <= set(header)
     assert list((run / "overlays").glob("*.png"))
 
     out = tmp_path / "pred"

@@ -35,7 +35,7 @@ def test_regression_trains_and_predicts_in_target_units(stain, tmp_path):
     result = fit(config, stain / "train", tmp_path / "run", stain / "val", progress=False)
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0]
-    assert {"val_psnr", "val_mae", "val_ssim"} <= set(result.history[-1])
+    assert {"val_psnr", "val_mae", "val_ssim", "val_loss"} <= set(result.history[-1])
 
     model, config = ckpt.load_model(tmp_path / "run" / "best.pt")
     assert config.data.target_offset and config.model.out_channels == 1

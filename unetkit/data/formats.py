@@ -9,6 +9,9 @@ Microscopy files are told apart by their content, not their name: an OME-TIFF or
 ``multiscales`` metadata; ``unetkit.data.ome`` reads both through their axes wherever a TIFF or zarr
 is read, and ``OME_SUFFIXES`` names the ``.ome`` part that file stems drop (cells.ome.tif -> cells).
 
+Vendor files (Zeiss .czi, Nikon .nd2, Leica .lif) are read, never written, through bioio when the
+``unetkit[vendor]`` extra is installed (:mod:`unetkit.data.vendor`).
+
 Roles: ``image`` 2D images (``read_image``), ``volume`` 3D volumes (``read_volume``), ``labels`` label /
 prediction images paired by ``unetkit evaluate`` and ``unetkit submit``, ``large`` arrays read and
 written box by box (``unetkit predict-large``).
@@ -40,6 +43,8 @@ FORMATS: tuple[Format, ...] = (
     _format("nifti", (".nii", ".nii.gz"), "volume"),
     _format("npy", (".npy",), "large"),
     _format("zarr", (".zarr",), "large"),
+    # read-only, through bioio (extra unetkit[vendor], unetkit.data.vendor)
+    _format("vendor", (".czi", ".nd2", ".lif"), "image", "volume"),
 )
 
 # Name parts of OME files before their extension (unetkit.data.ome.image_stem); not formats of their own.
@@ -49,7 +54,7 @@ OME_SUFFIXES = (".ome",)
 def extensions(role: str | None = None, name: str | None = None) -> tuple[str, ...]:
     """Extensions of the formats with ``role`` (and/or the format called ``name``), in table order.
 
-    Example: ``extensions("volume")`` -> ``(".tif", ".tiff", ".nii", ".nii.gz")``.
+    Example: ``extensions("volume")`` -> ``(".tif", ".tiff", ".nii", ".nii.gz", ".czi", ".nd2", ".lif")``.
     """
     return tuple(ext for fmt in FORMATS if (role is None or role in fmt.roles) and (name is None or fmt.name == name)
                  for ext in fmt.extensions)

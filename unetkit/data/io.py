@@ -201,6 +201,9 @@ def _read_image_plain(path: str | Path) -> np.ndarray:
 def image_shape(path: str | Path) -> tuple[int, int]:
     """(H, W) of a 2D image file, read from its header only (cheap: no pixel decoding)."""
     path = _check_file(path)
+    if _extension(path) in extensions(name="vendor"):
+        info = ome.image_info(path)  # read through bioio: its named Y and X axes
+        return info.shape[info.axes.index("Y")], info.shape[info.axes.index("X")]
     try:
         if _extension(path) in TIFF_EXTENSIONS:
             with tifffile.TiffFile(path) as tif:

@@ -7,6 +7,8 @@ micrometres per axis, channel names — from tifffile's OME-XML / ImageJ metadat
 
 OME-Zarr needs the ``zarr`` package (extra ``unetkit[ome]``); a multiscale image is read at level 0
 (full resolution) unless ``level`` says otherwise. Only the chosen time point / plane is read.
+Vendor files (.czi, .nd2, .lif) are read through bioio (extra ``unetkit[vendor]``, :mod:`unetkit.data.vendor`)
+and then handled like the others.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ _UNITS_UM = {
 class ImageInfo:
     """What a microscopy file says about its pixels."""
 
-    kind: str  # ome-tiff | imagej-tiff | tiff | ome-zarr
+    kind: str  # ome-tiff | imagej-tiff | tiff | ome-zarr | bioio
     axes: str  # one letter per axis of ``shape`` (T, C, Z, Y, X, S samples, Q unknown)
     shape: tuple[int, ...]
     pixel_size: dict[str, float] = field(default_factory=dict)  # "X"/"Y"/"Z" -> micrometres, known ones
@@ -74,6 +76,12 @@ def is_zarr_dir(path: str | Path) -> bool:
 
 def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in (".tif", ".tiff") and path.is_file()
+
+
+def _is_vendor(path: Path) -> bool:
+    from unetkit.data.vendor import is_vendor_file  # imports this module: loaded on use
+
+    return is_vendor_file(path) and path.is_file()
 
 
 def is_microscopy_file(path: str | Path) -> bool:
@@ -215,10 +223,14 @@ def _ome_zarr_info(path: Path) -> tuple[ImageInfo, list[str]]:
 
 
 def image_info(path: str | Path) -> ImageInfo:
-    """Axes, shape, pixel size (µm) and channel names of a TIFF or OME-Zarr image."""
+    """Axes, shape, pixel size (µm) and channel names of a TIFF, OME-Zarr or vendor (bioio) image."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"file not found: {path}")
+    if _is_vendor(path):
+        from unetkit.data.vendor import open_vendor
+
+        return open_vendor(path)[1]
     if is_zarr_dir(path):
         return _ome_zarr_info(path)[0]
     if _is_tiff(path):
@@ -232,6 +244,12 @@ def open_levels(path: str | Path, level: int = 0) -> tuple[Any, ImageInfo]:
     Pixel sizes of a coarser level are scaled by its downsampling, so measurements stay in µm.
     """
     path = Path(path)
+    if _is_vendor(path):
+        from unetkit.data.vendor import open_vendor
+
+        if level:
+            raise InputError(f"{path}: resolution level {level} requested but vendor files are read at level 0")
+        return open_vendor(path)
     if is_zarr_dir(path):
         info, datasets = _ome_zarr_info(path)
         if not 0 <= level < len(datasets):
@@ -269,7 +287,7 @@ def read_selected(path: str | Path, selection: Selection | None = None, spatial_
 def pixel_size(path: str | Path, spatial_dims: int = 2) -> tuple[float, ...] | None:
     """Pixel size of a file's kept spatial axes (YX or ZYX) in µm, or None when it does not say."""
     path = Path(path)
-    if not (is_zarr_dir(path) or _is_tiff(path)):
+    if not (is_zarr_dir(path) or _is_tiff(path) or _is_vendor(path)):
         return None
     try:
         return image_info(path).spacing(kept_spatial_axes(spatial_dims))
@@ -280,8 +298,8 @@ def pixel_size(path: str | Path, spatial_dims: int = 2) -> tuple[float, ...] | N
 def read_hook(path: str | Path, spatial_dims: int, plain_reader) -> np.ndarray | None:
     """What ``unetkit.data.io.read_image`` / ``read_volume`` return for ``path``, or None to read it as before.
 
-    OME-Zarr folders, OME-TIFF and ImageJ TIFF are read through their axes with the active selection
-    (:func:`unetkit.data.axes.use_selection`). Other files are read as before; a selection then applies
+    OME-Zarr folders, OME-TIFF, ImageJ TIFF and vendor files (bioio) are read through their axes with the
+    active selection (:func:`unetkit.data.axes.use_selection`). Other files are read as before; a selection then applies
     to the (C, Y, X) / (C, Z, Y, X) array ``plain_reader(path)`` returns, or, with ``--axes``, to the
     TIFF's raw pages.
     """
@@ -289,7 +307,7 @@ def read_hook(path: str | Path, spatial_dims: int, plain_reader) -> np.ndarray |
 
     path = Path(path)
     selection = active_selection()
-    if is_zarr_dir(path) or is_microscopy_file(path):
+    if is_zarr_dir(path) or is_microscopy_file(path) or _is_vendor(path):
         return read_selected(path, selection, spatial_dims)[0]
     if selection.empty:
         return None
@@ -310,7 +328,7 @@ def read_hook(path: str | Path, spatial_dims: int, plain_reader) -> np.ndarray |
 def selected_channel_names(path: str | Path, selection: Selection) -> list[str]:
     """Names of the channels ``selection`` reads from ``path`` (all when it picks none); [] if unnamed."""
     path = Path(path)
-    if not (is_zarr_dir(path) or _is_tiff(path)):
+    if not (is_zarr_dir(path) or _is_tiff(path) or _is_vendor(path)):
         return []
     try:
         names = image_info(path).channel_names
@@ -398,6 +416,11 @@ def lazy_source(path: str | Path, spatial_dims: int | None):
     from unetkit.data.axes import active_selection
 
     path = Path(path)
+    if _is_vendor(path):
+        if spatial_dims is None:
+            return None
+        array, info = open_levels(path, 0)
+        return SelectedSource(array, info, active_selection(), spatial_dims, str(path))
     zarr_image = is_zarr_dir(path) and "multiscales" in _zarr_attributes(path)
     if not zarr_image and not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty)):
         return None

@@ -41,6 +41,7 @@ from unetkit.safety.atomic import atomic_path
 from unetkit.safety.finite import apply_nan_policy
 
 VOLUME_EXTENSIONS = extensions("volume")  # unetkit.data.formats
+WRITE_EXTENSIONS = extensions(name="tiff") + extensions(name="nifti")  # vendor formats are read-only
 IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)  # what ImageJ hyperstacks can hold
 
 
@@ -197,6 +198,13 @@ def read_meta(path: str | Path) -> VolumeMeta:
         return VolumeMeta()
     if _is_nifti(path):
         return _read_nifti(path)[1]
+    from unetkit.data.vendor import is_vendor_file
+
+    if is_vendor_file(path):  # bioio (unetkit[vendor]) reports micrometres
+        from unetkit.data.ome import pixel_size
+
+        spacing = pixel_size(path, 3)
+        return VolumeMeta(spacing, "um") if spacing else VolumeMeta()
     return _tiff_meta(path)
 
 
@@ -236,8 +244,8 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
     meta = meta or VolumeMeta()
     data = _as_cdhw(array, path)
     ext = _extension(path)
-    if ext not in VOLUME_EXTENSIONS:
-        raise InputError(f"{path}: volumes are written as {', '.join(VOLUME_EXTENSIONS)}, not '{ext or '(none)'}'")
+    if ext not in WRITE_EXTENSIONS:
+        raise InputError(f"{path}: volumes are written as {', '.join(WRITE_EXTENSIONS)}, not '{ext or '(none)'}'")
     path.parent.mkdir(parents=True, exist_ok=True)
     if ext in NIFTI_EXTENSIONS:
         _write_nifti(path, data, meta)

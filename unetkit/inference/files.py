@@ -15,7 +15,8 @@ checkpoint was trained with, or the one ``PredictOptions`` gives; outputs keep t
 
 3D checkpoints read volumes (TIFF stacks, NIfTI, slice folders) and write volumes with the input's
 voxel spacing (``.nii.gz`` inputs give ``.nii.gz`` outputs, all others ``.tif``), pictures of the middle
-z-slice. Under torchrun each process predicts every N-th file.
+z-slice; their object tables give volumes in µm³ and the raw volume's intensities per channel, as in 2D.
+Under torchrun each process predicts every N-th file.
 """
 
 from __future__ import annotations
@@ -160,13 +161,17 @@ def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
         writer = OutputWriter(out_dir, image_stem(path), spacing=pixel_size(path), raw=raw,  # cells.ome.tif -> cells
                               channel_names=selected_channel_names(path, selection_of(config.data)))
         return image, writer, {"image": str(path), "height": image.shape[1], "width": image.shape[2]}
-    from unetkit.data.volumes import NIFTI_EXTENSIONS, load_volume, volume_stem
+    from unetkit.data.volumes import NIFTI_EXTENSIONS, read_volume_file, volume_stem
 
-    image, meta = load_volume(path, config.data.normalize_low, config.data.normalize_high)
+    raw, meta = read_volume_file(path)  # as load_volume, keeping the raw values for the object table
+    image = normalize_percentile(apply_nan_policy(raw, path), config.data.normalize_low, config.data.normalize_high)
     image = match_channels(image, config.model.in_channels, path)  # (C, D, H, W)
     # NIfTI inputs give NIfTI outputs (same viewers, same affine); all others TIFF
     ext = ".nii.gz" if any(path.name.lower().endswith(e) for e in NIFTI_EXTENSIONS) else ".tif"
     depth, height, width = image.shape[1:]
     row = {"image": str(path), "depth": depth, "height": height, "width": width,
            "spacing_zyx": list(meta.spacing) if meta.spacing else None}
-    return image, OutputWriter(out_dir, volume_stem(path), meta, ext), row
+    # object tables: volumes in µm³ from the spacing, intensities of the raw volume per (named) channel
+    writer = OutputWriter(out_dir, volume_stem(path), meta, ext, raw=raw,
+                          channel_names=selected_channel_names(path, selection_of(config.data)))
+    return image, writer, row

@@ -122,6 +122,17 @@ class Task:
 
         return SegmentationLoss(config.loss, config.data.ignore_label)
 
+    def loss_input(self, output: np.ndarray, config: RunConfig) -> np.ndarray:
+        """What :meth:`loss` takes as logits, recovered from a whole-image output (K, *S) after the
+        activation: log-probabilities for softmax (softmax of them gives the probabilities back, so the
+        loss is that of the prediction), log-odds for sigmoid. Used for the validation loss."""
+        if self.activation == "softmax":
+            return np.log(np.clip(output, 1e-7, None))
+        if self.activation == "sigmoid":
+            clipped = np.clip(output, 1e-7, 1 - 1e-7)
+            return np.log(clipped) - np.log1p(-clipped)
+        return output
+
     def patch_ignore_label(self, config: RunConfig) -> int | None:
         """Label value the patch sampler keeps out of foreground centres and padding (None: none)."""
         return config.data.ignore_label if config.data.sparse_labels else None

@@ -97,6 +97,12 @@ class RegressionTask(Task):
 
         return RegressionLoss(config.loss)
 
+    def loss_input(self, output: np.ndarray, config: RunConfig) -> np.ndarray:
+        """The prediction in the normalised units the loss compares with ``SplitData.targets``."""
+        from unetkit.data.image_targets import TargetNorm
+
+        return TargetNorm.from_config(config.data).normalize(output)
+
     def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,
                  overlay_dir: Path | None = None) -> dict[str, float]:
         """Mean MAE / RMSE / PSNR / SSIM per image in the target's stored units."""

@@ -1,10 +1,17 @@
 """Whole-image validation during training: the run's network through the same ``Predictor`` as
-``unetkit predict`` (overlap-tile, the config's inference settings), scored by the run's task."""
+``unetkit predict`` (overlap-tile, the config's inference settings), scored by the run's task.
+
+Besides the task's scores, ``val_loss`` is the run's loss of those whole-image predictions against the
+validation targets (mean over images), so ``curves.png`` can show it beside the training loss. The
+validation split carries no weight maps, so it is the loss without the paper's pixel weights: compare
+its trend, not its level, with ``train_loss`` when ``data.weight_map`` is on.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from unetkit.config import RunConfig
@@ -14,12 +21,30 @@ from unetkit.inference.predictor import Predictor
 
 def validate(model: torch.nn.Module, val: SplitData, config: RunConfig, device: torch.device,
              overlay_dir: Path | None = None) -> dict[str, float]:
-    """The task's validation scores (``val_*``) of ``model`` on ``val``; overlays of the first images.
-
-    The network is left in training mode afterwards.
+    """The task's validation scores (``val_*``) and ``val_loss`` of ``model`` on ``val``; overlays of the
+    first images. The network is left in training mode afterwards.
     """
     predictor = Predictor(model, config, device)
+    task = predictor.task
+    loss_fn = task.loss(config)
+    position = {id(image): i for i, image in enumerate(val.images)}
+    losses: list[float] = []
+
+    def predict_and_score(image: np.ndarray) -> np.ndarray:
+        output = predictor.output(image)
+        i = position.get(id(image))
+        if i is not None and i < len(val.targets):  # the task predicts its own validation images in turn
+            logits = torch.from_numpy(np.ascontiguousarray(task.loss_input(output, config), np.float32))[None]
+            target = torch.from_numpy(np.asarray(val.targets[i]))[None]
+            target = target.long() if not target.is_floating_point() else target
+            with torch.no_grad():
+                losses.append(float(loss_fn(logits, target)))
+        return output
+
     try:
-        return predictor.task.validate(predictor.output, val, config, overlay_dir)
+        scores = task.validate(predict_and_score, val, config, overlay_dir)
     finally:
         model.train()
+    if losses:
+        scores["val_loss"] = float(np.mean(losses))
+    return scores
