@@ -160,6 +160,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         task: ``binary`` (Dice, IoU, Rand error ...), ``instances`` (DSB score, AP50 ...),
             ``multiclass`` (per-class Dice/IoU, confusion matrix), ``regression`` (MAE, PSNR, SSIM).
         out: write the per-image CSV (and the confusion matrix) into this folder; None: write nothing.
+            It may be the ``pred`` folder, but must not overlap the truth, hold the ``pred`` folder or
+            replace a file the evaluation reads (an InputError, before anything is read).
         **options: per task: binary ``threshold``; instances ``thresholds``; multiclass
             ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``; regression ``data_range``.
 
@@ -171,9 +173,12 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
         print(scores.summary["dice"])
     """
+    from unetkit.safety.paths import check_evaluation_output
     from unetkit.tasks import get_task
 
     task_object = get_task(task)
+    if out is not None:  # before reading: the outputs never overlap the inputs
+        check_evaluation_output(out, truth, pred, task_object.evaluation_files(Path(out)))
     result = task_object.evaluate(truth, pred, **options)
     if out is not None:
         result.written = task_object.write_evaluation(result, Path(out))
