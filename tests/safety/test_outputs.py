@@ -108,3 +108,47 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     mine.write_bytes(b"y")  # this process is alive: its temporary file stays
     assert remove_stale_temporaries(tmp_path) == [stale]
     assert mine.exists() and not stale.exists()
+
+
+def test_temporary_name_keeps_compound_suffixes(tmp_path):
+    """x.nii.gz is written as .x.nii.gz.<pid>.tmp.nii.gz, so nibabel still sees a gzipped NIfTI."""
+    import os
+
+    assert temporary_path(tmp_path / "x.nii.gz").name == f".x.nii.gz.{os.getpid()}.tmp.nii.gz"
+    assert temporary_path(tmp_path / "x.png").name == f".x.png.{os.getpid()}.tmp.png"
+    dead = tmp_path / ".x.nii.gz.999999999.tmp.nii.gz"  # no such pid
+    dead.write_bytes(b"partial")
+    assert remove_stale_temporaries(tmp_path) == [dead]
+
+
+def test_nifti_volumes_are_written_atomically(tmp_path, monkeypatch):
+    import nibabel
+
+    from unetkit.data.volumes import read_volume_file, write_volume
+
+    volume = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    out = tmp_path / "v.nii.gz"
+    seen = []
+    real = nibabel.save
+
+    def save(image, filename):
+        seen.append(str(filename))
+        assert not out.exists(), "nothing under the final name while writing"
+        real(image, filename)
+
+    monkeypatch.setattr(nibabel, "save", save)
+    write_volume(out, volume)
+    assert len(seen) == 1 and seen[0] != str(out) and seen[0].endswith(".tmp.nii.gz")
+    np.testing.assert_array_equal(read_volume_file(out)[0][0], volume)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.nii.gz"]
+
+    def killed(image, filename):
+        with open(filename, "wb") as handle:
+            handle.write(b"\x1f\x8b half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nibabel, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_volume(out, volume + 1)
+    np.testing.assert_array_equal(read_volume_file(out)[0][0], volume)  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.nii.gz"]
