@@ -152,3 +152,41 @@ def test_nifti_volumes_are_written_atomically(tmp_path, monkeypatch):
         write_volume(out, volume + 1)
     np.testing.assert_array_equal(read_volume_file(out)[0][0], volume)  # the previous file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.nii.gz"]
+
+
+def test_volume_stem_collisions_are_refused_before_predicting(tmp_path):
+    """x.tif next to x.nii.gz would both be written as masks/x.*: refused for 3D models too."""
+    from unetkit.config import RunConfig, apply_overrides
+    from unetkit.data.volumes import write_volume
+    from unetkit.errors import InputError
+    from unetkit.inference.files import predict_with
+    from unetkit.inference.predictor import Predictor
+    from unetkit.models.registry import build_model
+
+    config = apply_overrides(RunConfig(), {"model.name": "unet3d", "model.depth": 2, "model.base_channels": 2,
+                                           "inference.tile_shape": [4, 16, 16]})
+    predictor = Predictor(build_model(config.model), config, "cpu")
+    assert predictor.spatial_dims == 3
+    volume = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    inputs = tmp_path / "volumes"
+    write_volume(inputs / "x.tif", volume)
+    write_volume(inputs / "x.nii.gz", volume)
+    out = tmp_path / "pred"
+    with pytest.raises(InputError, match="'x'") as raised:
+        predict_with(predictor, [inputs], out, progress=False)
+    assert "x.tif" in str(raised.value) and "x.nii.gz" in str(raised.value)
+    assert not out.exists() or not any(out.rglob("*.*"))
+
+
+def test_ome_tiff_and_png_of_one_name_collide(dataset, run_dir, tmp_path, capsys):
+    """cells.ome.tif is written as cells (the OME ending is not part of the name): it collides with cells.png."""
+    import tifffile
+
+    image = np.asarray(Image.open(next((dataset / "test" / "images").iterdir())))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(image).save(folder / "cells.png")
+    tifffile.imwrite(folder / "cells.ome.tif", image)
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "pred"),
+                                  "--quiet"])
+    assert "'cells'" in err

@@ -15,7 +15,7 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from unetkit.errors import InputError
@@ -89,11 +89,15 @@ def check_evaluation_output(out_dir: str | Path, truth: str | Path, pred: str | 
     return out
 
 
-def check_unique_stems(paths: Iterable[Path]) -> None:
-    """Refuse inputs whose outputs would share a name (same file stem from different files)."""
+def check_unique_stems(paths: Iterable[Path], stem: Callable[[Path], str] = lambda path: path.stem) -> None:
+    """Refuse inputs whose outputs would share a name (same file stem from different files).
+
+    ``stem`` is the output name of an input, as the writer names it (e.g. ``a.nii.gz`` -> ``a``,
+    ``cells.ome.tif`` -> ``cells``).
+    """
     by_stem: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
-        by_stem[Path(path).stem].append(Path(path))
+        by_stem[stem(Path(path))].append(Path(path))
     clashes = {stem: files for stem, files in by_stem.items() if len(files) > 1}
     if clashes:
         stem, files = next(iter(sorted(clashes.items())))
