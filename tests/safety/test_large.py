@@ -128,3 +128,36 @@ def test_the_output_lock_is_held_while_predicting(run_dir, image, tmp_path, monk
     monkeypatch.setattr(streaming, "predict_streaming", spy)
     unetkit.predict_large(run_dir, image, out, progress=False, strip_width=32)
     assert seen == [True] and not lock_path_of(out).exists()
+
+
+def test_resume_with_another_channel_is_refused(run_dir, tmp_path, capsys, monkeypatch):
+    """The channel/time/plane selection is part of the resume signature: --channel 1 never continues a
+    prediction of channel 0."""
+    import tifffile
+
+    rng = np.random.default_rng(1)
+    image = tmp_path / "two_channels.tif"
+    plane = rng.random((48, 96), dtype=np.float32)
+    # channel 1 is channel 0 mirrored: the same percentiles (so only the selection tells them apart)
+    tifffile.imwrite(image, np.stack([plane, plane[:, ::-1]]), metadata={"axes": "CYX"})
+    out = tmp_path / "probs.npy"
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--strip", "32", "--out", str(out)]
+    real = streaming._write
+    calls = {"n": 0}
+
+    def dies_after_one(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "_write", dies_after_one)
+    assert main([*argv, "--channel", "0"]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--channel", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "selection" in err and len(err.splitlines()) == 1
+    assert unfinished_path(out).exists() and not out.exists()  # the unfinished channel-0 output is kept
+    assert main([*argv, "--resume", "--channel", "0"]) == 0
+    assert out.is_file()
