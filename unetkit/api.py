@@ -160,6 +160,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         task: ``binary`` (Dice, IoU, Rand error ...), ``instances`` (DSB score, AP50 ...),
             ``multiclass`` (per-class Dice/IoU, confusion matrix), ``regression`` (MAE, PSNR, SSIM).
         out: write the per-image CSV (and the confusion matrix) into this folder; None: write nothing.
+            It may be the ``pred`` folder, but must not overlap the truth, hold the ``pred`` folder or
+            replace a file the evaluation reads (an InputError, before anything is read).
         **options: per task: binary ``threshold``; instances ``thresholds``; multiclass
             ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``; regression ``data_range``.
 
@@ -171,9 +173,12 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
         print(scores.summary["dice"])
     """
+    from unetkit.safety.paths import check_evaluation_output
     from unetkit.tasks import get_task
 
     task_object = get_task(task)
+    if out is not None:  # before reading: the outputs never overlap the inputs
+        check_evaluation_output(out, truth, pred, task_object.evaluation_files(Path(out)))
     result = task_object.evaluate(truth, pred, **options)
     if out is not None:
         result.written = task_object.write_evaluation(result, Path(out))
@@ -223,13 +228,17 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip.
     ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
     ``precision`` (None: the checkpoint's ``inference.precision``): ``fp32`` | ``bf16`` on a CPU.
-    Returns ``{"prediction": StreamStats, "instances": ChunkedStats or None, "instances_path": where
-    the labels went or None}``.
+    A second ``predict_large`` into the same ``out`` is refused while this one runs (``<out>.lock``,
+    stale locks of dead processes taken over). Returns ``{"prediction": StreamStats, "instances":
+    ChunkedStats or None, "instances_path": where the labels went or None}``.
     """
+    import contextlib
+
     from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.streaming import stream_file
+    from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
     from unetkit.safety.partial import PartialOutput
     from unetkit.safety.paths import check_output_file
@@ -243,22 +252,27 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
         check_output_file(instances, [image, model, out], "--instances")
     selection = {"channels": None if channels is None else list(channels), "axes": axes, "time": time,
                  "plane": plane}
-    predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
-                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy,
-                               precision=precision)
-    kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
-    stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
-                                     origin={"model": str(Path(model).resolve()), "engine": engine})
-    chunked, labels_path = None, None
-    if instances:
-        postprocess = predictor.config.postprocess
-        if into_ome_zarr:  # a labels/ group of the OME-Zarr output
-            chunked = ome_writers.instances_into_ome_zarr(out, name, postprocess, kind, chunk, halo, progress=progress)
-            labels_path = f"{out}/labels/{name}"
-        else:
-            labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
-            labels.start({}, resume=False)
-            chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress)
-            labels.finish()
-            labels_path = name
-    return {"prediction": stats, "instances": chunked, "instances_path": labels_path}
+    with contextlib.ExitStack() as locks:  # one writer per output file: <out>.lock (and <instances>.lock)
+        locks.enter_context(file_lock(out, "predict-large"))
+        if instances and not into_ome_zarr:
+            locks.enter_context(file_lock(instances, "predict-large"))
+        predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size,
+                                   overlap=overlap, batch_size=batch_size, tta=tta or None, nan_policy=nan_policy,
+                                   precision=precision)
+        kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
+        stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
+                                         origin={"model": str(Path(model).resolve()), "engine": engine})
+        chunked, labels_path = None, None
+        if instances:
+            postprocess = predictor.config.postprocess
+            if into_ome_zarr:  # a labels/ group of the OME-Zarr output
+                chunked = ome_writers.instances_into_ome_zarr(out, name, postprocess, kind, chunk, halo,
+                                                              progress=progress)
+                labels_path = f"{out}/labels/{name}"
+            else:
+                labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
+                labels.start({}, resume=False)
+                chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress)
+                labels.finish()
+                labels_path = name
+        return {"prediction": stats, "instances": chunked, "instances_path": labels_path}

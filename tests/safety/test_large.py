@@ -80,3 +80,84 @@ def test_resume_with_other_settings_is_refused(run_dir, image, tmp_path, capsys,
     capsys.readouterr()
     assert main([*argv, "--resume", "--dtype", "uint8"]) == 2
     assert "dtype" in capsys.readouterr().err
+
+
+def test_a_second_run_into_the_same_output_is_refused_and_a_stale_lock_taken_over(run_dir, image, tmp_path,
+                                                                                    capsys):
+    """Two predict-large into one --out: the second is refused while the first runs (<out>.lock)."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "probs.npy"
+    lock = tmp_path / "probs.npy.lock"
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--strip", "32", "--out", str(out)]
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": owner.pid, "host": socket.gethostname(), "command": "predict-large",
+                                    "started": "now"}))
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"pid {owner.pid}" in err and "in use" in err and len(err.splitlines()) == 1
+        assert not out.exists() and not unfinished_path(out).exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "predict-large",
+                                "started": "then"}))
+    assert main(argv) == 0
+    assert "stale lock" in capsys.readouterr().err
+    assert out.is_file() and not lock.exists()
+
+
+def test_the_output_lock_is_held_while_predicting(run_dir, image, tmp_path, monkeypatch):
+    import unetkit
+    from unetkit.safety.locks import lock_path_of
+
+    out = tmp_path / "probs.npy"
+    seen = []
+    real = streaming.predict_streaming
+
+    def spy(*args, **kwargs):
+        seen.append(lock_path_of(out).is_file())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "predict_streaming", spy)
+    unetkit.predict_large(run_dir, image, out, progress=False, strip_width=32)
+    assert seen == [True] and not lock_path_of(out).exists()
+
+
+def test_resume_with_another_channel_is_refused(run_dir, tmp_path, capsys, monkeypatch):
+    """The channel/time/plane selection is part of the resume signature: --channel 1 never continues a
+    prediction of channel 0."""
+    import tifffile
+
+    rng = np.random.default_rng(1)
+    image = tmp_path / "two_channels.tif"
+    plane = rng.random((48, 96), dtype=np.float32)
+    # channel 1 is channel 0 mirrored: the same percentiles (so only the selection tells them apart)
+    tifffile.imwrite(image, np.stack([plane, plane[:, ::-1]]), metadata={"axes": "CYX"})
+    out = tmp_path / "probs.npy"
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--strip", "32", "--out", str(out)]
+    real = streaming._write
+    calls = {"n": 0}
+
+    def dies_after_one(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "_write", dies_after_one)
+    assert main([*argv, "--channel", "0"]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--channel", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "selection" in err and len(err.splitlines()) == 1
+    assert unfinished_path(out).exists() and not out.exists()  # the unfinished channel-0 output is kept
+    assert main([*argv, "--resume", "--channel", "0"]) == 0
+    assert out.is_file()

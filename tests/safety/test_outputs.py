@@ -108,3 +108,85 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     mine.write_bytes(b"y")  # this process is alive: its temporary file stays
     assert remove_stale_temporaries(tmp_path) == [stale]
     assert mine.exists() and not stale.exists()
+
+
+def test_temporary_name_keeps_compound_suffixes(tmp_path):
+    """x.nii.gz is written as .x.nii.gz.<pid>.tmp.nii.gz, so nibabel still sees a gzipped NIfTI."""
+    import os
+
+    assert temporary_path(tmp_path / "x.nii.gz").name == f".x.nii.gz.{os.getpid()}.tmp.nii.gz"
+    assert temporary_path(tmp_path / "x.png").name == f".x.png.{os.getpid()}.tmp.png"
+    dead = tmp_path / ".x.nii.gz.999999999.tmp.nii.gz"  # no such pid
+    dead.write_bytes(b"partial")
+    assert remove_stale_temporaries(tmp_path) == [dead]
+
+
+def test_nifti_volumes_are_written_atomically(tmp_path, monkeypatch):
+    import nibabel
+
+    from unetkit.data.volumes import read_volume_file, write_volume
+
+    volume = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    out = tmp_path / "v.nii.gz"
+    seen = []
+    real = nibabel.save
+
+    def save(image, filename):
+        seen.append(str(filename))
+        assert not out.exists(), "nothing under the final name while writing"
+        real(image, filename)
+
+    monkeypatch.setattr(nibabel, "save", save)
+    write_volume(out, volume)
+    assert len(seen) == 1 and seen[0] != str(out) and seen[0].endswith(".tmp.nii.gz")
+    np.testing.assert_array_equal(read_volume_file(out)[0][0], volume)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.nii.gz"]
+
+    def killed(image, filename):
+        with open(filename, "wb") as handle:
+            handle.write(b"\x1f\x8b half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nibabel, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_volume(out, volume + 1)
+    np.testing.assert_array_equal(read_volume_file(out)[0][0], volume)  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.nii.gz"]
+
+
+def test_volume_stem_collisions_are_refused_before_predicting(tmp_path):
+    """x.tif next to x.nii.gz would both be written as masks/x.*: refused for 3D models too."""
+    from unetkit.config import RunConfig, apply_overrides
+    from unetkit.data.volumes import write_volume
+    from unetkit.errors import InputError
+    from unetkit.inference.files import predict_with
+    from unetkit.inference.predictor import Predictor
+    from unetkit.models.registry import build_model
+
+    config = apply_overrides(RunConfig(), {"model.name": "unet3d", "model.depth": 2, "model.base_channels": 2,
+                                           "inference.tile_shape": [4, 16, 16]})
+    predictor = Predictor(build_model(config.model), config, "cpu")
+    assert predictor.spatial_dims == 3
+    volume = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    inputs = tmp_path / "volumes"
+    write_volume(inputs / "x.tif", volume)
+    write_volume(inputs / "x.nii.gz", volume)
+    out = tmp_path / "pred"
+    with pytest.raises(InputError, match="'x'") as raised:
+        predict_with(predictor, [inputs], out, progress=False)
+    assert "x.tif" in str(raised.value) and "x.nii.gz" in str(raised.value)
+    assert not out.exists() or not any(out.rglob("*.*"))
+
+
+def test_ome_tiff_and_png_of_one_name_collide(dataset, run_dir, tmp_path, capsys):
+    """cells.ome.tif is written as cells (the OME ending is not part of the name): it collides with cells.png."""
+    import tifffile
+
+    image = np.asarray(Image.open(next((dataset / "test" / "images").iterdir())))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(image).save(folder / "cells.png")
+    tifffile.imwrite(folder / "cells.ome.tif", image)
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "pred"),
+                                  "--quiet"])
+    assert "'cells'" in err

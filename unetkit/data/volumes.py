@@ -281,7 +281,8 @@ def _write_nifti(path: Path, data: np.ndarray, meta: VolumeMeta) -> None:
     image = nibabel.Nifti1Image(np.ascontiguousarray(stored), affine)
     if meta.unit in ("mm", "micron", "meter"):
         image.header.set_xyzt_units(xyz=meta.unit)
-    nibabel.save(image, str(path))
+    with atomic_path(path) as tmp:  # .v.nii.gz.<pid>.tmp.nii.gz: nibabel picks the format from the suffix
+        nibabel.save(image, str(tmp))
 
 
 def write_label_volume(path: str | Path, labels: np.ndarray, meta: VolumeMeta | None = None) -> Path:

@@ -126,13 +126,14 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
                             class_probabilities=options.class_probabilities)
     volumetric = predictor.spatial_dims == 3
     if volumetric:
-        from unetkit.data.volumes import find_volumes
+        from unetkit.data.volumes import find_volumes, volume_stem
 
-        paths = shard(find_volumes(inputs))
+        paths = find_volumes(inputs)
+        check_unique_stems(paths, volume_stem)  # x.tif and x.nii.gz would both be written as x
     else:
         paths = find_images(inputs)
-        check_unique_stems(paths)  # outputs are named by stem: two inputs must not share one
-        paths = shard(paths)
+        check_unique_stems(paths, image_stem)  # outputs are named by stem: two inputs must not share one
+    paths = shard(paths)
     rows = []
     with use_selection(selection_of(config.data)):  # channel/time/plane of microscopy files
         for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):

@@ -23,7 +23,7 @@ import math
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -386,12 +386,14 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     ``use_selection``); ``.ome.zarr`` / ``.ome.tif`` outputs get a pyramid and the input's pixel size.
     The output is written as ``<stem>.unfinished<suffix>`` and renamed when complete
     (``safety.partial``); ``resume`` continues an interrupted run strip by strip when its settings
-    (``origin``: what the predictor was loaded from, plus image, shape, tiles, percentiles) match."""
+    (``origin``: what the predictor was loaded from, plus image, shape, tiles, percentiles and the
+    channel/time/plane selection) match."""
     config = predictor.config
     if out_dtype == "uint8" and predictor.task.activation != "softmax":
         raise InputError(f"--dtype uint8 stores probabilities x 255; a {predictor.task.name} model outputs "
                          "other values: use --dtype float32 or float16")
-    with use_selection(merged(selection_of(config.data), active_selection())):  # checkpoint's, then the caller's
+    selection = merged(selection_of(config.data), active_selection())  # checkpoint's, then the caller's
+    with use_selection(selection):
         source = open_source(image, predictor.spatial_dims)
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
@@ -402,7 +404,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     shape = (out_channels, *source.shape[1:])
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
-                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy}
+                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy,
+                 "selection": asdict(selection)}  # channels/time/plane: another --channel never resumes
     if partial.start(signature, resume):
         sink = open_sink(partial.work, shape)
     else:

@@ -3,7 +3,8 @@
 A process killed mid-write leaves the previous file (or no file) under the final name, never a
 truncated one; the temporary file it leaves is named ``.<name>.<pid>.tmp<suffix>`` and removed by
 ``remove_stale_temporaries`` the next time a command writes into that folder. The suffix is kept so
-that libraries choosing the format by extension (Pillow, tifffile) still see ``.png`` / ``.tif``.
+that libraries choosing the format by extension (Pillow, tifffile, nibabel) still see ``.png`` /
+``.tif``; compound suffixes stay whole (``.x.nii.gz.<pid>.tmp.nii.gz``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ from pathlib import Path
 
 from unetkit.errors import InputError
 
-# .<name>.<pid>.tmp<suffix>, e.g. ".img_0.png.4242.tmp.png"
-_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp(\.[^.]*)?$")
+# .<name>.<pid>.tmp<suffix>, e.g. ".img_0.png.4242.tmp.png", ".v.nii.gz.4242.tmp.nii.gz"
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp(\.[^.]*){0,2}$")
+COMPOUND_SUFFIXES = (".nii.gz", ".ome.tiff", ".ome.tif")  # kept whole: the format is read from both parts
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    compound = next((s for s in COMPOUND_SUFFIXES if name.endswith(s) and len(name) > len(s)), None)
+    return path.name[-len(compound):] if compound else path.suffix
 
 
 def temporary_path(path: str | Path) -> Path:
     """The temporary name ``path`` is written under before the rename (same folder, same suffix)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{_suffix(path)}")
 
 
 @contextlib.contextmanager

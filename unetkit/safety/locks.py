@@ -1,7 +1,8 @@
 """One process at a time per run or output folder: a lock file holding the owner's pid.
 
-``train --out RUN`` and ``predict --out DIR`` hold ``RUN/.unetkit.lock`` while they run. A second
-command into the same folder is refused with the owner's pid and command. A lock whose process no
+``train --out RUN`` and ``predict --out DIR`` hold ``RUN/.unetkit.lock`` while they run;
+``predict-large --out slide.npy`` holds ``slide.npy.lock`` beside its output file. A second command into
+the same folder (or output file) is refused with the owner's pid and command. A lock whose process no
 longer runs on this machine (killed, crashed) is stale: it is taken over, with a note on stderr, and
 temporary files the dead process left in the folder are removed.
 """
@@ -41,7 +42,17 @@ def _is_live(owner: dict | None) -> bool:
 def acquire(folder: str | Path, command: str) -> Path:
     """Create the lock file of ``folder`` for this process; InputError when a live process holds it."""
     folder = ensure_folder(folder)
-    lock = folder / LOCK_NAME
+    return _acquire(folder / LOCK_NAME, folder, command)
+
+
+def lock_path_of(output: str | Path) -> Path:
+    """The lock file of an output file: ``slide.npy`` -> ``slide.npy.lock`` (beside it)."""
+    output = Path(output)
+    return output.with_name(f"{output.name}.lock")
+
+
+def _acquire(lock: Path, folder: Path, command: str) -> Path:
+    """Create ``lock`` for this process (taking over a stale one); ``folder`` is what it protects."""
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     for _ in range(2):
@@ -61,7 +72,7 @@ def acquire(folder: str | Path, command: str) -> Path:
             continue
         with os.fdopen(fd, "w") as handle:
             handle.write(record)
-        remove_stale_temporaries(folder)  # files of a killed writer, never of a live one
+        remove_stale_temporaries(lock.parent)  # files of a killed writer, never of a live one
         return lock
     raise InputError(f"{folder}: could not take the lock {lock}; another process keeps creating it")
 
@@ -89,3 +100,18 @@ def folder_lock(folder: str | Path, command: str, enabled: bool = True) -> Itera
         if created:  # a command refused before writing anything leaves no empty folder behind
             with contextlib.suppress(OSError):
                 Path(folder).rmdir()  # only succeeds when empty
+
+
+@contextlib.contextmanager
+def file_lock(output: str | Path, command: str, enabled: bool = True) -> Iterator[None]:
+    """Hold ``<output>.lock`` inside the ``with`` block: one writer per output file (``predict-large``)."""
+    if not enabled:
+        yield
+        return
+    output = Path(output)
+    ensure_folder(output.parent)
+    lock = _acquire(lock_path_of(output), output, command)
+    try:
+        yield
+    finally:
+        release(lock)

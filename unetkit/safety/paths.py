@@ -6,6 +6,8 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
   (one with an ``images/`` sub-folder, whose ``masks/`` or ``labels/`` the outputs would replace);
 - an output file must not be one of the input files, and must not be an existing folder;
 - an output folder must not be an existing file;
+- an evaluation's output folder must not be, hold or lie inside the truth, must not hold the predictions
+  (it may be the predictions' folder itself, the default), and must not write over a file it reads;
 - input images written to one folder by stem must have distinct stems (``a/x.png`` and ``b/x.png``,
   or ``x.png`` next to ``x.tif``, would both be written to ``masks/x.png``).
 """
@@ -13,7 +15,7 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from unetkit.errors import InputError
@@ -58,11 +60,44 @@ def check_output_file(output: str | Path, inputs: Iterable[str | Path] = (), opt
     return out
 
 
-def check_unique_stems(paths: Iterable[Path]) -> None:
-    """Refuse inputs whose outputs would share a name (same file stem from different files)."""
+def check_evaluation_output(out_dir: str | Path, truth: str | Path, pred: str | Path, files: Iterable[str | Path],
+                            option: str = "--out") -> Path:
+    """Refuse an evaluation output folder that overlaps the truth or the predictions; returns it.
+
+    ``files`` are the files the evaluation will write into ``out_dir``. The truth is never written
+    into or beside (a CSV or PNG there would be read as truth next time); ``out_dir`` may be the
+    predictions' folder (the CSV sits beside the predictions, the CLI default) but not a folder above
+    it, and no written file may replace an existing image the evaluation reads.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out} is an existing file; give a folder for the evaluation files")
+    target = _resolved(out)
+    truth_path, pred_path = _resolved(truth), _resolved(pred)
+    if target == truth_path or truth_path.is_relative_to(target) or target.is_relative_to(truth_path):
+        raise InputError(f"{option} {out} overlaps the truth {truth}; evaluation files must never be written "
+                         "into the truth: choose an output folder outside it")
+    if target != pred_path and pred_path.is_relative_to(target):
+        raise InputError(f"{option} {out} holds the prediction folder {pred}; choose the prediction folder itself "
+                         "or a folder outside the inputs")
+    for file in files:
+        path = Path(file)
+        read = path.suffix.lower() not in (".csv", ".json")  # images are read; earlier CSVs are not inputs
+        if read and path.is_file() and _resolved(path).is_relative_to(pred_path):
+            raise InputError(f"{option}: writing {path} would overwrite an input file of the evaluation; choose "
+                             "another output folder")
+    return out
+
+
+def check_unique_stems(paths: Iterable[Path], stem: Callable[[Path], str] = lambda path: path.stem) -> None:
+    """Refuse inputs whose outputs would share a name (same file stem from different files).
+
+    ``stem`` is the output name of an input, as the writer names it (e.g. ``a.nii.gz`` -> ``a``,
+    ``cells.ome.tif`` -> ``cells``).
+    """
     by_stem: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
-        by_stem[Path(path).stem].append(Path(path))
+        by_stem[stem(Path(path))].append(Path(path))
     clashes = {stem: files for stem, files in by_stem.items() if len(files) > 1}
     if clashes:
         stem, files = next(iter(sorted(clashes.items())))

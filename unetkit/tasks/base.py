@@ -176,11 +176,15 @@ class Task:
         """Score a folder of predictions against the truth (see ``unetkit.metrics.folders``)."""
         raise NotImplementedError
 
+    def evaluation_files(self, out: Path) -> list[Path]:
+        """The files ``write_evaluation`` writes into ``out`` (checked against the inputs beforehand)."""
+        return [out / f"evaluation_{self.name}.csv"]
+
     def write_evaluation(self, result: EvaluationResult, out: Path) -> list[Path]:
         """Write the per-image CSV (and task extras such as the confusion matrix) into ``out``."""
         from unetkit.metrics.writers import write_rows_csv
 
-        return [write_rows_csv(result.rows, out / f"evaluation_{self.name}.csv")]
+        return [write_rows_csv(result.rows, self.evaluation_files(out)[0])]
 
     def check_options(self, options: dict[str, Any]) -> None:
         """An InputError for evaluation options this task does not take."""

@@ -268,6 +268,10 @@ class MulticlassTask(Task):
         return evaluate_multiclass(truth, pred, options.get("num_classes"), 255 if ignore is None else ignore,
                                    options.get("class_names"), options.get("class_priority") or ())
 
+    def evaluation_files(self, out: Path) -> list[Path]:
+        """The per-image CSV, ``confusion_matrix.csv`` and ``confusion_matrix.png``."""
+        return [*super().evaluation_files(out), out / "confusion_matrix.csv", out / "confusion_matrix.png"]
+
     def write_evaluation(self, result, out: Path) -> list[Path]:
         """The per-image CSV and the confusion matrix as CSV and PNG."""
         from unetkit.metrics.writers import write_confusion_matrix
@@ -275,7 +279,7 @@ class MulticlassTask(Task):
         written = super().write_evaluation(result, out)
         try:
             written += write_confusion_matrix(result.summary["confusion_matrix"], result.summary["class_names"],
-                                              out / "confusion_matrix.csv", out / "confusion_matrix.png")
+                                              *self.evaluation_files(out)[1:])
         except OSError as error:
             raise InputError(f"cannot write the confusion matrix to {out}: {error}; choose --out") from error
         return written
