@@ -15,6 +15,7 @@ and one line in ``unetkit.tasks.TASKS``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,8 @@ class OutputOptions:
     class_probabilities: bool = False  # multiclass: one probability map per class
 
 
-class Task:
-    """Base class of the tasks; subclasses set the class attributes and the methods marked below."""
+class Task(ABC):
+    """Base class of the tasks; subclasses set the class attributes and implement the abstract methods."""
 
     name: str = ""
     score_key: str = ""  # the validation score that picks best.pt (higher is better)
@@ -103,18 +104,18 @@ class Task:
         """Name of the label folder beside ``images/`` in a ``folders`` dataset."""
         return config.data.mask_dir
 
+    @abstractmethod
     def find_samples(self, root: str | Path, config: RunConfig, require_labels: bool = True) -> list[Sample]:
         """The samples of a dataset folder as this task reads it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def resolve(self, config: RunConfig, train_dir: str | Path, val_dir: str | Path | None = None) -> RunConfig:
         """``config`` with what depends on the data filled in (channels, classes, target normalisation)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def build_split(self, samples: list[Sample], config: RunConfig, desc: str,
                     with_weights: bool = True) -> SplitData:
         """Load ``samples`` and derive targets (and weight maps when the config asks and ``with_weights``)."""
-        raise NotImplementedError
 
     def loss(self, config: RunConfig) -> nn.Module:
         """The loss module (takes logits, targets and optional weight maps)."""
@@ -137,10 +138,10 @@ class Task:
         """Label value the patch sampler keeps out of foreground centres and padding (None: none)."""
         return config.data.ignore_label if config.data.sparse_labels else None
 
+    @abstractmethod
     def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,
                  overlay_dir: Path | None = None) -> dict[str, float]:
         """Validation scores (``val_*``) of whole-image predictions; overlays of the first images."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------------
     # prediction
@@ -156,14 +157,14 @@ class Task:
         """
         return None
 
+    @abstractmethod
     def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
         """The ``Result`` of one image from its stitched network output (K, *S)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_outputs(self, result: Result, image: np.ndarray, writer: OutputWriter, config: RunConfig,
                       options: OutputOptions) -> dict[str, Any]:
         """Write one image's output files; returns the entries the task adds to its summary row."""
-        raise NotImplementedError
 
     def finish_outputs(self, rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         """Files written once per prediction run (e.g. multiclass ``classes.csv``)."""
@@ -172,9 +173,9 @@ class Task:
     # ---------------------------------------------------------------------------------------------
     # evaluation
 
+    @abstractmethod
     def evaluate(self, truth: str | Path, pred: str | Path, **options: Any) -> EvaluationResult:
         """Score a folder of predictions against the truth (see ``unetkit.metrics.folders``)."""
-        raise NotImplementedError
 
     def evaluation_files(self, out: Path) -> list[Path]:
         """The files ``write_evaluation`` writes into ``out`` (checked against the inputs beforehand)."""
