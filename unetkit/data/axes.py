@@ -137,26 +137,13 @@ def select(array: np.ndarray, axes: str, selection: Selection, channel_names: Se
     kept = ""
     for letter, length in zip(axes, shape, strict=True):
         if letter == "T":
-            if selection.time is None:
-                if length > 1:
-                    raise InputError(f"{where}: {length} time points (T); choose one with --time N "
-                                     f"(0..{length - 1})")
-                index.append(0)
-            elif not 0 <= selection.time < length:
-                raise InputError(f"{where}: --time {selection.time} is outside 0..{length - 1}")
-            else:
-                index.append(selection.time)
+            index.append(_pick(selection.time, length, where, "--time",
+                               f"{length} time points (T); choose one with --time N (0..{length - 1})"))
             continue
         if letter == "Z" and spatial_dims == 2:
-            if selection.plane is None:
-                if length > 1:
-                    raise InputError(f"{where}: {length} planes (Z) but the network is 2D; choose one with "
-                                     f"--plane N (0..{length - 1}) or train a 3D model (--model unet3d)")
-                index.append(0)
-            elif not 0 <= selection.plane < length:
-                raise InputError(f"{where}: --plane {selection.plane} is outside 0..{length - 1}")
-            else:
-                index.append(selection.plane)
+            index.append(_pick(selection.plane, length, where, "--plane",
+                               f"{length} planes (Z) but the network is 2D; choose one with --plane N "
+                               f"(0..{length - 1}) or train a 3D model (--model unet3d)"))
             continue
         if letter in "CZYX":
             index.append(slice(None))
@@ -203,3 +190,15 @@ def merged(base: Selection, override: Selection) -> Selection:
     return Selection(override.channels or base.channels, override.axes or base.axes,
                      base.time if override.time is None else override.time,
                      base.plane if override.plane is None else override.plane)
+
+
+def _pick(chosen: int | None, length: int, where: str, option: str, when_many: str) -> int:
+    """The index along a time or plane axis: the chosen one (checked against ``length``), else 0 when
+    the axis has one entry; several entries and no choice is an error (``when_many``)."""
+    if chosen is None:
+        if length > 1:
+            raise InputError(f"{where}: {when_many}")
+        return 0
+    if not 0 <= chosen < length:
+        raise InputError(f"{where}: {option} {chosen} is outside 0..{length - 1}")
+    return chosen
