@@ -165,3 +165,17 @@ def test_autotuned_layers_measure_once_and_take_the_cached_path(monkeypatch):
         autotune._decided.clear()
         assert ("Conv3x3ChannelsLast" in conv(x_conv).grad_fn.name()) is fast
         assert (up(x_up).grad_fn.name() == "ConvolutionBackward0") is not fast
+
+
+def test_autotuned_upconv_first_met_under_inference_mode_is_measured_and_predicts(monkeypatch):
+    """Validation tiles are larger than the training patches: their shape class is first met under
+    inference_mode, where the forward + backward measurement still has to run (it used to raise)."""
+    monkeypatch.setenv("UNETKIT_AUTOTUNE", "1")
+    up = torch.nn.ConvTranspose2d(16, 8, 2, stride=2)
+    accelerate_training_convs(torch.nn.Sequential(up), autotune=True)
+    x = torch.randn(1, 16, 24, 24).contiguous(memory_format=NHWC)
+    with torch.inference_mode():
+        y = up(x)
+    assert sorted(autotune.load_table()[autotune.machine_key()]) == ["upconv2x2 C16 K8 pad0 24x24"]
+    reference = torch.nn.functional.conv_transpose2d(x.double(), up.weight.double(), up.bias.double(), stride=2)
+    assert as_accurate(y, torch.nn.functional.conv_transpose2d(x, up.weight, up.bias, stride=2), reference)

@@ -143,7 +143,10 @@ def _gemm_wins(module: nn.Module, kind: str, x: torch.Tensor, prepare) -> bool:
         return True
     height, width = tuning.measured_slice(x.shape[2], x.shape[3])
     key = f"{kind} C{x.shape[1]} K{module.out_channels} pad{module.padding[0]} {height}x{width}"
-    return tuning.choose(key, lambda: prepare(height, width))
+    # the candidates time forward + backward: measured with autograd on, also when a shape class is first
+    # met under inference_mode (validation tiles larger than the training patches)
+    with torch.inference_mode(False), torch.enable_grad():
+        return tuning.choose(key, lambda: prepare(height, width))
 
 
 class _Conv3x3ChannelsLast(torch.autograd.Function):
