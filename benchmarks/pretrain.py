@@ -9,11 +9,18 @@ Models:
           ``../shared/data/dsb2018/stage1_train`` that ``benchmarks/dsb2018.py`` uses (85/15, seed 0),
           every image type; the 15 % validation split is never trained on.
 
+  em-membranes  binary (cell interior vs membrane) on slices 00-19 of ``../shared/data/isbi2012/train``
+          with the settings of ``benchmarks/isbi2012.py``'s ``default +wmap +elastic`` run; slices
+          20-24 (its fixed validation split) are never trained on.
+
 Stages (``--stage``): ``train`` (default) trains or resumes; ``finish`` takes ``last.pt`` (never a
-checkpoint chosen on the validation split), tunes its post-processing on 24 training images (as
-``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder), packages it as fp16 weights with a
-model card in ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
-per image type (``validation.json`` in the run folder, the numbers in the card).
+checkpoint chosen on the validation split), packages it as fp16 weights with a model card in
+``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
+(``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
+model's task (``FINISH``): instances models first get their post-processing tuned on 24 training
+images (as ``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder) and are scored per image
+type (DSB score, AP50, Dice); binary models are packaged as they are and scored with the ISBI 2012
+challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice.
 
 Example (the shipped ``nuclei`` model; see its model card for the exact command and hours):
     nice -n 15 .venv/bin/python benchmarks/pretrain.py nuclei --budget-min 80 --clock wall --threads 1
@@ -38,6 +45,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from dsb2018 import COMMON as DSB_COMMON  # noqa: E402  (the same settings and split as the benchmark)
 from dsb2018 import VARIANTS as DSB_VARIANTS  # noqa: E402
 from dsb2018 import image_type  # noqa: E402
+from isbi2012 import COMMON as ISBI_COMMON  # noqa: E402  (the same settings and fixed split as the benchmark)
+from isbi2012 import RUNS as ISBI_RUNS  # noqa: E402
+from isbi2012 import make_split as isbi_split  # noqa: E402
 
 MODELS = {
     "nuclei": {
@@ -48,6 +58,7 @@ MODELS = {
         "data_card": "DSB 2018 stage1_train (BBBC038, CC0), the fixed 85/15 split of benchmarks/dsb2018.py "
                      "(data.val_fraction 0.15, data.split_seed 0): trained on the 85 %, scored on the 15 % "
                      "it never saw",
+        "validation_split": "{n} images of the 15 % never trained on",
         "use": "unetkit predict --model nuclei IMAGES --out DIR --instances",
         "limits": [
             "trained for the CPU minutes above on one thread of a shared 2-core machine: far less training "
@@ -60,119 +71,203 @@ MODELS = {
             "training patches were rarely seen",
         ],
     },
+    "em-membranes": {
+        "data": DATA / "isbi2012" / "train",
+        "fixed_split": isbi_split,  # slices 00-19 train, 20-24 validation (symlinks in the run's split folder)
+        # the ablation's variant with the lowest Rand error at the default threshold (BENCHMARKS.md, ISBI 2012)
+        "overrides": ISBI_COMMON + ISBI_RUNS["default +wmap +elastic"][1],
+        "summary": "cell membranes in 2D serial-section electron microscopy (ISBI 2012, Drosophila VNC, ssTEM): "
+                   "binary U-Net, foreground = cell interior, background = membrane",
+        "data_card": "ISBI 2012 EM segmentation challenge training stack (30 slices of 512x512 px; "
+                     "../shared/data/isbi2012/train), the fixed split of benchmarks/isbi2012.py: trained on "
+                     "slices 00-19, scored on slices 20-24 it never saw",
+        "validation_split": "{n} slices (20-24) never trained on",
+        "use": "unetkit predict --model em-membranes IMAGES --out DIR",
+        "limits": [
+            "trained for the CPU minutes above with 2 threads on a shared 2-core machine, 16 base channels: "
+            "the U-Net paper trained 64 base channels for about 10 GPU hours; expect far more merged cells "
+            "(see validation.isbi) than the paper's Rand error of 0.0382",
+            "one stack only (ISBI 2012: Drosophila first-instar larva ventral nerve cord, ssTEM, 4x4x50 nm): "
+            "other tissue, resolution or EM modality (SBEM, FIB-SEM) was never seen",
+            "validation is 5 slices of the same stack as the training slices, not the challenge's test stack; "
+            "the ISBI scores take the best threshold over those slices (the challenge's way), the packaged "
+            "mask uses postprocess.threshold",
+            "2D only, gray input (RGB is averaged), each image normalised by its own percentiles; membranes "
+            "are background (0), cell interiors foreground (255), as in the challenge's labels",
+        ],
+    },
 }
 PACKAGE = ROOT / "unetkit" / "pretrained"
 
 
-def split(name: str):
-    """(training samples, validation samples, 24 training samples for tuning) as benchmarks/dsb2018.py."""
+def split(name: str, run: Path) -> tuple[list, list]:
+    """(training samples, validation samples): a fixed split's folders (``fixed_split``), else the
+    85/15 split of benchmarks/dsb2018.py (data.val_fraction 0.15, data.split_seed 0)."""
     from unetkit.data.layouts import find_samples, split_samples
 
-    train_samples, val_samples = split_samples(find_samples(MODELS[name]["data"]), 0.15, 0)
-    index = np.random.default_rng(1).choice(len(train_samples), min(24, len(train_samples)), replace=False)
-    return train_samples, val_samples, [train_samples[i] for i in index]
+    train_dir, val_dir = data_dirs(name, run)
+    if val_dir is not None:
+        return find_samples(train_dir), find_samples(val_dir)
+    return split_samples(find_samples(train_dir), 0.15, 0)
 
 
 def probabilities(model, config, sample):
-    """(class probabilities, truth instance labels) of one dataset sample."""
+    """(class probabilities, truth labels as stored) of one dataset sample."""
     from unetkit.data.channels import match_channels
     from unetkit.data.layouts import load_sample
-    from unetkit.data.targets import instance_labels
     from unetkit.inference.predictor import predict_probabilities
 
     image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
     image = match_channels(image, config.model.in_channels, sample.image_path)
-    return predict_probabilities(model, image, config, "cpu", config.model.out_channels), instance_labels(labels)
+    return predict_probabilities(model, image, config, "cpu", config.model.out_channels), labels
 
 
-def tune(run: Path, tune_samples) -> Path:
-    """Tune the post-processing on training images (what `unetkit tune-postprocess --update` runs:
-    ``tune_postprocess`` over its default grid) and write ``run/tuned.pt`` = last.pt with the winner.
-
-    last.pt, not best.pt: fit picks best.pt by its score on the validation split, the very images the
-    card reports; the cosine-time schedule has annealed by the end of the budget, so last.pt is the
-    trained model without any choice made on the validation images."""
-    from unetkit import checkpoint as ckpt
-    from unetkit.config import apply_overrides, to_dict
-    from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
-    from unetkit.tasks import get_task
-
-    model, config = ckpt.load_model(run / "last.pt")
-    pairs = [probabilities(model, config, s) for s in tune_samples]
-    kind = get_task(config).instance_kind(config)
-    best, _ = tune_postprocess([p for p, _ in pairs], [t for _, t in pairs], kind, DEFAULT_GRID,
-                               base=config.postprocess)
-    payload = ckpt.load_checkpoint(run / "last.pt")
-    values = {f"postprocess.{key}": getattr(best, key) for key in DEFAULT_GRID}
-    payload["config"] = to_dict(apply_overrides(ckpt.config_of(payload), values))
-    payload.pop("format", None)
-    payload.pop("version", None)
-    print(f"tuned on {len(tune_samples)} training images: {values}")
-    return ckpt.save_checkpoint(run / "tuned.pt", payload)
+def mean(rows: list[dict], key: str) -> float:
+    return round(float(np.mean([r[key] for r in rows])), 4)
 
 
-def score(weights: Path, val_samples) -> dict:
-    """DSB score, AP50 and Dice of a packaged model on the validation samples, overall and per image type
-    (its own tuned post-processing; the scoring of benchmarks/dsb2018.py)."""
-    from unetkit import checkpoint as ckpt
-    from unetkit.inference.postprocess import postprocess
-    from unetkit.metrics.binary import binary_counts, dice
-    from unetkit.metrics.instances import instance_scores
-    from unetkit.tasks import get_task
+class InstancesFinish:
+    """Instances models: post-processing tuned on 24 training images, then DSB score, AP50 and Dice per
+    image type (the scoring of benchmarks/dsb2018.py)."""
 
-    model, config = ckpt.load_model(weights)
-    kind = get_task(config).instance_kind(config)
-    rows = []
-    for sample in val_samples:
-        probs, truth = probabilities(model, config, sample)
-        scores = instance_scores(truth, postprocess(probs, config.postprocess, kind))
-        rows.append({"image": sample.name, "type": image_type(sample.image_path), "dsb_score": scores.dsb_score,
-                     "ap50": scores.ap50, "dice": dice(binary_counts(truth > 0, (1 - probs[0]) > 0.5))})
+    def package_source(self, run: Path, train_samples: list, limit: int) -> Path:
+        """Tune the post-processing on training images (what `unetkit tune-postprocess --update` runs:
+        ``tune_postprocess`` over its default grid) and write ``run/tuned.pt`` = last.pt with the winner."""
+        from unetkit import checkpoint as ckpt
+        from unetkit.config import apply_overrides, to_dict
+        from unetkit.data.targets import instance_labels
+        from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
+        from unetkit.tasks import get_task
 
-    def mean(group, key):
-        return round(float(np.mean([r[key] for r in group])), 4)
+        index = np.random.default_rng(1).choice(len(train_samples), min(24, len(train_samples)), replace=False)
+        tune_samples = [train_samples[i] for i in index][:limit or None]
+        model, config = ckpt.load_model(run / "last.pt")
+        pairs = [probabilities(model, config, s) for s in tune_samples]
+        kind = get_task(config).instance_kind(config)
+        best, _ = tune_postprocess([p for p, _ in pairs], [instance_labels(t) for _, t in pairs], kind,
+                                   DEFAULT_GRID, base=config.postprocess)
+        payload = ckpt.load_checkpoint(run / "last.pt")
+        values = {f"postprocess.{key}": getattr(best, key) for key in DEFAULT_GRID}
+        payload["config"] = to_dict(apply_overrides(ckpt.config_of(payload), values))
+        payload.pop("format", None)
+        payload.pop("version", None)
+        print(f"tuned on {len(tune_samples)} training images: {values}")
+        return ckpt.save_checkpoint(run / "tuned.pt", payload)
 
-    summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dsb_score", "ap50", "dice")}, "by_type": {}}
-    for name in sorted({r["type"] for r in rows}):
-        group = [r for r in rows if r["type"] == name]
-        summary["by_type"][name] = {"images": len(group), **{k: mean(group, k) for k in ("dsb_score", "ap50")}}
-    return {"summary": summary, "rows": rows}
+    def card_fields(self, config) -> dict:
+        return {"postprocess": {key: getattr(config.postprocess, key)
+                                for key in ("threshold", "seed_threshold", "min_size")}}
+
+    def score(self, weights: Path, val_samples: list) -> dict:
+        from unetkit import checkpoint as ckpt
+        from unetkit.data.targets import instance_labels
+        from unetkit.inference.postprocess import postprocess
+        from unetkit.metrics.binary import binary_counts, dice
+        from unetkit.metrics.instances import instance_scores
+        from unetkit.tasks import get_task
+
+        model, config = ckpt.load_model(weights)
+        kind = get_task(config).instance_kind(config)
+        rows = []
+        for sample in val_samples:
+            probs, labels = probabilities(model, config, sample)
+            truth = instance_labels(labels)
+            scores = instance_scores(truth, postprocess(probs, config.postprocess, kind))
+            rows.append({"image": sample.name, "type": image_type(sample.image_path), "dsb_score": scores.dsb_score,
+                         "ap50": scores.ap50, "dice": dice(binary_counts(truth > 0, (1 - probs[0]) > 0.5))})
+        summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dsb_score", "ap50", "dice")}, "by_type": {}}
+        for name in sorted({r["type"] for r in rows}):
+            group = [r for r in rows if r["type"] == name]
+            summary["by_type"][name] = {"images": len(group), **{k: mean(group, k) for k in ("dsb_score", "ap50")}}
+        return {"summary": summary, "rows": rows}
 
 
-def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str) -> int:
-    """Tune, package as fp16 weights with a card, score the packaged file on the validation split."""
+class BinaryFinish:
+    """Binary models: no post-processing to tune (mask = foreground probability > inference.threshold);
+    scored with the ISBI 2012 challenge's metrics of both generations over the validation images
+    (``unetkit.metrics.isbi``), plus per-image Dice, pixel error and the older Rand error at that threshold
+    and the best of 10 thresholds (the columns of benchmarks/isbi2012.py)."""
+
+    def package_source(self, run: Path, train_samples: list, limit: int) -> Path:
+        return run / "last.pt"
+
+    def card_fields(self, config) -> dict:
+        return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
+
+    def score(self, weights: Path, val_samples: list) -> dict:
+        from unetkit import checkpoint as ckpt
+        from unetkit.metrics.binary import binary_counts, dice, pixel_error
+        from unetkit.metrics.isbi import isbi_curves, isbi_scores
+        from unetkit.metrics.rand import rand_error, rand_error_sweep
+
+        model, config = ckpt.load_model(weights)
+        threshold = config.inference.threshold
+        rows, curves = [], []
+        for sample in val_samples:
+            probs, labels = probabilities(model, config, sample)
+            foreground, truth = 1.0 - probs[0], labels > 0  # probability of the foreground (cell interior)
+            counts = binary_counts(truth, foreground > threshold)
+            best, best_threshold = rand_error_sweep(truth, foreground)
+            rows.append({"image": sample.name, "dice": dice(counts), "pixel_error": pixel_error(counts),
+                         "rand_error": rand_error(truth, foreground > threshold), "rand_error_best": best,
+                         "best_threshold": best_threshold})
+            curves.append(isbi_curves(truth, foreground))
+        summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dice", "pixel_error", "rand_error",
+                                                                       "rand_error_best")},
+                   "isbi": {k: round(v, 4) for k, v in isbi_scores(curves).items()}}
+        return {"summary": summary, "rows": rows}
+
+
+FINISH = {"instances": InstancesFinish, "binary": BinaryFinish}  # by the task of the trained model
+
+
+def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str,
+           threads: int) -> int:
+    """Package last.pt (instances: with post-processing tuned on training images) as fp16 weights with
+    a card, then score the packaged file on the validation split; what each step does comes from the
+    task of the trained model (``FINISH``)."""
     from unetkit import checkpoint as ckpt
     from unetkit.pretrained.build import write_card, write_packaged_model
+    from unetkit.tasks import get_task
 
     spec = MODELS[name]
-    train_samples, val_samples, tune_samples = split(name)
+    train_samples, val_samples = split(name, run)
     if limit:
-        val_samples, tune_samples = val_samples[:limit], tune_samples[:limit]
+        val_samples = val_samples[:limit]
     started = time.process_time()
-    tuned = tune(run, tune_samples)
     state = ckpt.load_checkpoint(run / "last.pt")
-    best = ckpt.load_checkpoint(tuned)
-    config = ckpt.config_of(best)
+    task = get_task(ckpt.config_of(state))
+    if task.name not in FINISH:
+        print(f"{run / 'last.pt'}: a {task.name} model; benchmarks/pretrain.py finishes "
+              f"{' and '.join(FINISH)} models", file=sys.stderr)
+        return 2
+    stage = FINISH[task.name]()
+    source = stage.package_source(run, train_samples, limit)
+    packaged = ckpt.load_checkpoint(source)
+    config = ckpt.config_of(packaged)
     history = state["history"]
+    channels = config.model.in_channels
     card = {
         "version": 1, "task": config.task, "summary": spec["summary"], "data": spec["data_card"],
         "command": command,
         "training": {
-            "images": len(train_samples), "epochs": len(history), "checkpoint": f"last.pt (epoch {best['epoch']})",
+            "images": len(train_samples), "epochs": len(history),
+            "checkpoint": f"last.pt (epoch {packaged['epoch']})",
             "patches_seen": len(history) * config.data.samples_per_epoch,
             "wall_minutes": round(float(state["elapsed_s"]) / 60, 1),
-            "cpu_minutes": None if cpu_min is None else round(cpu_min, 1), "threads": 1,
+            "cpu_minutes": None if cpu_min is None else round(cpu_min, 1), "threads": threads,
             "cpu_model": cpu_model(),
             "network": f"U-Net depth {config.model.depth}, {config.model.base_channels} base channels, "
-                       f"{config.model.norm} norm, {config.model.padding} padding, in {config.model.in_channels} "
-                       f"(RGB; gray is repeated), out {config.model.out_channels}",
+                       f"{config.model.norm} norm, {config.model.padding} padding, in {channels} "
+                       f"({'RGB; gray is repeated' if channels == 3 else 'gray; RGB is averaged'}), "
+                       f"out {config.model.out_channels}",
         },
-        "postprocess": {key: getattr(config.postprocess, key) for key in ("threshold", "seed_threshold", "min_size")},
+        **stage.card_fields(config),
         "use": spec["use"], "limits": spec["limits"],
     }
-    folder = write_packaged_model(tuned, package / name, card)
-    result = score(folder / "weights.pt", val_samples)
-    card["validation"] = {"split": f"{len(val_samples)} images of the 15 % never trained on", **result["summary"]}
+    folder = write_packaged_model(source, package / name, card)
+    result = stage.score(folder / "weights.pt", val_samples)
+    card["validation"] = {"split": spec["validation_split"].format(n=len(val_samples)), **result["summary"]}
     card["finish_cpu_minutes"] = round((time.process_time() - started) / 60, 1)
     write_card(folder, card)
     (run / "validation.json").write_text(json.dumps(result, indent=2))
@@ -191,19 +286,29 @@ def cpu_model() -> str:
     return "unknown"
 
 
+def data_dirs(name: str, run: Path) -> tuple[Path, Path | None]:
+    """(training folder, validation folder or None): a model with a fixed split (``fixed_split``) gets
+    folders of links beside its run folder; the others split their one data folder by the config."""
+    spec = MODELS[name]
+    if "fixed_split" in spec:
+        return spec["fixed_split"](spec["data"], run.parent / f"{name}-split")
+    return spec["data"], None
+
+
 def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str]) -> int:
     """Train NAME from scratch, or resume its run folder with ``budget_min`` as the new total budget."""
     from unetkit.recipes import resolve_config
     from unetkit.training.loop import fit
 
     spec = MODELS[name]
+    train_dir, val_dir = data_dirs(name, out)
     budget = {"train.time_budget_s": budget_min * 60}
     if (out / "last.pt").exists():
-        result = fit(None, spec["data"], out, resume=True, resume_overrides=budget, progress=False)
+        result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=budget, progress=False)
     else:
         overrides = spec["overrides"] + [f"train.time_budget_s={budget_min * 60}", f"train.budget_clock={clock}"]
         config = resolve_config("default", overrides=overrides + extra)
-        result = fit(config, spec["data"], out, progress=False)
+        result = fit(config, train_dir, out, val_dir=val_dir, progress=False)
     print(f"{name}: best {result.best_score:.4f} at epoch {result.best_epoch}, {len(result.history)} epochs")
     return 0
 
@@ -220,7 +325,8 @@ def main() -> int:
     parser.add_argument("--budget-min", type=float, default=90.0, help="total training budget in minutes")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="what the budget counts: process CPU time or wall time (new runs only)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (finish: give the training's, the card records them)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "pretrain")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = parser.parse_args()
@@ -231,7 +337,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     run = args.out / args.name
     if args.stage == "finish":
-        return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command)
+        return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads)
     return train(args.name, run, args.budget_min, args.clock, args.overrides)
 
 
