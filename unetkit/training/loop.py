@@ -17,6 +17,7 @@ continues identically too.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import random
@@ -346,6 +347,12 @@ def write_summary(run: Run, stopped: bool) -> None:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
         print(describe_throughput(summary), flush=True)
     run.ctx.barrier()  # other ranks return once rank 0 has written everything
+    # Free DDP's reducer while the process group is alive and every rank is here: left to the garbage
+    # collector after fit returns, it destroyed the group's last reference when the other rank had
+    # already exited, and gloo's teardown then waited for that rank (seen as a rare hang in a test).
+    run.train_model = run.model
+    gc.collect()
+    run.ctx.barrier()
     run.ctx.close()
 
 
