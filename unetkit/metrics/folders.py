@@ -230,28 +230,28 @@ def _is_tiff(path: Path) -> bool:
     return format_of(path) == "tiff"
 
 
+def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
+    """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses."""
+    try:
+        return read_2d(path)
+    except InputError:
+        if not _is_tiff(path):
+            raise
+        return read_3d(path)
+
+
 def _read_array(path: Path) -> np.ndarray:
     """An image as channels-first (C, H, W), or a 3D TIFF as (C, D, H, W), native dtype."""
     from unetkit.data.io import read_image, read_volume
 
-    try:
-        return read_image(path)
-    except InputError:
-        if not _is_tiff(path):
-            raise
-        return read_volume(path)  # a multi-page TIFF: a volume
+    return _read_2d_or_volume(path, read_image, read_volume)
 
 
 def _read_label_array(path: Path) -> np.ndarray:
     """A label image (H, W) or a 3D label TIFF (D, H, W) as int32."""
     from unetkit.data.io import read_label_volume, read_labels
 
-    try:
-        return read_labels(path)
-    except InputError:
-        if not _is_tiff(path):
-            raise
-        return read_label_volume(path)
+    return _read_2d_or_volume(path, read_labels, read_label_volume)
 
 
 def _truth_labels(item: _TruthItem) -> np.ndarray:
