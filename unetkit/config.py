@@ -68,6 +68,8 @@ class AugmentConfig:
     flips: bool = True  # random flips along each spatial axis
     rot90: bool = True  # random multiples of 90 degrees in the last two axes
     intensity: bool = True  # brightness, contrast, gamma and noise on the image only
+    invert: float = 0.0  # probability of inverting the normalised image (x -> 1 - x): dark nuclei on light
+    color: float = 0.0  # probability of a colour change of a multi-channel image (per-channel gain/offset, gray)
     elastic: bool = False  # paper: smooth random deformation from a coarse grid
     elastic_grid: int = 3  # coarse grid points per axis (paper: 3x3)
     elastic_sigma: float = 10.0  # std in px of the coarse displacement vectors (paper: 10)
@@ -135,6 +137,9 @@ class TrainConfig:
     # CPU fast paths (gemm_convs) timed against PyTorch's per layer shape at first use, cached per machine
     # (unetkit/cpu/autotune.py); false: they run wherever switched on, the same on every machine
     autotune: bool = True
+    # start a new run from these weights (fine-tuning): a checkpoint, a run folder or a packaged model's name
+    # such as nuclei; the network settings must match it. "" = random initialisation
+    init_weights: str = ""
     compile: str = "off"  # torch.compile the training step: off | inductor | any torch.compile backend
 
 

@@ -31,6 +31,8 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "augment.elastic_sigma": ("float", 0, None, "[]"),
     "augment.rotation_degrees": ("float", 0, 180, "[]"),
     "augment.shift": ("float", 0, 1, "[]"),
+    "augment.invert": ("float", 0, 1, "[]"),
+    "augment.color": ("float", 0, 1, "[]"),
     "model.spatial_dims": ("int", 2, 3, "[]"),
     "model.in_channels": ("int", 1, 4096, "[]"),
     "model.out_channels": ("int", 1, 4096, "[]"),

@@ -139,3 +139,33 @@ def test_default_cpu_autotune_trains_and_validates_end_to_end(tiny_dataset, tmp_
                  tmp_path / "run", tiny_dataset / "val", progress=False)
     assert "val_dice" in result.history[-1]
     assert autotune.load_table()[autotune.machine_key()]  # the layers were measured on this machine
+
+
+def test_init_weights_starts_a_new_run_from_a_checkpoint(tiny_dataset, tmp_path):
+    fit(_config(**{"train.epochs": 1}), tiny_dataset / "train", tmp_path / "a", tiny_dataset / "val", progress=False)
+    source = ckpt.load_checkpoint(tmp_path / "a" / "last.pt")["model"]
+    tiny_lr = {"train.epochs": 1, "train.lr": 1e-9, "train.weight_decay": 0.0, "train.seed": 7}
+    fit(_config(**tiny_lr, **{"train.init_weights": str(tmp_path / "a")}), tiny_dataset / "train", tmp_path / "b",
+        tiny_dataset / "val", progress=False)
+    fit(_config(**tiny_lr), tiny_dataset / "train", tmp_path / "c", tiny_dataset / "val", progress=False)
+    tuned = ckpt.load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    scratch = ckpt.load_checkpoint(tmp_path / "c" / "last.pt")["model"]
+    convs = [key for key in source if key.endswith("weight") and source[key].ndim == 4]
+    for key in convs:  # 4 AdamW steps of lr 1e-9 move a weight by at most ~4e-9
+        assert torch.allclose(tuned[key], source[key], rtol=0, atol=1e-6), key
+    assert max((scratch[k] - source[k]).abs().max().item() for k in convs) > 1e-2  # a random start differs
+    with pytest.raises(InputError, match=r"train.init_weights=.*base channels.*model\."):
+        fit(_config(**{"train.init_weights": str(tmp_path / "a"), "model.base_channels": 4}), tiny_dataset / "train",
+            tmp_path / "d", tiny_dataset / "val", progress=False)
+
+
+def test_init_weights_takes_a_packaged_model_in_fp16():
+    from unetkit.models.registry import build_model
+    from unetkit.training.loop import load_init_weights
+
+    packaged = ckpt.load_checkpoint("nuclei")
+    model = build_model(ckpt.config_of(packaged).model)
+    load_init_weights(model, "nuclei")
+    for key, value in model.state_dict().items():
+        assert value.dtype == torch.float32 or not value.is_floating_point()
+        assert torch.equal(value, packaged["model"][key].to(value.dtype)), key

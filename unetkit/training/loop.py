@@ -229,6 +229,8 @@ def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained
     3D runs first check that a step fits the memory budget (an error naming a patch that fits)."""
     device, dims = ctx.device, len(input_size)
     model = build_model(config.model).to(device)
+    if pretrained and config.train.init_weights:
+        load_init_weights(model, config.train.init_weights)
     if train_channels_last(config, device.type, dims):  # NHWC / NDHWC convolutions (see benchmarks/peers.py)
         to_channels_last(model, dims)
         if dims == 2 and device.type == "cpu" and config.train.gemm_convs:
@@ -239,6 +241,25 @@ def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained
         check_training_memory(config.model, input_size, ctx.local_batch(config.train.batch_size), device,
                               config.train.memory_limit_gb)
     return model
+
+
+def load_init_weights(model: torch.nn.Module, source: str) -> None:
+    """Start a new run from the weights of ``source`` (``train.init_weights``: a checkpoint, a run folder or
+    a packaged model's name), for fine-tuning; a network of other settings is refused naming the key."""
+    payload = ckpt.load_checkpoint(source)
+    weights = payload.get("model")
+    if not isinstance(weights, dict):
+        raise InputError(f"train.init_weights={source}: the checkpoint holds no model weights")
+    mine = model.state_dict()
+    wrong = [key for key in mine if key not in weights or tuple(weights[key].shape) != tuple(mine[key].shape)]
+    if wrong or set(weights) - set(mine):
+        theirs = ckpt.config_of(payload).model
+        first = (wrong or sorted(set(weights) - set(mine)))[0]
+        raise InputError(f"train.init_weights={source}: its network ({theirs.name}, depth {theirs.depth}, "
+                         f"{theirs.base_channels} base channels, in {theirs.in_channels}, out {theirs.out_channels}) "
+                         f"does not match this run's (first mismatch: {first}); "
+                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)")
+    model.load_state_dict({key: value.to(mine[key].dtype) for key, value in weights.items()})
 
 
 def restore(run: Run, state: dict[str, Any] | None) -> None:

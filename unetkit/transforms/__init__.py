@@ -1,5 +1,6 @@
-"""Paired augmentations of sample dicts {"image", "target", "weights"}: geometry and gray values."""
+"""Paired augmentations of sample dicts {"image", "target", "weights"}: geometry, appearance, gray values."""
 
+from unetkit.transforms.appearance import RandomColor, RandomInvert
 from unetkit.transforms.base import Compose, Sample, Transform, interpolation_order, spatial_shape
 from unetkit.transforms.build import build_transforms
 from unetkit.transforms.elastic import RandomElastic, apply_displacement, elastic_displacement
@@ -9,9 +10,11 @@ from unetkit.transforms.spatial import RandomAffine, RandomFlip, RandomRot90, af
 __all__ = [
     "Compose",
     "RandomAffine",
+    "RandomColor",
     "RandomElastic",
     "RandomFlip",
     "RandomIntensity",
+    "RandomInvert",
     "RandomRot90",
     "Sample",
     "Transform",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unetkit.config import AugmentConfig
 from unetkit.errors import InputError
+from unetkit.transforms.appearance import RandomColor, RandomInvert
 from unetkit.transforms.base import Compose
 from unetkit.transforms.elastic import RandomElastic
 from unetkit.transforms.intensity import RandomIntensity
@@ -11,7 +12,8 @@ from unetkit.transforms.spatial import RandomAffine, RandomFlip, RandomRot90
 
 
 def build_transforms(config: AugmentConfig, spatial_dims: int) -> Compose:
-    """Compose of the enabled augmentations: spatial first (elastic, affine, flips, rot90), intensity last.
+    """Compose of the enabled augmentations: spatial first (elastic, affine, flips, rot90), then the
+    appearance changes (colour, inversion; off by default), intensity last.
 
     Resampling transforms come first so that each sample is interpolated from the original pixels
     (elastic and affine could be merged into one resampling later; flips and rot90 are exact and
@@ -34,6 +36,10 @@ def build_transforms(config: AugmentConfig, spatial_dims: int) -> Compose:
         transforms.append(RandomFlip(spatial_dims))
     if config.rot90:
         transforms.append(RandomRot90(spatial_dims))
+    if config.color > 0:
+        transforms.append(RandomColor(config.color))
+    if config.invert > 0:
+        transforms.append(RandomInvert(config.invert))
     if config.intensity:
         transforms.append(RandomIntensity())
     return Compose(transforms)
