@@ -126,3 +126,20 @@ def test_shipped_em_membranes_model_finds_membranes():
     assert result.mask[interiors].mean() > 0.7  # most cell interior pixels are foreground
     assert (~result.mask[membranes]).mean() > 0.9  # membrane pixels are background
     assert result.foreground[interiors].mean() - result.foreground[membranes].mean() > 0.5
+
+
+def test_cli_fine_tunes_the_shipped_nuclei_model_on_gray_images(tmp_path, capsys):
+    from unetkit.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "data", 4, seed=3, shape=(96, 96))
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tmp_path / "data"), "--val", str(tmp_path / "data"), "--out", str(out),
+                 "--task", "instances", "--init-weights", "nuclei", "--epochs", "1", "--quiet", "--no-autotune",
+                 "--set", "data.patch_size=64", "--set", "data.samples_per_epoch=4", "--set", "train.batch_size=2",
+                 "--set", "train.overlays=0", "--set", "inference.tile_size=96"])
+    assert code == 0
+    assert "fine-tuning from nuclei: network and normalisation taken from it" in capsys.readouterr().out
+    config = ckpt.config_of(ckpt.load_checkpoint(out / "last.pt"))
+    shipped = ckpt.config_of(ckpt.load_checkpoint("nuclei"))
+    assert config.model == shipped.model  # in_channels 3: the gray images were repeated to RGB, as in prediction
+    assert config.train.init_weights == "nuclei"

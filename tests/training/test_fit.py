@@ -154,18 +154,27 @@ def test_init_weights_starts_a_new_run_from_a_checkpoint(tiny_dataset, tmp_path)
     for key in convs:  # 4 AdamW steps of lr 1e-9 move a weight by at most ~4e-9
         assert torch.allclose(tuned[key], source[key], rtol=0, atol=1e-6), key
     assert max((scratch[k] - source[k]).abs().max().item() for k in convs) > 1e-2  # a random start differs
-    with pytest.raises(InputError, match=r"train.init_weights=.*base channels.*model\."):
-        fit(_config(**{"train.init_weights": str(tmp_path / "a"), "model.base_channels": 4}), tiny_dataset / "train",
-            tmp_path / "d", tiny_dataset / "val", progress=False)
+    # the network comes from the checkpoint (a different width asked for is overridden: its weights fit)
+    fit(_config(**{"train.epochs": 1, "train.init_weights": str(tmp_path / "a"), "model.base_channels": 4}),
+        tiny_dataset / "train", tmp_path / "d", tiny_dataset / "val", progress=False)
+    assert ckpt.config_of(ckpt.load_checkpoint(tmp_path / "d" / "last.pt")).model.base_channels == 8
+    with pytest.raises(InputError, match=r"train.init_weights=.*binary model.*--task binary"):
+        fit(_config(**{"train.init_weights": str(tmp_path / "a"), "task": "instances"}), tiny_dataset / "train",
+            tmp_path / "e", tiny_dataset / "val", progress=False)
 
 
 def test_init_weights_takes_a_packaged_model_in_fp16():
     from unetkit.models.registry import build_model
-    from unetkit.training.loop import load_init_weights
+    from unetkit.training.init_weights import load_init_weights
 
     packaged = ckpt.load_checkpoint("nuclei")
-    model = build_model(ckpt.config_of(packaged).model)
+    config = ckpt.config_of(packaged).model
+    model = build_model(config)
     load_init_weights(model, "nuclei")
     for key, value in model.state_dict().items():
         assert value.dtype == torch.float32 or not value.is_floating_point()
         assert torch.equal(value, packaged["model"][key].to(value.dtype)), key
+    narrow = build_model(apply_overrides(RunConfig(), {"model.in_channels": 3, "model.out_channels": 3,
+                                                       "model.base_channels": 8}).model)
+    with pytest.raises(InputError, match=r"train.init_weights=nuclei: .*16 base channels.*does not match"):
+        load_init_weights(narrow, "nuclei")

@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", help="unet (default) | unet3d | ternaus11")
     parser.add_argument("--encoder-weights", help="ternaus11: torchvision VGG11 state dict file (local path)")
     parser.add_argument("--freeze-encoder-epochs", type=int, help="ternaus11: train only the decoder at first")
+    parser.add_argument("--init-weights", help="fine-tune: start from a checkpoint, run folder or packaged model "
+                        "(e.g. nuclei); its network and normalisation are kept (train.init_weights)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
                         help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel (data.nan_policy)")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     shortcuts = {"data.layout": args.layout, "model.name": args.model, "model.encoder_weights": args.encoder_weights,
                  "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction,
-                 "data.nan_policy": args.nan_policy}
+                 "data.nan_policy": args.nan_policy, "train.init_weights": args.init_weights}
     settings = {key: value for key, value in shortcuts.items() if value is not None}
     if args.no_autotune:
         settings["train.autotune"] = False

@@ -52,6 +52,7 @@ from unetkit.safety.runs import absolute, data_fingerprint, repair_on_resume, re
 from unetkit.tasks import Task, get_task
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import prepare_data
+from unetkit.training.init_weights import adopt_init_network, load_init_weights
 from unetkit.training.optim import BudgetClock, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
 from unetkit.training.validation import validate
@@ -116,9 +117,11 @@ def resolve_for_data(config: RunConfig, train_dir: str | Path,
                      val_dir: str | Path | None = None) -> RunConfig:
     """Fill in values that depend on the data (image channels, outputs; multiclass and regression also
     class names, class weights, target normalisation: ``Task.resolve``). The model's fixed geometry
-    (unet3d: 3D; ternaus11: depth 6, same padding) is written in too."""
+    (unet3d: 3D; ternaus11: depth 6, same padding) is written in too; fine-tuning (``train.init_weights``)
+    takes the network and normalisation of its checkpoint."""
     config = dataclasses.replace(config, model=resolve_model_config(config.model))
-    return get_task(config).resolve(config, train_dir, val_dir)
+    config = get_task(config).resolve(config, train_dir, val_dir)
+    return adopt_init_network(config) if config.train.init_weights else config
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,25 +244,6 @@ def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained
         check_training_memory(config.model, input_size, ctx.local_batch(config.train.batch_size), device,
                               config.train.memory_limit_gb)
     return model
-
-
-def load_init_weights(model: torch.nn.Module, source: str) -> None:
-    """Start a new run from the weights of ``source`` (``train.init_weights``: a checkpoint, a run folder or
-    a packaged model's name), for fine-tuning; a network of other settings is refused naming the key."""
-    payload = ckpt.load_checkpoint(source)
-    weights = payload.get("model")
-    if not isinstance(weights, dict):
-        raise InputError(f"train.init_weights={source}: the checkpoint holds no model weights")
-    mine = model.state_dict()
-    wrong = [key for key in mine if key not in weights or tuple(weights[key].shape) != tuple(mine[key].shape)]
-    if wrong or set(weights) - set(mine):
-        theirs = ckpt.config_of(payload).model
-        first = (wrong or sorted(set(weights) - set(mine)))[0]
-        raise InputError(f"train.init_weights={source}: its network ({theirs.name}, depth {theirs.depth}, "
-                         f"{theirs.base_channels} base channels, in {theirs.in_channels}, out {theirs.out_channels}) "
-                         f"does not match this run's (first mismatch: {first}); "
-                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)")
-    model.load_state_dict({key: value.to(mine[key].dtype) for key, value in weights.items()})
 
 
 def restore(run: Run, state: dict[str, Any] | None) -> None:

@@ -1,0 +1,57 @@
+"""Fine-tuning: a new run that starts from the weights of a checkpoint (``train.init_weights``).
+
+``unetkit train --init-weights nuclei --task instances --data mine/ --out runs/mine`` starts from the packaged
+``nuclei`` model: the run takes that checkpoint's network settings (``model.*``) and normalisation
+percentiles, so that its weights fit and see images as they were trained to; the images are matched to its
+input channels (gray repeated to RGB, RGB averaged to gray) as prediction does. The task must produce the
+same outputs (an instances model fine-tunes as instances, with the same target).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from unetkit import checkpoint as ckpt
+from unetkit.config import RunConfig
+from unetkit.errors import InputError
+
+KEPT_FROM_RUN = ("encoder_weights", "freeze_encoder_epochs")  # training-only model keys the run may choose
+
+
+def adopt_init_network(config: RunConfig) -> RunConfig:
+    """``config`` with the network and normalisation of its ``train.init_weights`` checkpoint; a task whose
+    outputs differ from the checkpoint's is refused naming the key."""
+    source = config.train.init_weights
+    theirs = ckpt.config_of(ckpt.load_checkpoint(source))
+    if theirs.model.out_channels != config.model.out_channels or theirs.task != config.task:
+        raise InputError(f"train.init_weights={source}: a {theirs.task} model with {theirs.model.out_channels} "
+                         f"outputs, but this run trains {config.task} with {config.model.out_channels}; "
+                         f"fine-tune it with --task {theirs.task} and its target (data.target={theirs.data.target})")
+    model = dataclasses.replace(theirs.model, **{key: getattr(config.model, key) for key in KEPT_FROM_RUN})
+    data = dataclasses.replace(config.data, normalize_low=theirs.data.normalize_low,
+                               normalize_high=theirs.data.normalize_high)
+    if model != config.model or data != config.data:
+        print(f"fine-tuning from {source}: network and normalisation taken from it ({model.name}, depth "
+              f"{model.depth}, {model.base_channels} base channels, in {model.in_channels}, out {model.out_channels})")
+    return dataclasses.replace(config, model=model, data=data)
+
+
+def load_init_weights(model: torch.nn.Module, source: str) -> None:
+    """Load the weights of ``source`` (a checkpoint, a run folder or a packaged model's name) into a new
+    run's network; a network of other settings is refused naming the key."""
+    payload = ckpt.load_checkpoint(source)
+    weights = payload.get("model")
+    if not isinstance(weights, dict):
+        raise InputError(f"train.init_weights={source}: the checkpoint holds no model weights")
+    mine = model.state_dict()
+    wrong = [key for key in mine if key not in weights or tuple(weights[key].shape) != tuple(mine[key].shape)]
+    if wrong or set(weights) - set(mine):
+        theirs = ckpt.config_of(payload).model
+        first = (wrong or sorted(set(weights) - set(mine)))[0]
+        raise InputError(f"train.init_weights={source}: its network ({theirs.name}, depth {theirs.depth}, "
+                         f"{theirs.base_channels} base channels, in {theirs.in_channels}, out {theirs.out_channels}) "
+                         f"does not match this run's (first mismatch: {first}); "
+                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)")
+    model.load_state_dict({key: value.to(mine[key].dtype) for key, value in weights.items()})
