@@ -13,8 +13,10 @@ Models:
           with the settings of ``benchmarks/isbi2012.py``'s ``default +wmap +elastic`` run; slices
           20-24 (its fixed validation split) are never trained on.
 
-Stages (``--stage``): ``train`` (default) trains or resumes; ``finish`` takes ``last.pt`` (never a
-checkpoint chosen on the validation split), packages it as fp16 weights with a model card in
+Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
+(its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
+packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants; ``finish``
+takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as fp16 weights with a model card in
 ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
 (``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
 model's task (``FINISH``): instances models first get their post-processing tuned on 24 training
@@ -158,8 +160,9 @@ class InstancesFinish:
         return {"postprocess": {key: getattr(config.postprocess, key)
                                 for key in ("threshold", "seed_threshold", "min_size")}}
 
-    def score(self, weights: Path, val_samples: list) -> dict:
+    def score(self, weights: Path, val_samples: list, tta: bool = False) -> dict:
         from unetkit import checkpoint as ckpt
+        from unetkit.config import apply_overrides
         from unetkit.data.targets import instance_labels
         from unetkit.inference.postprocess import postprocess
         from unetkit.metrics.binary import binary_counts, dice
@@ -167,6 +170,7 @@ class InstancesFinish:
         from unetkit.tasks import get_task
 
         model, config = ckpt.load_model(weights)
+        config = apply_overrides(config, {"inference.tta": tta})
         kind = get_task(config).instance_kind(config)
         rows = []
         for sample in val_samples:
@@ -194,13 +198,15 @@ class BinaryFinish:
     def card_fields(self, config) -> dict:
         return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
 
-    def score(self, weights: Path, val_samples: list) -> dict:
+    def score(self, weights: Path, val_samples: list, tta: bool = False) -> dict:
         from unetkit import checkpoint as ckpt
+        from unetkit.config import apply_overrides
         from unetkit.metrics.binary import binary_counts, dice, pixel_error
         from unetkit.metrics.isbi import isbi_curves, isbi_scores
         from unetkit.metrics.rand import rand_error, rand_error_sweep
 
         model, config = ckpt.load_model(weights)
+        config = apply_overrides(config, {"inference.tta": tta})
         threshold = config.inference.threshold
         rows, curves = [], []
         for sample in val_samples:
@@ -275,6 +281,24 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
     return 0
 
 
+def score_run(name: str, run: Path, limit: int, tta: bool) -> int:
+    """Score the run's ``last.pt`` as it is on the validation split (no tuning, no packaging)."""
+    from unetkit import checkpoint as ckpt
+    from unetkit.tasks import get_task
+
+    _, val_samples = split(name, run)
+    if limit:
+        val_samples = val_samples[:limit]
+    task = get_task(ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))).name
+    started = time.perf_counter()
+    result = FINISH[task]().score(run / "last.pt", val_samples, tta=tta)
+    result["summary"]["tta"] = tta
+    result["summary"]["seconds"] = round(time.perf_counter() - started, 1)
+    (run / ("score-tta.json" if tta else "score.json")).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
 def cpu_model() -> str:
     """The CPU's model name (lscpu's 'Model name', read from /proc/cpuinfo)."""
     try:
@@ -316,8 +340,10 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str])
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(MODELS))
-    parser.add_argument("--stage", choices=("train", "finish"), default="train",
-                        help="train (or resume), or finish: tune, package into unetkit/pretrained/NAME, score")
+    parser.add_argument("--stage", choices=("train", "score", "finish"), default="train",
+                        help="train (or resume); score: last.pt on the validation split as it is; "
+                             "finish: tune, package into unetkit/pretrained/NAME, score")
+    parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
     parser.add_argument("--limit", type=int, default=0, help="finish: only this many tuning/validation images")
     parser.add_argument("--package", type=Path, default=PACKAGE, help="finish: folder of packaged models")
     parser.add_argument("--train-cpu-min", type=float, help="finish: measured CPU minutes of training, for the card")
@@ -336,6 +362,8 @@ def main() -> int:
         return 2
     torch.set_num_threads(args.threads)
     run = args.out / args.name
+    if args.stage == "score":
+        return score_run(args.name, run, args.limit, args.tta)
     if args.stage == "finish":
         return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads)
     return train(args.name, run, args.budget_min, args.clock, args.overrides)
