@@ -252,3 +252,24 @@ def test_fast_warping_and_classification_equal_the_slow_rules(seed):
         counts = classify_mismatches(warped, proposal > threshold)
         assert (counts.splits, counts.merges, counts.other) == reference_classify(warped, proposal > threshold)
         assert counts.splits + counts.merges + counts.other == np.count_nonzero(warped != (proposal > threshold))
+
+
+def test_evaluate_binary_cli_reports_the_warping_error(tmp_path, capsys):
+    import json
+
+    from unetkit.cli import main
+    from unetkit.data.io import write_png
+
+    truth = two_cells(10, 11)
+    gap = truth.copy()
+    gap[4, 5] = True  # one merge pixel in 110
+    write_png(tmp_path / "truth" / "a.png", truth.astype(np.uint8) * 255)
+    write_png(tmp_path / "pred" / "a.png", gap.astype(np.uint8) * 255)
+    assert main(["evaluate", "--task", "binary", "--truth", str(tmp_path / "truth"), "--pred",
+                 str(tmp_path / "pred"), "--json"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["warping_error"] == pytest.approx(1 / 110)
+    assert summary["warping_error_merges"] == 1 and summary["warping_error_threshold"] == 0.0
+    assert "warping_error " in out and "0.009091" in out  # the table shows it to 4 significant digits
+    assert "warping_error" in (tmp_path / "pred" / "evaluation_binary.csv").read_text().splitlines()[0]

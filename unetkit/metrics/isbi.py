@@ -356,5 +356,5 @@ def isbi_scores(curves: Sequence[IsbiCurves]) -> dict[str, float]:
         out[f"{name}_threshold"] = float(first.thinned_thresholds[best])
     error, threshold, counts = warping_error([c.warping for c in curves], first.warping_thresholds)
     out["warping_error"], out["warping_error_threshold"] = error, threshold
-    out["warping_error_splits"], out["warping_error_merges"] = float(counts.splits), float(counts.merges)
+    out["warping_error_splits"], out["warping_error_merges"] = counts.splits, counts.merges  # pixels
     return out
