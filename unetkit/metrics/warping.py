@@ -25,7 +25,8 @@ follows (read, not translated). For one binarisation threshold ``t`` and one 2D 
    pixel: *merge*, foreground pixel: *split*.
 4. Error at ``t`` = (split pixels + merge pixels) summed over slices / all pixels of the stack.
 
-The warping error is the minimum over ``t`` in 0.0, 0.1, ..., 0.9 (the lowest such ``t`` on ties).
+The warping error is the minimum over ``t`` in 0.0, 0.1, ..., 0.9 (the lowest such ``t`` on ties; the
+grid accumulated in floating point as the challenge's loop does, reported rounded to 10 decimals).
 Over a folder, split and merge pixels and pixel counts are summed over images before the division.
 
 This is exact, not approximate: pixels whose 8 neighbours did not change since they were last found
@@ -49,7 +50,19 @@ from scipy import ndimage as ndi
 
 from unetkit.errors import InputError
 
-WARPING_THRESHOLDS = np.arange(10) / 10  # 0.0, 0.1, ..., 0.9: the challenge's grid for this metric
+
+def _challenge_grid() -> np.ndarray:
+    """0.0, 0.1, ..., 0.9 as the challenge's loop makes them (``t += 0.1`` while ``t <= 0.9``), so
+    0.30000000000000004 and 0.7999999999999999 among them: the same float32 maps binarise alike either
+    way, but the float32 key ``|p - t|`` could round differently and break a tie otherwise."""
+    grid, t = [], 0.0
+    while t <= 0.9:
+        grid.append(t)
+        t += 0.1
+    return np.asarray(grid)
+
+
+WARPING_THRESHOLDS = _challenge_grid()  # 10 thresholds, the challenge's grid for this metric
 _FOUR = ndi.generate_binary_structure(2, 1)
 
 # Neighbour (dy, dx) -> bit of the 8-neighbour code, row-major around the centre.
@@ -245,4 +258,4 @@ def warping_error(curves: Sequence[Sequence[WarpingCounts]],
     totals = [sum((c[k] for c in curves), WarpingCounts(0, 0, 0, 0)) for k in range(len(thresholds))]
     errors = np.array([t.error for t in totals])
     best = int(np.argmin(errors))  # the first (lowest) threshold on ties, as Fiji's strict '<'
-    return float(errors[best]), float(thresholds[best]), totals[best]
+    return float(errors[best]), round(float(thresholds[best]), 10), totals[best]
