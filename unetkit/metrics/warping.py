@@ -32,7 +32,8 @@ Over a folder, split and merge pixels and pixel counts are summed over images be
 This is exact, not approximate: pixels whose 8 neighbours did not change since they were last found
 non-simple are not tested again (their answer cannot change), which makes the passes cost about one
 test per mismatch plus eight updates per flip. The coarse 10-threshold grid is the challenge's, not a
-speed-up (about 0.1-0.3 s per 512 x 512 slice and threshold here).
+speed-up: a 512 x 512 ISBI slice takes about 0.1 CPU-s per threshold (the ``em-membranes`` maps,
+BENCHMARKS.md), up to ~0.6 s where a quarter of the pixels disagree.
 
 A binary mask (not a probability map) is warped once, every pixel's ``|prob - t|`` tied (the order is
 column-major), where Fiji's sweep of a 0/1 image would order the mismatches of the two values first
