@@ -63,8 +63,8 @@ def _finite(value: Any) -> Any:
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
+    if isinstance(value, float):  # 4 significant digits below 0.01 (a warping error is ~1e-4)
+        return f"{value:.4g}" if 0 < abs(value) < 0.01 else f"{value:.4f}"
     return str(value)
 
 

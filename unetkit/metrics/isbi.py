@@ -43,8 +43,9 @@ by zero); where an entropy is 0 (one truth cell, or one proposal segment) the in
 their limits (no merge is possible with one truth cell: merge score 1; no split with one segment:
 split score 1) where Fiji returns an F-score of 0.
 
-The warping error is not implemented: it needs the challenge's topology-preserving warping of the
-truth by simple points, and no maintained Python library provides it.
+The third original metric, the **warping error** (minimum splits and mergers warping error over
+thresholds 0.0..0.9, pixels summed over slices), lives in ``unetkit.metrics.warping`` (no maintained
+Python library provides the challenge's simple-point warping); ``isbi_curves`` / ``isbi_scores`` carry it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from unetkit.errors import InputError
+from unetkit.metrics.warping import WARPING_THRESHOLDS, WarpingCounts, warping_curve, warping_error
 
 ORIGINAL_THRESHOLDS = np.arange(101) / 100  # 0.00, 0.01, ..., 1.00: a fine grid for probability maps
 THINNED_THRESHOLDS = np.arange(11) / 10  # 0.0, 0.1, ..., 1.0: the challenge script's grid
@@ -263,11 +265,14 @@ class IsbiCurves:
 
     ``rand`` / ``pixel``: one ``Counts`` per threshold of ``original_thresholds`` (summed over slices);
     ``vrand`` / ``vinfo``: rows (score, split score, merge score) per threshold of ``thinned_thresholds``,
-    one list entry per slice.
+    one list entry per slice; ``warping``: one ``WarpingCounts`` per threshold of ``warping_thresholds``
+    (summed over slices).
     """
 
     original_thresholds: np.ndarray
     thinned_thresholds: np.ndarray
+    warping_thresholds: np.ndarray = field(default_factory=lambda: WARPING_THRESHOLDS.copy())
+    warping: list[WarpingCounts] = field(default_factory=list)
     rand: list[Counts] = field(default_factory=list)
     pixel: list[Counts] = field(default_factory=list)
     vrand: list[np.ndarray] = field(default_factory=list)  # per slice: (T, 3)
@@ -276,8 +281,9 @@ class IsbiCurves:
 
 def isbi_curves(truth_mask: np.ndarray, proposal: np.ndarray, is_probability: bool = True,
                 original_thresholds: Sequence[float] = ORIGINAL_THRESHOLDS,
-                thinned_thresholds: Sequence[float] = THINNED_THRESHOLDS) -> IsbiCurves:
-    """Statistics of both metric generations for one image (H, W) or stack (D, H, W).
+                thinned_thresholds: Sequence[float] = THINNED_THRESHOLDS,
+                warping_thresholds: Sequence[float] = WARPING_THRESHOLDS) -> IsbiCurves:
+    """Statistics of both metric generations (and the warping error) for one image (H, W) or stack (D, H, W).
 
     ``truth_mask``: non-zero = cell interior. ``proposal``: a cell probability map in [0, 1] (cell =
     ``proposal > threshold``), or with ``is_probability=False`` a mask (non-zero = cell) scored as
@@ -288,11 +294,13 @@ def isbi_curves(truth_mask: np.ndarray, proposal: np.ndarray, is_probability: bo
         raise InputError(f"truth and proposal shapes differ: {truth_mask.shape} vs {proposal.shape}")
     original = np.asarray(original_thresholds, dtype=float)
     thinned = np.asarray(thinned_thresholds, dtype=float)
-    if original.size == 0 or thinned.size == 0:
+    warping = np.asarray(warping_thresholds, dtype=float)
+    if original.size == 0 or thinned.size == 0 or warping.size == 0:
         raise InputError("ISBI metrics need at least one threshold in each grid")
-    curves = IsbiCurves(original, thinned)
+    curves = IsbiCurves(original, thinned, warping)
     rand = [Counts(0, 0, 0)] * original.size
     pixel = [Counts(0, 0, 0)] * original.size
+    warped = [WarpingCounts(0, 0, 0, 0)] * warping.size
     for truth, prop in zip(_slices(truth_mask != 0), _slices(proposal), strict=True):
         truth_cells = _cells(truth)
 
@@ -302,11 +310,13 @@ def isbi_curves(truth_mask: np.ndarray, proposal: np.ndarray, is_probability: bo
         else:  # one mask: computed once, repeated over the grids so that folders combine alike
             stats = [_original_stats(truth, truth_cells, prop != 0)] * original.size
             thinned_rows = [_thinned_stats(truth_cells, prop != 0)] * thinned.size
+        warp_row = warping_curve(truth, prop, is_probability, warping)
+        warped = [total + w for total, w in zip(warped, warp_row, strict=True)]
         rand = [total + r for total, (r, _) in zip(rand, stats, strict=True)]
         pixel = [total + p for total, (_, p) in zip(pixel, stats, strict=True)]
         curves.vrand.append(np.asarray([row[0] for row in thinned_rows]))
         curves.vinfo.append(np.asarray([row[1] for row in thinned_rows]))
-    curves.rand, curves.pixel = rand, pixel
+    curves.rand, curves.pixel, curves.warping = rand, pixel, warped
     return curves
 
 
@@ -316,14 +326,17 @@ def isbi_scores(curves: Sequence[IsbiCurves]) -> dict[str, float]:
     Keys: ``rand_error_original``, ``pixel_error_original`` (1 - maximal F-score of the summed counts)
     with their ``*_threshold``; ``rand_error_thinned`` and ``info_error_thinned`` (1 - maximal mean
     per-slice score) with ``*_split``, ``*_merge`` (1 - the split / merge score at that threshold)
-    and ``*_threshold``. Ties keep the lowest threshold.
+    and ``*_threshold``; ``warping_error`` (minimum over its grid of split + merge pixels per pixel,
+    summed over slices) with ``warping_error_threshold`` and its ``warping_error_splits`` /
+    ``warping_error_merges`` pixel counts. Ties keep the lowest threshold.
     """
     if not curves:
         raise InputError("no images to score")
     first = curves[0]
     for other in curves[1:]:
         if not (np.array_equal(other.original_thresholds, first.original_thresholds)
-                and np.array_equal(other.thinned_thresholds, first.thinned_thresholds)):
+                and np.array_equal(other.thinned_thresholds, first.thinned_thresholds)
+                and np.array_equal(other.warping_thresholds, first.warping_thresholds)):
             raise InputError("ISBI curves of one folder must share their threshold grids")
     out: dict[str, float] = {}
     for name, attr in (("rand_error_original", "rand"), ("pixel_error_original", "pixel")):
@@ -341,4 +354,7 @@ def isbi_scores(curves: Sequence[IsbiCurves]) -> dict[str, float]:
         out[f"{name}_split"] = float(1 - mean[best, 1])
         out[f"{name}_merge"] = float(1 - mean[best, 2])
         out[f"{name}_threshold"] = float(first.thinned_thresholds[best])
+    error, threshold, counts = warping_error([c.warping for c in curves], first.warping_thresholds)
+    out["warping_error"], out["warping_error_threshold"] = error, threshold
+    out["warping_error_splits"], out["warping_error_merges"] = counts.splits, counts.merges  # pixels
     return out
