@@ -171,6 +171,10 @@ class PostprocessConfig:
     min_seed_size: int = 3  # watershed seeds smaller than this are dropped (thin necks split otherwise)
     min_distance: int = 3  # distance-map route: minimum px between seed peaks
     fill_holes: bool = True  # fill holes inside objects
+    # instances training: threshold, seed_threshold and min_size tuned at the end on training images (never
+    # validation), stored in best.pt / last.pt (unetkit/training/finalize.py); false: keep the values above
+    tune_after_training: bool = True
+    tune_images: int = 24  # training images drawn (fixed seed) for that tuning, each centre-cropped to 512 px
 
 
 @dataclass
