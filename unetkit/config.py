@@ -84,7 +84,9 @@ class ModelConfig:
     in_channels: int = 1  # image channels after loading (gray 1, RGB 3)
     out_channels: int = 2  # logits per pixel (binary: 2, three-class: 3, regression: target channels)
     depth: int = 5  # resolution levels; the paper has 5 (4 poolings)
-    base_channels: int = 64  # channels of the first level, doubled per level (paper: 64 .. 1024)
+    # channels of the first level, doubled per level (paper: 64 .. 1024); a CPU run that chose none: 16
+    # (unetkit.recipes.machine_network)
+    base_channels: int = 64
     padding: str = "same"  # valid (paper: unpadded convs, output smaller) | same (output = input)
     norm: str = "batch"  # none (paper) | batch | instance | group
     upsample: str = "transpose"  # transpose (paper: 2x2 up-conv) | bilinear (+ 1x1 conv)
