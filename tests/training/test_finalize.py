@@ -10,6 +10,7 @@ from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.splits import SplitData
 from unetkit.data.synthetic import write_synthetic_dataset
+from unetkit.errors import InputError
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.tasks import get_task
@@ -88,3 +89,13 @@ def test_tuning_images_are_a_seeded_draw_of_centre_crops():
         assert image.shape == (2, *truth.shape) and np.array_equal(image[0], truth)  # cropped alike
     big = next(t for t in truths if t.shape == (side, side))
     assert np.array_equal(big, labels[0][44:44 + side, 94:94 + side])  # the centre
+
+
+RANGE = r"an integer in \[1, 1000\]"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, RANGE), (1001, RANGE), (2.5, "expected int"),
+                                               (True, "expected int")])
+def test_tune_images_outside_its_range_is_refused_by_name(value, expected):
+    with pytest.raises(InputError, match=rf"postprocess.tune_images={value!r}: .*{expected}"):
+        apply_overrides(RunConfig(), {"postprocess.tune_images": value})
