@@ -13,7 +13,8 @@ watershed runs 12 times per image) for the best mean DSB score. The winner goes 
 ``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
 earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
 =false`` keeps the configured values. Cost: at most 24 crops of 512 x 512 px predicted (twice when best.pt
-is an earlier epoch) and post-processed 36 times each; seconds for a 16-wide net on a CPU core.
+is an earlier epoch) and post-processed 36 times each: 12 CPU-s on one core for a 16-wide net on DSB 2018
+(BENCHMARKS.md, "Network width on a CPU").
 """
 
 from __future__ import annotations
