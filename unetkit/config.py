@@ -86,7 +86,9 @@ class ModelConfig:
     in_channels: int = 1  # image channels after loading (gray 1, RGB 3)
     out_channels: int = 2  # logits per pixel (binary: 2, three-class: 3, regression: target channels)
     depth: int = 5  # resolution levels; the paper has 5 (4 poolings)
-    base_channels: int = 64  # channels of the first level, doubled per level (paper: 64 .. 1024)
+    # channels of the first level, doubled per level (paper: 64 .. 1024); a CPU run that chose none: 16
+    # (unetkit.recipes.machine_network)
+    base_channels: int = 64
     padding: str = "same"  # valid (paper: unpadded convs, output smaller) | same (output = input)
     norm: str = "batch"  # none (paper) | batch | instance | group
     upsample: str = "transpose"  # transpose (paper: 2x2 up-conv) | bilinear (+ 1x1 conv)
@@ -176,6 +178,10 @@ class PostprocessConfig:
     min_seed_size: int = 3  # watershed seeds smaller than this are dropped (thin necks split otherwise)
     min_distance: int = 3  # distance-map route: minimum px between seed peaks
     fill_holes: bool = True  # fill holes inside objects
+    # instances training: threshold, seed_threshold and min_size tuned at the end on training images (never
+    # validation), stored in best.pt / last.pt (unetkit/training/finalize.py); false: keep the values above
+    tune_after_training: bool = True
+    tune_images: int = 24  # training images drawn (fixed seed) for that tuning, each centre-cropped to 512 px
 
 
 @dataclass

@@ -64,6 +64,8 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "postprocess.min_size": ("int", 0, None, "[]"),
     "postprocess.min_seed_size": ("int", 0, None, "[]"),
     "postprocess.min_distance": ("int", 1, None, "[]"),
+    # each image is predicted and post-processed ~36 times (the grid): a few dozen keep the end of a run short
+    "postprocess.tune_images": ("int", 1, 1000, "[]"),
 }
 
 # key: allowed words

@@ -21,6 +21,14 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_type(name: str) -> str:
+    """The kind of device ``name`` (``train.device``) runs on: ``cpu``, ``cuda`` ... (``auto``: CUDA when
+    present), without ``select_device``'s checks (a missing CUDA is refused there, when training starts)."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name.split(":")[0]
+
+
 def env_world() -> tuple[int, int, int]:
     """(rank, world size, local rank) from the variables torchrun sets; (0, 1, 0) without them."""
     try:

@@ -6,10 +6,15 @@ The resolved values are saved as ``config.yaml`` in the run folder, so a run sho
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from unetkit.config import RunConfig, apply_overrides, load_config, to_dict
+from unetkit.config import ModelConfig, RunConfig, apply_overrides, load_config, to_dict
 from unetkit.errors import InputError
+
+# base channels of a U-Net trained on a CPU when nobody chose a width (``machine_network``; the paper's 64
+# otherwise): measured against 32 at equal CPU time on DSB 2018 (BENCHMARKS.md, "Network width on a CPU")
+CPU_BASE_CHANNELS = 16
 
 RECIPES: dict[str, dict[str, Any]] = {
     # modern defaults: padded convs with batch norm, AdamW + cosine, CE + Dice (the dataclass defaults)
@@ -62,7 +67,9 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
     """Defaults, then the recipe, then a YAML file's values, then ``section.key=value`` overrides.
 
     A time budget without a schedule chosen anywhere (recipe, file, override) anneals over the budget:
-    the epoch-based ``cosine`` default becomes ``cosine-time`` (see ``budget_schedule``).
+    the epoch-based ``cosine`` default becomes ``cosine-time`` (see ``budget_schedule``). Training on a CPU
+    without a width chosen anywhere uses ``CPU_BASE_CHANNELS`` instead of the paper's 64 (see
+    ``machine_network``; it prints one line saying so).
     """
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe '{recipe}'; choose one of {', '.join(RECIPES)}")
@@ -76,7 +83,13 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
     overrides = overrides or []
     config = apply_overrides(config, overrides)
     chosen |= set(overrides) if isinstance(overrides, dict) else {o.partition("=")[0].strip() for o in overrides}
-    return budget_schedule(config, chosen)
+    config = budget_schedule(config, chosen)
+    from unetkit.devices import device_type  # imports torch: only when a config is resolved
+
+    config, note = machine_network(config, chosen, device_type(config.train.device))
+    if note and os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
+        print(note, flush=True)
+    return config
 
 
 def budget_schedule(config: RunConfig, chosen: set[str]) -> RunConfig:
@@ -87,6 +100,26 @@ def budget_schedule(config: RunConfig, chosen: set[str]) -> RunConfig:
     if config.train.time_budget_s > 0 and config.train.scheduler == "cosine" and "train.scheduler" not in chosen:
         return apply_overrides(config, {"train.scheduler": "cosine-time"})
     return config
+
+
+def machine_network(config: RunConfig, chosen: set[str], device_type: str) -> tuple[RunConfig, str]:
+    """(config, a line for the user): ``CPU_BASE_CHANNELS`` base channels instead of the paper's 64 when
+    the run trains on a CPU (``device_type``) and nobody chose ``model.base_channels`` (``chosen``: the keys
+    set by recipe, file or overrides; a value other than the default also counts as chosen). Why: each
+    doubling of the width costs ~4x the FLOPs per patch (a CPU training step took 3.4x as long at 32 as
+    at 16), so within a CPU budget the narrow net sees far more patches and ends better (BENCHMARKS.md,
+    "Network width on a CPU"). The value is written into the config, so config.yaml and the checkpoints
+    rebuild the same net. ternaus11 keeps its VGG11 encoder's fixed 64;
+    3D U-Nets get the same width (their convolutions cost more again per level). The ``paper`` recipe
+    sets 64 itself, so it keeps it.
+    """
+    default = ModelConfig().base_channels
+    if (device_type != "cpu" or "model.base_channels" in chosen or config.model.base_channels != default
+            or config.model.name == "ternaus11"):
+        return config, ""
+    config = apply_overrides(config, {"model.base_channels": CPU_BASE_CHANNELS})
+    return config, (f"CPU training: model.base_channels={CPU_BASE_CHANNELS} instead of {default} "
+                    "(set model.base_channels to choose)")
 
 
 def _read_yaml_keys(path: str) -> dict[str, Any]:

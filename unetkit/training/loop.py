@@ -2,8 +2,9 @@
 
 ``fit`` reads top to bottom: ``start_run`` (resolve the config from the data, or restore it from
 ``last.pt``), ``build_run`` (process group, data, model, optimiser, the one budget clock),
-``restore`` (resume state), then per epoch ``run_epoch`` -> ``validate_epoch`` -> ``save_epoch``, and
-``write_summary``. What a task means (targets, loss, scores) comes from ``unetkit.tasks``; whole-image
+``restore`` (resume state), then per epoch ``run_epoch`` -> ``validate_epoch`` -> ``save_epoch``, then
+``finish_postprocess`` (instances: post-processing tuned on training images, ``unetkit.training.finalize``)
+and ``write_summary``. What a task means (targets, loss, scores) comes from ``unetkit.tasks``; whole-image
 validation uses the inference ``Predictor`` (``unetkit.training.validation``); optimiser, schedule and
 clocks live in ``unetkit.training.optim``.
 
@@ -52,6 +53,7 @@ from unetkit.safety.runs import absolute, data_fingerprint, repair_on_resume, re
 from unetkit.tasks import Task, get_task
 from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import prepare_data
+from unetkit.training.finalize import finish_postprocess
 from unetkit.training.init_weights import adopt_init_network, load_init_weights
 from unetkit.training.optim import BudgetClock, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
@@ -149,6 +151,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
             save_epoch(run, epoch, row, stopped)
             if stopped:
                 break
+        finish_postprocess(run)  # instances: post-processing tuned on training images, into best.pt / last.pt
         write_summary(run, stopped)
     return FitResult(run.run_dir, run.best_epoch, run.best_score, run.history)
 

@@ -1,0 +1,101 @@
+"""An instances run ends with its post-processing tuned on training images, stored in its checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import unetkit
+from unetkit import checkpoint as ckpt
+from unetkit.config import RunConfig, apply_overrides
+from unetkit.data.splits import SplitData
+from unetkit.data.synthetic import write_synthetic_dataset
+from unetkit.errors import InputError
+from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
+from unetkit.inference.predictor import Predictor
+from unetkit.tasks import get_task
+from unetkit.training.finalize import MAX_SIDE, tune_for_model, tuning_set
+from unetkit.training.loop import fit
+
+# deliberately bad: no grid value, and min_size 500 removes every synthetic nucleus of a 64 px image
+BAD = {"postprocess.threshold": 0.95, "postprocess.seed_threshold": 0.99, "postprocess.min_size": 500}
+TINY = {"model.depth": 3, "data.patch_size": 64, "data.samples_per_epoch": 32, "train.batch_size": 8,
+        "inference.tile_size": 64, "train.overlays": 0, "train.lr": 5e-3}
+
+
+@pytest.fixture(scope="module")
+def nuclei(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nuclei")
+    write_synthetic_dataset(root / "train", n_images=4, seed=7, shape=(64, 64))
+    write_synthetic_dataset(root / "val", n_images=2, seed=8, shape=(64, 64))
+    return root
+
+
+def _postprocess(path):
+    stored = ckpt.config_of(ckpt.load_checkpoint(path)).postprocess
+    return {key: getattr(stored, key) for key in DEFAULT_GRID}
+
+
+def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, capsys):
+    run = tmp_path / "run"
+    unetkit.train(nuclei / "train", run, "instances", val=nuclei / "val", epochs=6, device="cpu", progress=False,
+                  **TINY, **BAD)  # model.base_channels not chosen: a CPU-sized net
+    out = capsys.readouterr().out
+    assert "CPU training: model.base_channels=16" in out and "post-processing tuned on 4 training images" in out
+    last = _postprocess(run / "last.pt")
+    for path in (run / "last.pt", run / "best.pt"):
+        values = _postprocess(path)
+        assert all(values[key] in DEFAULT_GRID[key] for key in values), values  # the grid's winner ...
+        assert all(values[key] != BAD[f"postprocess.{key}"] for key in values)  # ... not the start
+        assert ckpt.config_of(ckpt.load_checkpoint(path)).model.base_channels == 16  # predict rebuilds it
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["base_channels"] == 16
+    assert {key: saved["postprocess"][key] for key in DEFAULT_GRID} == last
+    # the stored values are what tuning last.pt's weights on the drawn training images gives
+    config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
+    task = get_task(config)
+    split = task.build_split(task.find_samples(nuclei / "train", config), config, "tuning", with_weights=False)
+    images, truths = tuning_set(split, config.postprocess.tune_images, 2)
+    model, _ = ckpt.load_model(run / "last.pt")
+    values, score, _ = tune_for_model(model, config, torch.device("cpu"), images, truths, "three-class")
+    assert values == last
+    predictor = Predictor(model, config, "cpu")  # and they beat the bad start on those images
+    probs = [predictor.output(image) for image in images]
+    start = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
+    assert score > start, (score, start)
+
+
+def test_the_off_switch_keeps_the_configured_values(nuclei, tmp_path, capsys):
+    config = apply_overrides(RunConfig(), {**TINY, **BAD, "task": "instances", "model.base_channels": 8,
+                                           "train.epochs": 1, "postprocess.tune_after_training": False})
+    fit(config, nuclei / "train", tmp_path / "run", nuclei / "val", progress=False)
+    assert "post-processing tuned" not in capsys.readouterr().out
+    for name in ("last.pt", "best.pt"):
+        assert _postprocess(tmp_path / "run" / name) == {key[12:]: value for key, value in BAD.items()}
+
+
+def test_tuning_images_are_a_seeded_draw_of_centre_crops():
+    rng = np.random.default_rng(0)
+    sizes = [(600, 700), (40, 50), (520, 30)]
+    labels = [rng.integers(0, 5, size).astype(np.int32) for size in sizes]
+    split = SplitData(names=["a", "b", "c"], images=[np.stack([lab, -lab]).astype(np.float32) for lab in labels],
+                      labels=labels)
+    images, truths = tuning_set(split, 24, 2)
+    assert len(images) == 3 and tuning_set(split, 2, 2)[1][0].shape == tuning_set(split, 2, 2)[1][0].shape
+    side = MAX_SIDE[2]
+    crops = sorted(truth.shape for truth in truths)
+    assert crops == [(40, 50), (side, 30), (side, side)]
+    for image, truth in zip(images, truths, strict=True):
+        assert image.shape == (2, *truth.shape) and np.array_equal(image[0], truth)  # cropped alike
+    big = next(t for t in truths if t.shape == (side, side))
+    assert np.array_equal(big, labels[0][44:44 + side, 94:94 + side])  # the centre
+
+
+RANGE = r"an integer in \[1, 1000\]"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, RANGE), (1001, RANGE), (2.5, "expected int"),
+                                               (True, "expected int")])
+def test_tune_images_outside_its_range_is_refused_by_name(value, expected):
+    with pytest.raises(InputError, match=rf"postprocess.tune_images={value!r}: .*{expected}"):
+        apply_overrides(RunConfig(), {"postprocess.tune_images": value})

@@ -1,0 +1,127 @@
+"""The end of an instances run: its post-processing tuned on training images and stored in its checkpoints.
+
+Why: the post-processing defaults (threshold 0.5, seeds > 0.7, min size 15) are a guess, and the values
+that score best depend on the data and on how far the network trained (the DSB runs of BENCHMARKS.md
+chose 0.6 / 0.8 / 30). ``unetkit tune-postprocess --update`` does this by hand; an instances run now does
+it at its end, so ``unetkit predict --instances`` uses tuned values without another command.
+
+What it does, on the first process only: ``postprocess.tune_images`` training images (24; drawn with a
+fixed seed as ``benchmarks/dsb2018.py`` does; never validation images, which choose best.pt and score the
+run) are centre-cropped to at most ``MAX_SIDE`` px per axis, predicted once per checkpoint, and
+``tune_postprocess`` searches ``DEFAULT_GRID`` (threshold x seed threshold x min size, 36 points; the
+watershed runs 12 times per image) for the best mean DSB score. The winner goes into the config of
+``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
+earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
+=false`` keeps the configured values. Cost: at most 24 crops of 512 x 512 px predicted (twice when best.pt
+is an earlier epoch) and post-processed 36 times each: 12 CPU-s on one core for a 16-wide net on DSB 2018
+(BENCHMARKS.md, "Network width on a CPU").
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unetkit import checkpoint as ckpt
+from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
+from unetkit.data.splits import SplitData
+from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
+from unetkit.inference.predictor import Predictor
+
+TUNE_SEED = 1  # the draw of benchmarks/dsb2018.py and benchmarks/pretrain.py (24 of the training split)
+MAX_SIDE = {2: 512, 3: 128}  # px per axis of a tuning crop: bounds the prediction and watershed cost
+
+
+def tuning_set(train: SplitData, count: int, dims: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(images (C, *S), instance labels (*S)) of ``count`` training images drawn with ``TUNE_SEED``, each
+    centre-cropped to at most ``MAX_SIDE[dims]`` px per spatial axis (image and labels alike)."""
+    chosen = np.random.default_rng(TUNE_SEED).choice(len(train.images), min(count, len(train.images)),
+                                                     replace=False)
+    side = MAX_SIDE[dims]
+    images, truths = [], []
+    for index in chosen:
+        labels = np.asarray(train.labels[index])
+        window = tuple(slice(max(0, (n - side) // 2), max(0, (n - side) // 2) + side) for n in labels.shape)
+        images.append(np.ascontiguousarray(train.images[index][(slice(None), *window)]))
+        truths.append(np.ascontiguousarray(labels[window]))
+    return images, truths
+
+
+def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
+                   truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], float, float | None]:
+    """(best values of the grid's keys, their mean DSB score, the score of the configured values when they
+    are a grid point) for ``model``'s whole-crop predictions (the inference ``Predictor``). Configured
+    values that tie with the best are kept: the values change only where the images show a gain."""
+    predictor = Predictor(model, config, device)
+    training = model.training
+    try:
+        probs = [predictor.output(image) for image in images]
+    finally:
+        model.train(training)
+    best, rows = tune_postprocess(probs, truths, kind, DEFAULT_GRID, base=config.postprocess)
+    keys = [key for key in DEFAULT_GRID if key in rows[0]]  # seed_threshold only for seeded routes
+    start = next((row["score"] for row in rows
+                  if all(row[key] == getattr(config.postprocess, key) for key in keys)), None)
+    if start is not None and start >= rows[0]["score"]:
+        return {key: getattr(config.postprocess, key) for key in keys}, start, start
+    return {key: getattr(best, key) for key in keys}, rows[0]["score"], start
+
+
+def store_postprocess(path: Path, values: dict[str, Any]) -> RunConfig:
+    """Rewrite checkpoint ``path`` (atomically) with ``values`` as its ``postprocess.*``; returns its config."""
+    payload = ckpt.load_checkpoint(path)
+    config = apply_overrides(ckpt.config_of(payload), {f"postprocess.{k}": v for k, v in values.items()})
+    payload["config"] = to_dict(config)
+    payload.pop("format", None)  # written again by save_checkpoint
+    payload.pop("version", None)
+    ckpt.save_checkpoint(path, payload)
+    return config
+
+
+def finish_postprocess(run: Any) -> dict[str, Any] | None:
+    """Tune an instances run's post-processing (see the module docstring); the first process only.
+
+    ``run`` is the ``unetkit.training.loop.Run`` whose epochs have ended (``run.model`` holds the weights of
+    ``last.pt``). Returns the values stored in last.pt, or None when nothing was tuned.
+    """
+    config = run.config
+    if not run.ctx.is_main or run.task.name != "instances" or not config.postprocess.tune_after_training:
+        return None
+    if config.data.sparse_labels or not run.train.images or not run.history:
+        if config.data.sparse_labels:
+            print("post-processing not tuned: sparse labels (unannotated objects cannot be scored)", flush=True)
+        return None
+    started = time.monotonic()
+    dims = len(run.input_size)
+    images, truths = tuning_set(run.train, config.postprocess.tune_images, dims)
+    kind = run.task.instance_kind(config)
+    values, score, start = tune_for_model(run.model, config, run.device, images, truths, kind)
+    last_config = store_postprocess(run.run_dir / "last.pt", values)
+    stored = [_describe(values, score, start) + " -> last.pt"]
+    best_path = run.run_dir / "best.pt"
+    if best_path.exists() and run.best_epoch == run.history[-1]["epoch"]:  # the same weights
+        store_postprocess(best_path, values)
+        stored = [stored[0] + ", best.pt"]
+    elif best_path.exists():  # an earlier epoch: tuned for its own weights
+        model, _ = ckpt.load_model(best_path, run.device)
+        best_values, best_score, best_start = tune_for_model(model, config, run.device, images, truths, kind)
+        store_postprocess(best_path, best_values)
+        stored.append(_describe(best_values, best_score, best_start) + f" -> best.pt (epoch {run.best_epoch})")
+    save_config(last_config, run.run_dir / "config.yaml")
+    run.config = last_config
+    print(f"post-processing tuned on {len(images)} training images (crops <= {MAX_SIDE[dims]} px, "
+          f"{time.monotonic() - started:.0f} s): {'; '.join(stored)} (postprocess.tune_after_training=false "
+          "keeps the configured values)", flush=True)
+    return values
+
+
+def _describe(values: dict[str, Any], score: float, start: float | None) -> str:
+    """e.g. ``threshold=0.6 seed_threshold=0.8 min_size=30, mean DSB score 0.512 on them (0.478 with the
+    configured values)``."""
+    shown = " ".join(f"{key}={value:g}" for key, value in values.items())
+    before = f" ({start:.3f} with the configured values)" if start is not None else ""
+    return f"{shown}, mean DSB score {score:.3f} on them{before}"
