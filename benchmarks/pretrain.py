@@ -13,16 +13,24 @@ Models:
           with the settings of ``benchmarks/isbi2012.py``'s ``default +wmap +elastic`` run; slices
           20-24 (its fixed validation split) are never trained on.
 
+  em-organelles  multiclass (membranes, mitochondrion interior and boundary, PSD, vesicles, axon) on
+          ``../shared/data/epfl-hippocampus/train`` with the settings of ``benchmarks/epfl_multiclass.py``
+          and its ``axon`` split: slices training0000-0003 (validation, 4 of the 8 slices with axon) are
+          never trained on.
+
 Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
 (its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
 packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants; ``finish``
-takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as fp16 weights with a model card in
+takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as fp16 weights with a
+model card in
 ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
 (``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
 model's task (``FINISH``): instances models first get their post-processing tuned on 24 training
 images (as ``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder) and are scored per image
 type (DSB score, AP50, Dice); binary models are packaged as they are and scored with the ISBI 2012
-challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice.
+challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice; multiclass models are
+packaged as they are and scored per class (Dice pooled over the validation slices, with and without
+flip TTA, as ``benchmarks/epfl_multiclass.py`` scores).
 
 Example (the shipped ``nuclei`` model; see its model card for the exact command and hours):
     nice -n 15 .venv/bin/python benchmarks/pretrain.py nuclei --budget-min 80 --clock wall --threads 1
@@ -47,6 +55,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from dsb2018 import COMMON as DSB_COMMON  # noqa: E402  (the same settings and split as the benchmark)
 from dsb2018 import VARIANTS as DSB_VARIANTS  # noqa: E402
 from dsb2018 import image_type  # noqa: E402
+from epfl_multiclass import CLASS_SETTINGS as EPFL_SETTINGS  # noqa: E402  (settings and split of the benchmark)
+from epfl_multiclass import score_samples as score_classes  # noqa: E402
+from epfl_multiclass import split_folders as epfl_split  # noqa: E402
 from isbi2012 import COMMON as ISBI_COMMON  # noqa: E402  (the same settings and fixed split as the benchmark)
 from isbi2012 import RUNS as ISBI_RUNS  # noqa: E402
 from isbi2012 import make_split as isbi_split  # noqa: E402
@@ -98,6 +109,34 @@ MODELS = {
             "are background (0), cell interiors foreground (255), as in the challenge's labels",
         ],
     },
+    "em-organelles": {
+        "data": DATA / "epfl-hippocampus" / "train",
+        # training0000-0003 validation (4 of the 8 slices holding axon), the other 23 train
+        "fixed_split": lambda data, out: epfl_split(data, out, "axon"),
+        "samples": "task",  # class-folders samples, found by the multiclass task
+        "overrides": EPFL_SETTINGS,
+        "summary": "organelles in 2D FIB-SEM of brain tissue (EPFL hippocampus CA1, ~5 nm): multiclass U-Net, "
+                   "classes background, membranes, mitochondrion (interior), mitochondrial boundaries, PSD, "
+                   "vesicles, axon (myelin)",
+        "data_card": "EPFL hippocampus CA1 FIB-SEM (Lucchi et al.) with a community multiclass annotation, 27 "
+                     "slices of 768x1024 px (../shared/data/epfl-hippocampus/train), the axon split of "
+                     "benchmarks/epfl_multiclass.py: trained on 23 slices, scored on training0000-0003 it "
+                     "never saw",
+        "validation_split": "{n} slices (training0000-0003) never trained on, 4 of the 8 holding axon",
+        "use": "unetkit predict --model em-organelles IMAGES --out DIR",
+        "limits": [
+            "trained for the CPU minutes above with 1 thread on a shared 2-core machine, 16 base channels: "
+            "expect clearly lower accuracy than models trained for GPU hours",
+            "one volume only (EPFL hippocampus CA1, FIB-SEM, ~5 nm isotropic): other tissue, resolution or EM "
+            "modality (ssTEM, SBEM) was never seen",
+            "axon is one myelinated axon (its dark myelin ring) in 8 slices: trained on 4, scored on 4 "
+            "others 10-28 slices away: the same axon further along, so its Dice says little about other axons",
+            "mitochondrial boundaries take priority over the mitochondrion masks they lie in, so "
+            "'mitochondrion' is the interior; validation.mitochondria_dice scores the whole organelle",
+            "2D only, gray input (RGB is averaged), each image normalised by its own percentiles; the "
+            "validation scores use flip TTA (validation.no_tta without), predict uses inference.tta",
+        ],
+    },
 }
 PACKAGE = ROOT / "unetkit" / "pretrained"
 
@@ -108,6 +147,13 @@ def split(name: str, run: Path) -> tuple[list, list]:
     from unetkit.data.layouts import find_samples, split_samples
 
     train_dir, val_dir = data_dirs(name, run)
+    if MODELS[name].get("samples") == "task":  # a layout only the task knows (class folders)
+        from unetkit.recipes import resolve_config
+        from unetkit.tasks import get_task
+
+        config = resolve_config("default", overrides=MODELS[name]["overrides"])
+        task = get_task(config)
+        return task.find_samples(train_dir, config), task.find_samples(val_dir, config)
     if val_dir is not None:
         return find_samples(train_dir), find_samples(val_dir)
     return split_samples(find_samples(train_dir), 0.15, 0)
@@ -225,7 +271,53 @@ class BinaryFinish:
         return {"summary": summary, "rows": rows}
 
 
-FINISH = {"instances": InstancesFinish, "binary": BinaryFinish}  # by the task of the trained model
+class MulticlassFinish:
+    """Multiclass models: packaged as they are (the class is the argmax); scored as
+    benchmarks/epfl_multiclass.py scores: per-class Dice and IoU pooled over the validation slices, the
+    mean over the foreground classes the truth holds and the lowest of them, and mitochondria whole
+    (interior + boundary) when the classes have them; with flip TTA (the benchmark's numbers) and
+    without (``no_tta``: what predict gives by default)."""
+
+    def package_source(self, run: Path, train_samples: list, limit: int) -> Path:
+        return run / "last.pt"
+
+    def card_fields(self, config) -> dict:
+        return {"classes": list(config.data.class_names),
+                "postprocess": {"instances": "none (class map = argmax of the class probabilities)"}}
+
+    def score(self, weights: Path, val_samples: list, tta: bool = True) -> dict:
+        """Both with and without flip TTA, whatever ``tta`` says (the summary carries both)."""
+        from unetkit import checkpoint as ckpt
+
+        model, config = ckpt.load_model(weights)
+        runs = {}
+        for tta in (True, False):
+            config.inference.tta = tta
+            runs[tta] = score_classes(model, config, val_samples)
+        scored, plain = runs[True], runs[False]
+        names = scored["class_names"]
+
+        def per_class(result: dict, key: str) -> dict:
+            return {n: round(float(v), 4) for n, v in zip(names, result[key], strict=True)}
+
+        summary = {
+            "images": len(val_samples), "tta": "flips",
+            "per_class_dice": per_class(scored, "per_class_dice"),
+            "truth_share": per_class(scored, "truth_share"),
+            "predicted_share": per_class(scored, "predicted_share"),
+            "present_classes": scored["present_classes"],
+            **{k: round(float(scored[k]), 4) for k in ("mean_present_foreground_dice", "min_present_class_dice",
+                                                       "mean_foreground_dice", "mitochondria_dice")},
+            "min_present_class": scored["min_present_class"],
+            "no_tta": {"per_class_dice": per_class(plain, "per_class_dice"),
+                       **{k: round(float(plain[k]), 4) for k in ("mean_present_foreground_dice",
+                                                                 "min_present_class_dice", "mitochondria_dice")}},
+        }
+        return {"summary": summary, "rows": [{"tta": tta, **result} for tta, result in runs.items()]}
+
+
+# by the task of the trained model
+FINISH = {"instances": InstancesFinish, "binary": BinaryFinish, "multiclass": MulticlassFinish}
 
 
 def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str,
