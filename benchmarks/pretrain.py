@@ -374,17 +374,20 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
     return 0
 
 
-def score_run(name: str, run: Path, limit: int, tta: bool) -> int:
-    """Score the run's ``last.pt`` as it is on the validation split (no tuning, no packaging)."""
+def score_run(name: str, run: Path, limit: int, tta: bool, weights: Path | None = None) -> int:
+    """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model) as it is on the validation split
+    (no tuning, no packaging)."""
     from unetkit import checkpoint as ckpt
     from unetkit.tasks import get_task
 
     _, val_samples = split(name, run)
     if limit:
         val_samples = val_samples[:limit]
-    task = get_task(ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))).name
+    weights = weights or run / "last.pt"
+    task = get_task(ckpt.config_of(ckpt.load_checkpoint(weights))).name
     started = time.perf_counter()
-    result = FINISH[task]().score(run / "last.pt", val_samples, tta=tta)
+    result = FINISH[task]().score(weights, val_samples, tta=tta)
+    result["summary"]["weights"] = str(weights)
     result["summary"]["tta"] = tta
     result["summary"]["seconds"] = round(time.perf_counter() - started, 1)
     (run / ("score-tta.json" if tta else "score.json")).write_text(json.dumps(result, indent=2))
@@ -437,6 +440,7 @@ def main() -> int:
                         help="train (or resume); score: last.pt on the validation split as it is; "
                              "finish: tune, package into unetkit/pretrained/NAME, score")
     parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
+    parser.add_argument("--weights", type=Path, help="score: this checkpoint instead of the run's last.pt")
     parser.add_argument("--limit", type=int, default=0, help="finish: only this many tuning/validation images")
     parser.add_argument("--package", type=Path, default=PACKAGE, help="finish: folder of packaged models")
     parser.add_argument("--train-cpu-min", type=float, help="finish: measured CPU minutes of training, for the card")
@@ -456,7 +460,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     run = args.out / args.name
     if args.stage == "score":
-        return score_run(args.name, run, args.limit, args.tta)
+        return score_run(args.name, run, args.limit, args.tta, args.weights)
     if args.stage == "finish":
         return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads)
     return train(args.name, run, args.budget_min, args.clock, args.overrides)
