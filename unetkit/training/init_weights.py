@@ -16,6 +16,7 @@ import torch
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig
 from unetkit.errors import InputError
+from unetkit.tasks import get_task
 
 KEPT_FROM_RUN = ("encoder_weights", "freeze_encoder_epochs")  # training-only model keys the run may choose
 
@@ -25,7 +26,8 @@ def adopt_init_network(config: RunConfig) -> RunConfig:
     outputs differ from the checkpoint's is refused naming the key."""
     source = config.train.init_weights
     theirs = ckpt.config_of(ckpt.load_checkpoint(source))
-    if theirs.model.out_channels != config.model.out_channels or theirs.task != config.task:
+    same_task = type(get_task(theirs)) is type(get_task(config))
+    if theirs.model.out_channels != config.model.out_channels or not same_task:
         raise InputError(f"train.init_weights={source}: a {theirs.task} model with {theirs.model.out_channels} "
                          f"outputs, but this run trains {config.task} with {config.model.out_channels}; "
                          f"fine-tune it with --task {theirs.task} and its target (data.target={theirs.data.target})")
