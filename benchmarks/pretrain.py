@@ -322,10 +322,11 @@ FINISH = {"instances": InstancesFinish, "binary": BinaryFinish, "multiclass": Mu
 
 
 def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str,
-           threads: int) -> int:
+           threads: int, version: int = 1, started_from: str = "") -> int:
     """Package last.pt (instances: with post-processing tuned on training images) as fp16 weights with
     a card, then score the packaged file on the validation split; what each step does comes from the
-    task of the trained model (``FINISH``)."""
+    task of the trained model (``FINISH``). ``started_from``: for a run fine-tuned from earlier weights
+    (``train.init_weights``), what those were (the card's numbers then count both)."""
     from unetkit import checkpoint as ckpt
     from unetkit.pretrained.build import write_card, write_packaged_model
     from unetkit.tasks import get_task
@@ -348,7 +349,7 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
     history = state["history"]
     channels = config.model.in_channels
     card = {
-        "version": 1, "task": config.task, "summary": spec["summary"], "data": spec["data_card"],
+        "version": version, "task": config.task, "summary": spec["summary"], "data": spec["data_card"],
         "command": command,
         "training": {
             "images": len(train_samples), "epochs": len(history),
@@ -357,6 +358,7 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
             "wall_minutes": round(float(state["elapsed_s"]) / 60, 1),
             "cpu_minutes": None if cpu_min is None else round(cpu_min, 1), "threads": threads,
             "cpu_model": cpu_model(),
+            **({"started_from": started_from} if started_from else {}),
             "network": f"U-Net depth {config.model.depth}, {config.model.base_channels} base channels, "
                        f"{config.model.norm} norm, {config.model.padding} padding, in {channels} "
                        f"({'RGB; gray is repeated' if channels == 3 else 'gray; RGB is averaged'}), "
@@ -446,6 +448,9 @@ def main() -> int:
     parser.add_argument("--package", type=Path, default=PACKAGE, help="finish: folder of packaged models")
     parser.add_argument("--train-cpu-min", type=float, help="finish: measured CPU minutes of training, for the card")
     parser.add_argument("--command", default="", help="finish: the training command, for the card")
+    parser.add_argument("--version", type=int, default=1, help="finish: the model's version, for the card")
+    parser.add_argument("--started-from", default="",
+                        help="finish: for a fine-tuned run, the weights it started from, for the card")
     parser.add_argument("--budget-min", type=float, default=90.0, help="total training budget in minutes")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="what the budget counts: process CPU time or wall time (new runs only)")
@@ -463,7 +468,8 @@ def main() -> int:
     if args.stage == "score":
         return score_run(args.name, run, args.limit, args.tta, args.weights)
     if args.stage == "finish":
-        return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads)
+        return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads,
+                      args.version, args.started_from)
     return train(args.name, run, args.budget_min, args.clock, args.overrides)
 
 
