@@ -47,13 +47,12 @@ def load_init_weights(model: torch.nn.Module, source: str) -> None:
     weights = payload.get("model")
     if not isinstance(weights, dict):
         raise InputError(f"train.init_weights={source}: the checkpoint holds no model weights")
-    mine = model.state_dict()
-    wrong = [key for key in mine if key not in weights or tuple(weights[key].shape) != tuple(mine[key].shape)]
-    if wrong or set(weights) - set(mine):
+    try:
+        model.load_state_dict(weights)  # fp16 packaged weights are copied into the fp32 parameters
+    except RuntimeError as error:  # missing / unexpected keys, wrong shapes
         theirs = ckpt.config_of(payload).model
-        first = (wrong or sorted(set(weights) - set(mine)))[0]
+        detail = " ".join(str(error).split())[:200]
         raise InputError(f"train.init_weights={source}: its network ({theirs.name}, depth {theirs.depth}, "
                          f"{theirs.base_channels} base channels, in {theirs.in_channels}, out {theirs.out_channels}) "
-                         f"does not match this run's (first mismatch: {first}); "
-                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)")
-    model.load_state_dict({key: value.to(mine[key].dtype) for key, value in weights.items()})
+                         f"does not match this run's ({detail}); "
+                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)") from error
