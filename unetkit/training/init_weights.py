@@ -55,4 +55,4 @@ def load_init_weights(model: torch.nn.Module, source: str) -> None:
         raise InputError(f"train.init_weights={source}: its network ({theirs.name}, depth {theirs.depth}, "
                          f"{theirs.base_channels} base channels, in {theirs.in_channels}, out {theirs.out_channels}) "
                          f"does not match this run's ({detail}); "
-                         "set the model.* keys to the checkpoint's (unetkit models / unetkit info show them)") from error
+                         "set the model.* keys to the checkpoint's (unetkit models shows them)") from error
