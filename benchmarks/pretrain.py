@@ -25,8 +25,9 @@ takes ``last.pt`` (never a checkpoint chosen on the validation split), packages 
 model card in
 ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
 (``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
-model's task (``FINISH``): instances models first get their post-processing tuned on 24 training
-images (as ``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder) and are scored per image
+model's task (``FINISH``): instances models keep the post-processing that training tuned at its end on
+24 training images (runs with ``postprocess.tune_after_training=false`` get it tuned here, as
+``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder) and are scored per image
 type (DSB score, AP50, Dice); binary models are packaged as they are and scored with the ISBI 2012
 challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice; multiclass models are
 packaged as they are and scored per class (Dice pooled over the validation slices, with and without
@@ -176,18 +177,24 @@ def mean(rows: list[dict], key: str) -> float:
 
 
 class InstancesFinish:
-    """Instances models: post-processing tuned on 24 training images, then DSB score, AP50 and Dice per
+    """Instances models: post-processing tuned on 24 training images (by training, or here), then DSB score, AP50 and Dice per
     image type (the scoring of benchmarks/dsb2018.py)."""
 
     def package_source(self, run: Path, train_samples: list, limit: int) -> Path:
-        """Tune the post-processing on training images (what `unetkit tune-postprocess --update` runs:
-        ``tune_postprocess`` over its default grid) and write ``run/tuned.pt`` = last.pt with the winner."""
+        """last.pt when training tuned its post-processing at the end (``postprocess.tune_after_training``,
+        on by default); else tune it on training images here (what `unetkit tune-postprocess --update`
+        runs: ``tune_postprocess`` over its default grid) into ``run/tuned.pt`` = last.pt with the winner."""
         from unetkit import checkpoint as ckpt
         from unetkit.config import apply_overrides, to_dict
         from unetkit.data.targets import instance_labels
         from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
         from unetkit.tasks import get_task
 
+        trained = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt")).postprocess
+        if trained.tune_after_training:
+            print("post-processing as tuned at the end of training: "
+                  + " ".join(f"{key}={getattr(trained, key):g}" for key in DEFAULT_GRID))
+            return run / "last.pt"
         index = np.random.default_rng(1).choice(len(train_samples), min(24, len(train_samples)), replace=False)
         tune_samples = [train_samples[i] for i in index][:limit or None]
         model, config = ckpt.load_model(run / "last.pt")
@@ -393,6 +400,7 @@ def score_run(name: str, run: Path, limit: int, tta: bool, weights: Path | None 
     result["summary"]["weights"] = str(weights)
     result["summary"]["tta"] = tta
     result["summary"]["seconds"] = round(time.perf_counter() - started, 1)
+    run.mkdir(parents=True, exist_ok=True)  # scoring given weights needs no run of its own
     (run / ("score-tta.json" if tta else "score.json")).write_text(json.dumps(result, indent=2))
     print(json.dumps(result["summary"], indent=2))
     return 0
@@ -426,7 +434,8 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str])
     spec = MODELS[name]
     train_dir, val_dir = data_dirs(name, out)
     budget = {"train.time_budget_s": budget_min * 60}
-    if (out / "last.pt").exists():
+    if (out / "last.pt").exists():  # --set on a resume: only what a resume may change (e.g. train.precision)
+        budget.update(dict(item.split("=", 1) for item in extra))
         result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=budget, progress=False)
     else:
         overrides = spec["overrides"] + [f"train.time_budget_s={budget_min * 60}", f"train.budget_clock={clock}"]

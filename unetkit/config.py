@@ -123,6 +123,10 @@ class TrainConfig:
     scheduler: str = "cosine"  # cosine (over epochs) | cosine-time (over time_budget_s) | constant
     warmup_epochs: int = 1  # linear warm-up before the cosine decay
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    # CPU training: auto | fp32 | bf16 (autocast; weights and optimiser stay float32). auto = bf16 where the
+    # CPU computes bf16 in hardware (avx512_bf16 / amx_bf16: steps ~1.9x faster, BENCHMARKS.md "bf16
+    # training on a CPU"), fp32 elsewhere (emulated bf16 is slower). CUDA follows train.amp.
+    precision: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0  # seeds torch, numpy and the patch sampler
     time_budget_s: float = 0.0  # stop after this many seconds of training (0 = no limit)

@@ -87,6 +87,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "train.channels_last": ("auto", "true", "false"),
     "inference.blend": ("gaussian", "constant"),
     "inference.precision": ("fp32", "bf16"),
+    "train.precision": ("auto", "fp32", "bf16"),
     "postprocess.method": ("auto", "components", "watershed"),
 }
 

@@ -96,7 +96,10 @@ def test_instances_task_and_tune_postprocess(tmp_path, capsys):
     capsys.readouterr()
     assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update",
                  "--grid", '{"threshold": [0.3, 0.5], "min_size": [1, 50]}', "--json"]) == 0
-    best = last_json(capsys)["best"]
+    out = capsys.readouterr().out
+    best = json.loads(out.strip().splitlines()[-1])["best"]
+    # the line names what the grid tuned, not the other postprocess keys
+    assert f"stored in the checkpoint: threshold={best['threshold']}, min_size={best['min_size']}\n" in out
     stored = config_of(load_checkpoint(run / "best.pt")).postprocess
     assert (stored.threshold, stored.min_size) == (best["threshold"], best["min_size"])
     assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--grid", "{bad"]) == 2

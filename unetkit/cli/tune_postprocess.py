@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     for rank, row in enumerate(rows[:5], start=1):
         values = "  ".join(str(v) for k, v in row.items() if k not in ("score", "scores"))
         print(f"{rank:>4}  {row['score']:.4f}  {values}")
-    print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={v}" for k, v in best.items()))
+    tuned = [key for key in rows[0] if key not in ("score", "scores")]  # the grid's keys, not all of postprocess
+    print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={best[k]}" for k in tuned))
     if args.json:
         print(json.dumps({"best": best, "score": rows[0]["score"]}))
     return 0

@@ -52,6 +52,13 @@ def cpu_flags() -> list[str]:
     return [flag for flag in SIMD_FLAGS if flag in present]
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX-BF16): there bf16 autocast roughly
+    halves a training step; elsewhere PyTorch emulates bf16 and it is slower than float32."""
+    flags = set(cpu_flags())
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def describe() -> str:
     """One line for table headers and summaries: ``AMD EPYC (avx2 fma avx512f ...), 2 logical CPUs``."""
     import os

@@ -55,13 +55,13 @@ from unetkit.training.cpu_convs import accelerate_training_convs
 from unetkit.training.data import prepare_data
 from unetkit.training.finalize import finish_postprocess
 from unetkit.training.init_weights import adopt_init_network, load_init_weights
-from unetkit.training.optim import BudgetClock, build_optimizer, lr_lambda, train_channels_last
+from unetkit.training.optim import BudgetClock, autocast_dtype, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
 from unetkit.training.validation import validate
 from unetkit.visualize.curves import plot_curves
 
 RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile",
-                       "train.channels_last", "train.gemm_convs", "train.autotune")
+                       "train.channels_last", "train.gemm_convs", "train.autotune", "train.precision")
 
 
 @dataclass
@@ -201,9 +201,7 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
         config.train.epochs * steps, config.train.warmup_epochs * steps, config.train.scheduler,
         clock if budget > 0 else None))
-    amp_dtype = None
-    if config.train.amp and ctx.device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = autocast_dtype(config, ctx.device.type)
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=amp_dtype == torch.float16)
     return Run(config, task, run_dir, train_dir, val_dir, ctx, train, val, input_size, output_size, dataset,
                loader, model, model, optimizer, scheduler, scaler, amp_dtype,
@@ -350,7 +348,8 @@ def write_summary(run: Run, stopped: bool) -> None:
                "epochs_run": len(run.history), "stopped_by_time_budget": stopped,
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
                "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan],
-               **run_throughput(run.history, run.ctx.world_size)}
+               **run_throughput(run.history, run.ctx.world_size),
+               "precision": "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch.")}
     if run.ctx.is_main:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
         print(describe_throughput(summary), flush=True)

@@ -41,4 +41,5 @@ def describe_throughput(summary: dict[str, Any]) -> str:
     rate = summary.get("patches_per_cpu_s")
     shown = f"{rate:.2f}" if rate is not None else "n/a"
     return (f"training throughput: {shown} patches per CPU-second ({summary['train_patches']} patches, "
-            f"{summary['train_cpu_s']:.1f} CPU-s) on {summary['cpu_model']}, {summary['torch_threads']} torch threads")
+            f"{summary['train_cpu_s']:.1f} CPU-s) on {summary['cpu_model']}, {summary['torch_threads']} torch threads"
+            + (f", {summary['precision']}" if summary.get("precision", "fp32") != "fp32" else ""))
