@@ -42,8 +42,9 @@ def test_synth_train_predict_evaluate(tmp_path, capsys):
     assert main(["synth", "--out", str(data), "--n-train", "4", "--n-val", "2", "--n-test", "2", "--seed", "3"]) == 0
     run = tmp_path / "run"
     assert main(["train", "--data", str(data / "train"), "--val", str(data / "val"), "--out", str(run),
-                 "--epochs", "2", "--quiet", *TINY]) == 0
+                 "--epochs", "2", "--quiet", "--precision", "fp32", *TINY]) == 0
     assert (run / "best.pt").is_file() and (run / "curves.png").is_file()
+    assert json.loads((run / "summary.json").read_text())["precision"] == "fp32"
     pred = tmp_path / "pred"
     assert main(["predict", "--model", str(run), str(data / "test" / "images"), "--out", str(pred), "--quiet",
                  "--instances"]) == 0
@@ -57,9 +58,10 @@ def test_synth_train_predict_evaluate(tmp_path, capsys):
     assert main(["evaluate", "--task", "instances", "--truth", str(data / "test" / "masks"), "--pred",
                  str(pred / "labels"), "--json"]) == 0
     assert 0 <= last_json(capsys)["dsb_score"] <= 1
-    # resume: continue the same run for one more epoch
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet"]) == 0
+    # resume: continue the same run for one more epoch (precision is a speed setting a resume may change)
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet", "--precision", "bf16"]) == 0
     assert "resuming" in capsys.readouterr().out
+    assert json.loads((run / "summary.json").read_text())["precision"] == "bfloat16"
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-autotune", action="store_true",
                         help="CPU: no timing of the fast conv paths on this machine (`unetkit tune-cpu`); "
                              "they run as switched (train.gemm_convs), the same on every CPU")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="CPU training: bf16 autocast (~2x faster steps on CPUs with bf16 instructions,"
+                             " emulated and slower without); auto (default): bf16 where the CPU has them")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_selection_arguments(parser)
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     shortcuts = {"data.layout": args.layout, "model.name": args.model, "model.encoder_weights": args.encoder_weights,
                  "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction,
-                 "data.nan_policy": args.nan_policy, "train.init_weights": args.init_weights}
+                 "data.nan_policy": args.nan_policy, "train.init_weights": args.init_weights,
+                 "train.precision": args.precision}
     settings = {key: value for key, value in shortcuts.items() if value is not None}
     if args.no_autotune:
         settings["train.autotune"] = False
