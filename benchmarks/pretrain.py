@@ -177,8 +177,8 @@ def mean(rows: list[dict], key: str) -> float:
 
 
 class InstancesFinish:
-    """Instances models: post-processing tuned on 24 training images (by training, or here), then DSB score, AP50 and Dice per
-    image type (the scoring of benchmarks/dsb2018.py)."""
+    """Instances models: post-processing tuned on 24 training images (by training, or here), then DSB
+    score, AP50 and Dice per image type (the scoring of benchmarks/dsb2018.py)."""
 
     def package_source(self, run: Path, train_samples: list, limit: int) -> Path:
         """last.pt when training tuned its post-processing at the end (``postprocess.tune_after_training``,

@@ -125,7 +125,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     # CPU training: auto | fp32 | bf16 (autocast; weights and optimiser stay float32). auto = bf16 where the
     # CPU computes bf16 in hardware (avx512_bf16 / amx_bf16: steps ~1.9x faster, BENCHMARKS.md "bf16
-    # training on a CPU"), fp32 elsewhere (emulated bf16 is slower). CUDA follows train.amp.
+    # training on a CPU"), fp32 elsewhere (bf16 would be emulated there). CUDA follows train.amp.
     precision: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0  # seeds torch, numpy and the patch sampler

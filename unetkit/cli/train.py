@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
                              "they run as switched (train.gemm_convs), the same on every CPU")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                         help="CPU training: bf16 autocast (~2x faster steps on CPUs with bf16 instructions,"
-                             " emulated and slower without); auto (default): bf16 where the CPU has them")
+                             " emulated without them); auto (default): bf16 where the CPU has them")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_selection_arguments(parser)

@@ -54,7 +54,7 @@ def cpu_flags() -> list[str]:
 
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX-BF16): there bf16 autocast roughly
-    halves a training step; elsewhere PyTorch emulates bf16 and it is slower than float32."""
+    halves a training step; elsewhere bf16 is emulated in software."""
     flags = set(cpu_flags())
     return "avx512_bf16" in flags or "amx_bf16" in flags
 

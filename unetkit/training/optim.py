@@ -96,7 +96,7 @@ def autocast_dtype(config: RunConfig, device_type: str) -> torch.dtype | None:
     CUDA: bf16 (fp16 where the GPU lacks bf16) with ``train.amp``. CPU: ``train.precision`` bf16, or auto
     on a CPU with bf16 in hardware (``unetkit.cpu.info.native_bf16``): there a step of the DSB settings took
     0.58 instead of 1.12 CPU-s (2D) and a 3D step 1.9 instead of 4.2, with the same accuracy (BENCHMARKS.md);
-    without it PyTorch emulates bf16, slower than float32. Weights, gradients and AdamW stay float32.
+    without it bf16 is emulated (no gain expected; not measured). Weights, gradients and AdamW stay float32.
     """
     if device_type == "cuda":
         if not config.train.amp:
