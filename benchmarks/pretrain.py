@@ -97,11 +97,12 @@ MODELS = {
                      "../shared/data/isbi2012/train), the fixed split of benchmarks/isbi2012.py: trained on "
                      "slices 00-19, scored on slices 20-24 it never saw",
         "validation_split": "{n} slices (20-24) never trained on",
-        "use": "unetkit predict --model em-membranes IMAGES --out DIR",
+        "use": "unetkit predict --model em-membranes IMAGES --out DIR  (add --tta: flip test-time augmentation "
+               "gave fewer merges, BENCHMARKS.md)",
         "limits": [
-            "trained for the CPU minutes above with 2 threads on a shared 2-core machine, 16 base channels: "
-            "the U-Net paper trained 64 base channels for about 10 GPU hours; expect far more merged cells "
-            "(see validation.isbi) than the paper's Rand error of 0.0382",
+            "trained for the CPU minutes above on a shared 2-core machine, 16 base channels: the U-Net paper "
+            "trained 64 base channels for about 10 GPU hours; expect more merged cells (see validation.isbi) "
+            "than the paper's Rand error of 0.0382",
             "one stack only (ISBI 2012: Drosophila first-instar larva ventral nerve cord, ssTEM, 4x4x50 nm): "
             "other tissue, resolution or EM modality (SBEM, FIB-SEM) was never seen",
             "validation is 5 slices of the same stack as the training slices, not the challenge's test stack; "
