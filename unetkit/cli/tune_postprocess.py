@@ -30,11 +30,10 @@ def run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as error:
         raise InputError(f"--grid is not valid JSON: {error}") from error
     best, rows = tune_checkpoint(args.model, args.data, args.layout, args.limit, grid, args.update, args.device)
-    print("rank  score   " + "  ".join(k for k in rows[0] if k not in ("score", "scores")))
-    for rank, row in enumerate(rows[:5], start=1):
-        values = "  ".join(str(v) for k, v in row.items() if k not in ("score", "scores"))
-        print(f"{rank:>4}  {row['score']:.4f}  {values}")
     tuned = [key for key in rows[0] if key not in ("score", "scores")]  # the grid's keys, not all of postprocess
+    print("rank  score   " + "  ".join(tuned))
+    for rank, row in enumerate(rows[:5], start=1):
+        print(f"{rank:>4}  {row['score']:.4f}  " + "  ".join(str(row[key]) for key in tuned))
     print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={best[k]}" for k in tuned))
     if args.json:
         print(json.dumps({"best": best, "score": rows[0]["score"]}))
