@@ -434,9 +434,8 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str])
 
     spec = MODELS[name]
     train_dir, val_dir = data_dirs(name, out)
-    budget = {"train.time_budget_s": budget_min * 60}
     if (out / "last.pt").exists():  # --set on a resume: only what a resume may change (e.g. train.precision)
-        budget.update(dict(item.split("=", 1) for item in extra))
+        budget = [f"train.time_budget_s={budget_min * 60}", *extra]  # "key=value" items, checked as --set is
         result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=budget, progress=False)
     else:
         overrides = spec["overrides"] + [f"train.time_budget_s={budget_min * 60}", f"train.budget_clock={clock}"]
@@ -484,4 +483,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from unetkit.errors import InputError
+
+    try:
+        sys.exit(main())
+    except InputError as error:  # a bad --set or run folder: one line naming it, as the CLI does
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -131,8 +131,8 @@ def resolve_for_data(config: RunConfig, train_dir: str | Path,
 
 
 def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | Path,
-        val_dir: str | Path | None = None, resume: bool = False, resume_overrides: dict[str, Any] | None = None,
-        progress: bool = True) -> FitResult:
+        val_dir: str | Path | None = None, resume: bool = False,
+        resume_overrides: dict[str, Any] | list[str] | None = None, progress: bool = True) -> FitResult:
     """Train a network as configured; returns the best validation score and the per-epoch history."""
     run_dir = Path(out_dir)
     config, train_dir, val_dir, state = start_run(config, train_dir, run_dir, val_dir, resume, resume_overrides)
@@ -157,7 +157,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
 
 
 def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: Path, val_dir: str | Path | None,
-              resume: bool, resume_overrides: dict[str, Any] | None
+              resume: bool, resume_overrides: dict[str, Any] | list[str] | None
               ) -> tuple[RunConfig, str | Path, str | Path | None, dict[str, Any] | None]:
     """(config, train folder, val folder, resume state): from ``last.pt`` when resuming, else the config
     resolved from the data; a run folder that already holds a run is refused unless resuming."""

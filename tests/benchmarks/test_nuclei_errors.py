@@ -1,0 +1,36 @@
+"""benchmarks/nuclei_errors.py: each kind of error sorted as named, on hand-drawn label images."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from nuclei_errors import sort_errors  # noqa: E402
+
+
+def square(image: np.ndarray, top: int, left: int, side: int, value: int) -> None:
+    image[top:top + side, left:left + side] = value
+
+
+def test_matched_missed_merged_split_poor_fit_and_false_positive_are_told_apart():
+    truth = np.zeros((100, 100), dtype=np.uint16)
+    pred = np.zeros_like(truth)
+    square(truth, 0, 0, 10, 1)  # matched: predicted exactly
+    square(pred, 0, 0, 10, 1)
+    square(truth, 0, 20, 10, 2)  # missed: nothing predicted there
+    square(truth, 20, 0, 10, 3)  # merged: 3 and 4 side by side inside one prediction
+    square(truth, 20, 10, 10, 4)
+    pred[20:30, 0:20] = 2
+    square(truth, 40, 0, 20, 5)  # split: top and bottom halves predicted as two objects
+    pred[40:50, 0:20] = 3
+    pred[50:60, 0:20] = 4
+    square(truth, 70, 0, 10, 6)  # poor fit: one prediction, 4x its area
+    square(pred, 70, 0, 20, 5)
+    square(pred, 0, 80, 10, 6)  # false positive: on background
+    truths, preds = sort_errors(truth, pred)
+    assert [kind for kind, _, _ in truths] == ["matched", "missed", "merged", "merged", "split", "poor fit"]
+    assert [size for _, size, _ in truths] == [100, 100, 100, 100, 400, 100]
+    assert truths[0][2] == 1.0 and truths[5][2] == 0.25
+    # unmatched predictions: the merge, the two halves, the loose outline; and the one on background
+    assert preds == {"other side of a merge/split/poor fit": 4, "false positive": 1}
