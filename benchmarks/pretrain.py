@@ -434,11 +434,12 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str])
 
     spec = MODELS[name]
     train_dir, val_dir = data_dirs(name, out)
+    budget = f"train.time_budget_s={budget_min * 60}"
     if (out / "last.pt").exists():  # --set on a resume: only what a resume may change (e.g. train.precision)
-        budget = [f"train.time_budget_s={budget_min * 60}", *extra]  # "key=value" items, checked as --set is
-        result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=budget, progress=False)
+        result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=[budget, *extra],
+                     progress=False)  # "key=value" items, checked as --set is
     else:
-        overrides = spec["overrides"] + [f"train.time_budget_s={budget_min * 60}", f"train.budget_clock={clock}"]
+        overrides = spec["overrides"] + [budget, f"train.budget_clock={clock}"]
         config = resolve_config("default", overrides=overrides + extra)
         result = fit(config, train_dir, out, val_dir=val_dir, progress=False)
     print(f"{name}: best {result.best_score:.4f} at epoch {result.best_epoch}, {len(result.history)} epochs")
