@@ -14,7 +14,8 @@ It also prints how far the DSB score (mean over IoU 0.50..0.95) stands below AP5
 quality of matched nuclei (their IoU), and two conservative bounds: the AP50 with every merged and split
 nucleus counted as matched (perfect seeds), and with every missed one matched (perfect recall of
 foreground), unmatched predictions kept in both.
-Probabilities are cached in ``--out`` so a rerun re-sorts without predicting.
+Probabilities are cached in ``--out`` (a folder per weights file, named by its sha256) so a rerun re-sorts
+without predicting.
 
     .venv/bin/python benchmarks/nuclei_errors.py [--model nuclei | --model run/last.pt] [--tta]
 """
@@ -38,50 +39,39 @@ SIZES = ((0, 100, "< 100 px"), (100, 400, "100-400 px"), (400, 10**9, ">= 400 px
 TRUTH_KINDS = ("matched", "missed", "merged", "split", "poor fit")
 
 
-def overlaps(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pixel counts of truth objects, of predicted objects, intersection matrix) with dense ids 1..N."""
-    from unetkit.metrics.instances import relabel_consecutive
-
-    t, n_true = relabel_consecutive(truth)
-    p, n_pred = relabel_consecutive(pred)
-    inter = np.zeros((n_true + 1, n_pred + 1), dtype=np.int64)
-    np.add.at(inter, (t, p), 1)
-    return inter.sum(1), inter.sum(0), inter
-
-
 def sort_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[list[tuple[str, int, float]], Counter]:
     """([(kind, size, best IoU) per truth nucleus], Counter of unmatched predictions by kind)."""
-    size_t, size_p, inter = overlaps(truth, pred)
-    union = size_t[:, None] + size_p[None, :] - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-    iou[0, :] = 0
-    iou[:, 0] = 0
-    matched_t = (iou > 0.5).any(1)
-    matched_p = (iou > 0.5).any(0)
-    covers = inter / np.maximum(size_t[:, None], 1)  # share of truth i inside prediction j
+    from unetkit.metrics.instances import pair_overlaps
+
+    pairs = pair_overlaps(truth, pred)
+    ti, pj, inter, iou = pairs.truth_index, pairs.pred_index, pairs.intersection, pairs.iou
+    covers = inter / pairs.truth_size[ti]  # share of the pair's truth inside its prediction
+    matched_t = np.zeros(pairs.n_true, dtype=bool)
+    matched_t[ti[iou > 0.5]] = True
+    matched_p = np.zeros(pairs.n_pred, dtype=bool)
+    matched_p[pj[iou > 0.5]] = True
+    starts = np.searchsorted(ti, np.arange(1, pairs.n_true))  # pairs come sorted by truth index
+    by_truth = np.split(np.arange(ti.size), starts)[:pairs.n_true]
     truths = []
-    for i in range(1, inter.shape[0]):
-        best = float(iou[i].max())
+    for i, own in enumerate(by_truth):
+        best = float(iou[own].max()) if own.size else 0.0
         if matched_t[i]:
             kind = "matched"
-        elif covers[i, 1:].sum() < 0.5:
+        elif covers[own].sum() < 0.5:
             kind = "missed"
         else:
-            j = int(np.argmax(inter[i, 1:])) + 1
-            others = covers[1:, j] > 0.5
-            others[i - 1] = False
-            if others.any():
-                kind = "merged"
-            elif (covers[i, 1:] >= 0.2).sum() >= 2:
+            j = pj[own[np.argmax(inter[own])]]  # the prediction holding most of this nucleus
+            if np.any((pj == j) & (ti != i) & (covers > 0.5)):
+                kind = "merged"  # ... also holds most of another one
+            elif np.count_nonzero(covers[own] >= 0.2) >= 2:
                 kind = "split"
             else:
                 kind = "poor fit"
-        truths.append((kind, int(size_t[i]), best))
-    preds: Counter = Counter()
-    on_truth = 1 - inter[0] / np.maximum(size_p, 1)  # share of each prediction on truth foreground
-    for j in range(1, inter.shape[1]):
-        if not matched_p[j]:
-            preds["false positive" if on_truth[j] < 0.2 else "other side of a merge/split/poor fit"] += 1
+        truths.append((kind, int(pairs.truth_size[i]), best))
+    on_truth = np.bincount(pj, weights=inter, minlength=pairs.n_pred) / np.maximum(pairs.pred_size, 1)
+    preds: Counter = Counter()  # unmatched predictions, by the share of them on truth foreground
+    for j in np.flatnonzero(~matched_p):
+        preds["false positive" if on_truth[j] < 0.2 else "other side of a merge/split/poor fit"] += 1
     return truths, preds
 
 
@@ -98,6 +88,7 @@ def main() -> int:
     from unetkit.data.targets import instance_labels
     from unetkit.inference.postprocess import postprocess
     from unetkit.metrics.instances import instance_scores
+    from unetkit.pretrained import sha256_of
     from unetkit.tasks import get_task
 
     torch.set_num_threads(args.threads)
@@ -106,7 +97,8 @@ def main() -> int:
     config = apply_overrides(config, {"inference.tta": args.tta})
     kind = get_task(config).instance_kind(config)
     _, val_samples = split("nuclei", ROOT / "benchmarks" / "out" / "pretrain" / "nuclei")
-    cache = args.out / f"{Path(args.model).stem}{'-tta' if args.tta else ''}"
+    weights = sha256_of(ckpt.resolve_path(args.model))[:12]  # a new version or checkpoint: a new cache
+    cache = args.out / f"{Path(args.model).stem}-{weights}{'-tta' if args.tta else ''}"
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
     for sample in val_samples:

@@ -34,3 +34,12 @@ def test_matched_missed_merged_split_poor_fit_and_false_positive_are_told_apart(
     assert truths[0][2] == 1.0 and truths[5][2] == 0.25
     # unmatched predictions: the merge, the two halves, the loose outline; and the one on background
     assert preds == {"other side of a merge/split/poor fit": 4, "false positive": 1}
+
+
+def test_empty_truth_or_prediction_gives_only_missed_or_false_positives():
+    truth = np.zeros((30, 30), dtype=np.uint16)
+    pred = np.zeros_like(truth)
+    square(pred, 0, 0, 5, 7)
+    assert sort_errors(truth, pred) == ([], {"false positive": 1})
+    truths, preds = sort_errors(pred, truth)
+    assert truths == [("missed", 25, 0.0)] and preds == {}

@@ -8,6 +8,7 @@ from unetkit.metrics.instances import (
     DSB_THRESHOLDS,
     instance_scores,
     instance_scores_dataset,
+    pair_overlaps,
     relabel_consecutive,
 )
 
@@ -144,3 +145,21 @@ def test_dataset_means_over_images():
     assert summary["recall50"] == pytest.approx(0.5) and summary["f1_50"] == pytest.approx(0.5)
     with pytest.raises(InputError):
         instance_scores_dataset([])
+
+
+def test_pair_overlaps_lists_only_touching_pairs_against_a_dense_count():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 6, size=(30, 40))
+    pred = rng.integers(0, 9, size=(30, 40)) * 100  # sparse ids: 0, 100, ..., 800
+    pred[:, :10] = 0  # some pairs never touch
+    got = pair_overlaps(truth, pred)
+    dense = np.zeros((6, 9), dtype=np.int64)
+    np.add.at(dense, (truth.ravel(), pred.ravel() // 100), 1)
+    assert got.n_true == 5 and got.n_pred == 8
+    np.testing.assert_array_equal(got.truth_size, dense[1:].sum(1))
+    np.testing.assert_array_equal(got.pred_size, dense[:, 1:].sum(0))
+    expected = {(i - 1, j - 1): dense[i, j] for i in range(1, 6) for j in range(1, 9) if dense[i, j]}
+    pairs = zip(got.truth_index.tolist(), got.pred_index.tolist(), strict=True)
+    assert dict(zip(pairs, got.intersection.tolist(), strict=True)) == expected
+    union = got.truth_size[got.truth_index] + got.pred_size[got.pred_index] - got.intersection
+    np.testing.assert_array_equal(got.iou, got.intersection / union)
