@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.inference_options import add_inference_arguments
 from unetkit.cli.selection import add_selection_arguments, selection_options
 
 
@@ -14,12 +15,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", help="image files or folders")
     parser.add_argument("--model", required=True, help="checkpoint (.pt) or run folder (uses best.pt)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--tile", type=int, help="input tile size (default: the checkpoint's)")
-    parser.add_argument("--overlap", type=float, help="same-padded nets: tile overlap fraction")
-    parser.add_argument("--batch", type=int, help="tiles per forward pass")
-    parser.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
     parser.add_argument("--instances", action="store_true", help="also write instance labels and objects")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--engine", choices=["torch", "onnxruntime", "torchscript"], default="torch",
                         help="torch: the checkpoint; onnxruntime/torchscript: a file from `unetkit export` "
                              "(--model model.onnx, or a run folder holding it). Under torchrun each process "
@@ -36,12 +32,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-probabilities", action="store_true", help="skip probability TIFFs")
     parser.add_argument("--class-probabilities", action="store_true",
                         help="multiclass: also write probabilities/<class>/<image>.tif per class")
-    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
-                        help="NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel "
-                             "(default: the checkpoint's data.nan_policy)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"],
-                        help="torch engine on CPU: bf16 autocast (about 2x faster on CPUs with AVX512_BF16 or AMX, "
-                             "slower without; default: the checkpoint's inference.precision, fp32)")
+    add_inference_arguments(parser)
     parser.add_argument("--quiet", action="store_true")
     add_selection_arguments(parser)
     parser.set_defaults(run=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from unetkit.cli.inference_options import add_inference_arguments
 from unetkit.cli.selection import add_selection_arguments, selection_options
 
 
@@ -19,10 +20,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", required=True, help="checkpoint (.pt), run folder, or an exported file")
     parser.add_argument("--out", required=True, help="probabilities output: .npy, .tif (tiled BigTIFF) or .zarr")
     parser.add_argument("--engine", choices=["torch", "onnxruntime", "torchscript"], default="torch")
-    parser.add_argument("--tile", type=int, help="input tile size (default: the checkpoint's)")
-    parser.add_argument("--overlap", type=float, help="same-padded nets: tile overlap fraction")
-    parser.add_argument("--batch", type=int, help="tiles per forward pass")
-    parser.add_argument("--tta", action="store_true", help="average over flips")
     parser.add_argument("--strip", type=int, default=4096, help="strip width in px (memory ~ tile x strip)")
     parser.add_argument("--dtype", choices=["float32", "float16", "uint8"], default="float32",
                         help="probability storage; uint8 = probability x 255 (4x smaller)")
@@ -31,16 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--chunk", type=int, default=2048, help="instance post-processing chunk size in px")
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
-                        help="NaN/Inf pixels: error (refuse), zero, or nearest finite pixel within the tile read "
-                             "(default: the checkpoint's data.nan_policy)")
+    add_inference_arguments(parser, nan_note=" within the tile read")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (its <out stem>.unfinished file) instead of starting over")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
-    parser.add_argument("--precision", choices=["fp32", "bf16"],
-                        help="torch engine on CPU: bf16 autocast (about 2x faster on CPUs with AVX512_BF16 or AMX, "
-                             "slower without; default: the checkpoint's inference.precision, fp32)")
     parser.add_argument("--quiet", action="store_true")
     add_selection_arguments(parser)
     parser.set_defaults(run=run)

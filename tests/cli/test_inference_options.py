@@ -1,0 +1,37 @@
+"""`predict` and `predict-large` read the shared inference options the same way."""
+
+from __future__ import annotations
+
+import pytest
+
+from unetkit.cli import build_parser
+
+SHARED = ["--tile", "508", "--overlap", "0.25", "--batch", "3", "--tta", "--device", "cpu",
+          "--nan-policy", "nearest", "--precision", "bf16"]
+EXPECTED = {"tile": 508, "overlap": 0.25, "batch": 3, "tta": True, "device": "cpu", "nan_policy": "nearest",
+            "precision": "bf16"}
+
+
+def _parse(command: str, shared: list[str]):
+    positional = ["a.tif"] if command == "predict-large" else ["images/"]
+    return build_parser().parse_args([command, *positional, "--model", "m.pt", "--out", "o.npy", *shared])
+
+
+@pytest.mark.parametrize("command", ["predict", "predict-large"])
+def test_shared_options_parse_to_the_same_values(command):
+    args = _parse(command, SHARED)
+    assert {key: getattr(args, key) for key in EXPECTED} == EXPECTED
+
+
+@pytest.mark.parametrize("command", ["predict", "predict-large"])
+def test_unset_options_defer_to_the_checkpoint(command):
+    args = _parse(command, [])
+    assert (args.tile, args.overlap, args.batch, args.nan_policy, args.precision) == (None,) * 5
+    assert args.tta is False and args.device == "auto"
+
+
+def test_a_precision_outside_the_choices_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parse("predict", ["--precision", "fp8"])
+    assert exit_info.value.code == 2
+    assert "--precision" in capsys.readouterr().err
