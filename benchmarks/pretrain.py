@@ -126,7 +126,8 @@ MODELS = {
                      "benchmarks/epfl_multiclass.py: trained on 23 slices, scored on training0000-0003 it "
                      "never saw",
         "validation_split": "{n} slices (training0000-0003) never trained on, 4 of the 8 holding axon",
-        "use": "unetkit predict --model em-organelles IMAGES --out DIR",
+        "use": "unetkit predict --model em-organelles IMAGES --out DIR --tta  (flip test-time augmentation: "
+               "the validation scores; validation.no_tta without it)",
         "limits": [
             "trained for the CPU minutes above with 1 thread on a shared 2-core machine, 16 base channels: "
             "expect clearly lower accuracy than models trained for GPU hours",
