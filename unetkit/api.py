@@ -213,7 +213,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
 def predict_large(model: str | Path, image: str | Path, out: str | Path, *, instances: str | Path | None = None,
                   chunk: int = 2048, halo: int = 128, engine: str = "torch", device: str = "auto",
                   tile_size: int | None = None, overlap: float | None = None, batch_size: int | None = None,
-                  tta: bool = False, strip_width: int = 4096, out_dtype: str = "float32",
+                  tta: bool | None = None, strip_width: int = 4096, out_dtype: str = "float32",
                   progress: bool = True, resume: bool = False, nan_policy: str | None = None,
                   precision: str | None = None, channels: Sequence[int | str] | None = None,
                   axes: str | None = None, time: int | None = None, plane: int | None = None) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
         if instances and not into_ome_zarr:
             locks.enter_context(file_lock(instances, "predict-large"))
         predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size,
-                                   overlap=overlap, batch_size=batch_size, tta=tta or None, nan_policy=nan_policy,
+                                   overlap=overlap, batch_size=batch_size, tta=tta, nan_policy=nan_policy,
                                    precision=precision)
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
         stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,

@@ -27,7 +27,7 @@ def test_shared_options_parse_to_the_same_values(command):
 def test_unset_options_defer_to_the_checkpoint(command):
     args = _parse(command, [])
     assert (args.tile, args.overlap, args.batch, args.nan_policy, args.precision) == (None,) * 5
-    assert args.tta is False and args.device == "auto"
+    assert args.tta is None and args.device == "auto"
 
 
 def test_a_precision_outside_the_choices_is_refused(capsys):

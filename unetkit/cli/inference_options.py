@@ -10,7 +10,8 @@ def add_inference_arguments(parser: argparse.ArgumentParser, nan_note: str = "")
     parser.add_argument("--tile", type=int, help="input tile size (default: the checkpoint's)")
     parser.add_argument("--overlap", type=float, help="same-padded nets: tile overlap fraction")
     parser.add_argument("--batch", type=int, help="tiles per forward pass")
-    parser.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="average over flips (test-time augmentation; default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--nan-policy", choices=["error", "zero", "nearest"],
                         help=f"NaN/Inf pixels: error (refuse, default), zero, or nearest finite pixel{nan_note} "

@@ -48,7 +48,7 @@ class PredictOptions:
     tile_size: int | None = None
     overlap: float | None = None
     batch_size: int | None = None
-    tta: bool = False
+    tta: bool | None = None  # flip TTA (None: the checkpoint's inference.tta; False turns it off)
     instances: bool = False  # write instance labels (post-processing)
     device: str = "auto"
     engine: str = "torch"  # torch (checkpoint) | onnxruntime (.onnx) | torchscript (.ts), see `unetkit export`
@@ -100,7 +100,7 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
         device = torch.device("cuda", local_rank)
     return Predictor.load(checkpoint, device, options.engine, options.winograd, options.compile,
                           selection=options.selection(), tile_size=options.tile_size, overlap=options.overlap,
-                          batch_size=options.batch_size, tta=options.tta or None, nan_policy=options.nan_policy,
+                          batch_size=options.batch_size, tta=options.tta, nan_policy=options.nan_policy,
                           autotune=options.autotune, precision=options.precision)
 
 

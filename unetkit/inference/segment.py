@@ -42,13 +42,13 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
     return data
 
 
-def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool = False,
+def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool | None = None,
                   instances: bool = True, device: str = "auto") -> Segmentation:
     """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file or run folder)."""
     from unetkit.inference.files import prepare_for_prediction
     from unetkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(checkpoint, device, "torch", tile_size=tile_size or None, tta=tta or None)
+    predictor = Predictor.load(checkpoint, device, "torch", tile_size=tile_size or None, tta=tta)
     task, config = predictor.task, predictor.config
     if task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
         raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "

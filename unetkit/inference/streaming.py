@@ -359,7 +359,7 @@ def _write(sink, block: np.ndarray, top: int, own: tuple[int, int], out_dtype: s
 
 def predict_large(model: str | Path, image: str | Path, output: str | Path, engine: str = "torch",
                   device: str = "auto", tile_size: int | None = None, overlap: float | None = None,
-                  batch_size: int | None = None, tta: bool = False, strip_width: int = 4096,
+                  batch_size: int | None = None, tta: bool | None = None, strip_width: int = 4096,
                   out_dtype: str = "float32", progress: bool = True, resume: bool = False,
                   nan_policy: str | None = None, selection: dict | None = None) -> StreamStats:
     """Predict one image file larger than memory into ``output`` (.npy, .tif, .zarr, .ome.zarr, .ome.tif)
@@ -372,7 +372,7 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
     from unetkit.inference.predictor import Predictor
 
     predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
-                               batch_size=batch_size, tta=tta or None, nan_policy=nan_policy)
+                               batch_size=batch_size, tta=tta, nan_policy=nan_policy)
     return stream_file(predictor, image, output, strip_width, out_dtype, progress, resume=resume,
                        origin={"model": str(Path(model).resolve()), "engine": engine})
 

@@ -45,7 +45,7 @@ def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint
     @thread_worker(progress={"total": 2, "desc": "unetkit: segmenting"})
     def work():
         yield  # 1 of 2: started (the progress bar shows the job while the network runs)
-        result = segment_array(checkpoint, data, tile_size=tile or None, tta=tta, instances=instances)
+        result = segment_array(checkpoint, data, tile_size=tile or None, tta=tta or None, instances=instances)
         yield
         return result
 
