@@ -35,3 +35,9 @@ def test_a_precision_outside_the_choices_is_refused(capsys):
         _parse("predict", ["--precision", "fp8"])
     assert exit_info.value.code == 2
     assert "--precision" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], None), (["--tta"], True), (["--no-tta"], False)])
+@pytest.mark.parametrize("command", ["predict", "predict-large"])
+def test_cli_tta_flags(command, flags, expected):
+    assert _parse(command, flags).tta is expected

@@ -1,4 +1,4 @@
-"""Flip TTA: None keeps the checkpoint's inference.tta, True / False override it (API and CLI)."""
+"""Flip TTA: None keeps the checkpoint's inference.tta, True / False override it (the CLI flags: tests/cli)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from unetkit import checkpoint as ckpt
-from unetkit.cli import build_parser
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.inference.files import PredictOptions, load_predictor
 from unetkit.models.registry import build_model
@@ -36,10 +35,3 @@ def test_turning_tta_off_changes_the_output_of_an_asymmetric_net(tta_checkpoint)
     # an untrained net is not flip-equivariant, so averaging over flips must move the probabilities
     assert np.abs(kept - off).max() > 1e-4
 
-
-@pytest.mark.parametrize(("flags", "expected"), [([], None), (["--tta"], True), (["--no-tta"], False)])
-@pytest.mark.parametrize("command", ["predict", "predict-large"])
-def test_cli_tta_flags(command, flags, expected):
-    positional = ["a.tif"] if command == "predict-large" else ["images/"]
-    args = build_parser().parse_args([command, *positional, "--model", "m.pt", "--out", "o.npy", *flags])
-    assert args.tta is expected
