@@ -35,7 +35,8 @@ def scores(truth, proposal, is_probability=False) -> dict[str, float]:
 def test_perfect_map_scores_zero_everywhere():
     truth = two_cells()
     result = scores(truth, truth.astype(np.float32), is_probability=True)
-    for key in ("rand_error_original", "pixel_error_original", "rand_error_thinned", "info_error_thinned",
+    for key in ("rand_error_original", "rand_error_original_split", "rand_error_original_merge",
+                "pixel_error_original", "rand_error_thinned", "info_error_thinned",
                 "rand_error_thinned_split", "rand_error_thinned_merge", "info_error_thinned_split",
                 "info_error_thinned_merge"):
         assert result[key] == pytest.approx(0.0, abs=1e-12), key
@@ -47,6 +48,8 @@ def test_one_merge():
     result = scores(truth, np.ones_like(truth))
     # pairs with self-pairs: tp = 6^2 + 6^2 = 72, predicted 12^2 = 144, truth 72 -> P 1/2, R 1, F 2/3
     assert result["rand_error_original"] == pytest.approx(1 / 3)
+    assert result["rand_error_original_merge"] == pytest.approx(1 / 2)
+    assert result["rand_error_original_split"] == pytest.approx(0.0)
     assert result["rand_error_thinned"] == pytest.approx(1 / 3)
     assert result["rand_error_thinned_merge"] == pytest.approx(1 / 2)
     assert result["rand_error_thinned_split"] == pytest.approx(0.0)
@@ -68,6 +71,8 @@ def test_one_split():
     recall = tp / 72
     rand_f = 2 * recall / (1 + recall)
     assert result["rand_error_original"] == pytest.approx(1 - rand_f)
+    assert result["rand_error_original_split"] == pytest.approx(1 - recall)
+    assert result["rand_error_original_merge"] == pytest.approx(0.0)
     # thinning keeps the 1-pixel line between the two pieces: the same split
     assert result["rand_error_thinned"] == pytest.approx(1 - rand_f)
     assert result["rand_error_thinned_split"] == pytest.approx(1 - recall)
@@ -87,6 +92,8 @@ def test_eroded_truth_is_forgiven_after_thinning_only():
     tp = 2 * (9**2 + 16)  # each cell: its 3x3 segment plus 16 border singletons
     recall = tp / (2 * 25**2)
     assert result["rand_error_original"] == pytest.approx(1 - 2 * recall / (1 + recall))
+    assert result["rand_error_original_split"] == pytest.approx(1 - recall)  # border singletons: all splits
+    assert result["rand_error_original_merge"] == pytest.approx(0.0)
     assert result["pixel_error_original"] == pytest.approx(1 - 2 * 18 / (2 * 18 + 32))  # tp 18, fn 32
     # the rings are flooded back from the interiors and meet on the truth's border column
     assert np.array_equal(thin_borders(eroded) > 0, truth)

@@ -324,7 +324,9 @@ def isbi_scores(curves: Sequence[IsbiCurves]) -> dict[str, float]:
     """Both generations over images or slices, one threshold chosen for all (the challenge's way).
 
     Keys: ``rand_error_original``, ``pixel_error_original`` (1 - maximal F-score of the summed counts)
-    with their ``*_threshold``; ``rand_error_thinned`` and ``info_error_thinned`` (1 - maximal mean
+    with their ``*_threshold``, and ``rand_error_original_split`` / ``_merge`` (1 - recall / 1 - precision
+    of the pair counts at that threshold: which kind of error the original Rand error is made of);
+    ``rand_error_thinned`` and ``info_error_thinned`` (1 - maximal mean
     per-slice score) with ``*_split``, ``*_merge`` (1 - the split / merge score at that threshold)
     and ``*_threshold``; ``warping_error`` (minimum over its grid of split + merge pixels per pixel,
     summed over slices) with ``warping_error_threshold`` and its ``warping_error_splits`` /
@@ -345,6 +347,9 @@ def isbi_scores(curves: Sequence[IsbiCurves]) -> dict[str, float]:
         fscores = np.array([t.fscore for t in totals])
         best = int(np.argmax(fscores))
         out[name] = float(1 - fscores[best])
+        if attr == "rand":  # recall is the split score, precision the merge score (module docstring)
+            out[f"{name}_split"] = float(1 - totals[best].recall)
+            out[f"{name}_merge"] = float(1 - totals[best].precision)
         out[f"{name}_threshold"] = float(first.original_thresholds[best])
     for name, attr in (("rand_error_thinned", "vrand"), ("info_error_thinned", "vinfo")):
         per_slice = np.stack([s for c in curves for s in getattr(c, attr)])  # (slices, T, 3)
