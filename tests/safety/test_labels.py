@@ -12,6 +12,7 @@ from PIL import Image
 
 from unetkit.cli import main
 from unetkit.data.channels import match_channels
+from unetkit.data.io import holds_colour, write_png
 from unetkit.errors import InputError
 
 
@@ -84,3 +85,31 @@ def test_predict_refuses_a_four_channel_tiff_for_a_one_channel_model(run_dir, tm
     assert main(["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "four.tif" in err and "4 channels" in err
+
+
+def test_three_gray_pages_are_not_averaged_but_rgb_is(tmp_path):
+    rng = np.random.default_rng(0)
+    pages, rgb_tiff, png = tmp_path / "pages.tif", tmp_path / "rgb.tif", tmp_path / "rgb.png"
+    tifffile.imwrite(pages, rng.integers(0, 255, (3, 8, 8), dtype=np.uint8), photometric="minisblack")
+    tifffile.imwrite(rgb_tiff, rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), photometric="rgb")
+    write_png(png, rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    assert (holds_colour(pages), holds_colour(rgb_tiff), holds_colour(png)) == (False, True, True)
+    assert holds_colour(tmp_path / "napari layer") is None  # an array's name, no file: the caller's colours
+    three = np.stack([np.zeros((8, 8)), np.ones((8, 8)), 2 * np.ones((8, 8))]).astype(np.float32)
+    with pytest.raises(InputError, match="pages.tif: its 3 channels are not RGB colours.*--channel N"):
+        match_channels(three, 1, pages)
+    for source in (rgb_tiff, png, None):
+        assert np.array_equal(match_channels(three, 1, source), np.ones((1, 8, 8), np.float32))
+
+
+def test_predict_refuses_a_three_page_stack_for_a_one_channel_model(run_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "z3.tif", np.random.default_rng(0).random((3, 32, 32), dtype=np.float32),
+                     photometric="minisblack")
+    out = tmp_path / "p"
+    assert main(["predict", "--model", str(run_dir), str(folder), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "z3.tif" in err and "not RGB colours" in err and "--channel" in err
+    assert main(["predict", "--model", str(run_dir), str(folder), "--out", str(out), "--quiet",
+                 "--channel", "1"]) == 0

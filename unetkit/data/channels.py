@@ -6,13 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from unetkit.data.io import holds_colour
 from unetkit.errors import InputError
 
 
 def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
     """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed.
 
-    Mixed datasets (the DSB set has gray images stored as RGB) can then train one network.
+    Mixed datasets (the DSB set has gray images stored as RGB) can then train one network. Three channels
+    are averaged only when they are colours: an in-memory array (``path`` None or no file), a PNG / JPEG,
+    an RGB TIFF; three gray TIFF pages or a channel axis are refused (``unetkit.data.io.holds_colour``).
     Any other mismatch is an error naming the file.
     """
     have = image.shape[0]
@@ -20,9 +23,13 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
         return image
     if have == 1:
         return np.repeat(image, channels, axis=0)
-    if channels == 1 and have == 3:
-        return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
     where = f"{path}: " if path else ""
+    if channels == 1 and have == 3:
+        if path is not None and holds_colour(path) is False:
+            raise InputError(f"{where}its 3 channels are not RGB colours (gray pages or a channel axis), so they "
+                             "are not averaged into the model's 1 channel; choose one with --channel N (API: "
+                             "channels=[N]), or save the image as gray or RGB")
+        return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
     # 4 channels reach here only when they are 4 real channels (tagged alpha is dropped on reading):
     # averaging 3 of them, as before, silently discarded the 4th
     raise InputError(f"{where}image has {have} channels but the model expects {channels}; save the image with "

@@ -216,6 +216,30 @@ def image_shape(path: str | Path) -> tuple[int, int]:
         raise _corrupt(path, error) from error
 
 
+# TIFF photometric interpretations whose samples are colours (what Pillow also reads as RGB)
+_COLOUR_PHOTOMETRICS = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE)
+
+
+def holds_colour(path: str | Path) -> bool | None:
+    """Whether a file's channels are colours: True for PNG / JPEG and RGB (or YCbCr, palette) TIFFs, False
+    for channels of another meaning (gray TIFF pages or a channel axis, OME-Zarr, .npy, vendor files);
+    None when ``path`` names no file (the name of an in-memory array). Read from the header only.
+
+    Averaging channels into gray is right for colours and a silent guess for anything else: three gray
+    pages of a small z-stack, or DAPI / GFP / RFP, would be blended into one image.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.is_dir() or _extension(path) not in TIFF_EXTENSIONS:
+        return _extension(path) in extensions(name="png") + extensions(name="jpeg")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].photometric in _COLOUR_PHOTOMETRICS
+    except DECODE_ERRORS as error:
+        raise _corrupt(path, error) from error
+
+
 def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
     """Whole first series of a TIFF with its tifffile axes, singleton axes squeezed."""
     try:

@@ -183,7 +183,7 @@ class Normalized:
         block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
         block = apply_nan_policy(block, self.name, self.nan_policy, quiet=True)
         block = (block - self.lo) / self.span if self.span is not None else np.zeros_like(block)
-        return match_channels(block, self.channels, self.name)
+        return match_channels(block, self.channels)  # the file was checked once, in __init__
 
 
 # --------------------------------------------------------------------------------------------------
