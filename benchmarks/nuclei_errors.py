@@ -10,7 +10,8 @@ and every predicted object at IoU 0.5 (the AP50 matching of ``unetkit.metrics.in
 - prediction, unmatched: *false positive* (under a fifth of it lies on truth foreground), else it is the
   other side of a merge, split or poor fit.
 
-It also prints how far the DSB score (mean over IoU 0.50..0.95) stands below AP50 because of the outline
+Per truth size it also gives the area of each matched prediction over its nucleus's (a median above 1: outlines
+drawn too large). It prints how far the DSB score (mean over IoU 0.50..0.95) stands below AP50 because of the outline
 quality of matched nuclei (their IoU), and two conservative bounds: the AP50 with every merged and split
 nucleus counted as matched (perfect seeds), and with every missed one matched (perfect recall of
 foreground), unmatched predictions kept in both.
@@ -75,6 +76,16 @@ def sort_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[list[tuple[str, in
     return truths, preds
 
 
+def matched_areas(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(n, 2) pixel areas (truth, prediction) of the pairs matched at IoU > 0.5: are outlines too large or small?"""
+    from unetkit.metrics.instances import pair_overlaps
+
+    pairs = pair_overlaps(truth, pred)
+    matched = pairs.iou > 0.5
+    return np.stack([pairs.truth_size[pairs.truth_index[matched]], pairs.pred_size[pairs.pred_index[matched]]],
+                    axis=1).astype(np.int64).reshape(-1, 2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="nuclei", help="packaged model name or checkpoint")
@@ -108,14 +119,14 @@ def main() -> int:
                 probs, truth = saved["probs"], saved["truth"]
         else:
             probs, labels = probabilities(model, config, sample)
-            truth = instance_labels(labels)
-            np.savez_compressed(stored.with_suffix(".tmp.npz"), probs=probs.astype(np.float16), truth=truth)
+            probs, truth = probs.astype(np.float16), instance_labels(labels)  # as a rerun reads them back
+            np.savez_compressed(stored.with_suffix(".tmp.npz"), probs=probs, truth=truth)
             stored.with_suffix(".tmp.npz").rename(stored)
         pred = postprocess(probs.astype(np.float32), config.postprocess, kind)
         truths, preds = sort_errors(truth, pred)
         scores = instance_scores(truth, pred)
         rows.append({"type": image_type(sample.image_path), "truths": truths, "preds": preds,
-                     "dsb": scores.dsb_score, "ap50": scores.ap50})
+                     "areas": matched_areas(truth, pred), "dsb": scores.dsb_score, "ap50": scores.ap50})
     report(rows)
     return 0
 
@@ -135,14 +146,19 @@ def report(rows: list[dict]) -> None:
         print(f"| {name} | {len(group)} | {total} | "
               + " | ".join(f"{kinds[k] / max(total, 1):.1%}" for k in TRUTH_KINDS)
               + f" | {preds['false positive']} / {preds['other side of a merge/split/poor fit']} |")
-    print("\n| truth size | nuclei | " + " | ".join(TRUTH_KINDS) + " | median IoU of matched |")
-    print("| --- " * (len(TRUTH_KINDS) + 3) + "|")
+    print("\n| truth size | nuclei | " + " | ".join(TRUTH_KINDS) + " | median IoU of matched | predicted / "
+          "truth area of matched: median (quartiles) |")
+    print("| --- " * (len(TRUTH_KINDS) + 4) + "|")
+    areas = np.concatenate([r["areas"] for r in rows])
     for low, high, label in SIZES:
         items = [(k, iou) for r in rows for k, s, iou in r["truths"] if low <= s < high]
         kinds = Counter(k for k, _ in items)
         matched = [iou for k, iou in items if k == "matched"]
+        sized = areas[(areas[:, 0] >= low) & (areas[:, 0] < high)]
+        ratio = np.percentile(sized[:, 1] / sized[:, 0], (50, 25, 75)) if len(sized) else np.full(3, np.nan)
         print(f"| {label} | {len(items)} | " + " | ".join(f"{kinds[k] / max(len(items), 1):.1%}" for k in TRUTH_KINDS)
-              + f" | {np.median(matched) if matched else float('nan'):.3f} |")
+              + f" | {np.median(matched) if matched else float('nan'):.3f} | {ratio[0]:.3f} ({ratio[1]:.3f}-"
+              f"{ratio[2]:.3f}) |")
     for name, kinds in {"seeds": ("merged", "split"), "recall": ("missed",)}.items():
         values = []
         for r in rows:  # unmatched predictions kept as they are: a conservative bound

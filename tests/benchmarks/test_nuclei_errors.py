@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from nuclei_errors import sort_errors  # noqa: E402
+from nuclei_errors import matched_areas, sort_errors  # noqa: E402
 
 
 def square(image: np.ndarray, top: int, left: int, side: int, value: int) -> None:
@@ -43,3 +43,14 @@ def test_empty_truth_or_prediction_gives_only_missed_or_false_positives():
     assert sort_errors(truth, pred) == ([], {"false positive": 1})
     truths, preds = sort_errors(pred, truth)
     assert truths == [("missed", 25, 0.0)] and preds == {}
+
+
+def test_matched_areas_pair_each_matched_nucleus_with_its_prediction():
+    truth = np.zeros((40, 40), dtype=np.uint16)
+    pred = np.zeros_like(truth)
+    square(truth, 0, 0, 10, 1)  # predicted one pixel too large all round: 144 / 100, IoU 0.69
+    square(pred, 0, 0, 12, 3)
+    square(truth, 20, 20, 10, 2)  # predicted at a quarter of its area: IoU 0.25, not matched
+    square(pred, 20, 20, 5, 4)
+    assert matched_areas(truth, pred).tolist() == [[100, 144]]
+    assert matched_areas(truth, np.zeros_like(truth)).shape == (0, 2)
