@@ -57,6 +57,13 @@ def test_existing_paths_win_and_unknown_names_pass_through(registry, tmp_path):
         pretrained.model_card("nope")
 
 
+def test_a_mistyped_name_is_answered_with_the_packaged_names(registry, tmp_path, capsys):
+    write_png(tmp_path / "images" / "a.png", np.zeros((40, 50), np.uint8))
+    assert main(["predict", "--model", "tinny", str(tmp_path / "images"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "checkpoint not found: tinny" in err and "packaged model: tiny" in err
+
+
 def test_changed_weights_are_refused(registry):
     root, _ = registry
     card = yaml.safe_load((root / "tiny" / "card.yaml").read_text())

@@ -16,7 +16,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
-from unetkit.pretrained import resolve_model
+from unetkit.pretrained import list_models, resolve_model
 from unetkit.safety.atomic import atomic_path
 
 FORMAT = "unetkit-checkpoint"
@@ -55,7 +55,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
     path = resolve_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file or a run folder)")
+        names = ", ".join(card.name for card in list_models())
+        raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "
+                                f"model: {names or 'none installed'})")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt/foreign files
