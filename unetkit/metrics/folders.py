@@ -322,7 +322,8 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     ``rand_error_best`` and ``rand_error_best_threshold``: the minimum Rand error over 10 thresholds
     0.05..0.95; the summary gives their means over those images. Both generations of the ISBI 2012
     challenge's metrics (``unetkit.metrics.isbi``: ``rand_error_original``, ``pixel_error_original``,
-    ``rand_error_thinned``, ``info_error_thinned`` with split / merge parts and thresholds) are given
+    ``rand_error_thinned``, ``info_error_thinned``; the Rand errors with split / merge parts; all with
+    their thresholds) are given
     per image and, one threshold for the whole folder as the challenge does, in the summary; they
     sweep the probability map when there is one, else score the mask.
     """
