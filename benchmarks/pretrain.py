@@ -21,7 +21,7 @@ Models:
 Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
 (its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
 packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants; ``finish``
-takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as fp16 weights with a
+takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as 8-bit weights with a
 model card in
 ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
 (``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
@@ -332,7 +332,7 @@ FINISH = {"instances": InstancesFinish, "binary": BinaryFinish, "multiclass": Mu
 
 def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | None, command: str,
            threads: int, version: int = 1, started_from: str = "") -> int:
-    """Package last.pt (instances: with post-processing tuned on training images) as fp16 weights with
+    """Package last.pt (instances: with post-processing tuned on training images) as 8-bit weights with
     a card, then score the packaged file on the validation split; what each step does comes from the
     task of the trained model (``FINISH``). ``started_from``: for a run fine-tuned from earlier weights
     (``train.init_weights``), what those were (the card's numbers then count both)."""

@@ -1,6 +1,9 @@
-"""Packaged pretrained models: name resolution, sha256 check, fp16 weights, `unetkit models`, predict by name."""
+"""Packaged pretrained models: name resolution, sha256 check, 8-bit weights, `unetkit models`, predict by name."""
 
 from __future__ import annotations
+
+import gzip
+import io
 
 import numpy as np
 import pytest
@@ -36,16 +39,23 @@ def registry(tmp_path, monkeypatch):
     return root, model
 
 
-def test_name_resolves_to_fp16_weights_that_load_as_the_source_model(registry):
+def test_name_resolves_to_8bit_weights_that_load_as_the_source_model(registry):
     root, source_model = registry
     path = pretrained.resolve_model("tiny")
     assert path == root / "tiny" / "weights.pt"
+    stored = torch.load(io.BytesIO(gzip.decompress(path.read_bytes())), weights_only=True)  # as packaged
+    assert {v.dtype for v in stored["model_int8"].values()} == {torch.int8}
+    assert {v.dtype for v in stored["model"].values() if v.is_floating_point()} == {torch.float16}
     payload = ckpt.load_checkpoint("tiny")
-    assert {v.dtype for v in payload["model"].values() if v.is_floating_point()} == {torch.float16}
-    assert "optimizer" not in payload
+    assert "optimizer" not in payload and "model_int8" not in payload
     model, _ = ckpt.load_model("tiny")
     for (name, theirs), mine in zip(source_model.state_dict().items(), model.state_dict().values(), strict=True):
-        if theirs.is_floating_point():  # fp16 storage: relative rounding 2^-11
+        if not theirs.is_floating_point():
+            continue
+        if theirs.ndim >= 2:  # int8 per output channel: within half a step, max|w| / 254, of each weight
+            step = theirs.abs().flatten(1).amax(1).view(-1, *[1] * (theirs.ndim - 1)) / 127
+            assert torch.all((mine - theirs).abs() <= step / 2 * (1 + 2.0**-20) + 1e-12), name
+        else:  # fp16 storage: relative rounding 2^-11
             torch.testing.assert_close(mine, theirs, rtol=2.0**-10, atol=1e-7, msg=name)
 
 
@@ -98,7 +108,7 @@ def test_predict_and_tune_by_name(registry, tmp_path):
 
 def test_shipped_models_match_their_cards():
     for card in pretrained.list_models():  # the real package: every shipped model loads and is small
-        assert card.weights.stat().st_size < 10 * 2**20
+        assert card.weights.stat().st_size < 2_000_000  # large files stay out of the repository
         model, config = ckpt.load_model(card.name)
         assert config.task == card.task
 
@@ -167,3 +177,13 @@ def test_shipped_em_organelles_model_finds_membranes_and_names_its_classes():
     # measured 1.00 / 0.96 on three such crops: dark 3 px lines are membranes, cytoplasm background
     assert (result.mask[~interiors] == 1).mean() > 0.9
     assert (result.mask[interiors] == 0).mean() > 0.85
+
+
+def test_packaged_weights_are_gzipped_and_a_damaged_file_is_named(registry):
+    root, _ = registry
+    weights = root / "tiny" / "weights.pt"
+    assert weights.read_bytes()[:2] == ckpt.GZIP_MAGIC
+    damaged = root / "damaged.pt"
+    damaged.write_bytes(weights.read_bytes()[:200])  # truncated
+    with pytest.raises(InputError, match="damaged.pt: not a readable PyTorch checkpoint"):
+        ckpt.load_checkpoint(damaged)

@@ -8,6 +8,8 @@ This module needs nothing from training: prediction loads models through it.
 
 from __future__ import annotations
 
+import gzip
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -20,18 +22,26 @@ from unetkit.pretrained import list_models, resolve_model
 from unetkit.safety.atomic import atomic_path
 
 FORMAT = "unetkit-checkpoint"
+GZIP_MAGIC = b"\x1f\x8b"  # a compressed checkpoint (packaged models)
 VERSION = 1
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | Path, payload: dict[str, Any], compress: bool = False) -> Path:
     """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then rename.
 
-    An interrupted write leaves the previous checkpoint intact, never a truncated one.
+    An interrupted write leaves the previous checkpoint intact, never a truncated one. ``compress``:
+    gzip the file (packaged models, which live in the repository; ``load_checkpoint`` reads both).
     """
     path = Path(path)
     try:
         with atomic_path(path) as tmp:  # on failure (disk full) the temporary file is removed
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+            content = {"format": FORMAT, "version": VERSION, **payload}
+            if compress:
+                buffer = io.BytesIO()
+                torch.save(content, buffer)
+                tmp.write_bytes(gzip.compress(buffer.getvalue(), compresslevel=9, mtime=0))
+            else:
+                torch.save(content, tmp)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as a RuntimeError
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
         raise InputError(f"cannot write checkpoint {path} ({' '.join(str(error).split())[:200]}); {kept}; "
@@ -59,7 +69,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "
                                 f"model: {names or 'none installed'})")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open(path, "rb") as handle:
+            zipped = handle.read(2) == GZIP_MAGIC
+        source = io.BytesIO(gzip.decompress(path.read_bytes())) if zipped else path
+        payload = torch.load(source, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt/foreign files
         if "weights_only" in str(error):  # it holds code or objects: never unpickled, and no advice to do so
             raise InputError(f"{path}: not a unetkit checkpoint, or an untrusted one: it holds Python objects "
@@ -68,7 +81,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                          "truncated or of another format") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a unetkit checkpoint (no '{FORMAT}' marker)")
-    return payload
+    return _dequantized(payload)
+
+
+def _dequantized(payload: dict[str, Any]) -> dict[str, Any]:
+    """A packaged model's int8 weights (``unetkit.pretrained.build.quantize_state``) back in ``model`` as
+    float32 ``int8 * scale`` per output channel; other checkpoints are returned as they are."""
+    if "model_int8" not in payload:
+        return payload
+    model = dict(payload["model"])
+    for key, weight in payload.pop("model_int8").items():
+        scale = payload["model_int8_scale"][key]
+        model[key] = weight.float() * scale.view(-1, *[1] * (weight.ndim - 1))
+    del payload["model_int8_scale"]
+    return {**payload, "model": model}
 
 
 def config_of(payload: dict[str, Any]) -> RunConfig:

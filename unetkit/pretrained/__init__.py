@@ -1,7 +1,8 @@
 """Pretrained models that ship inside the package: ``unetkit predict --model nuclei images/ --out out/``.
 
-Each model is a folder ``unetkit/pretrained/<name>/`` holding ``weights.pt`` (a unetkit checkpoint
-with fp16 weights, its run config and tuned post-processing; no optimizer state) and ``card.yaml``
+Each model is a folder ``unetkit/pretrained/<name>/`` holding ``weights.pt`` (a gzipped unetkit checkpoint
+with 8-bit weights: int8 per output channel, biases and batch norm in fp16; its run config and tuned
+post-processing; no optimizer state) and ``card.yaml``
 (version, sha256 of the weights, training data and command, hours and CPU, validation scores per
 image type, known limits). Nothing is ever downloaded: a name resolves to the packaged file, whose
 sha256 is checked against its card before it is loaded.
