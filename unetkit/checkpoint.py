@@ -90,11 +90,11 @@ def _dequantized(payload: dict[str, Any]) -> dict[str, Any]:
     if "model_int8" not in payload:
         return payload
     model = dict(payload["model"])
-    for key, weight in payload.pop("model_int8").items():
+    for key, weight in payload["model_int8"].items():
         scale = payload["model_int8_scale"][key]
         model[key] = weight.float() * scale.view(-1, *[1] * (weight.ndim - 1))
-    del payload["model_int8_scale"]
-    return {**payload, "model": model}
+    rest = {key: value for key, value in payload.items() if key not in ("model_int8", "model_int8_scale")}
+    return {**rest, "model": model}
 
 
 def config_of(payload: dict[str, Any]) -> RunConfig:

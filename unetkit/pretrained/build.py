@@ -55,9 +55,9 @@ def write_packaged_model(checkpoint: str | Path, folder: str | Path, card: dict[
 
     payload = ckpt.load_checkpoint(checkpoint)
     folder = Path(folder)
+    rest, int8, scales = quantize_state(payload["model"])
     ckpt.save_checkpoint(folder / WEIGHTS, {
-        "config": payload["config"], **dict(zip(("model", "model_int8", "model_int8_scale"),
-                                                quantize_state(payload["model"]), strict=True)),
+        "config": payload["config"], "model": rest, "model_int8": int8, "model_int8_scale": scales,
         "pretrained": {"name": folder.name, "version": int(card.get("version", 1))},
     }, compress=True)
     write_card(folder, card)
