@@ -20,7 +20,8 @@ Models:
 
 Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
 (its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
-packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants; ``finish``
+packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants (``--weights A B``:
+given checkpoints instead, several scored as the mean of their probabilities, an ensemble); ``finish``
 takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as 8-bit weights with a
 model card in
 ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
@@ -32,6 +33,9 @@ type (DSB score, AP50, Dice); binary models are packaged as they are and scored 
 challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice; multiclass models are
 packaged as they are and scored per class (Dice pooled over the validation slices, with and without
 flip TTA, as ``benchmarks/epfl_multiclass.py`` scores).
+
+``--oversample TYPE=N`` (nuclei, training): every training image of that type linked N times in a folder
+beside the run, so its patches are drawn N times as often; the validation split is unchanged.
 
 Example (the shipped ``nuclei`` model; see its model card for the exact command and hours):
     nice -n 15 .venv/bin/python benchmarks/pretrain.py nuclei --budget-min 80 --clock wall --threads 1
@@ -174,6 +178,32 @@ def probabilities(model, config, sample):
     return predict_probabilities(model, image, config, "cpu", config.model.out_channels), labels
 
 
+class ProbabilityMean(torch.nn.Module):
+    """Several networks of one task as one (a snapshot ensemble): the log of their mean softmax, so the
+    predictor's softmax gives exactly the mean of their class probabilities."""
+
+    def __init__(self, models: list[torch.nn.Module]):
+        super().__init__()
+        self.models = torch.nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.stack([m(x).softmax(1) for m in self.models]).mean(0)
+        return mean.clamp_min(1e-12).log()
+
+
+def load_scored(weights: Path | list[Path]):
+    """(model, config) to score: one checkpoint, or the probability mean of several (the first's
+    config: its post-processing and tiling)."""
+    from unetkit import checkpoint as ckpt
+
+    if isinstance(weights, Path):
+        return ckpt.load_model(weights)
+    loaded = [ckpt.load_model(w) for w in weights]
+    if len(loaded) == 1:
+        return loaded[0]
+    return ProbabilityMean([m for m, _ in loaded]).eval(), loaded[0][1]
+
+
 def mean(rows: list[dict], key: str) -> float:
     return round(float(np.mean([r[key] for r in rows])), 4)
 
@@ -216,8 +246,7 @@ class InstancesFinish:
         return {"postprocess": {key: getattr(config.postprocess, key)
                                 for key in ("threshold", "seed_threshold", "min_size")}}
 
-    def score(self, weights: Path, val_samples: list, tta: bool = False) -> dict:
-        from unetkit import checkpoint as ckpt
+    def score(self, weights: Path | list[Path], val_samples: list, tta: bool = False) -> dict:
         from unetkit.config import apply_overrides
         from unetkit.data.targets import instance_labels
         from unetkit.inference.postprocess import postprocess
@@ -225,7 +254,7 @@ class InstancesFinish:
         from unetkit.metrics.instances import instance_scores
         from unetkit.tasks import get_task
 
-        model, config = ckpt.load_model(weights)
+        model, config = load_scored(weights)
         config = apply_overrides(config, {"inference.tta": tta})
         kind = get_task(config).instance_kind(config)
         rows = []
@@ -254,14 +283,13 @@ class BinaryFinish:
     def card_fields(self, config) -> dict:
         return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
 
-    def score(self, weights: Path, val_samples: list, tta: bool = False) -> dict:
-        from unetkit import checkpoint as ckpt
+    def score(self, weights: Path | list[Path], val_samples: list, tta: bool = False) -> dict:
         from unetkit.config import apply_overrides
         from unetkit.metrics.binary import binary_counts, dice, pixel_error
         from unetkit.metrics.isbi import isbi_curves, isbi_scores
         from unetkit.metrics.rand import rand_error, rand_error_sweep
 
-        model, config = ckpt.load_model(weights)
+        model, config = load_scored(weights)
         config = apply_overrides(config, {"inference.tta": tta})
         threshold = config.inference.threshold
         rows, curves = [], []
@@ -295,11 +323,10 @@ class MulticlassFinish:
         return {"classes": list(config.data.class_names),
                 "postprocess": {"instances": "none (class map = argmax of the class probabilities)"}}
 
-    def score(self, weights: Path, val_samples: list, tta: bool = True) -> dict:
+    def score(self, weights: Path | list[Path], val_samples: list, tta: bool = True) -> dict:
         """Both with and without flip TTA, whatever ``tta`` says (the summary carries both)."""
-        from unetkit import checkpoint as ckpt
 
-        model, config = ckpt.load_model(weights)
+        model, config = load_scored(weights)
         runs = {}
         for tta in (True, False):
             config.inference.tta = tta
@@ -386,20 +413,25 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
     return 0
 
 
-def score_run(name: str, run: Path, limit: int, tta: bool, weights: Path | None = None) -> int:
-    """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model) as it is on the validation split
-    (no tuning, no packaging)."""
+def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] | None = None) -> int:
+    """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model; several: the mean of their
+    probabilities) as it is on the validation split (no tuning, no packaging)."""
     from unetkit import checkpoint as ckpt
     from unetkit.tasks import get_task
 
     _, val_samples = split(name, run)
     if limit:
         val_samples = val_samples[:limit]
-    weights = weights or run / "last.pt"
-    task = get_task(ckpt.config_of(ckpt.load_checkpoint(weights))).name
+    weights = weights or [run / "last.pt"]
+    tasks = {get_task(ckpt.config_of(ckpt.load_checkpoint(w))).name for w in weights}
+    if len(tasks) > 1:
+        print(f"--weights: checkpoints of different tasks ({', '.join(sorted(tasks))}); give one task's",
+              file=sys.stderr)
+        return 2
+    task = tasks.pop()
     started = time.perf_counter()
     result = FINISH[task]().score(weights, val_samples, tta=tta)
-    result["summary"]["weights"] = str(weights)
+    result["summary"]["weights"] = [str(w) for w in weights]
     result["summary"]["tta"] = tta
     result["summary"]["seconds"] = round(time.perf_counter() - started, 1)
     run.mkdir(parents=True, exist_ok=True)  # scoring given weights needs no run of its own
@@ -428,13 +460,32 @@ def data_dirs(name: str, run: Path) -> tuple[Path, Path | None]:
     return spec["data"], None
 
 
-def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str]) -> int:
-    """Train NAME from scratch, or resume its run folder with ``budget_min`` as the new total budget."""
+def oversampled_split(name: str, run: Path, repeats: dict[str, int]) -> tuple[Path, Path]:
+    """Folders of links beside the run: the training samples of ``split`` with every image of a type in
+    ``repeats`` (``image_type`` of benchmarks/dsb2018.py) linked that many times (``<id>``, ``<id>-copy2``,
+    ...), so its patches are drawn as often; the validation samples as they are. The data stays in place."""
+    train_samples, val_samples = split(name, run)
+    folder = run.parent / (f"{name}-split-" + "-".join(f"{k}{v}" for k, v in sorted(repeats.items())))
+    for part, samples in (("train", train_samples), ("val", val_samples)):
+        for sample in samples:
+            copies = repeats.get(image_type(sample.image_path), 1) if part == "train" else 1
+            for copy in range(1, copies + 1):
+                link = folder / part / (sample.name if copy == 1 else f"{sample.name}-copy{copy}")
+                if not link.exists():
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(sample.image_path.parent.parent.resolve())  # <id>/images/<id>.png
+    return folder / "train", folder / "val"
+
+
+def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str],
+          repeats: dict[str, int] | None = None) -> int:
+    """Train NAME from scratch, or resume its run folder with ``budget_min`` as the new total budget;
+    ``repeats``: image types seen that many times as often (``--oversample``)."""
     from unetkit.recipes import resolve_config
     from unetkit.training.loop import fit
 
     spec = MODELS[name]
-    train_dir, val_dir = data_dirs(name, out)
+    train_dir, val_dir = oversampled_split(name, out, repeats) if repeats else data_dirs(name, out)
     budget = f"train.time_budget_s={budget_min * 60}"
     if (out / "last.pt").exists():  # --set on a resume: only what a resume may change (e.g. train.precision)
         result = fit(None, train_dir, out, val_dir=val_dir, resume=True, resume_overrides=[budget, *extra],
@@ -454,7 +505,9 @@ def main() -> int:
                         help="train (or resume); score: last.pt on the validation split as it is; "
                              "finish: tune, package into unetkit/pretrained/NAME, score")
     parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
-    parser.add_argument("--weights", type=Path, help="score: this checkpoint instead of the run's last.pt")
+    parser.add_argument("--weights", type=Path, nargs="+",
+                        help="score: this checkpoint instead of the run's last.pt; several: the mean of their "
+                             "probabilities (an ensemble), with the first one's post-processing")
     parser.add_argument("--limit", type=int, default=0, help="finish: only this many tuning/validation images")
     parser.add_argument("--package", type=Path, default=PACKAGE, help="finish: folder of packaged models")
     parser.add_argument("--train-cpu-min", type=float, help="finish: measured CPU minutes of training, for the card")
@@ -469,7 +522,20 @@ def main() -> int:
                         help="torch threads (finish: give the training's, the card records them)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "pretrain")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
+    parser.add_argument("--oversample", action="append", default=[], metavar="TYPE=N",
+                        help="train (nuclei): link every training image of TYPE (fluorescence, histology, "
+                             "brightfield) N times, so its patches are drawn N times as often")
     args = parser.parse_args()
+    try:
+        repeats = {k: int(v) for k, v in (item.split("=") for item in args.oversample)}
+    except ValueError:
+        print(f"--oversample {args.oversample}: give TYPE=N, e.g. --oversample brightfield=4", file=sys.stderr)
+        return 2
+    if repeats and (args.name != "nuclei" or not set(repeats) <= {"fluorescence", "histology", "brightfield"}
+                    or min(repeats.values()) < 1):
+        print("--oversample: nuclei only, TYPE one of fluorescence, histology, brightfield, N >= 1",
+              file=sys.stderr)
+        return 2
     data = MODELS[args.name]["data"]
     if not data.is_dir():
         print(f"{data}: data not found; see ../shared/data/README.md", file=sys.stderr)
@@ -481,7 +547,7 @@ def main() -> int:
     if args.stage == "finish":
         return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads,
                       args.version, args.started_from)
-    return train(args.name, run, args.budget_min, args.clock, args.overrides)
+    return train(args.name, run, args.budget_min, args.clock, args.overrides, repeats)
 
 
 if __name__ == "__main__":

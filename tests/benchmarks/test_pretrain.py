@@ -1,0 +1,65 @@
+"""benchmarks/pretrain.py: --oversample (the training split with an image type's samples linked N times,
+links not copies, the validation split untouched; on a tiny dsb-layout dataset of two image types) and
+the ensemble that ``--weights A B`` scores (the mean of the networks' probabilities)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import pretrain  # noqa: E402
+
+from unetkit.data.io import write_png  # noqa: E402
+from unetkit.data.layouts import find_samples  # noqa: E402
+
+
+def make_dsb(root: Path, count: int) -> dict[str, str]:
+    """``count`` dsb-layout samples, every third a light gray image (brightfield), the rest dark
+    (fluorescence); returns name -> the type it was drawn as."""
+    kinds = {}
+    for i in range(count):
+        name = f"s{i:02d}"
+        light = i % 3 == 0
+        image = np.full((32, 32, 3), 200 if light else 10, dtype=np.uint8)
+        image[8:16, 8:16] = 60 if light else 240  # one nucleus, dark on light or bright on dark
+        mask = np.zeros((32, 32), dtype=np.uint8)
+        mask[8:16, 8:16] = 255
+        (root / name / "images").mkdir(parents=True)
+        (root / name / "masks").mkdir()
+        write_png(root / name / "images" / f"{name}.png", image)
+        write_png(root / name / "masks" / "m0.png", mask)
+        kinds[name] = "brightfield" if light else "fluorescence"
+    return kinds
+
+
+def test_oversampled_split_links_each_training_image_of_a_type_n_times(tmp_path, monkeypatch):
+    kinds = make_dsb(tmp_path / "data", 20)
+    monkeypatch.setitem(pretrain.MODELS["nuclei"], "data", tmp_path / "data")
+    run = tmp_path / "runs" / "nuclei"
+    train_samples, val_samples = pretrain.split("nuclei", run)
+    train_dir, val_dir = pretrain.oversampled_split("nuclei", run, {"brightfield": 3})
+
+    linked = find_samples(train_dir)
+    expected = sum(3 if kinds[s.name] == "brightfield" else 1 for s in train_samples)
+    assert len(linked) == expected > len(train_samples)
+    assert {s.name for s in find_samples(val_dir)} == {s.name for s in val_samples}
+    copies = [s for s in linked if s.name.endswith("-copy3")]
+    assert copies and all(kinds[s.name.split("-copy")[0]] == "brightfield" for s in copies)
+    for folder in train_dir.iterdir():  # links into the data, never copies of it
+        assert folder.is_symlink() and folder.resolve().parent == (tmp_path / "data").resolve()
+    # a second call (a resume) finds the same folders and adds nothing
+    assert pretrain.oversampled_split("nuclei", run, {"brightfield": 3}) == (train_dir, val_dir)
+    assert len(find_samples(train_dir)) == expected
+
+
+def test_probability_mean_gives_the_mean_of_the_networks_softmax_through_a_softmax():
+    torch.manual_seed(0)
+    nets = [torch.nn.Conv2d(1, 3, 3, padding=1) for _ in range(3)]
+    x = torch.randn(2, 1, 8, 8)
+    expected = torch.stack([net(x).softmax(1) for net in nets]).mean(0)
+    with torch.no_grad():
+        got = pretrain.ProbabilityMean(nets)(x).softmax(1)  # what the predictor applies
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(got, nets[0](x).softmax(1), atol=1e-3)  # not one network's alone
