@@ -327,7 +327,6 @@ class MulticlassFinish:
 
     def score(self, weights: Path | list[Path], val_samples: list, tta: bool = True) -> dict:
         """Both with and without flip TTA, whatever ``tta`` says (the summary carries both)."""
-
         model, config = load_scored(weights)
         runs = {}
         for tta in (True, False):
