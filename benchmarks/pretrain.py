@@ -198,9 +198,7 @@ def load_scored(weights: Path | list[Path]):
     config: its post-processing and tiling)."""
     from unetkit import checkpoint as ckpt
 
-    if isinstance(weights, Path):
-        return ckpt.load_model(weights)
-    loaded = [ckpt.load_model(w) for w in weights]
+    loaded = [ckpt.load_model(w) for w in ([weights] if isinstance(weights, Path) else weights)]
     if len(loaded) == 1:
         return loaded[0]
     return ProbabilityMean([m for m, _ in loaded]).eval(), loaded[0][1]
