@@ -5,16 +5,16 @@ that score best depend on the data and on how far the network trained (the DSB r
 chose 0.6 / 0.8 / 30). ``unetkit tune-postprocess --update`` does this by hand; an instances run now does
 it at its end, so ``unetkit predict --instances`` uses tuned values without another command.
 
-What it does, on the first process only: ``postprocess.tune_images`` training images (24; drawn with a
+What it does, on the first process only: ``postprocess.tune_images`` training images (96; drawn with a
 fixed seed as ``benchmarks/dsb2018.py`` does; never validation images, which choose best.pt and score the
 run) are centre-cropped to at most ``MAX_SIDE`` px per axis, predicted once per checkpoint, and
 ``tune_postprocess`` searches ``DEFAULT_GRID`` (threshold x seed threshold x min size, 36 points; the
 watershed runs 12 times per image) for the best mean DSB score. The winner goes into the config of
 ``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
 earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
-=false`` keeps the configured values. Cost: at most 24 crops of 512 x 512 px predicted (twice when best.pt
-is an earlier epoch) and post-processed 36 times each: 12 CPU-s on one core for a 16-wide net on DSB 2018
-(BENCHMARKS.md, "Network width on a CPU").
+=false`` keeps the configured values. Cost: at most 96 crops of 512 x 512 px predicted (twice when best.pt
+is an earlier epoch) and post-processed 36 times each: ~50 CPU-s on one core for a 16-wide net on DSB 2018
+(24 crops took 12 CPU-s, BENCHMARKS.md "Network width on a CPU").
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from unetkit.data.splits import SplitData
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
 from unetkit.inference.predictor import Predictor
 
-TUNE_SEED = 1  # the draw of benchmarks/dsb2018.py and benchmarks/pretrain.py (24 of the training split)
+TUNE_SEED = 1  # the seed of the draws of benchmarks/dsb2018.py and benchmarks/pretrain.py (24 of the training split)
 MAX_SIDE = {2: 512, 3: 128}  # px per axis of a tuning crop: bounds the prediction and watershed cost
 
 
