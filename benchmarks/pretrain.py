@@ -103,8 +103,8 @@ MODELS = {
                      "../shared/data/isbi2012/train), the fixed split of benchmarks/isbi2012.py: trained on "
                      "slices 00-19, scored on slices 20-24 it never saw",
         "validation_split": "{n} slices (20-24) never trained on",
-        "use": "unetkit predict --model em-membranes IMAGES --out DIR  (add --tta: flip test-time augmentation "
-               "gave fewer merges, BENCHMARKS.md)",
+        "use": "unetkit predict --model em-membranes IMAGES --out DIR --tta  (flip test-time augmentation gave "
+               "fewer merges, BENCHMARKS.md; --instances: cells as labels, one-pixel lines between them)",
         "limits": [
             "trained for the CPU minutes above on a shared 2-core machine, 16 base channels: the U-Net paper "
             "trained 64 base channels for about 10 GPU hours; expect more merged cells (see validation.isbi) "
@@ -281,10 +281,18 @@ class BinaryFinish:
         return run / "last.pt"
 
     def card_fields(self, config) -> dict:
-        return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
+        pp = config.postprocess
+        if pp.method != "watershed":
+            return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
+        return {"postprocess": {
+            "threshold": config.inference.threshold,
+            "instances": f"cells (predict --instances): seeds p > {pp.seed_threshold:g} flooded through p > "
+                         f"{pp.threshold:g}, one-pixel lines where cells meet (postprocess.method watershed)",
+            "min_size": pp.min_size, "fill_holes": pp.fill_holes}}
 
     def score(self, weights: Path | list[Path], val_samples: list, tta: bool = False) -> dict:
         from unetkit.config import apply_overrides
+        from unetkit.inference.postprocess import postprocess
         from unetkit.metrics.binary import binary_counts, dice, pixel_error
         from unetkit.metrics.isbi import isbi_curves, isbi_scores
         from unetkit.metrics.rand import rand_error, rand_error_sweep
@@ -292,10 +300,14 @@ class BinaryFinish:
         model, config = load_scored(weights)
         config = apply_overrides(config, {"inference.tta": tta})
         threshold = config.inference.threshold
-        rows, curves = [], []
+        cells = config.postprocess.method == "watershed"  # also score the cells that --instances gives
+        rows, curves, cell_curves = [], [], []
         for sample in val_samples:
             probs, labels = probabilities(model, config, sample)
             foreground, truth = 1.0 - probs[0], labels > 0  # probability of the foreground (cell interior)
+            if cells:
+                mask = postprocess(probs, config.postprocess, "binary") > 0  # lines and background 0
+                cell_curves.append(isbi_curves(truth, mask, is_probability=False))
             counts = binary_counts(truth, foreground > threshold)
             best, best_threshold = rand_error_sweep(truth, foreground)
             rows.append({"image": sample.name, "dice": dice(counts), "pixel_error": pixel_error(counts),
@@ -306,6 +318,9 @@ class BinaryFinish:
                                                                        "rand_error_best")},
                    "isbi": {k: round(v, 6 if k.startswith("warping") else 4)  # warping error ~1e-4
                             for k, v in isbi_scores(curves).items()}}
+        if cells:
+            summary["isbi_cells"] = {k: round(v, 6 if k.startswith("warping") else 4)
+                                     for k, v in isbi_scores(cell_curves).items() if not k.endswith("threshold")}
         return {"summary": summary, "rows": rows}
 
 
@@ -412,6 +427,55 @@ def finish(name: str, run: Path, package: Path, limit: int, cpu_min: float | Non
     return 0
 
 
+def set_postprocess(name: str, package: Path, overrides: list[str], version: int, command: str, limit: int,
+                    tta: bool) -> int:
+    """Package the shipped NAME again with ``postprocess.KEY=VALUE`` values in its config: the same 8-bit
+    weights (checked after writing), the card's version, post-processing, command (``command`` appended)
+    and validation scores (``tta``: scored with flip TTA, as the card advises) renewed."""
+    import tempfile
+
+    import yaml
+
+    from unetkit import checkpoint as ckpt
+    from unetkit.config import apply_overrides, to_dict
+    from unetkit.pretrained.build import write_card, write_packaged_model
+    from unetkit.tasks import get_task
+
+    if not overrides or not all(item.startswith("postprocess.") for item in overrides):
+        print("--stage postprocess: give --set postprocess.KEY=VALUE (post-processing values only)", file=sys.stderr)
+        return 2
+    folder = package / name
+    before = torch.load(io_bytes(folder / "weights.pt"), weights_only=True)
+    payload = ckpt.load_checkpoint(folder / "weights.pt")
+    config = apply_overrides(ckpt.config_of(payload), overrides)
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    stage = FINISH[get_task(config).name]()
+    card.update({"version": version, "command": f"{card['command']}; version {version}: {command}",
+                 "use": MODELS[name]["use"], **stage.card_fields(config)})
+    with tempfile.TemporaryDirectory() as tmp:  # the dequantized weights with the new config
+        source = ckpt.save_checkpoint(Path(tmp) / "source.pt", {"config": to_dict(config), "model": payload["model"]})
+        write_packaged_model(source, folder, card)
+    after = torch.load(io_bytes(folder / "weights.pt"), weights_only=True)
+    changed = [k for k in before["model_int8"] if not torch.equal(before["model_int8"][k], after["model_int8"][k])]
+    if changed:  # requantizing int8 * scale gives the same integers; anything else is a bug
+        print(f"the 8-bit weights changed in {len(changed)} tensors ({changed[0]}, ...)", file=sys.stderr)
+        return 1
+    _, val_samples = split(name, ROOT / "benchmarks" / "out" / "pretrain" / name)
+    result = stage.score(folder / "weights.pt", val_samples[:limit or None], tta=tta)
+    card["validation"] = {**card["validation"], **result["summary"], "tta": tta}
+    write_card(folder, card)
+    print(json.dumps(card["validation"], indent=2))
+    return 0
+
+
+def io_bytes(path: Path):
+    """A packaged (gzipped) checkpoint as a file object for ``torch.load``, its int8 tensors as stored."""
+    import gzip
+    import io
+
+    return io.BytesIO(gzip.decompress(path.read_bytes()))
+
+
 def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] | None = None) -> int:
     """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model; several: the mean of their
     probabilities) as it is on the validation split (no tuning, no packaging)."""
@@ -500,9 +564,10 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str],
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(MODELS))
-    parser.add_argument("--stage", choices=("train", "score", "finish"), default="train",
+    parser.add_argument("--stage", choices=("train", "score", "finish", "postprocess"), default="train",
                         help="train (or resume); score: last.pt on the validation split as it is; "
-                             "finish: tune, package into unetkit/pretrained/NAME, score")
+                             "finish: tune, package into unetkit/pretrained/NAME, score; postprocess: package "
+                             "the shipped NAME again with --set postprocess.KEY=VALUE (weights unchanged), score")
     parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
     parser.add_argument("--weights", type=Path, nargs="+",
                         help="score: this checkpoint instead of the run's last.pt; several: the mean of their "
@@ -546,6 +611,9 @@ def main() -> int:
     if args.stage == "finish":
         return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads,
                       args.version, args.started_from)
+    if args.stage == "postprocess":
+        return set_postprocess(args.name, args.package, args.overrides, args.version, args.command, args.limit,
+                               args.tta)
     return train(args.name, run, args.budget_min, args.clock, args.overrides, repeats)
 
 

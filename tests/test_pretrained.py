@@ -59,6 +59,29 @@ def test_name_resolves_to_8bit_weights_that_load_as_the_source_model(registry):
             torch.testing.assert_close(mine, theirs, rtol=2.0**-10, atol=1e-7, msg=name)
 
 
+def test_packaging_a_packaged_model_again_keeps_its_8bit_weights(registry, tmp_path):
+    """What ``benchmarks/pretrain.py --stage postprocess`` relies on: int8 * scale quantizes back to the same
+    integers, so a model packaged again with other post-processing values has the weights it had."""
+    root, _ = registry
+    stored = lambda: torch.load(io.BytesIO(gzip.decompress((root / "tiny" / "weights.pt").read_bytes())),  # noqa: E731
+                                weights_only=True)
+    before = stored()
+    payload = ckpt.load_checkpoint("tiny")
+    config = apply_overrides(ckpt.config_of(payload), {"postprocess.method": "watershed"})
+    source = ckpt.save_checkpoint(tmp_path / "again.pt", {"config": to_dict(config), "model": payload["model"]})
+    write_packaged_model(source, root / "tiny", {**CARD, "version": 3})
+    after = stored()
+    assert after["config"]["postprocess"]["method"] == "watershed" and after["pretrained"]["version"] == 3
+    assert before["model_int8"].keys() == after["model_int8"].keys()
+    for key, weight in before["model_int8"].items():
+        assert torch.equal(weight, after["model_int8"][key]), key
+        # the scale recomputed from int8 * scale: within a few float32 roundings (2^-24 each) of the stored one
+        torch.testing.assert_close(before["model_int8_scale"][key], after["model_int8_scale"][key],
+                                   rtol=2.0**-22, atol=0)
+    for key, value in before["model"].items():
+        assert torch.equal(value, after["model"][key]), key
+
+
 def test_existing_paths_win_and_unknown_names_pass_through(registry, tmp_path):
     (tmp_path / "tiny").mkdir()  # a run folder named like the model
     assert pretrained.resolve_model("tiny") == pretrained.Path("tiny")
@@ -143,6 +166,24 @@ def test_shipped_em_membranes_model_finds_membranes():
     assert result.mask[interiors].mean() > 0.7  # most cell interior pixels are foreground
     assert (~result.mask[membranes]).mean() > 0.9  # membrane pixels are background
     assert result.foreground[interiors].mean() - result.foreground[membranes].mean() > 0.5
+
+
+def test_shipped_em_membranes_model_gives_one_label_per_cell_with_instances():
+    """Its card's post-processing (a seeded watershed with one-pixel lines) turns the membrane map into cells."""
+    from scipy import ndimage
+
+    import unetkit
+
+    assert ckpt.config_of(ckpt.load_checkpoint("em-membranes")).postprocess.method == "watershed"
+    image, interiors = membrane_crop()
+    labels = unetkit.load("em-membranes", device="cpu", tile_size=128).predict(image, instances=True).labels
+    cells, count = ndimage.label(interiors)
+    owners = []
+    for cell in range(1, count + 1):  # measured: 12 cells, 12 labels, each cell one label
+        ids, sizes = np.unique(labels[cells == cell], return_counts=True)
+        assert ids[np.argmax(sizes)] > 0 and sizes.max() > 0.9 * sizes.sum(), cell  # one label covers it
+        owners.append(ids[np.argmax(sizes)])
+    assert len(set(owners)) == count == labels.max()  # a label of its own for each cell, none spare
 
 
 def test_cli_fine_tunes_the_shipped_nuclei_model_on_gray_images(tmp_path, capsys):

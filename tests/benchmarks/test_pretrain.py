@@ -63,3 +63,10 @@ def test_probability_mean_gives_the_mean_of_the_networks_softmax_through_a_softm
         got = pretrain.ProbabilityMean(nets)(x).softmax(1)  # what the predictor applies
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(got, nets[0](x).softmax(1), atol=1e-3)  # not one network's alone
+
+
+def test_stage_postprocess_takes_post_processing_values_only(tmp_path, capsys):
+    for overrides in ([], ["train.lr=0.1"], ["postprocess.threshold=0.2", "model.depth=3"]):
+        assert pretrain.set_postprocess("em-membranes", tmp_path, overrides, 2, "", 0, False) == 2
+    assert "postprocess.KEY=VALUE" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -168,8 +168,6 @@ def test_input_errors():
         postprocess(probs, PostprocessConfig(), "binary")
     with pytest.raises(InputError, match="unknown target kind"):
         postprocess(probs, PostprocessConfig(), "semantic")
-    with pytest.raises(InputError, match="watershed"):
-        postprocess(probs[:2], PostprocessConfig(method="watershed"), "binary")
     with pytest.raises(InputError, match="three-class probabilities"):
         labels_from_three_class(probs[:2])
 
@@ -243,3 +241,53 @@ def test_real_3d_nuclei_ideal_three_class_map_recovers_every_nucleus():
     assert split.max() == 51
     assert instance_scores(truth, split).dsb_score > 0.95
     assert instance_scores(truth, merged).dsb_score < 0.3
+
+
+def membrane_map() -> np.ndarray:
+    """Binary softmax (2, 40, 40) of two cells that fill the image, split by a vertical membrane at column
+    20 (cell probability 0.3) that fades to 0.6 over rows 18-21: a gap a threshold of 0.5 lets through."""
+    cell = np.full((40, 40), 0.95, dtype=np.float32)
+    cell[:, 20] = 0.3
+    cell[18:22, 20] = 0.6
+    return np.stack([1 - cell, cell])
+
+
+def test_binary_watershed_splits_cells_that_a_faint_membrane_joins_and_leaves_a_line():
+    probs = membrane_map()
+    joined = postprocess(probs, PostprocessConfig(threshold=0.5, min_size=1), "binary")
+    assert joined.max() == 1  # components: the gap merges the two cells
+    config = PostprocessConfig(method="watershed", threshold=0.0, seed_threshold=0.8, min_size=1,
+                               fill_holes=False)
+    labels = postprocess(probs, config, "binary")
+    assert labels.max() == 2
+    assert set(np.unique(labels[:, :20])) == {1} or set(np.unique(labels[:, :20])) == {2}  # one cell a side
+    assert labels[:, 21:].min() > 0 and labels[:, 21:].max() == labels[:, 21:].min() != labels[0, 0]
+    assert (labels[:, 20] == 0).all()  # the line where the floods meet, unbroken through the gap
+    # as a mask (cells non-zero, 4-connected as the ISBI metrics read it) the cells stay apart
+    assert ndi.label(labels > 0)[1] == 2
+
+
+def test_binary_watershed_floods_only_the_foreground_and_keeps_seedless_regions():
+    probs = membrane_map()
+    probs[0] = 0  # only channel 1 (the foreground) is read
+    probs[1, :, 20] = 0.05  # a membrane below the threshold: background, not a line
+    probs[1, 0:6, 0:6] = 0.05
+    probs[1, 1:4, 1:4] = 0.55  # foreground apart from the cells, without a seed: kept as its own object
+    labels = postprocess(probs, PostprocessConfig(method="watershed", threshold=0.1, seed_threshold=0.8,
+                                                  min_size=1, fill_holes=False), "binary")
+    assert (labels[:, 20] == 0).all() and labels.max() == 3
+    assert len(np.unique(labels[1:4, 1:4])) == 1 and labels[2, 2] not in (0, labels[10, 10], labels[10, 30])
+
+
+def test_tune_postprocess_tunes_the_seed_threshold_of_a_binary_watershed():
+    maps, truths = [membrane_map()], [np.where(np.arange(40) < 20, 1, 2)[None, :].repeat(40, 0)]
+    truths[0][:, 20] = 0
+    grid = {"method": ["watershed"], "threshold": [0.0], "seed_threshold": [0.5, 0.8], "min_size": [1]}
+
+    def count_score(truth, pred):
+        return float(pred.max() == truth.max())
+
+    best, rows = tune_postprocess(maps, truths, "binary", grid, score_fn=count_score,
+                                  base=PostprocessConfig(fill_holes=False))
+    assert len(rows) == 2 and best.seed_threshold == 0.8 and best.method == "watershed"
+    assert [row["score"] for row in rows] == [1.0, 0.0]  # seeds > 0.5 take the gap: one cell

@@ -3,6 +3,8 @@
 Three routes, one per training target (``unetkit.data.targets``):
 
 - binary: threshold the foreground probability and take connected components (touching nuclei merge);
+  or, with ``method: watershed``, seeds from confident foreground flooded through the foreground with
+  one-pixel lines where floods meet (cells that fill an EM image, the membranes between them as lines);
 - three-class: seeds from confident *interior* pixels, a seeded watershed grows them through the
   foreground, so touching nuclei separated by predicted boundary pixels stay apart;
 - distance: seeds from peaks of a predicted (per-object normalised) distance map, watershed on it.
@@ -48,8 +50,8 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "min_size": [5, 15, 30],
 }
 # Parameters that change the raw labels; the rest (min_size, fill_holes) only the finishing stage.
-_RAW_KEYS = {"binary": ("threshold",), "three-class": ("threshold", "seed_threshold"),
-             "distance": ("threshold", "seed_threshold")}
+_RAW_KEYS = {"components": ("threshold",), "three-class": ("threshold", "seed_threshold"),
+             "distance": ("threshold", "seed_threshold"), "binary-watershed": ("threshold", "seed_threshold")}
 _FINISH_KEYS = ("min_size", "fill_holes")
 
 
@@ -163,20 +165,36 @@ def _raw_foreground(prob: np.ndarray, threshold: float) -> np.ndarray:
     return _foreground_components(prob > threshold)
 
 
-def _seeded_watershed(elevation: np.ndarray, seeds: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+def _seeded_watershed(elevation: np.ndarray, seeds: np.ndarray, foreground: np.ndarray,
+                      lines: bool = False) -> np.ndarray:
     """Watershed of ``seeds`` over ``foreground``; seedless foreground regions keep their own label.
 
     Flooding uses full connectivity, as the foreground components do, so every pixel of a seeded
-    region is reached. Regions without any seed get ids after the seeds' ids.
+    region is reached; with ``lines`` the pixels where two floods meet stay 0: flooding is then face-connected
+    (4 in 2D), so the lines separate the objects in face connectivity, the cells of the ISBI metrics
+    (skimage's line flooding in full connectivity ran out of memory on ISBI slices). Regions without any
+    seed get ids after the seeds' ids.
     """
     regions = _foreground_components(foreground)
-    labels = watershed(elevation, markers=seeds, mask=foreground, connectivity=foreground.ndim)
+    labels = watershed(elevation, markers=seeds, mask=foreground, connectivity=1 if lines else foreground.ndim,
+                       watershed_line=lines)
     seeded = np.zeros(int(regions.max()) + 1, dtype=bool)
     seeded[np.unique(regions[seeds > 0])] = True
     seeded[0] = True
     unseeded = ~seeded[regions]
     labels[unseeded] = regions[unseeded] + int(seeds.max())
     return labels
+
+
+def _raw_binary_watershed(
+    prob: np.ndarray, threshold: float, seed_threshold: float, min_seed_size: int = MIN_SEED_SIZE
+) -> np.ndarray:
+    """Seeds where the foreground probability is confident, flooded downhill through ``prob > threshold``;
+    a one-pixel line (label 0) stays where two floods meet, so the objects stay apart also as a mask."""
+    foreground = prob > threshold
+    seeds = connected_components((prob > seed_threshold) & foreground, connectivity=1)
+    seeds = relabel(remove_small_objects(seeds, min_seed_size))
+    return _seeded_watershed(-prob, seeds, foreground, lines=True)
 
 
 def _raw_three_class(
@@ -309,19 +327,18 @@ def _resolve(probs: np.ndarray, method: str, kind: str) -> tuple[str, Callable[.
             f"{kind} model output has shape {probs.shape}; expected ({channels}, H, W) or "
             f"({channels}, D, H, W) with channels {layout}"
         )
-    if method == "watershed" and kind == "binary":
-        raise InputError(
-            "postprocess method 'watershed' needs a three-class or distance model; a binary model's "
-            "output can only be split into connected components (method 'components' or 'auto')"
-        )
     if kind == "binary":
         foreground = probs[1]
     elif kind == "three-class":
         foreground = probs[1] + probs[2]
     else:
         foreground = probs[0]
-    if method == "components" or kind == "binary":
+    if method == "components" or (kind == "binary" and method == "auto"):
         return "components", lambda threshold, **_: _raw_foreground(foreground, threshold)
+    if kind == "binary":
+        return "binary-watershed", lambda threshold, seed_threshold, min_seed_size=MIN_SEED_SIZE, **_: (
+            _raw_binary_watershed(foreground, threshold, seed_threshold, min_seed_size)
+        )
     if kind == "three-class":
         return "three-class", lambda threshold, seed_threshold, min_seed_size=MIN_SEED_SIZE, **_: (
             _raw_three_class(probs, threshold, seed_threshold, min_seed_size)
@@ -337,7 +354,8 @@ def postprocess(probs: np.ndarray, config: PostprocessConfig, kind: str) -> np.n
     ``kind`` is the training target: "binary" (C = 2 softmax, channel 1 is foreground: components),
     "three-class" (C = 3 softmax: seeded watershed) or "distance" (C = 2: foreground probability and
     normalised distance: distance watershed). ``config.method`` "auto" picks the route of the kind;
-    "components" forces connected components of the foreground of any kind.
+    "components" forces connected components of the foreground of any kind; "watershed" on a binary
+    model floods seeds of ``p > seed_threshold`` through ``p > threshold``, one-pixel lines between objects.
     """
     _, raw_fn = _resolve(probs, config.method, kind)
     raw = raw_fn(threshold=config.threshold, seed_threshold=config.seed_threshold,
@@ -373,7 +391,7 @@ def tune_postprocess(
     ``prob_maps`` are model outputs (C, *S) as for :func:`postprocess`, ``truths`` the matching
     instance labels (*S). ``grid`` maps PostprocessConfig fields to candidate values (default: threshold
     0.4/0.5/0.6, seed_threshold 0.5/0.6/0.7/0.8, min_size 5/15/30); keys that do not affect ``kind``
-    (seed_threshold for binary) are dropped. ``score_fn(truth, pred) -> float`` defaults to the DSB
+    (seed_threshold for binary components) are dropped. ``score_fn(truth, pred) -> float`` defaults to the DSB
     score (mean over IoU 0.5..0.95 of TP / (TP + FP + FN)). Fields not in the grid come from ``base``.
 
     Returns the best config (first in grid order among ties) and one row per grid point, best first:
@@ -410,7 +428,7 @@ def tune_postprocess(
                 f"truth {np.asarray(truth).shape}; expected (C, *S) and (*S)"
             )
     route, _ = _resolve(prob_maps[0], base.method, kind)
-    raw_keys = [k for k in _RAW_KEYS["binary" if route == "components" else kind] if k in grid]
+    raw_keys = [k for k in _RAW_KEYS[route] if k in grid]
     finish_keys = [k for k in _FINISH_KEYS if k in grid]
     raw_points = _grid_points(grid, raw_keys)
     finish_points = _grid_points(grid, finish_keys)
