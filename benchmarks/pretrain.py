@@ -20,19 +20,22 @@ Models:
 
 Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
 (its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
-packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants (``--weights A B``:
-given checkpoints instead, several scored as the mean of their probabilities, an ensemble); ``finish``
+packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants (``--weights A
+B``: given checkpoints instead, several scored as the mean of their probabilities, an ensemble); ``finish``
 takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as 8-bit weights with a
-model card in
-``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
-(``validation.json`` in the run folder, the numbers in the card). What finish does depends on the
-model's task (``FINISH``): instances models keep the post-processing that training tuned at its end on
-24 training images (runs with ``postprocess.tune_after_training=false`` get it tuned here, as
-``benchmarks/dsb2018.py`` does; ``tuned.pt`` in the run folder) and are scored per image
-type (DSB score, AP50, Dice); binary models are packaged as they are and scored with the ISBI 2012
-challenge's metrics of both generations (``unetkit.metrics.isbi``) and Dice; multiclass models are
-packaged as they are and scored per class (Dice pooled over the validation slices, with and without
-flip TTA, as ``benchmarks/epfl_multiclass.py`` scores).
+model card in ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
+(``validation.json`` in the run folder, the numbers in the card). What finish does depends on the model's task
+(``FINISH``): instances models keep the post-processing that training tuned at its end on
+``postprocess.tune_images`` training images (96; 24 in runs before 2026-12-02; runs with
+``postprocess.tune_after_training=false`` get it tuned here on 24, as ``benchmarks/dsb2018.py`` does;
+``tuned.pt`` in the run folder) and are scored per image type (DSB score, AP50, Dice); binary models are
+packaged as they are and scored with the ISBI 2012 challenge's metrics of both generations
+(``unetkit.metrics.isbi``) and Dice; multiclass models are packaged as they are and scored per class (Dice
+pooled over the validation slices, with and without flip TTA, as ``benchmarks/epfl_multiclass.py`` scores).
+``postprocess`` packages the shipped model again with ``--set postprocess.KEY=VALUE`` values in its config
+(the same 8-bit weights, checked; a new ``--version``) and scores it as finish does (``--tta`` with flip TTA);
+binary models with ``postprocess.method=watershed`` are then also scored on the cells that ``--instances``
+gives (``isbi_cells`` in the card).
 
 ``--oversample TYPE=N`` (nuclei, training): every training image of that type linked N times in a folder
 beside the run, so its patches are drawn N times as often; the validation split is unchanged.
