@@ -85,9 +85,9 @@ MODELS = {
             "trained for the CPU minutes above on one thread of a shared 2-core machine: far less training "
             "than StarDist or Cellpose models get; expect clearly lower accuracy than theirs",
             "light-background images score far below fluorescence (see validation.by_type): the training "
-            "split holds 363 fluorescence, 78 histology and 10 brightfield images; version 6 drew histology and "
-            "brightfield patches 2x and 4x as often (--oversample), which lifted every type a little; "
-            "brightfield (dark on light, 2 validation images) is still below 0.40. Inversion and colour "
+            "split holds 363 fluorescence, 78 histology and 10 brightfield images; versions 6 and 7 drew "
+            "histology and brightfield patches 2x and 4x as often (--oversample), which lifted every type a "
+            "little; brightfield (dark on light) is scored on 2 validation images only. Inversion and colour "
             "augmentation (augment.invert, augment.color) were measured and did not help at this budget "
             "(BENCHMARKS.md), so none was used",
             "2D only; each image is normalised by its own percentiles; RGB input (gray images are repeated)",
