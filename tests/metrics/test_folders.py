@@ -57,6 +57,18 @@ def test_missing_and_extra_predictions_are_named(tmp_path):
         pair_files(truth, tmp_path / "nowhere")
 
 
+def test_a_colour_prediction_is_named_but_an_rgb_mask_with_equal_channels_is_read(tmp_path):
+    truth, pred = binary_case(tmp_path)
+    a = np.zeros((8, 8), np.uint8)
+    a[:, :4] = 255
+    write_png(pred / "a_mask.png", np.stack([a, a, a], axis=-1))  # a mask saved as RGB: the same numbers
+    assert evaluate_binary(truth, pred).rows[0]["dice"] == 1.0
+    picture = np.stack([a, a // 2, np.full_like(a, 30)], axis=-1)  # a coloured picture (an overlay)
+    write_png(pred / "a_mask.png", picture)
+    with pytest.raises(InputError, match=r"a_mask\.png: a colour image .* masks/, probabilities/ and labels/"):
+        evaluate_binary(truth, pred)
+
+
 def test_evaluate_binary_by_hand(tmp_path):
     result = evaluate_binary(*binary_case(tmp_path))
     a, b = result.rows

@@ -292,6 +292,12 @@ def _binary_prediction(path: Path) -> tuple[np.ndarray, bool]:
                 "integer TIFF"
             )
         return prob, True
+    if array.shape[0] > 1 and np.any(array != array[:1]):  # channels that differ: a picture, not a mask
+        raise InputError(
+            f"{path}: a colour image (its channels differ), not a mask; binary evaluation reads masks (non-zero = "
+            "foreground; gray, or RGB with equal channels) or foreground probabilities: unetkit predict writes "
+            "them to masks/, probabilities/ and labels/ (instances/ and overlays/ are pictures)"
+        )
     return (array != 0).any(axis=0), False
 
 
