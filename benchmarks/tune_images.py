@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from pretrain import probabilities, split  # noqa: E402  (the split and prediction of the model card)
 
-CROP = 512  # finalize's MAX_SIDE for 2D
+from unetkit.training.finalize import MAX_SIDE, centre_window  # noqa: E402  (the crops finalize tunes on)
+
 SIZES = (24, 48, 96)
 
 
-def centre_crop(probs: np.ndarray, labels: np.ndarray, side: int = CROP) -> tuple[np.ndarray, np.ndarray]:
+def centre_crop(probs: np.ndarray, labels: np.ndarray, side: int = MAX_SIDE[2]) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (C, H, W), labels (H, W)) cut to the centre ``side`` px per axis, as finalize cuts."""
-    window = tuple(slice(max(0, (n - side) // 2), max(0, (n - side) // 2) + side) for n in labels.shape)
+    window = centre_window(labels.shape, side)
     return np.ascontiguousarray(probs[(slice(None), *window)]), np.ascontiguousarray(labels[window])
 
 

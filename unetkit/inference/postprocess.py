@@ -186,28 +186,28 @@ def _seeded_watershed(elevation: np.ndarray, seeds: np.ndarray, foreground: np.n
     return labels
 
 
+def _flood_from_seeds(interior: np.ndarray, foreground: np.ndarray, seed_threshold: float, min_seed_size: int,
+                      lines: bool = False) -> np.ndarray:
+    """Seeds: face-connected components of ``interior > seed_threshold`` inside ``foreground`` (those under
+    ``min_seed_size`` px dropped), flooded downhill in ``interior`` through the foreground: ridges of low
+    interior probability (a predicted boundary or membrane) are where two floods meet."""
+    seeds = connected_components((interior > seed_threshold) & foreground, connectivity=1)
+    seeds = relabel(remove_small_objects(seeds, min_seed_size))
+    return _seeded_watershed(-interior, seeds, foreground, lines=lines)
+
+
 def _raw_binary_watershed(
     prob: np.ndarray, threshold: float, seed_threshold: float, min_seed_size: int = MIN_SEED_SIZE
 ) -> np.ndarray:
-    """Seeds where the foreground probability is confident, flooded downhill through ``prob > threshold``;
-    a one-pixel line (label 0) stays where two floods meet, so the objects stay apart also as a mask."""
-    foreground = prob > threshold
-    seeds = connected_components((prob > seed_threshold) & foreground, connectivity=1)
-    seeds = relabel(remove_small_objects(seeds, min_seed_size))
-    return _seeded_watershed(-prob, seeds, foreground, lines=True)
+    """Seeds where the foreground probability is confident, flooded through ``prob > threshold``; a
+    one-pixel line (label 0) stays where two floods meet, so the objects stay apart also as a mask."""
+    return _flood_from_seeds(prob, prob > threshold, seed_threshold, min_seed_size, lines=True)
 
 
 def _raw_three_class(
     probs: np.ndarray, threshold: float, seed_threshold: float, min_seed_size: int = MIN_SEED_SIZE
 ) -> np.ndarray:
-    interior = probs[1]
-    foreground = (probs[1] + probs[2]) > threshold
-    seed_mask = (interior > seed_threshold) & foreground
-    seeds = connected_components(seed_mask, connectivity=1)
-    seeds = relabel(remove_small_objects(seeds, min_seed_size))
-    # Flood from the seeds downhill in interior probability: ridges of low p_interior (the predicted
-    # boundary band between two nuclei) are where two floods meet.
-    return _seeded_watershed(-interior, seeds, foreground)
+    return _flood_from_seeds(probs[1], (probs[1] + probs[2]) > threshold, seed_threshold, min_seed_size)
 
 
 def _raw_distance(

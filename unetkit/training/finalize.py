@@ -36,16 +36,20 @@ TUNE_SEED = 1  # the seed of the draws of benchmarks/dsb2018.py and benchmarks/p
 MAX_SIDE = {2: 512, 3: 128}  # px per axis of a tuning crop: bounds the prediction and watershed cost
 
 
+def centre_window(shape: tuple[int, ...], side: int) -> tuple[slice, ...]:
+    """The centre ``side`` px of each axis of ``shape`` (all of an axis shorter than that)."""
+    return tuple(slice(max(0, (n - side) // 2), max(0, (n - side) // 2) + side) for n in shape)
+
+
 def tuning_set(train: SplitData, count: int, dims: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(images (C, *S), instance labels (*S)) of ``count`` training images drawn with ``TUNE_SEED``, each
     centre-cropped to at most ``MAX_SIDE[dims]`` px per spatial axis (image and labels alike)."""
     chosen = np.random.default_rng(TUNE_SEED).choice(len(train.images), min(count, len(train.images)),
                                                      replace=False)
-    side = MAX_SIDE[dims]
     images, truths = [], []
     for index in chosen:
         labels = np.asarray(train.labels[index])
-        window = tuple(slice(max(0, (n - side) // 2), max(0, (n - side) // 2) + side) for n in labels.shape)
+        window = centre_window(labels.shape, MAX_SIDE[dims])
         images.append(np.ascontiguousarray(train.images[index][(slice(None), *window)]))
         truths.append(np.ascontiguousarray(labels[window]))
     return images, truths
