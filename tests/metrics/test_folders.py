@@ -69,6 +69,19 @@ def test_a_colour_prediction_is_named_but_an_rgb_mask_with_equal_channels_is_rea
         evaluate_binary(truth, pred)
 
 
+def test_a_colour_picture_is_not_scored_as_instances(tmp_path):
+    truth = np.zeros((8, 8), np.uint8)
+    truth[1:4, 1:4], truth[5:8, 5:8] = 1, 2
+    write_png(tmp_path / "truth" / "a.png", truth)
+    picture = np.zeros((8, 8, 3), np.uint8)  # predict's instances/ picture: each object its own colour
+    picture[1:4, 1:4], picture[5:8, 5:8] = (255, 0, 0), (0, 255, 0)
+    write_png(tmp_path / "pred" / "a.png", picture)
+    with pytest.raises(InputError, match=r"a\.png: colour-coded mask"):
+        evaluate_instances(tmp_path / "truth", tmp_path / "pred")
+    write_png(tmp_path / "pred" / "a.png", np.stack([truth] * 3, axis=-1))  # labels saved as RGB: read
+    assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").rows[0]["ap50"] == 1.0
+
+
 def test_evaluate_binary_by_hand(tmp_path):
     result = evaluate_binary(*binary_case(tmp_path))
     a, b = result.rows
