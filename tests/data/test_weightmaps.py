@@ -121,6 +121,40 @@ def test_foreground_class_map_and_w0_zero():
     assert w[0, 8] == pytest.approx(200 / (3 * 30))
 
 
+def touching_cells() -> np.ndarray:
+    """Two 10x10 cells that touch (columns 5-14 and 15-24 of rows 5-14), no background between them."""
+    labels = np.zeros((20, 40), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[5:15, 15:25] = 2
+    return labels
+
+
+def test_touching_cells_get_the_border_term_on_their_boundary_class():
+    from unetkit.data.targets import BOUNDARY, INTERIOR, make_target
+
+    labels = touching_cells()
+    target = make_target(labels, "three-class", boundary_width=2)
+    assert target[10, 14] == target[10, 13] == BOUNDARY and target[10, 10] == INTERIOR  # precondition
+    plain = weight_map(labels, foreground=target, balance=False)
+    assert plain[10, 14] == pytest.approx(1.0)  # no background pixel between them: no border term at all
+    w = weight_map(labels, foreground=target, border_classes=(BOUNDARY,), balance=False)
+    # column 14, boundary of cell 1: d1 = 0 (inside it), d2 = 1 (cell 2 starts at column 15)
+    assert w[10, 14] == pytest.approx(1 + 10 * math.exp(-1 / 50), rel=1e-5)
+    assert w[10, 15] == pytest.approx(1 + 10 * math.exp(-1 / 50), rel=1e-5)  # and cell 2's side
+    assert w[10, 13] == pytest.approx(1 + 10 * math.exp(-4 / 50), rel=1e-5)  # d2 = 2
+    assert w[10, 5] == pytest.approx(1 + 10 * math.exp(-100 / 50), rel=1e-5)  # far side: d2 = 10
+    assert w[10, 10] == pytest.approx(1.0)  # interior: not a border class
+    assert w[10, 27] == pytest.approx(plain[10, 27])  # background: d1 = 3, d2 = 13 either way
+    balanced = weight_map(labels, foreground=target, border_classes=(BOUNDARY,))
+    w_c = class_balance_weights(target)
+    assert balanced[10, 14] == pytest.approx(w_c[10, 14] + 10 * math.exp(-1 / 50), rel=1e-5)
+    assert balanced[10, 10] == pytest.approx(w_c[10, 10]) != pytest.approx(1.0)
+    cache = WeightMapCache()
+    assert cache.get(labels, foreground=target) is not cache.get(labels, foreground=target, border_classes=(2,))
+    assert cache.get(labels, foreground=target, balance=False) is not cache.get(labels, foreground=target)
+    assert cache.misses == 3
+
+
 def test_bad_inputs_raise_input_error():
     with pytest.raises(InputError, match="integer"):
         weight_map(np.zeros((4, 4), np.float32))

@@ -89,3 +89,22 @@ def test_regression_targets_may_have_several_channels(tmp_path):
 def _resolve(config, train_dir, val_dir=None):
     """What training fills in from the data: the task's ``resolve``."""
     return get_task(config).resolve(config, train_dir, val_dir)
+
+
+def test_instances_weight_maps_emphasise_where_nuclei_touch(tmp_path):
+    """The instances task (three-class target) puts the border term on the boundary pixels between two
+    nuclei that touch; ``data.weight_balance=false`` leaves the class balance out (1 elsewhere)."""
+    labels = np.zeros((32, 48), np.uint8)
+    labels[8:20, 6:18] = 5
+    labels[8:20, 18:30] = 9  # touches nucleus 5 along column 17 | 18
+    labels[24:30, 38:44] = 12
+    image = np.where(labels > 0, 200, 20).astype(np.uint8)
+    write_png(tmp_path / "images" / "a.png", image)
+    write_png(tmp_path / "masks" / "a.png", labels)
+    config = apply_overrides(RunConfig(), {"task": "instances", "data.weight_map": True,
+                                          "data.weight_balance": False, "data.val_fraction": 0.0})
+    train, _, _ = prepare_data(_resolve(config, tmp_path), tmp_path, tmp_path)
+    weights = train.weights[0]
+    assert weights[14, 17] > 9 and weights[14, 18] > 9  # contact: 1 + 10 * exp(-1 / 50) = 10.8
+    assert weights[14, 12] == pytest.approx(1.0)  # interior
+    assert weights[29, 43] < 1.05  # lone nucleus, boundary 17 px from the next one: 1 + 10 * exp(-296 / 50)

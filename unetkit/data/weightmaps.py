@@ -9,7 +9,9 @@ sigma = 5 px (paper). Choices made here, each documented where it is implemented
   image with 25% foreground gets 2.0 on cells and 0.667 on background (the mean weight stays 1);
 - the border term goes on background pixels only: it is meant for the thin gaps that separate
   touching cells (paper Fig. 3d), and d1 = 0 inside a cell would otherwise just add a blur of the
-  second cell's distance onto cell interiors;
+  second cell's distance onto cell interiors; with a three-class target (``border_classes``) it goes
+  on the boundary class too, since cells that touch leave no background pixel between them and their
+  contact is drawn in boundary pixels (there d1 = 0, so the term is w0 * exp(-d2^2 / (2 sigma^2)));
 - a bounded neighbourhood makes it fast with hundreds of cells (see ``border_cutoff``): the absolute
   error against the exact formula is below ``eps`` (1e-3) everywhere.
 """
@@ -113,6 +115,8 @@ def weight_map(
     sigma: float = 5.0,
     foreground: np.ndarray | None = None,
     eps: float = EPS,
+    border_classes: tuple[int, ...] = (),
+    balance: bool = True,
 ) -> np.ndarray:
     """Paper eq. (2) weight map of an instance label image, float32 of its shape (2D or 3D).
 
@@ -121,8 +125,11 @@ def weight_map(
     for the class-balance term, e.g. a three-class target; default ``labels > 0``. The border term
     ``w0 * exp(-(d1 + d2)^2 / (2 sigma^2))`` is added on background pixels only and is exact up to
     ``eps`` (terms below eps, i.e. pixels farther than ``border_cutoff`` from their second cell, get 0).
-    Example: two cells 2 px apart -> each gap pixel has d1 = d2 = 1 and gets w_c + 10 * exp(-4 / 50) =
-    w_c + 9.23.
+    ``border_classes``: classes of ``foreground`` whose pixels get the border term too (the three-class
+    target's boundary, 2). Example: two cells 2 px apart -> each gap pixel has d1 = d2 = 1 and gets
+    w_c + 10 * exp(-4 / 50) = w_c + 9.23; with ``border_classes=(2,)`` a boundary pixel of two cells that
+    touch (d1 = 0, d2 = 1) gets w_c + 10 * exp(-1 / 50) = w_c + 9.80. ``balance=False``: w_c = 1 (the
+    border term alone, for a loss that balances classes its own way or not at all).
     """
     labels = _check_labels(labels)
     if sigma <= 0 or w0 < 0:
@@ -130,11 +137,14 @@ def weight_map(
     classes = labels > 0 if foreground is None else np.asarray(foreground)
     if classes.shape != labels.shape:
         raise InputError(f"foreground shape {classes.shape} must match the labels' shape {labels.shape}")
-    weights = class_balance_weights(classes)
+    weights = class_balance_weights(classes) if balance else np.ones(classes.shape, np.float32)
     if w0 == 0:
         return weights
     d1, d2 = nearest_two_distances(labels, border_cutoff(w0, sigma, eps))
-    gap = (labels == 0) & np.isfinite(d2)  # background pixels with a second cell within reach
+    gap = labels == 0
+    if border_classes:
+        gap |= np.isin(classes, border_classes)
+    gap &= np.isfinite(d2)  # with a second cell within reach
     total = d1[gap] + d2[gap]
     weights[gap] += np.float32(w0) * np.exp(-(total * total) / np.float32(2.0 * sigma * sigma))
     return weights
@@ -175,9 +185,10 @@ class WeightMapCache:
 
     @staticmethod
     def key(
-        labels: np.ndarray, w0: float, sigma: float, foreground: np.ndarray | None = None, eps: float = EPS
+        labels: np.ndarray, w0: float, sigma: float, foreground: np.ndarray | None = None, eps: float = EPS,
+        border_classes: tuple[int, ...] = (), balance: bool = True,
     ) -> str:
-        """Hex digest identifying (labels, foreground, w0, sigma, eps)."""
+        """Hex digest identifying (labels, foreground, w0, sigma, eps, border_classes, balance)."""
         digest = hashlib.blake2b(digest_size=16)
         for array in (labels, foreground):
             if array is None:
@@ -187,6 +198,10 @@ class WeightMapCache:
             digest.update(f"{array.shape}{array.dtype.str}".encode())
             digest.update(array.tobytes())
         digest.update(f"w0={float(w0)!r},sigma={float(sigma)!r},eps={float(eps)!r}".encode())
+        if border_classes:  # keys of maps without them stay as they were (caches on disk)
+            digest.update(f",border_classes={tuple(int(c) for c in border_classes)!r}".encode())
+        if not balance:
+            digest.update(b",balance=False")
         return digest.hexdigest()
 
     def get(
@@ -196,9 +211,11 @@ class WeightMapCache:
         sigma: float = 5.0,
         foreground: np.ndarray | None = None,
         eps: float = EPS,
+        border_classes: tuple[int, ...] = (),
+        balance: bool = True,
     ) -> np.ndarray:
         """The weight map of ``labels`` (see ``weight_map``), computed at most once per key."""
-        key = self.key(labels, w0, sigma, foreground, eps)
+        key = self.key(labels, w0, sigma, foreground, eps, border_classes, balance)
         if key in self._memory:
             self._memory.move_to_end(key)
             self.hits += 1
@@ -208,7 +225,7 @@ class WeightMapCache:
             weights = np.load(path)
             self.hits += 1
         else:
-            weights = weight_map(labels, w0, sigma, foreground, eps)
+            weights = weight_map(labels, w0, sigma, foreground, eps, border_classes, balance)
             self.misses += 1
             if path is not None:
                 # Write then rename: another worker never reads a half-written file.

@@ -67,7 +67,7 @@ class BinaryTask(Task):
 
     def build_split(self, samples: list[Sample], config: RunConfig, desc: str,
                     with_weights: bool = True) -> SplitData:
-        from unetkit.data.targets import make_target
+        from unetkit.data.targets import BOUNDARY, make_target
         from unetkit.data.weightmaps import WeightMapCache
 
         data = config.data
@@ -78,6 +78,8 @@ class BinaryTask(Task):
         pairs = map_samples(samples, lambda s: loader(s, data.normalize_low, data.normalize_high), desc)
         split = SplitData(weights=[] if data.weight_map and with_weights else None)
         cache = WeightMapCache()
+        # touching cells meet in boundary pixels, not background: the border term goes there too
+        border_classes = (BOUNDARY,) if kind == "three-class" else ()
         for sample, (image, labels) in zip(samples, pairs, strict=True):
             if data.sparse_labels:  # unannotated voxels: ignore_label in target and truth
                 from unetkit.data.sparse import sparse_target
@@ -97,7 +99,8 @@ class BinaryTask(Task):
             split.labels.append(instances)
             split.targets.append(target)
             if split.weights is not None:
-                split.weights.append(cache.get(geometry, data.w0, data.sigma, foreground=foreground))
+                split.weights.append(cache.get(geometry, data.w0, data.sigma, foreground=foreground,
+                                               border_classes=border_classes, balance=data.weight_balance))
         return split
 
     def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,
