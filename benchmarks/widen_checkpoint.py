@@ -37,7 +37,7 @@ def widen_state(model: torch.nn.Module, wide: torch.nn.Module, noise: float, see
     generator = torch.Generator().manual_seed(seed)
     out = {}
     for key, target in new.items():
-        tensor = old[key].clone().float() if old[key].is_floating_point() else old[key].clone()
+        tensor = old[key]  # never changed in place: each step below makes a new tensor
         for dim, (before, after) in enumerate(zip(old[key].shape, target.shape, strict=True)):
             if after == 2 * before:
                 tensor = tensor.repeat_interleave(2, dim=dim)

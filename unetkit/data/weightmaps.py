@@ -123,8 +123,9 @@ def weight_map(
     ``labels``: instance ids (0 = background); cells must be separate ids (for a foreground mask, first
     call ``instance_labels_from_foreground``). ``foreground``: optional class map (bool or class ids)
     for the class-balance term, e.g. a three-class target; default ``labels > 0``. The border term
-    ``w0 * exp(-(d1 + d2)^2 / (2 sigma^2))`` is added on background pixels only and is exact up to
-    ``eps`` (terms below eps, i.e. pixels farther than ``border_cutoff`` from their second cell, get 0).
+    ``w0 * exp(-(d1 + d2)^2 / (2 sigma^2))`` is added on background pixels (and on those of
+    ``border_classes``) and is exact up to ``eps`` (terms below eps, i.e. pixels farther than
+    ``border_cutoff`` from their second cell, get 0).
     ``border_classes``: classes of ``foreground`` whose pixels get the border term too (the three-class
     target's boundary, 2). Example: two cells 2 px apart -> each gap pixel has d1 = d2 = 1 and gets
     w_c + 10 * exp(-4 / 50) = w_c + 9.23; with ``border_classes=(2,)`` a boundary pixel of two cells that
