@@ -37,6 +37,10 @@ pooled over the validation slices, with and without flip TTA, as ``benchmarks/ep
 binary models with ``postprocess.method=watershed`` are then also scored on the cells that ``--instances``
 gives (``isbi_cells`` in the card).
 
+``soup`` (``--weights A B ...``) writes a new run folder whose ``last.pt`` is the weight mean of the given
+checkpoints (a uniform model soup, ``benchmarks/soup_checkpoints.py``), its post-processing tuned for the soup
+on ``postprocess.tune_images`` training images as training does at its end; score or finish it as a run.
+
 ``--oversample TYPE=N`` (nuclei, training): every training image of that type linked N times in a folder
 beside the run, so its patches are drawn N times as often; the validation split is unchanged.
 
@@ -482,6 +486,73 @@ def io_bytes(path: Path):
     return io.BytesIO(gzip.decompress(path.read_bytes()))
 
 
+class LoadedSamples:
+    """``samples`` read on demand (the normalised image, or the instance labels), one at a time: lets
+    ``unetkit.training.finalize.tuning_set`` draw its images from a split without loading all of it."""
+
+    def __init__(self, samples: list, config, part: str):
+        self.samples, self.config, self.part = samples, config, part
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        from unetkit.data.channels import match_channels
+        from unetkit.data.layouts import load_sample
+        from unetkit.data.targets import instance_labels
+
+        sample = self.samples[index]
+        image, labels = load_sample(sample, self.config.data.normalize_low, self.config.data.normalize_high)
+        if self.part == "labels":
+            return instance_labels(labels)
+        return match_channels(image, self.config.model.in_channels, sample.image_path)
+
+
+def soup(name: str, run: Path, weights: list[Path]) -> int:
+    """A new run folder whose ``last.pt`` is the weight mean of ``weights`` (``benchmarks/soup_checkpoints.py``;
+    put a run's ``last.pt`` first: its history is the card's), an instances model's post-processing tuned for
+    the soup as training tunes it at its end (``postprocess.tune_images`` training images, never validation),
+    so that ``--stage finish`` packages and scores it like a trained run."""
+    from soup_checkpoints import soup_payload
+
+    from unetkit import checkpoint as ckpt
+    from unetkit.data.splits import SplitData
+    from unetkit.errors import InputError
+    from unetkit.tasks import get_task
+    from unetkit.training.finalize import store_postprocess, tune_for_model, tuning_set
+
+    if (run / "last.pt").exists():
+        print(f"{run / 'last.pt'}: exists; give --out a new folder for the soup", file=sys.stderr)
+        return 2
+    if not weights or len(weights) < 2:
+        print("--stage soup: give --weights A B [...] (at least two checkpoints)", file=sys.stderr)
+        return 2
+    try:
+        payload = soup_payload(weights)
+    except (InputError, FileNotFoundError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt.save_checkpoint(run / "last.pt", payload)
+    config = ckpt.config_of(payload)
+    task = get_task(config)
+    print(f"{run / 'last.pt'}: the mean of {len(weights)} checkpoints")
+    if task.name != "instances" or not config.postprocess.tune_after_training:
+        return 0
+    train_samples, _ = split(name, run)
+    train = SplitData(names=[s.name for s in train_samples], images=LoadedSamples(train_samples, config, "images"),
+                      labels=LoadedSamples(train_samples, config, "labels"))
+    images, truths = tuning_set(train, config.postprocess.tune_images, 2)
+    model, _ = ckpt.load_model(run / "last.pt")
+    values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths,
+                                          task.instance_kind(config))
+    store_postprocess(run / "last.pt", values)
+    before = f" ({start:.4f} with the first checkpoint's)" if start is not None else ""
+    print(f"post-processing tuned on {len(images)} training images: "
+          + " ".join(f"{k}={v:g}" for k, v in values.items()) + f", mean DSB score {score:.4f}{before}")
+    return 0
+
+
 def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] | None = None) -> int:
     """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model; several: the mean of their
     probabilities) as it is on the validation split (no tuning, no packaging)."""
@@ -570,14 +641,17 @@ def train(name: str, out: Path, budget_min: float, clock: str, extra: list[str],
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(MODELS))
-    parser.add_argument("--stage", choices=("train", "score", "finish", "postprocess"), default="train",
+    parser.add_argument("--stage", choices=("train", "score", "finish", "postprocess", "soup"), default="train",
                         help="train (or resume); score: last.pt on the validation split as it is; "
+                             "soup: a new run whose last.pt is the weight mean of --weights, post-processing "
+                             "tuned; "
                              "finish: tune, package into unetkit/pretrained/NAME, score; postprocess: package "
                              "the shipped NAME again with --set postprocess.KEY=VALUE (weights unchanged), score")
     parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
     parser.add_argument("--weights", type=Path, nargs="+",
                         help="score: this checkpoint instead of the run's last.pt; several: the mean of their "
-                             "probabilities (an ensemble), with the first one's post-processing")
+                             "probabilities (an ensemble), with the first one's post-processing; soup: the "
+                             "checkpoints to average")
     parser.add_argument("--limit", type=int, default=0, help="finish: only this many tuning/validation images")
     parser.add_argument("--package", type=Path, default=PACKAGE, help="finish: folder of packaged models")
     parser.add_argument("--train-cpu-min", type=float, help="finish: measured CPU minutes of training, for the card")
@@ -612,6 +686,8 @@ def main() -> int:
         return 2
     torch.set_num_threads(args.threads)
     run = args.out / args.name
+    if args.stage == "soup":
+        return soup(args.name, run, args.weights or [])
     if args.stage == "score":
         return score_run(args.name, run, args.limit, args.tta, args.weights)
     if args.stage == "finish":
