@@ -181,14 +181,20 @@ def split(name: str, run: Path) -> tuple[list, list]:
     return split_samples(find_samples(train_dir), 0.15, 0)
 
 
-def probabilities(model, config, sample):
-    """(class probabilities, truth labels as stored) of one dataset sample."""
+def load_normalised(config, sample):
+    """(image normalised and with the network's channels, labels as stored) of one dataset sample."""
     from unetkit.data.channels import match_channels
     from unetkit.data.layouts import load_sample
-    from unetkit.inference.predictor import predict_probabilities
 
     image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
-    image = match_channels(image, config.model.in_channels, sample.image_path)
+    return match_channels(image, config.model.in_channels, sample.image_path), labels
+
+
+def probabilities(model, config, sample):
+    """(class probabilities, truth labels as stored) of one dataset sample."""
+    from unetkit.inference.predictor import predict_probabilities
+
+    image, labels = load_normalised(config, sample)
     return predict_probabilities(model, image, config, "cpu", config.model.out_channels), labels
 
 
@@ -488,26 +494,38 @@ def io_bytes(path: Path):
     return io.BytesIO(gzip.decompress(path.read_bytes()))
 
 
-class LoadedSamples:
-    """``samples`` read on demand (the normalised image, or the instance labels), one at a time: lets
-    ``unetkit.training.finalize.tuning_set`` draw its images from a split without loading all of it."""
+class SampleReader:
+    """``samples`` read on demand, the last one kept: ``view(0)`` gives the normalised images, ``view(1)`` the
+    instance labels, so that ``unetkit.training.finalize.tuning_set`` draws from a split without loading all of
+    it, and reads each drawn file once for its image and labels."""
 
-    def __init__(self, samples: list, config, part: str):
-        self.samples, self.config, self.part = samples, config, part
+    def __init__(self, samples: list, config):
+        self.samples, self.config = samples, config
+        self.last: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        from unetkit.data.channels import match_channels
-        from unetkit.data.layouts import load_sample
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         from unetkit.data.targets import instance_labels
 
-        sample = self.samples[index]
-        image, labels = load_sample(sample, self.config.data.normalize_low, self.config.data.normalize_high)
-        if self.part == "labels":
-            return instance_labels(labels)
-        return match_channels(image, self.config.model.in_channels, sample.image_path)
+        if self.last is None or self.last[0] != index:
+            image, labels = load_normalised(self.config, self.samples[index])
+            self.last = (index, (image, instance_labels(labels)))
+        return self.last[1]
+
+    def view(self, part: int) -> ReaderView:
+        return ReaderView(self, part)
+
+
+class ReaderView:
+    """One part (0: images, 1: labels) of a ``SampleReader`` as a sequence."""
+
+    def __init__(self, reader: SampleReader, part: int):
+        self.reader, self.part = reader, part
+
+    def __len__(self) -> int:
+        return len(self.reader.samples)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.reader.read(index)[self.part]
 
 
 def soup(name: str, run: Path, weights: list[Path]) -> int:
@@ -526,7 +544,7 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     if (run / "last.pt").exists():
         print(f"{run / 'last.pt'}: exists; give --out a new folder for the soup", file=sys.stderr)
         return 2
-    if not weights or len(weights) < 2:
+    if len(weights) < 2:
         print("--stage soup: give --weights A B [...] (at least two checkpoints)", file=sys.stderr)
         return 2
     try:
@@ -542,8 +560,8 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     if task.name != "instances" or not config.postprocess.tune_after_training:
         return 0
     train_samples, _ = split(name, run)
-    train = SplitData(names=[s.name for s in train_samples], images=LoadedSamples(train_samples, config, "images"),
-                      labels=LoadedSamples(train_samples, config, "labels"))
+    reader = SampleReader(train_samples, config)
+    train = SplitData(names=[s.name for s in train_samples], images=reader.view(0), labels=reader.view(1))
     images, truths = tuning_set(train, config.postprocess.tune_images, 2)
     model, _ = ckpt.load_model(run / "last.pt")
     values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths,
