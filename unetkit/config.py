@@ -183,6 +183,11 @@ class PostprocessConfig:
     min_seed_size: int = 3  # watershed seeds smaller than this are dropped (thin necks split otherwise)
     min_distance: int = 3  # distance-map route: minimum px between seed peaks
     fill_holes: bool = True  # fill holes inside objects
+    # three-class: drop objects whose score (unetkit/inference/object_filter.py: a logistic regression on features
+    # of each object's probabilities, one weight per feature then the bias) is below min_object_score; empty
+    # weights or 0 keep every object. Fitted with the tuning below (and by `unetkit tune-postprocess`)
+    object_weights: list[float] = field(default_factory=list)
+    min_object_score: float = 0.0
     # instances training: threshold, seed_threshold and min_size tuned at the end on training images (never
     # validation), stored in best.pt / last.pt (unetkit/training/finalize.py); false: keep the values above
     tune_after_training: bool = True

@@ -64,6 +64,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "postprocess.min_size": ("int", 0, None, "[]"),
     "postprocess.min_seed_size": ("int", 0, None, "[]"),
     "postprocess.min_distance": ("int", 1, None, "[]"),
+    "postprocess.min_object_score": ("float", 0, 1, "[)"),
     # each image is predicted and post-processed ~36 times (the grid): a few dozen keep the end of a run short
     "postprocess.tune_images": ("int", 1, 1000, "[]"),
 }
@@ -94,6 +95,7 @@ WORDS: dict[str, tuple[str, ...]] = {
 # list keys whose items must be positive integers / non-negative numbers
 POSITIVE_INT_LISTS = ("data.patch_shape", "inference.tile_shape")
 NON_NEGATIVE_LISTS = ("loss.class_weights",)
+FINITE_LISTS = ("postprocess.object_weights",)
 
 
 def _describe(kind: str, low: float, high: float | None, bounds: str) -> str:
@@ -172,6 +174,9 @@ def validate_config(config: Any) -> Any:
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
                for v in values[key]):
             raise InputError(f"config key {key}={values[key]!r}: expected a list of numbers >= 0")
+    for key in FINITE_LISTS:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values[key]):
+            raise InputError(f"config key {key}={values[key]!r}: expected a list of finite numbers")
     if values["data.normalize_low"] >= values["data.normalize_high"]:
         raise InputError(f"config keys data.normalize_low={values['data.normalize_low']!r} and data.normalize_high="
                          f"{values['data.normalize_high']!r}: expected low < high (percentiles)")

@@ -70,3 +70,8 @@ def test_stage_postprocess_takes_post_processing_values_only(tmp_path, capsys):
         assert pretrain.set_postprocess("em-membranes", tmp_path, overrides, 2, "", 0, False) == 2
     assert "postprocess.KEY=VALUE" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_stage_object_filter_refuses_a_model_without_three_class_output(capsys):
+    assert pretrain.object_filter("em-membranes", pretrain.PACKAGE, 9, 0, False) == 2
+    assert "no three-class instances model" in capsys.readouterr().err

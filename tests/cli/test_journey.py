@@ -104,4 +104,6 @@ def test_instances_task_and_tune_postprocess(tmp_path, capsys):
     assert f"stored in the checkpoint: threshold={best['threshold']}, min_size={best['min_size']}\n" in out
     stored = config_of(load_checkpoint(run / "best.pt")).postprocess
     assert (stored.threshold, stored.min_size) == (best["threshold"], best["min_size"])
+    # the object filter was fitted again for the new values and stored beside them
+    assert (stored.object_weights, stored.min_object_score) == (best["object_weights"], best["min_object_score"])
     assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--grid", "{bad"]) == 2

@@ -1,5 +1,7 @@
 """An instances run ends with its post-processing tuned on training images, stored in its checkpoints."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,8 @@ from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.splits import SplitData
 from unetkit.data.synthetic import write_synthetic_dataset
 from unetkit.errors import InputError
-from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
+from unetkit.inference.object_filter import filter_for, object_features, object_scores
+from unetkit.inference.postprocess import DEFAULT_GRID, postprocess, tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.tasks import get_task
 from unetkit.training.finalize import MAX_SIDE, tune_for_model, tuning_set
@@ -63,6 +66,19 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
     probs = [predictor.output(image) for image in images]
     start = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
     assert score > start, (score, start)
+    # the object filter stored is the one fitted on the same crops for the tuned values
+    filtered, fit = filter_for(probs, truths, config.postprocess, "three-class")
+    assert fit.scores[0.0] == pytest.approx(score)  # the filter's "keep all" is the tuned post-processing
+    stored = config.postprocess
+    assert stored.min_object_score == filtered["min_object_score"]
+    # the run predicted the crops with its in-memory network, here the checkpoint's: outputs equal up to float
+    # rounding, so the two fits give every object the same score far within 1e-3 (a probability)
+    for output in probs:
+        labels = postprocess(output, dataclasses.replace(stored, min_object_score=0.0), "three-class")
+        features = object_features(output, labels)
+        if len(features) and filtered["object_weights"]:
+            assert object_scores(features, stored.object_weights) == pytest.approx(
+                object_scores(features, filtered["object_weights"]), abs=1e-3)
 
 
 def test_the_off_switch_keeps_the_configured_values(nuclei, tmp_path, capsys):

@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     for rank, row in enumerate(rows[:5], start=1):
         print(f"{rank:>4}  {row['score']:.4f}  " + "  ".join(str(row[key]) for key in tuned))
     print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={best[k]}" for k in tuned))
+    if best.get("min_object_score", 0) > 0:
+        print(f"object filter: objects scored below min_object_score={best['min_object_score']:g} are dropped "
+              "(fitted on these images; postprocess.object_weights)")
     if args.json:
         print(json.dumps({"best": best, "score": rows[0]["score"]}))
     return 0

@@ -12,7 +12,9 @@ Three routes, one per training target (``unetkit.data.targets``):
 Every function is a pure function of arrays and returns labels with ids 1..N consecutive and 0 as
 background, as uint16 (uint32 when N > 65535). Each route has two stages: *raw* labels (threshold,
 seeds, watershed) and *finishing* (small-object removal, per-object hole filling, relabelling);
-``tune_postprocess`` reuses the raw stage across all finishing settings.
+``tune_postprocess`` reuses the raw stage across all finishing settings. A fitted object filter, when the
+config holds one, drops doubtful objects after finishing (``unetkit.inference.object_filter``; it is fitted
+for the tuned values, after the grid search, which therefore runs without it).
 
 Connectivity: foreground components are fully connected (8 in 2D, 26 in 3D) so a nucleus with a
 one-pixel diagonal neck stays one object; seeds are face-connected (4 / 6) so two interiors that
@@ -356,11 +358,21 @@ def postprocess(probs: np.ndarray, config: PostprocessConfig, kind: str) -> np.n
     normalised distance: distance watershed). ``config.method`` "auto" picks the route of the kind;
     "components" forces connected components of the foreground of any kind; "watershed" on a binary
     model floods seeds of ``p > seed_threshold`` through ``p > threshold``, one-pixel lines between objects.
+    Three-class with ``config.object_weights`` and ``config.min_object_score`` > 0: objects scored below it are
+    dropped last (``unetkit.inference.object_filter``).
     """
     _, raw_fn = _resolve(probs, config.method, kind)
     raw = raw_fn(threshold=config.threshold, seed_threshold=config.seed_threshold,
                  min_seed_size=config.min_seed_size, min_distance=config.min_distance)
-    return finish_labels(raw, config.min_size, config.fill_holes)
+    labels = finish_labels(raw, config.min_size, config.fill_holes)
+    if config.min_object_score > 0 and config.object_weights:
+        if kind != "three-class":
+            raise InputError(f"postprocess.object_weights score objects of three-class outputs, not of a {kind} "
+                             "model; set postprocess.min_object_score=0 (or object_weights=[]) for it")
+        from unetkit.inference.object_filter import drop_doubtful
+
+        labels = drop_doubtful(probs, labels, config.object_weights, config.min_object_score)
+    return labels
 
 
 # --------------------------------------------------------------------------------------------------

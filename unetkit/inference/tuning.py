@@ -1,8 +1,9 @@
 """Tune instance post-processing on labelled images with a trained checkpoint.
 
 Predicts the images once, grid-searches the post-processing parameters for the best mean DSB score
-(``postprocess.tune_postprocess``), and can store the winner in the checkpoint so that
-``unetkit predict --instances`` uses it.
+(``postprocess.tune_postprocess``), fits the object filter for the winner (three-class outputs;
+``object_filter.filter_for``), and can store both in the checkpoint so that ``unetkit predict --instances``
+uses them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
+from unetkit.inference.object_filter import filter_for
 from unetkit.inference.postprocess import tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.pretrained import is_packaged
@@ -43,7 +45,8 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
         probs.append(predictor.output(image))
         truths.append(instance_labels(labels))
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
-    values = dataclasses.asdict(best)
+    filtered, _ = filter_for(probs, truths, best, kind)  # refitted for the new values (three-class)
+    values = dataclasses.asdict(best) | filtered
     if update:
         path = ckpt.resolve_path(checkpoint)
         payload = ckpt.load_checkpoint(path)

@@ -9,7 +9,9 @@ What it does, on the first process only: ``postprocess.tune_images`` training im
 fixed seed as ``benchmarks/dsb2018.py`` does; never validation images, which choose best.pt and score the
 run) are centre-cropped to at most ``MAX_SIDE`` px per axis, predicted once per checkpoint, and
 ``tune_postprocess`` searches ``DEFAULT_GRID`` (threshold x seed threshold x min size, 36 points; the
-watershed runs 12 times per image) for the best mean DSB score. The winner goes into the config of
+watershed runs 12 times per image) for the best mean DSB score; for three-class outputs the object filter
+(``unetkit.inference.object_filter``) is then fitted on the same crops for the winning values, and kept
+only where dropping doubtful objects scores better on them. The winner goes into the config of
 ``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
 earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
 =false`` keeps the configured values. Cost: at most 96 crops of 512 x 512 px predicted (twice when best.pt
@@ -29,6 +31,7 @@ import torch
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.splits import SplitData
+from unetkit.inference.object_filter import ObjectFilterFit, filter_for
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
 from unetkit.inference.predictor import Predictor
 
@@ -55,17 +58,24 @@ def tuning_set(train: SplitData, count: int, dims: int) -> tuple[list[np.ndarray
     return images, truths
 
 
-def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
-                   truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], float, float | None]:
-    """(best values of the grid's keys, their mean DSB score, the score of the configured values when they
-    are a grid point) for ``model``'s whole-crop predictions (the inference ``Predictor``). Configured
-    values that tie with the best are kept: the values change only where the images show a gain."""
+def predict_crops(model: torch.nn.Module, config: RunConfig, device: torch.device,
+                  images: list[np.ndarray]) -> list[np.ndarray]:
+    """``model``'s whole-crop outputs (C, *S) of ``images`` (the inference ``Predictor``); its mode is kept."""
     predictor = Predictor(model, config, device)
     training = model.training
     try:
-        probs = [predictor.output(image) for image in images]
+        return [predictor.output(image) for image in images]
     finally:
         model.train(training)
+
+
+def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
+                   truths: list[np.ndarray], kind: str, probs: list[np.ndarray] | None = None,
+                   ) -> tuple[dict[str, Any], float, float | None]:
+    """(best values of the grid's keys, their mean DSB score, the score of the configured values when they
+    are a grid point) for ``model``'s whole-crop predictions (``probs`` when already predicted). Configured
+    values that tie with the best are kept: the values change only where the images show a gain."""
+    probs = predict_crops(model, config, device, images) if probs is None else probs
     best, rows = tune_postprocess(probs, truths, kind, DEFAULT_GRID, base=config.postprocess)
     keys = [key for key in DEFAULT_GRID if key in rows[0]]  # seed_threshold only for seeded routes
     start = next((row["score"] for row in rows
@@ -73,6 +83,11 @@ def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.devi
     if start is not None and start >= rows[0]["score"]:
         return {key: getattr(config.postprocess, key) for key in keys}, start, start
     return {key: getattr(best, key) for key in keys}, rows[0]["score"], start
+
+
+def tuned(config: RunConfig, values: dict[str, Any]):
+    """``config.postprocess`` with the grid's ``values``."""
+    return apply_overrides(config, {f"postprocess.{k}": v for k, v in values.items()}).postprocess
 
 
 def store_postprocess(path: Path, values: dict[str, Any]) -> RunConfig:
@@ -103,18 +118,23 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     dims = len(run.input_size)
     images, truths = tuning_set(run.train, config.postprocess.tune_images, dims)
     kind = run.task.instance_kind(config)
-    values, score, start = tune_for_model(run.model, config, run.device, images, truths, kind)
-    last_config = store_postprocess(run.run_dir / "last.pt", values)
-    stored = [_describe(values, score, start) + " -> last.pt"]
+    probs = predict_crops(run.model, config, run.device, images)
+    values, score, start = tune_for_model(run.model, config, run.device, images, truths, kind, probs)
+    filtered, fit = filter_for(probs, truths, tuned(config, values), kind)
+    last_config = store_postprocess(run.run_dir / "last.pt", values | filtered)
+    stored = [_describe(values, score, start, fit) + " -> last.pt"]
     best_path = run.run_dir / "best.pt"
     if best_path.exists() and run.best_epoch == run.history[-1]["epoch"]:  # the same weights
-        store_postprocess(best_path, values)
+        store_postprocess(best_path, values | filtered)
         stored = [stored[0] + ", best.pt"]
     elif best_path.exists():  # an earlier epoch: tuned for its own weights
         model, _ = ckpt.load_model(best_path, run.device)
-        best_values, best_score, best_start = tune_for_model(model, config, run.device, images, truths, kind)
-        store_postprocess(best_path, best_values)
-        stored.append(_describe(best_values, best_score, best_start) + f" -> best.pt (epoch {run.best_epoch})")
+        probs = predict_crops(model, config, run.device, images)
+        best_values, best_score, best_start = tune_for_model(model, config, run.device, images, truths, kind, probs)
+        best_filtered, best_fit = filter_for(probs, truths, tuned(config, best_values), kind)
+        store_postprocess(best_path, best_values | best_filtered)
+        stored.append(_describe(best_values, best_score, best_start, best_fit)
+                      + f" -> best.pt (epoch {run.best_epoch})")
     save_config(last_config, run.run_dir / "config.yaml")
     run.config = last_config
     print(f"post-processing tuned on {len(images)} training images (crops <= {MAX_SIDE[dims]} px, "
@@ -123,9 +143,14 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     return values
 
 
-def _describe(values: dict[str, Any], score: float, start: float | None) -> str:
+def _describe(values: dict[str, Any], score: float, start: float | None, fit: ObjectFilterFit | None = None) -> str:
     """e.g. ``threshold=0.6 seed_threshold=0.8 min_size=30, mean DSB score 0.512 on them (0.478 with the
-    configured values)``."""
+    configured values); objects scored below 0.6 dropped: 0.523``."""
     shown = " ".join(f"{key}={value:g}" for key, value in values.items())
     before = f" ({start:.3f} with the configured values)" if start is not None else ""
-    return f"{shown}, mean DSB score {score:.3f} on them{before}"
+    text = f"{shown}, mean DSB score {score:.3f} on them{before}"
+    if fit is not None and fit.min_score > 0:
+        text += f"; objects scored below {fit.min_score:g} dropped: {fit.scores[fit.min_score]:.3f}"
+    elif fit is not None:
+        text += "; no object filter (dropping doubtful objects did not score better on them)"
+    return text
