@@ -177,3 +177,18 @@ def test_no_filter_where_every_object_is_right_or_for_other_kinds():
 def test_bad_filter_values_are_refused_by_name(key, value, expected):
     with pytest.raises(InputError, match=rf"{key}=.*{expected}"):
         apply_overrides(RunConfig(), {key: value})
+
+
+def test_features_of_3d_objects():
+    zz, yy, xx = np.indices((20, 40, 40))
+    labels = np.zeros((20, 40, 40), dtype=np.uint16)
+    labels[(zz - 10) ** 2 + (yy - 12) ** 2 + (xx - 12) ** 2 < 36] = 1
+    labels[2:4, 2:4, 30:32] = 2  # a 2 x 2 x 2 cube
+    probs = np.zeros((3, *labels.shape), dtype=np.float32)
+    probs[0] = 1.0
+    probs[:, labels > 0] = np.array([0.1, 0.8, 0.1], dtype=np.float32)[:, None]
+    x = object_features(probs, labels)
+    assert x.shape == (2, len(FEATURES))
+    assert x[1, F["log_area"]] == pytest.approx(math.log(8)) and x[1, F["solidity"]] == 1.0
+    assert 0.85 < x[0, F["solidity"]] < 1.0  # a voxelised ball is nearly convex
+    assert x[:, F["mean_foreground"]] == pytest.approx([0.9, 0.9]) and not x[:, F["contact_fraction"]].any()

@@ -16,6 +16,11 @@ plateaus of a synthetic map, which depend on the flooding order).
 
 Chunks run in row-major order and only write pixels still 0, so a clump written whole under rule 1
 (by an earlier chunk: a clump has no pixel in a core before its owner's) is never overwritten.
+
+One exception to "as in one whole-image run": a model with an object filter (``postprocess.object_weights``)
+scores each object's size against the median object size of the image it sees, here its window (2304 px
+across by default, hundreds of nuclei), so a filter decision can differ from a whole-image run where the
+windows' nuclei differ in size from the image's as a whole.
 """
 
 from __future__ import annotations
