@@ -1,6 +1,7 @@
 """An instances run ends with its post-processing tuned on training images, stored in its checkpoints."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for, object_features, object_scores
 from unetkit.inference.postprocess import DEFAULT_GRID, postprocess, tune_postprocess
 from unetkit.inference.predictor import Predictor
+from unetkit.metrics.instances import instance_scores
 from unetkit.tasks import get_task
 from unetkit.training.finalize import MAX_SIDE, tune_for_model, tuning_set
 from unetkit.training.loop import fit
@@ -45,6 +47,7 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
                   **TINY, **BAD)  # model.base_channels not chosen: a CPU-sized net
     out = capsys.readouterr().out
     assert "CPU training: model.base_channels=16" in out and "post-processing tuned on 4 training images" in out
+    assert "last.pt on the 2 validation images with the tuned post-processing: val_dsb_score" in out
     last = _postprocess(run / "last.pt")
     for path in (run / "last.pt", run / "best.pt"):
         values = _postprocess(path)
@@ -66,6 +69,13 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
     probs = [predictor.output(image) for image in images]
     start = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
     assert score > start, (score, start)
+    # summary.json's tuned validation score is last.pt with its stored post-processing on the validation images
+    val = task.build_split(task.find_samples(nuclei / "val", config), config, "validation", with_weights=False)
+    summary = json.loads((run / "summary.json").read_text())
+    rescored = np.mean([instance_scores(truth, postprocess(predictor.output(image), config.postprocess,
+                                                           "three-class")).dsb_score
+                        for image, truth in zip(val.images, val.labels, strict=True)])
+    assert summary["val_dsb_score_tuned"] == pytest.approx(rescored, abs=1e-4)  # stored rounded to 4 places
     # the object filter stored is the one fitted on the same crops for the tuned values
     filtered, fit = filter_for(probs, truths, config.postprocess, "three-class")
     assert fit.scores[0.0] == pytest.approx(score)  # the filter's "keep all" is the tuned post-processing

@@ -140,7 +140,26 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     print(f"post-processing tuned on {len(images)} training images (crops <= {MAX_SIDE[dims]} px, "
           f"{time.monotonic() - started:.0f} s): {'; '.join(stored)} (postprocess.tune_after_training=false "
           "keeps the configured values)", flush=True)
+    report_tuned_validation(run)
     return values
+
+
+def report_tuned_validation(run: Any) -> None:
+    """Score last.pt's weights on the validation images once more, with the post-processing just tuned, into
+    ``run.tuned_scores`` (summary.json) and one printed line. Why: the validation of every epoch uses the
+    configured values, which the tuning replaces, so its DSB score is not what ``predict`` gives (on DSB 2018
+    0.01-0.02 lower: BENCHMARKS.md); this is. Costs one more validation pass; none without validation images."""
+    from unetkit.training.validation import validate
+
+    if not run.val.images or run.task.score_key not in run.history[-1]:
+        return
+    scores = validate(run.model, run.val, run.config, run.device)
+    keys = [key for key in (run.task.score_key, "val_ap50") if key in scores]
+    run.tuned_scores = {f"{key}_tuned": round(scores[key], 4) for key in keys}
+    shown = ", ".join(f"{key} {scores[key]:.3f} (epoch {run.history[-1]['epoch']}'s validation: "
+                      f"{run.history[-1][key]:.3f})" for key in keys if key in run.history[-1])
+    print(f"last.pt on the {len(run.val.images)} validation images with the tuned post-processing: {shown}",
+          flush=True)
 
 
 def _describe(values: dict[str, Any], score: float, start: float | None, fit: ObjectFilterFit | None = None) -> str:

@@ -105,6 +105,7 @@ class Run:
     best_epoch: int = 0
     elapsed_before: float = 0.0  # wall seconds of the run before a resume
     started: float = 0.0  # time.monotonic() at the (virtual) start of training
+    tuned_scores: dict[str, float] = field(default_factory=dict)  # validation with the tuned post-processing
 
     @property
     def device(self) -> torch.device:
@@ -349,7 +350,8 @@ def write_summary(run: Run, stopped: bool) -> None:
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
                "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan],
                **run_throughput(run.history, run.ctx.world_size),
-               "precision": "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch.")}
+               "precision": "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch."),
+               **run.tuned_scores}
     if run.ctx.is_main:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
         print(describe_throughput(summary), flush=True)
