@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{rank:>4}  {row['score']:.4f}  " + "  ".join(str(row[key]) for key in tuned))
     print(("stored in the checkpoint: " if args.update else "best: ") + ", ".join(f"{k}={best[k]}" for k in tuned))
     if best.get("min_object_score", 0) > 0:
-        print(f"object filter: objects scored below min_object_score={best['min_object_score']:g} are dropped "
-              "(fitted on these images; postprocess.object_weights)")
+        verb = "are" if args.update else "would be"
+        print(f"object filter fitted on these images: objects scored below min_object_score="
+              f"{best['min_object_score']:g} {verb} dropped (postprocess.object_weights)")
     if args.json:
         print(json.dumps({"best": best, "score": rows[0]["score"]}))
     return 0
