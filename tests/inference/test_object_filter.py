@@ -9,6 +9,7 @@ from unetkit.config import PostprocessConfig, RunConfig, apply_overrides
 from unetkit.errors import InputError
 from unetkit.inference.object_filter import (
     FEATURES,
+    MIN_WRONG,
     drop_doubtful,
     filter_for,
     fit_logistic,
@@ -142,7 +143,7 @@ def faint_blob_images(count: int, seed: int, blobs: bool = True) -> tuple[list, 
 
 def test_the_fit_learns_to_drop_faint_objects_and_postprocess_applies_it():
     config = PostprocessConfig(threshold=0.5, seed_threshold=0.5, min_size=5)
-    outputs, truths = faint_blob_images(6, seed=1)
+    outputs, truths = faint_blob_images(60, seed=1)  # 120 faint objects: enough to fit 11 weights
     values, fit = filter_for(outputs, truths, config, "three-class")
     plain = [instance_scores(truth, postprocess(probs, config, "three-class")).dsb_score
              for probs, truth in zip(outputs, truths, strict=True)]
@@ -163,6 +164,9 @@ def test_no_filter_where_every_object_is_right_or_for_other_kinds():
     outputs, truths = faint_blob_images(2, seed=3, blobs=False)
     values, fit = filter_for(outputs, truths, config, "three-class")
     assert values == {"object_weights": [], "min_object_score": 0.0} and fit.wrong == 0
+    few, few_truths = faint_blob_images(6, seed=1)  # 12 faint objects: too few to fit, the filter stays off
+    values, fit = filter_for(few, few_truths, config, "three-class")
+    assert values["min_object_score"] == 0.0 and fit.wrong == 12 < MIN_WRONG
     assert filter_for(outputs, truths, config, "binary") == ({"object_weights": [], "min_object_score": 0.0}, None)
     with pytest.raises(InputError, match="as many"):
         fit_object_filter(outputs, [], truths)
@@ -192,3 +196,12 @@ def test_features_of_3d_objects():
     assert x[1, F["log_area"]] == pytest.approx(math.log(8)) and x[1, F["solidity"]] == 1.0
     assert 0.85 < x[0, F["solidity"]] < 1.0  # a voxelised ball is nearly convex
     assert x[:, F["mean_foreground"]] == pytest.approx([0.9, 0.9]) and not x[:, F["contact_fraction"]].any()
+
+
+def test_a_fitted_filter_survives_the_config_round_trip_of_checkpoints():
+    from unetkit.config import from_dict, to_dict
+
+    weights = [0.5 * i - 2.0 for i in range(len(FEATURES) + 1)]
+    config = apply_overrides(RunConfig(), {"postprocess.object_weights": weights, "postprocess.min_object_score": 0.7})
+    again = from_dict(to_dict(config))  # what a checkpoint stores and loads
+    assert again.postprocess.object_weights == weights and again.postprocess.min_object_score == 0.7

@@ -31,7 +31,7 @@ import torch
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.splits import SplitData
-from unetkit.inference.object_filter import ObjectFilterFit, filter_for
+from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
 from unetkit.inference.predictor import Predictor
 
@@ -170,6 +170,9 @@ def _describe(values: dict[str, Any], score: float, start: float | None, fit: Ob
     text = f"{shown}, mean DSB score {score:.3f} on them{before}"
     if fit is not None and fit.min_score > 0:
         text += f"; objects scored below {fit.min_score:g} dropped: {fit.scores[fit.min_score]:.3f}"
+    elif fit is not None and fit.wrong < MIN_WRONG:
+        text += (f"; no object filter ({fit.wrong} of {fit.objects} objects without a truth on them, fewer than "
+                 f"the {MIN_WRONG} its fit needs)")
     elif fit is not None:
         text += "; no object filter (dropping doubtful objects did not score better on them)"
     return text
