@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from unetkit import checkpoint as ckpt
-from unetkit.config import RunConfig, apply_overrides, save_config, to_dict
+from unetkit.config import PostprocessConfig, RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.splits import SplitData
 from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
@@ -85,7 +85,7 @@ def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.devi
     return {key: getattr(best, key) for key in keys}, rows[0]["score"], start
 
 
-def tuned(config: RunConfig, values: dict[str, Any]):
+def tuned(config: RunConfig, values: dict[str, Any]) -> PostprocessConfig:
     """``config.postprocess`` with the grid's ``values``."""
     return apply_overrides(config, {f"postprocess.{k}": v for k, v in values.items()}).postprocess
 
