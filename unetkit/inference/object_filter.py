@@ -7,8 +7,8 @@ object uncertain, a ragged or non-convex outline, a contact line shared with a n
 The winners of the 2018 Data Science Bowl scored the objects of their watershed this way (a gradient
 boosted model on per-object features) and dropped the worst; here a logistic regression on
 ``FEATURES`` does it, small enough to live as numbers in the post-processing config (``postprocess
-.object_weights`` and ``postprocess.min_object_score``) and fitted on training images at the end of a
-run (``unetkit.training.finalize``). BENCHMARKS.md, "Version 9: dropping doubtful objects", has the measurements.
+.object_weights`` and ``postprocess.min_object_score``) and fitted on training images at the end of an
+instances run (its end-of-run tuning step). BENCHMARKS.md, "Version 9: dropping doubtful objects", has the measurements.
 
 Works on three-class outputs (softmax background / interior / boundary), 2D or 3D.
 """
