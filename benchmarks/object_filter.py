@@ -23,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from pretrain import SampleReader, image_type, probabilities, split  # noqa: E402  (the model card's split)
+from pretrain import image_type, probabilities, split, tuning_crops  # noqa: E402  (the model card's split)
 
 
 def scored(rows: list[dict], keeps: list[np.ndarray]) -> dict[str, tuple[float, float]]:
@@ -43,11 +43,10 @@ def main() -> int:
     from unetkit import checkpoint as ckpt
     from unetkit.config import apply_overrides
     from unetkit.cpu.info import describe
-    from unetkit.data.splits import SplitData
     from unetkit.data.targets import instance_labels
     from unetkit.inference.object_filter import best_iou, filter_for, object_features, object_scores
     from unetkit.inference.postprocess import postprocess
-    from unetkit.training.finalize import predict_crops, tuning_set
+    from unetkit.training.finalize import predict_crops
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="nuclei", help="packaged model name or checkpoint (three-class)")
@@ -59,10 +58,8 @@ def main() -> int:
     model, config = ckpt.load_model(args.model)
     plain = dataclasses.replace(config.postprocess, object_weights=[], min_object_score=0.0)
     train_samples, val_samples = split("nuclei", ROOT / "benchmarks" / "out" / "object_filter")
-    reader = SampleReader(train_samples, config)
-    train = SplitData(names=[s.name for s in train_samples], images=reader.view(0), labels=reader.view(1))
     started = time.process_time()
-    images, truths = tuning_set(train, config.postprocess.tune_images, 2)
+    images, truths = tuning_crops(train_samples, config)
     crops = predict_crops(model, config, torch.device("cpu"), images)
     values, fit = filter_for(crops, truths, plain, "three-class")
     print(f"fitted on {len(images)} training crops ({fit.objects} objects, {fit.wrong} without a truth at IoU > 0.5) "

@@ -535,6 +535,18 @@ class ReaderView:
         return self.reader.read(index)[self.part]
 
 
+def tuning_crops(train_samples: list, config) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(normalised images, instance labels) of the training crops an instances run tunes on at its end
+    (``unetkit.training.finalize.tuning_set``: ``postprocess.tune_images`` of them, a fixed-seed draw), each
+    drawn file read once."""
+    from unetkit.data.splits import SplitData
+    from unetkit.training.finalize import tuning_set
+
+    reader = SampleReader(train_samples, config)
+    train = SplitData(names=[s.name for s in train_samples], images=reader.view(0), labels=reader.view(1))
+    return tuning_set(train, config.postprocess.tune_images, 2)
+
+
 def soup(name: str, run: Path, weights: list[Path]) -> int:
     """A new run folder whose ``last.pt`` is the weight mean of ``weights`` (``benchmarks/soup_checkpoints.py``;
     put a run's ``last.pt`` first: its history is the card's), an instances model's post-processing tuned for
@@ -543,10 +555,9 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     from soup_checkpoints import soup_payload
 
     from unetkit import checkpoint as ckpt
-    from unetkit.data.splits import SplitData
     from unetkit.errors import InputError
     from unetkit.tasks import get_task
-    from unetkit.training.finalize import store_postprocess, tune_for_model, tuning_set
+    from unetkit.training.finalize import store_postprocess, tune_for_model
 
     if (run / "last.pt").exists():
         print(f"{run / 'last.pt'}: exists; give --out a new folder for the soup", file=sys.stderr)
@@ -566,10 +577,7 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     print(f"{run / 'last.pt'}: the mean of {len(weights)} checkpoints")
     if task.name != "instances" or not config.postprocess.tune_after_training:
         return 0
-    train_samples, _ = split(name, run)
-    reader = SampleReader(train_samples, config)
-    train = SplitData(names=[s.name for s in train_samples], images=reader.view(0), labels=reader.view(1))
-    images, truths = tuning_set(train, config.postprocess.tune_images, 2)
+    images, truths = tuning_crops(split(name, run)[0], config)
     model, _ = ckpt.load_model(run / "last.pt")
     values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths,
                                           task.instance_kind(config))
@@ -670,20 +678,16 @@ def object_filter(name: str, package: Path, version: int, limit: int, tta: bool)
     post-processing on the training crops an instances run tunes on at its end (never validation images), then
     package NAME again with it (``set_postprocess``: the weights unchanged, the card renewed and rescored)."""
     from unetkit import checkpoint as ckpt
-    from unetkit.data.splits import SplitData
     from unetkit.inference.object_filter import filter_for
     from unetkit.tasks import get_task
-    from unetkit.training.finalize import predict_crops, tuning_set
+    from unetkit.training.finalize import predict_crops
 
     model, config = ckpt.load_model(package / name / "weights.pt")
     kind = get_task(config).instance_kind(config) if get_task(config).name == "instances" else None
     if kind != "three-class":
         print(f"--stage object-filter: {name} is no three-class instances model", file=sys.stderr)
         return 2
-    train_samples, _ = split(name, ROOT / "benchmarks" / "out" / "pretrain" / name)
-    reader = SampleReader(train_samples, config)
-    train = SplitData(names=[s.name for s in train_samples], images=reader.view(0), labels=reader.view(1))
-    images, truths = tuning_set(train, config.postprocess.tune_images, 2)
+    images, truths = tuning_crops(split(name, ROOT / "benchmarks" / "out" / "pretrain" / name)[0], config)
     probs = predict_crops(model, config, torch.device("cpu"), images)
     values, fit = filter_for(probs, truths, config.postprocess, kind)
     print(f"{fit.objects} objects on {len(images)} training crops, {fit.wrong} without a truth at IoU > 0.5; "

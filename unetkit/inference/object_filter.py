@@ -78,11 +78,8 @@ def object_features(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise InputError("object ids are not consecutive (1..N); relabel the labels first")
     foreground = 1.0 - probs[0]
 
-    def per_object(values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-        regions = labels if where is None else np.where(where, labels, 0)
-        sums = np.bincount(regions.ravel(), weights=values.ravel(), minlength=count + 1)[1:]
-        sizes = area if where is None else np.bincount(regions.ravel(), minlength=count + 1)[1:]
-        return sums / np.maximum(sizes, 1)
+    def per_object(values: np.ndarray) -> np.ndarray:  # mean of values over each object
+        return np.bincount(labels.ravel(), weights=values.ravel(), minlength=count + 1)[1:] / area
 
     # The outer ring: background px next (fully connected) to an object, given to the highest such id.
     grown = ndi.grey_dilation(labels, size=(3,) * labels.ndim)
