@@ -75,7 +75,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
             (strings are parsed as in ``--set``, e.g. ``"[16, 64, 64]"``).
 
     Returns:
-        ``FitResult`` with ``run_dir``, ``best_epoch``, ``best_score`` and the per-epoch ``history``.
+        ``FitResult`` with ``run_dir``, ``best_epoch``, ``best_score``, the per-epoch ``history`` and, for
+        instances runs, ``tuned_scores``: the validation scores with the post-processing tuned at the end.
 
     Example::
 

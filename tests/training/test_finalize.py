@@ -43,8 +43,8 @@ def _postprocess(path):
 
 def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, capsys):
     run = tmp_path / "run"
-    unetkit.train(nuclei / "train", run, "instances", val=nuclei / "val", epochs=6, device="cpu", progress=False,
-                  **TINY, **BAD)  # model.base_channels not chosen: a CPU-sized net
+    result = unetkit.train(nuclei / "train", run, "instances", val=nuclei / "val", epochs=6, device="cpu",
+                           progress=False, **TINY, **BAD)  # model.base_channels not chosen: a CPU-sized net
     out = capsys.readouterr().out
     assert "CPU training: model.base_channels=16" in out and "post-processing tuned on 4 training images" in out
     assert "last.pt on the 2 validation images with the tuned post-processing: val_dsb_score" in out
@@ -76,6 +76,7 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
                                                            "three-class")).dsb_score
                         for image, truth in zip(val.images, val.labels, strict=True)])
     assert summary["val_dsb_score_tuned"] == pytest.approx(rescored, abs=1e-4)  # stored rounded to 4 places
+    assert result.tuned_scores == {key: summary[key] for key in ("val_dsb_score_tuned", "val_ap50_tuned")}
     # the object filter stored is the one fitted on the same crops for the tuned values
     filtered, fit = filter_for(probs, truths, config.postprocess, "three-class")
     assert fit.scores[0.0] == pytest.approx(score)  # the filter's "keep all" is the tuned post-processing

@@ -72,6 +72,9 @@ class FitResult:
     best_epoch: int
     best_score: float
     history: list[dict[str, Any]]
+    # last.pt scored on the validation images with the post-processing tuned at the end (instances runs):
+    # {"val_dsb_score_tuned": ..., "val_ap50_tuned": ...}; what ``predict`` would give, unlike ``history``
+    tuned_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,7 +157,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
                 break
         finish_postprocess(run)  # instances: post-processing tuned on training images, into best.pt / last.pt
         write_summary(run, stopped)
-    return FitResult(run.run_dir, run.best_epoch, run.best_score, run.history)
+    return FitResult(run.run_dir, run.best_epoch, run.best_score, run.history, dict(run.tuned_scores))
 
 
 def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: Path, val_dir: str | Path | None,
