@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from nuclei_errors import matched_areas, sort_errors  # noqa: E402
+from nuclei_errors import best_outlines, matched_areas, outline_variants, sort_errors  # noqa: E402
 
 
 def square(image: np.ndarray, top: int, left: int, side: int, value: int) -> None:
@@ -54,3 +54,36 @@ def test_matched_areas_pair_each_matched_nucleus_with_its_prediction():
     square(pred, 20, 20, 5, 4)
     assert matched_areas(truth, pred).tolist() == [[100, 144]]
     assert matched_areas(truth, np.zeros_like(truth)).shape == (0, 2)
+
+
+def test_outline_bound_redraws_each_object_at_the_threshold_that_fits_its_truth():
+    truth = np.zeros((40, 60), dtype=np.uint16)
+    square(truth, 5, 5, 10, 1)
+    square(truth, 5, 30, 10, 2)
+    foreground = np.full(truth.shape, 0.1)
+    pred = np.zeros_like(truth)
+    square(pred, 6, 6, 8, 1)  # drawn 1 px too small: its ring holds p 0.55, so threshold 0.5 fits it
+    foreground[5:15, 5:15] = 0.55
+    foreground[6:14, 6:14] = 0.95
+    square(pred, 4, 29, 12, 2)  # drawn 1 px too large: its ring holds p 0.85, so threshold 0.9 fits it
+    foreground[4:16, 29:41] = 0.85
+    foreground[5:15, 30:40] = 0.95
+    square(pred, 30, 50, 4, 3)  # a false object at p 0.65: gone from the variants above 0.6
+    foreground[30:34, 50:54] = 0.65
+    variants = outline_variants(foreground, pred, (0.5, 0.6, 0.9))
+    assert [(v == 1).sum() for v in variants] == [100, 64, 64]  # grows into its ring only below 0.55
+    assert [(v == 2).sum() for v in variants] == [144, 144, 100]
+    assert [(v == 3).sum() for v in variants] == [16, 16, 0]
+    best = best_outlines(truth, variants)
+    assert np.array_equal(best == 1, truth == 1) and np.array_equal(best == 2, truth == 2)
+    assert (best == 3).sum() == 16  # no truth to fit: the first variant's outline
+
+
+def test_outline_variants_never_grow_into_another_object():
+    pred = np.zeros((10, 19), dtype=np.uint16)
+    pred[2:8, 2:9] = 1
+    pred[2:8, 10:17] = 2
+    foreground = np.full(pred.shape, 0.9)  # everything looks like foreground
+    low = outline_variants(foreground, pred, (0.5,))[0]
+    assert np.array_equal(low[pred > 0], pred[pred > 0])  # each object keeps its own pixels ...
+    assert (low > 0).all()  # ... and the background within 3 px (here: all of it) goes to the nearest one
