@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from fit_rows import SCORE_COLUMNS, held_out_scores, print_table
 
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.cpu.info import describe, torch_threads
@@ -95,25 +96,16 @@ def main() -> int:
         started = time.monotonic()
         run_config = config(args.budget, args.boundary_width, args.base_channels, args.overrides)
         result = fit(run_config, folders[setting], out / setting, folders["test"], progress=False)
-        last = result.history[-1]  # the final model, scored once on the test part (no selection on it)
         row = {"setting": setting, "epochs": len(result.history),
                "patches": sum(r["patches_per_s"] * r["train_seconds"] for r in result.history),
-               "wall_s": round(time.monotonic() - started, 1), "test_dice": round(last["val_dice"], 4),
-               "test_iou": round(last["val_iou"], 4), "test_dsb_score": round(last["val_dsb_score"], 4),
-               "test_ap50": round(last["val_ap50"], 4),
-               # what predict gives: the post-processing tuned at the end (the epochs used the configured one)
-               "test_dsb_score_tuned": result.tuned_scores.get("val_dsb_score_tuned", float("nan")),
-               "test_ap50_tuned": result.tuned_scores.get("val_ap50_tuned", float("nan"))}
+               "wall_s": round(time.monotonic() - started, 1),
+               **held_out_scores(result, ("dice", "iou", "dsb_score", "ap50"))}
         row["patches"] = int(round(row["patches"]))
         results.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n3D U-Net on nuclei3d (test: x >= {SPLIT_X}, {args.budget:.0f} CPU-s of training each, 1 thread)")
-    print(f"{'setting':<16} {'patches':>8} {'Dice':>7} {'IoU':>7} {'DSB score':>10} {'AP50':>7} "
-          f"{'DSB tuned':>10} {'AP50 tuned':>11}")
-    for r in results:
-        print(f"{r['setting']:<16} {r['patches']:>8} {r['test_dice']:>7.3f} {r['test_iou']:>7.3f} "
-              f"{r['test_dsb_score']:>10.3f} {r['test_ap50']:>7.3f} {r['test_dsb_score_tuned']:>10.3f} "
-              f"{r['test_ap50_tuned']:>11.3f}")
+    print_table(results, ("setting", "setting", 16), [("patches", "patches", 8, ""), ("test_dice", "Dice", 7, ".3f"),
+                                                      ("test_iou", "IoU", 7, ".3f")] + SCORE_COLUMNS)
     (out / "results.json").write_text(json.dumps({"budget_cpu_s": args.budget, "results": results}, indent=2))
     return 0
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fit_rows import SCORE_COLUMNS, held_out_scores, print_table
 
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.cpu.info import describe, torch_threads
@@ -91,27 +92,18 @@ def main() -> int:
         run_config = config(model, args.budget, args.unet_base, args.encoder_weights)
         started = time.monotonic()
         result = fit(run_config, train_dir, out / model, test_dir, progress=False)
-        last = result.history[-1]  # the final model, scored once on the held-out images
         with torch.device("meta"):
             parameters = sum(p.numel() for p in build_model(apply_overrides(
                 run_config, {"model.in_channels": 3, "model.out_channels": 3}).model).parameters())
         row = {"model": model, "parameters": parameters, "epochs": len(result.history),
                "patches": int(round(sum(r["patches_per_s"] * r["train_seconds"] for r in result.history))),
-               "wall_s": round(time.monotonic() - started, 1), "test_dice": round(last["val_dice"], 4),
-               "test_dsb_score": round(last["val_dsb_score"], 4), "test_ap50": round(last["val_ap50"], 4),
-               # what predict gives: the post-processing tuned at the end (the epochs used the configured one)
-               "test_dsb_score_tuned": result.tuned_scores.get("val_dsb_score_tuned", float("nan")),
-               "test_ap50_tuned": result.tuned_scores.get("val_ap50_tuned", float("nan"))}
+               "wall_s": round(time.monotonic() - started, 1), **held_out_scores(result, ("dice", "dsb_score", "ap50"))}
         results.append(row)
         print(json.dumps(row), flush=True)
     print(f"\nDSB subset ({args.train} train / {args.test} test images <= {MAX_SIDE} px), "
           f"{args.budget:.0f} CPU-s of training each on 1 thread")
-    print(f"{'model':<10} {'params':>11} {'patches':>8} {'Dice':>7} {'DSB score':>10} {'AP50':>7} "
-          f"{'DSB tuned':>10} {'AP50 tuned':>11}")
-    for r in results:
-        print(f"{r['model']:<10} {r['parameters']:>11,} {r['patches']:>8} {r['test_dice']:>7.3f} "
-              f"{r['test_dsb_score']:>10.3f} {r['test_ap50']:>7.3f} {r['test_dsb_score_tuned']:>10.3f} "
-              f"{r['test_ap50_tuned']:>11.3f}")
+    print_table(results, ("model", "model", 10), [("parameters", "params", 11, ","), ("patches", "patches", 8, ""),
+                                                  ("test_dice", "Dice", 7, ".3f")] + SCORE_COLUMNS)
     (out / "results.json").write_text(json.dumps({"budget_cpu_s": args.budget, "results": results}, indent=2))
     return 0
 
