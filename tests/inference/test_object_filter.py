@@ -10,15 +10,18 @@ from unetkit.errors import InputError
 from unetkit.inference.object_filter import (
     FEATURES,
     MIN_WRONG,
+    best_iou,
     drop_doubtful,
     filter_for,
     fit_logistic,
     fit_object_filter,
+    keep_objects,
+    kept_dsb_score,
     object_features,
     object_scores,
 )
 from unetkit.inference.postprocess import postprocess
-from unetkit.metrics.instances import instance_scores
+from unetkit.metrics.instances import instance_scores, relabel_consecutive
 
 F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -205,3 +208,23 @@ def test_a_fitted_filter_survives_the_config_round_trip_of_checkpoints():
     config = apply_overrides(RunConfig(), {"postprocess.object_weights": weights, "postprocess.min_object_score": 0.7})
     again = from_dict(to_dict(config))  # what a checkpoint stores and loads
     assert again.postprocess.object_weights == weights and again.postprocess.min_object_score == 0.7
+
+
+def test_kept_dsb_score_equals_matching_the_kept_objects_again():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        truth = np.zeros((60, 60), dtype=np.uint16)
+        labels = np.zeros_like(truth)
+        for k in range(1, int(rng.integers(0, 9)) + 1):  # squares, drawn with a random offset and size change
+            top, left = (int(v) for v in rng.integers(0, 48, 2))
+            side = int(rng.integers(4, 12))
+            truth[top:top + side, left:left + side] = k
+            dy, dx, ds = (int(v) for v in rng.integers(-2, 3, 3))
+            labels[max(top + dy, 0):top + dy + side + ds, max(left + dx, 0):left + dx + side + ds] = k
+        labels = relabel_consecutive(labels)[0].reshape(labels.shape)
+        keep = rng.random(int(labels.max())) < 0.7
+        expected = instance_scores(truth, keep_objects(labels, keep)).dsb_score
+        n_true = int(np.count_nonzero(np.unique(truth)))
+        assert kept_dsb_score(best_iou(truth, labels), keep, n_true) == pytest.approx(expected, abs=1e-12)
+    assert kept_dsb_score(np.zeros(0), np.zeros(0, dtype=bool), 0) == 1.0  # nothing to find, nothing found
+    assert kept_dsb_score(np.array([0.9]), np.array([False]), 1) == 0.0  # the one right object dropped
