@@ -75,3 +75,12 @@ def test_stage_postprocess_takes_post_processing_values_only(tmp_path, capsys):
 def test_stage_object_filter_refuses_a_model_without_three_class_output(capsys):
     assert pretrain.object_filter("em-membranes", pretrain.PACKAGE, 9, 0, False) == 2
     assert "no three-class instances model" in capsys.readouterr().err
+
+
+def test_packaged_cards_say_what_pretrain_says_of_use_and_limits():
+    import yaml
+
+    for name, spec in pretrain.MODELS.items():  # a stage that rewrites a card must renew both
+        card = yaml.safe_load((Path(__file__).resolve().parents[2] / "unetkit" / "pretrained" / name / "card.yaml")
+                              .read_text())
+        assert (card["use"], card["limits"]) == (spec["use"], spec["limits"]), name
