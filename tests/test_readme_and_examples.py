@@ -39,6 +39,7 @@ def test_python_section_of_the_readme_runs(synth, monkeypatch):
     assert namespace["result"].labels.shape == namespace["image"].shape
     assert 0.0 <= namespace["scores"].summary["dsb_score"] <= 1.0
     assert (synth / "runs" / "py" / "big_labels.npy").is_file()
+    assert set(namespace["run"].tuned_scores) == {"val_dsb_score_tuned", "val_ap50_tuned"}  # printed as shown
 
 
 def test_example_scripts_run_on_tiny_data(synth, tmp_path):
