@@ -455,8 +455,8 @@ def set_postprocess(name: str, package: Path, overrides: list[str], version: int
                     tta: bool) -> int:
     """Package the shipped NAME again with ``postprocess.KEY=VALUE`` values in its config: the same 8-bit
     weights (checked after writing), the card's version, post-processing, command (``command`` appended),
-    use and limits (``MODELS``) and validation scores (``tta``: scored with flip TTA, as the card advises, and without it as
-    ``validation.no_tta``) renewed."""
+    use and limits (``MODELS``) and validation scores (``tta``: scored with flip TTA, as the card advises,
+    and without it as ``validation.no_tta``) renewed."""
     import tempfile
 
     import yaml
