@@ -67,6 +67,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "postprocess.min_object_score": ("float", 0, 1, "[)"),
     # each image is predicted and post-processed ~36 times (the grid): a few dozen keep the end of a run short
     "postprocess.tune_images": ("int", 1, 1000, "[]"),
+    "postprocess.tune_min_objects": ("int", 0, None, "[]"),
 }
 
 # key: allowed words

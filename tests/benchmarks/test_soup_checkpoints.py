@@ -78,7 +78,8 @@ def test_checkpoints_of_different_networks_make_no_soup(tmp_path, monkeypatch, c
 def test_pretrain_soup_stage_tunes_the_post_processing_on_training_images(tmp_path, monkeypatch, capsys):
     make_dsb(tmp_path / "data", 12)
     monkeypatch.setitem(pretrain.MODELS["nuclei"], "data", tmp_path / "data")
-    a = tiny_checkpoint(tmp_path / "a.pt", 0, **{"postprocess.threshold": 0.123})  # not a grid point
+    a = tiny_checkpoint(tmp_path / "a.pt", 0, **{"postprocess.threshold": 0.123,  # not a grid point
+                                                 "postprocess.tune_min_objects": 0})  # tune on a few nuclei
     b = tiny_checkpoint(tmp_path / "b.pt", 1)
     run = tmp_path / "runs" / "nuclei"
     assert pretrain.soup("nuclei", run, [a, b]) == 0

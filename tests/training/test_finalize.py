@@ -25,7 +25,8 @@ from unetkit.training.loop import fit
 # deliberately bad: no grid value, and min_size 500 removes every synthetic nucleus of a 64 px image
 BAD = {"postprocess.threshold": 0.95, "postprocess.seed_threshold": 0.99, "postprocess.min_size": 500}
 TINY = {"model.depth": 3, "data.patch_size": 64, "data.samples_per_epoch": 32, "train.batch_size": 8,
-        "inference.tile_size": 64, "train.overlays": 0, "train.lr": 5e-3}
+        "inference.tile_size": 64, "train.overlays": 0, "train.lr": 5e-3,
+        "postprocess.tune_min_objects": 0}  # these tiny sets hold a few dozen nuclei: tune on them all the same
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +127,22 @@ RANGE = r"an integer in \[1, 1000\]"
 def test_tune_images_outside_its_range_is_refused_by_name(value, expected):
     with pytest.raises(InputError, match=rf"postprocess.tune_images={value!r}: .*{expected}"):
         apply_overrides(RunConfig(), {"postprocess.tune_images": value})
+
+
+def test_too_few_truth_objects_keep_the_configured_values(nuclei, tmp_path, capsys):
+    run = tmp_path / "run"
+    unetkit.train(nuclei / "train", run, "instances", val=nuclei / "val", epochs=2, device="cpu", progress=False,
+                  **{**TINY, **BAD, "postprocess.tune_min_objects": 10_000})
+    out = capsys.readouterr().out
+    assert "the grid kept as configured" in out and "fewer than postprocess.tune_min_objects=10000" in out
+    assert _postprocess(run / "last.pt") == {key[12:]: value for key, value in BAD.items()}
+    # tune_for_model scores them as they are: the same number as the one-point grid of the configured values
+    config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
+    task = get_task(config)
+    split = task.build_split(task.find_samples(nuclei / "train", config), config, "tuning", with_weights=False)
+    images, truths = tuning_set(split, config.postprocess.tune_images, 2)
+    model, _ = ckpt.load_model(run / "last.pt")
+    values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths, "three-class")
+    probs = [Predictor(model, config, "cpu").output(image) for image in images]
+    expected = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
+    assert values == _postprocess(run / "last.pt") and score == start == pytest.approx(expected)

@@ -9,9 +9,10 @@ What it does, on the first process only: ``postprocess.tune_images`` training im
 fixed seed as ``benchmarks/dsb2018.py`` does; never validation images, which choose best.pt and score the
 run) are centre-cropped to at most ``MAX_SIDE`` px per axis, predicted once per checkpoint, and
 ``tune_postprocess`` searches ``DEFAULT_GRID`` (threshold x seed threshold x min size, 36 points; the
-watershed runs 12 times per image) for the best mean DSB score; for three-class outputs the object filter
-(``unetkit.inference.object_filter``) is then fitted on the same crops for the winning values, and kept
-only where dropping doubtful objects scores better on them. The winner goes into the config of
+watershed runs 12 times per image) for the best mean DSB score (unless the crops hold fewer than
+``postprocess.tune_min_objects`` truth objects: then the configured values stay); for three-class outputs
+the object filter (``unetkit.inference.object_filter``) is then fitted on the same crops for the winning
+values, and kept only where dropping doubtful objects scores better on them. The winner goes into the config of
 ``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
 earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
 =false`` keeps the configured values. Cost: at most 96 crops of 512 x 512 px predicted (twice when best.pt
@@ -69,13 +70,24 @@ def predict_crops(model: torch.nn.Module, config: RunConfig, device: torch.devic
         model.train(training)
 
 
+def truth_objects(truths: list[np.ndarray]) -> int:
+    """Truth objects in all of ``truths`` (instance labels): what the tuning chooses on."""
+    return sum(int(np.count_nonzero(np.unique(labels))) for labels in truths)
+
+
 def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
                    truths: list[np.ndarray], kind: str, probs: list[np.ndarray] | None = None,
                    ) -> tuple[dict[str, Any], float, float | None]:
     """(best values of the grid's keys, their mean DSB score, the score of the configured values when they
     are a grid point) for ``model``'s whole-crop predictions (``probs`` when already predicted). Configured
-    values that tie with the best are kept: the values change only where the images show a gain."""
+    values that tie with the best are kept: the values change only where the images show a gain. With fewer
+    than ``postprocess.tune_min_objects`` truth objects in ``truths`` the configured values are kept and scored."""
     probs = predict_crops(model, config, device, images) if probs is None else probs
+    if truth_objects(truths) < config.postprocess.tune_min_objects:  # too few to choose on: score the configured
+        configured = {key: [getattr(config.postprocess, key)] for key in DEFAULT_GRID}
+        _, rows = tune_postprocess(probs, truths, kind, configured, base=config.postprocess)
+        values = {key: rows[0][key] for key in DEFAULT_GRID if key in rows[0]}
+        return values, rows[0]["score"], rows[0]["score"]
     best, rows = tune_postprocess(probs, truths, kind, DEFAULT_GRID, base=config.postprocess)
     keys = [key for key in DEFAULT_GRID if key in rows[0]]  # seed_threshold only for seeded routes
     start = next((row["score"] for row in rows
@@ -137,8 +149,11 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
                       + f" -> best.pt (epoch {run.best_epoch})")
     save_config(last_config, run.run_dir / "config.yaml")
     run.config = last_config
+    objects, needed = truth_objects(truths), config.postprocess.tune_min_objects
+    few = (f"; the grid kept as configured: {objects} truth objects on them, fewer than "
+           f"postprocess.tune_min_objects={needed}") if objects < needed else ""
     print(f"post-processing tuned on {len(images)} training images (crops <= {MAX_SIDE[dims]} px, "
-          f"{time.monotonic() - started:.0f} s): {'; '.join(stored)} (postprocess.tune_after_training=false "
+          f"{time.monotonic() - started:.0f} s{few}): {'; '.join(stored)} (postprocess.tune_after_training=false "
           "keeps the configured values)", flush=True)
     report_tuned_validation(run)
     return values
