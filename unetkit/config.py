@@ -195,7 +195,7 @@ class PostprocessConfig:
     # then varies 3x less between draws (BENCHMARKS.md, "How many images tune the post-processing")
     tune_images: int = 96
     # fewer truth objects than this on those crops and the configured values stay: a choice among the grid's 36
-    # points on a few dozen objects is noise (nuclei3d: 25 nuclei chose values that cost its test part 0.03 AP50)
+    # points on a few dozen objects is noise (nuclei3d: 30 nuclei chose values that cost its test part 0.03 AP50)
     tune_min_objects: int = 100
 
 
