@@ -42,6 +42,15 @@ def _postprocess(path):
     return {key: getattr(stored, key) for key in DEFAULT_GRID}
 
 
+def _tuning_crops(run, train):
+    """(config, model) of ``run``'s last.pt and the (images, truths) its end-of-run tuning drew from ``train``."""
+    config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
+    task = get_task(config)
+    split = task.build_split(task.find_samples(train, config), config, "tuning", with_weights=False)
+    images, truths = tuning_set(split, config.postprocess.tune_images, 2)
+    return config, ckpt.load_model(run / "last.pt")[0], images, truths
+
+
 def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, capsys):
     run = tmp_path / "run"
     result = unetkit.train(nuclei / "train", run, "instances", val=nuclei / "val", epochs=6, device="cpu",
@@ -59,11 +68,7 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
     assert saved["model"]["base_channels"] == 16
     assert {key: saved["postprocess"][key] for key in DEFAULT_GRID} == last
     # the stored values are what tuning last.pt's weights on the drawn training images gives
-    config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
-    task = get_task(config)
-    split = task.build_split(task.find_samples(nuclei / "train", config), config, "tuning", with_weights=False)
-    images, truths = tuning_set(split, config.postprocess.tune_images, 2)
-    model, _ = ckpt.load_model(run / "last.pt")
+    config, model, images, truths = _tuning_crops(run, nuclei / "train")
     values, score, _ = tune_for_model(model, config, torch.device("cpu"), images, truths, "three-class")
     assert values == last
     predictor = Predictor(model, config, "cpu")  # and they beat the bad start on those images
@@ -71,6 +76,7 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
     start = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
     assert score > start, (score, start)
     # summary.json's tuned validation score is last.pt with its stored post-processing on the validation images
+    task = get_task(config)
     val = task.build_split(task.find_samples(nuclei / "val", config), config, "validation", with_weights=False)
     summary = json.loads((run / "summary.json").read_text())
     rescored = np.mean([instance_scores(truth, postprocess(predictor.output(image), config.postprocess,
@@ -137,11 +143,7 @@ def test_too_few_truth_objects_keep_the_configured_values(nuclei, tmp_path, caps
     assert "the grid kept as configured" in out and "fewer than postprocess.tune_min_objects=10000" in out
     assert _postprocess(run / "last.pt") == {key[12:]: value for key, value in BAD.items()}
     # tune_for_model scores them as they are: the same number as the one-point grid of the configured values
-    config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
-    task = get_task(config)
-    split = task.build_split(task.find_samples(nuclei / "train", config), config, "tuning", with_weights=False)
-    images, truths = tuning_set(split, config.postprocess.tune_images, 2)
-    model, _ = ckpt.load_model(run / "last.pt")
+    config, model, images, truths = _tuning_crops(run, nuclei / "train")
     values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths, "three-class")
     probs = [Predictor(model, config, "cpu").output(image) for image in images]
     expected = tune_postprocess(probs, truths, "three-class", {k[12:]: [v] for k, v in BAD.items()})[1][0]["score"]
