@@ -107,15 +107,12 @@ def best_outlines(truth: np.ndarray, variants: list[np.ndarray]) -> np.ndarray:
     """Labels with each object (id 1..N, the ids of every variant) taken from the variant where its IoU with
     its best-overlapping truth nucleus is highest (ties: the first variant); objects found in no variant
     vanish."""
-    from unetkit.metrics.instances import pair_overlaps
+    from unetkit.inference.object_filter import best_iou
 
     count = max(int(v.max(initial=0)) for v in variants)
     ious = np.full((len(variants), count + 1), -1.0)
     for k, variant in enumerate(variants):
-        ids = np.unique(variant[variant > 0])
-        ious[k, ids] = 0.0
-        pairs = pair_overlaps(truth, variant)  # predicted objects indexed in id order
-        np.maximum.at(ious[k], ids[pairs.pred_index], pairs.iou)
+        ious[k, np.unique(variant[variant > 0])] = best_iou(truth, variant)  # objects in id order
     choice = ious.argmax(0)
     best = np.zeros_like(variants[0])
     for k, variant in enumerate(variants):

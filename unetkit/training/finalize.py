@@ -130,23 +130,18 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     dims = len(run.input_size)
     images, truths = tuning_set(run.train, config.postprocess.tune_images, dims)
     kind = run.task.instance_kind(config)
-    probs = predict_crops(run.model, config, run.device, images)
-    values, score, start = tune_for_model(run.model, config, run.device, images, truths, kind, probs)
-    filtered, fit = filter_for(probs, truths, tuned(config, values), kind)
-    last_config = store_postprocess(run.run_dir / "last.pt", values | filtered)
-    stored = [_describe(values, score, start, fit) + " -> last.pt"]
+    values, text = _tune_and_fit(run.model, config, run.device, images, truths, kind)
+    last_config = store_postprocess(run.run_dir / "last.pt", values)
+    stored = [text + " -> last.pt"]
     best_path = run.run_dir / "best.pt"
     if best_path.exists() and run.best_epoch == run.history[-1]["epoch"]:  # the same weights
-        store_postprocess(best_path, values | filtered)
+        store_postprocess(best_path, values)
         stored = [stored[0] + ", best.pt"]
     elif best_path.exists():  # an earlier epoch: tuned for its own weights
         model, _ = ckpt.load_model(best_path, run.device)
-        probs = predict_crops(model, config, run.device, images)
-        best_values, best_score, best_start = tune_for_model(model, config, run.device, images, truths, kind, probs)
-        best_filtered, best_fit = filter_for(probs, truths, tuned(config, best_values), kind)
-        store_postprocess(best_path, best_values | best_filtered)
-        stored.append(_describe(best_values, best_score, best_start, best_fit)
-                      + f" -> best.pt (epoch {run.best_epoch})")
+        best_values, best_text = _tune_and_fit(model, config, run.device, images, truths, kind)
+        store_postprocess(best_path, best_values)
+        stored.append(best_text + f" -> best.pt (epoch {run.best_epoch})")
     save_config(last_config, run.run_dir / "config.yaml")
     run.config = last_config
     objects, needed = truth_objects(truths), config.postprocess.tune_min_objects
@@ -157,6 +152,16 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
           "keeps the configured values)", flush=True)
     report_tuned_validation(run)
     return values
+
+
+def _tune_and_fit(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
+                  truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], str]:
+    """(the grid's winner and the object filter fitted for it, as ``postprocess`` values; their description)
+    for ``model``'s predictions of the tuning crops."""
+    probs = predict_crops(model, config, device, images)
+    values, score, start = tune_for_model(model, config, device, images, truths, kind, probs)
+    filtered, fit = filter_for(probs, truths, tuned(config, values), kind)
+    return values | filtered, _describe(values, score, start, fit)
 
 
 def report_tuned_validation(run: Any) -> None:
