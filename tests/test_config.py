@@ -46,3 +46,15 @@ def test_precedence_recipe_then_file_then_overrides(tmp_path):
     assert config.model.padding == "valid"  # recipe value untouched by the file
     with pytest.raises(InputError, match="unknown recipe"):
         resolve_config("nnunet")
+
+
+def test_small_object_weights_need_the_weight_map():
+    """``data.small_object_area`` scales the weight map; with the map off it would do nothing, so training
+    refuses it by name."""
+    from unetkit.config_rules import validate_training_config
+
+    with pytest.raises(InputError, match="data.small_object_area"):
+        apply_overrides(RunConfig(), {"data.small_object_area": -5})
+    validate_training_config(apply_overrides(RunConfig(), {"data.small_object_area": 100, "data.weight_map": True}))
+    with pytest.raises(InputError, match="data.small_object_area=100 .*data.weight_map=true"):
+        validate_training_config(apply_overrides(RunConfig(), {"data.small_object_area": 100}))

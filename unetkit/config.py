@@ -47,6 +47,7 @@ class DataConfig:
     w0: float = 10.0  # weight-map border strength (paper: 10)
     sigma: float = 5.0  # weight-map border width in px (paper: 5)
     weight_balance: bool = True  # weight maps' class-balance term w_c (false: 1, the border term only)
+    small_object_area: float = 0.0  # weight maps: objects under this many px weigh sqrt(area / size) (0: off)
     class_names: list[str] = field(default_factory=list)  # names per class, background first
     ignore_label: int = 255  # label value left out of loss and metrics (multiclass, sparse 3D)
     sparse_labels: bool = False  # instance/binary labels mark unannotated voxels with ignore_label (3D U-Net)

@@ -26,6 +26,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "data.boundary_width": ("int", 0, None, "[]"),
     "data.w0": ("float", 0, None, "[]"),
     "data.sigma": ("float", 0, None, "()"),
+    "data.small_object_area": ("float", 0, None, "[]"),
     "data.ignore_label": ("int", 0, None, "[]"),
     "augment.elastic_grid": ("int", 2, None, "[]"),
     "augment.elastic_sigma": ("float", 0, None, "[]"),
@@ -196,4 +197,7 @@ def validate_training_config(config: Any) -> Any:
     if train.scheduler == "cosine-time" and train.time_budget_s <= 0:
         raise InputError(f"config key train.scheduler='cosine-time' needs train.time_budget_s > 0 (got "
                          f"{train.time_budget_s:g}); set a time budget (--time-budget) or use the cosine schedule")
+    if config.data.small_object_area > 0 and not config.data.weight_map:
+        raise InputError(f"config key data.small_object_area={config.data.small_object_area:g} weights small objects "
+                         "in the weight map, which is off; set data.weight_map=true or data.small_object_area=0")
     return config

@@ -11,6 +11,7 @@ from unetkit.data.weightmaps import (
     border_cutoff,
     class_balance_weights,
     instance_labels_from_foreground,
+    small_object_factors,
     weight_map,
 )
 from unetkit.errors import InputError
@@ -176,6 +177,27 @@ def test_components_are_4_connected_in_2d_and_6_connected_in_3d():
     assert labels.max() == 2 and labels.dtype == np.int32
 
 
+def test_small_objects_weigh_the_square_root_of_their_area_shortfall():
+    """``small_object_area``: a 4 px cell under an area of 16 weighs sqrt(16 / 4) = 2 per pixel, a 9 px one
+    sqrt(16 / 9) = 4/3, a 100 px one 1; background stays 1, and the border term is added on top."""
+    labels = np.zeros((20, 30), np.int32)
+    labels[1:3, 1:3] = 1  # 4 px
+    labels[1:4, 10:13] = 2  # 9 px
+    labels[8:18, 8:18] = 3  # 100 px
+    np.testing.assert_allclose(small_object_factors(labels, 16)[[1, 1, 10, 0], [1, 11, 10, 25]], [2, 4 / 3, 1, 1])
+    plain = weight_map(labels, w0=0, balance=False)
+    small = weight_map(labels, w0=0, balance=False, small_object_area=16)
+    np.testing.assert_allclose(small, plain * small_object_factors(labels, 16))
+    assert small[1, 1] == pytest.approx(2.0) and small[15, 15] == 1.0 and small[0, 25] == 1.0
+    balanced = weight_map(labels, w0=0, small_object_area=16)  # class weight x factor
+    assert balanced[1, 1] == pytest.approx(2 * balanced[15, 15])
+    with_border = weight_map(labels, balance=False, small_object_area=16)
+    gap = (0, 6)  # background between cells 1 and 2: the border term only, unscaled
+    assert with_border[gap] == pytest.approx(weight_map(labels, balance=False)[gap])
+    with pytest.raises(InputError, match="small_object_area"):
+        weight_map(labels, small_object_area=-1)
+
+
 def test_cache_keys_read_only_eviction_and_folder(tmp_path):
     labels = two_cells()
     cache = WeightMapCache(max_bytes=2 * labels.size * 4)  # room for two maps
@@ -184,6 +206,7 @@ def test_cache_keys_read_only_eviction_and_folder(tmp_path):
     assert cache.get(labels.copy()) is first and cache.hits == 1  # keyed by content, not identity
     other = cache.get(labels, sigma=3.0)
     assert other is not first and cache.misses == 2
+    assert cache.key(labels, 10, 5, small_object_area=200) != cache.key(labels, 10, 5)
     cache.get(labels[:, ::-1].copy())  # a third map evicts the oldest (sigma 5)
     assert len(cache) == 2 and cache.get(labels) is not first and cache.misses == 4
     on_disk = WeightMapCache(tmp_path / "maps")

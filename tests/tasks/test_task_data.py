@@ -108,3 +108,22 @@ def test_instances_weight_maps_emphasise_where_nuclei_touch(tmp_path):
     assert weights[14, 17] > 9 and weights[14, 18] > 9  # contact: 1 + 10 * exp(-1 / 50) = 10.8
     assert weights[14, 12] == pytest.approx(1.0)  # interior
     assert weights[29, 43] < 1.05  # lone nucleus, boundary 17 px from the next one: 1 + 10 * exp(-296 / 50)
+    small = apply_overrides(config, {"data.small_object_area": 144})  # the 36 px nucleus weighs sqrt(144 / 36)
+    train, _, _ = prepare_data(_resolve(small, tmp_path), tmp_path, tmp_path)
+    assert train.weights[0][27, 41] == pytest.approx(2.0) and train.weights[0][14, 12] == pytest.approx(1.0)
+
+
+def test_multiclass_weight_maps_weigh_small_regions_too(tmp_path):
+    """``data.small_object_area`` reaches the multiclass task as well: there the objects are connected
+    foreground regions, so a 16 px region under an area of 64 weighs sqrt(64 / 16) = 2 times its class weight."""
+    labels = np.zeros((32, 40), np.uint8)
+    labels[4:20, 4:20] = 1  # 256 px region
+    labels[26:30, 30:34] = 2  # 16 px region
+    write_png(tmp_path / "images" / "a.png", np.where(labels > 0, 200, 20).astype(np.uint8))
+    write_png(tmp_path / "masks" / "a.png", labels)
+    base = _config(**{"data.weight_map": True, "data.w0": 0.0, "data.val_fraction": 0.0})
+    plain, _, _ = prepare_data(_resolve(base, tmp_path), tmp_path, tmp_path)
+    small = apply_overrides(base, {"data.small_object_area": 64})
+    weighted, _, _ = prepare_data(_resolve(small, tmp_path), tmp_path, tmp_path)
+    ratio = weighted.weights[0] / plain.weights[0]
+    assert ratio[28, 32] == pytest.approx(2.0) and ratio[10, 10] == pytest.approx(1.0) and ratio[0, 0] == 1.0

@@ -12,6 +12,9 @@ sigma = 5 px (paper). Choices made here, each documented where it is implemented
   second cell's distance onto cell interiors; with a three-class target (``border_classes``) it goes
   on the boundary class too, since cells that touch leave no background pixel between them and their
   contact is drawn in boundary pixels (there d1 = 0, so the term is w0 * exp(-d2^2 / (2 sigma^2)));
+- optionally (``small_object_area``, not in the paper) each object smaller than that many pixels weighs
+  ``sqrt(small_object_area / size)`` times its class weight, so a small nucleus counts for more than its few
+  pixels when a per-pixel loss would let the network miss it;
 - a bounded neighbourhood makes it fast with hundreds of cells (see ``border_cutoff``): the absolute
   error against the exact formula is below ``eps`` (1e-3) everywhere.
 """
@@ -117,6 +120,7 @@ def weight_map(
     eps: float = EPS,
     border_classes: tuple[int, ...] = (),
     balance: bool = True,
+    small_object_area: float = 0.0,
 ) -> np.ndarray:
     """Paper eq. (2) weight map of an instance label image, float32 of its shape (2D or 3D).
 
@@ -131,6 +135,8 @@ def weight_map(
     w_c + 10 * exp(-4 / 50) = w_c + 9.23; with ``border_classes=(2,)`` a boundary pixel of two cells that
     touch (d1 = 0, d2 = 1) gets w_c + 10 * exp(-1 / 50) = w_c + 9.80. ``balance=False``: w_c = 1 (the
     border term alone, for a loss that balances classes its own way or not at all).
+    ``small_object_area`` > 0: the pixels of each object of ``size`` < that area get their class weight times
+    ``sqrt(small_object_area / size)`` (an object of a quarter of the area weighs 2x), before the border term.
     """
     labels = _check_labels(labels)
     if sigma <= 0 or w0 < 0:
@@ -139,6 +145,10 @@ def weight_map(
     if classes.shape != labels.shape:
         raise InputError(f"foreground shape {classes.shape} must match the labels' shape {labels.shape}")
     weights = class_balance_weights(classes) if balance else np.ones(classes.shape, np.float32)
+    if small_object_area < 0:
+        raise InputError(f"small_object_area must be >= 0 (0: off), got {small_object_area}")
+    if small_object_area > 0:
+        weights *= small_object_factors(labels, small_object_area)
     if w0 == 0:
         return weights
     d1, d2 = nearest_two_distances(labels, border_cutoff(w0, sigma, eps))
@@ -149,6 +159,16 @@ def weight_map(
     total = d1[gap] + d2[gap]
     weights[gap] += np.float32(w0) * np.exp(-(total * total) / np.float32(2.0 * sigma * sigma))
     return weights
+
+
+def small_object_factors(labels: np.ndarray, area: float) -> np.ndarray:
+    """Per pixel: ``sqrt(area / size)`` on objects of ``size`` < ``area`` px, 1 elsewhere (float32)."""
+    sizes = np.bincount(labels.ravel()).astype(np.float64)
+    factors = np.ones(sizes.size, np.float32)
+    small = (sizes > 0) & (sizes < area)
+    small[0] = False
+    factors[small] = np.sqrt(area / sizes[small])
+    return factors[labels]
 
 
 def instance_labels_from_foreground(mask: np.ndarray) -> np.ndarray:
@@ -187,9 +207,10 @@ class WeightMapCache:
     @staticmethod
     def key(
         labels: np.ndarray, w0: float, sigma: float, foreground: np.ndarray | None = None, eps: float = EPS,
-        border_classes: tuple[int, ...] = (), balance: bool = True,
+        border_classes: tuple[int, ...] = (), balance: bool = True, small_object_area: float = 0.0,
     ) -> str:
-        """Hex digest identifying (labels, foreground, w0, sigma, eps, border_classes, balance)."""
+        """Hex digest identifying (labels, foreground, w0, sigma, eps, border_classes, balance,
+        small_object_area)."""
         digest = hashlib.blake2b(digest_size=16)
         for array in (labels, foreground):
             if array is None:
@@ -203,6 +224,8 @@ class WeightMapCache:
             digest.update(f",border_classes={tuple(int(c) for c in border_classes)!r}".encode())
         if not balance:
             digest.update(b",balance=False")
+        if small_object_area:
+            digest.update(f",small_object_area={float(small_object_area)!r}".encode())
         return digest.hexdigest()
 
     def get(
@@ -214,9 +237,10 @@ class WeightMapCache:
         eps: float = EPS,
         border_classes: tuple[int, ...] = (),
         balance: bool = True,
+        small_object_area: float = 0.0,
     ) -> np.ndarray:
         """The weight map of ``labels`` (see ``weight_map``), computed at most once per key."""
-        key = self.key(labels, w0, sigma, foreground, eps, border_classes, balance)
+        key = self.key(labels, w0, sigma, foreground, eps, border_classes, balance, small_object_area)
         if key in self._memory:
             self._memory.move_to_end(key)
             self.hits += 1
@@ -226,7 +250,7 @@ class WeightMapCache:
             weights = np.load(path)
             self.hits += 1
         else:
-            weights = weight_map(labels, w0, sigma, foreground, eps, border_classes, balance)
+            weights = weight_map(labels, w0, sigma, foreground, eps, border_classes, balance, small_object_area)
             self.misses += 1
             if path is not None:
                 # Write then rename: another worker never reads a half-written file.

@@ -100,7 +100,8 @@ class BinaryTask(Task):
             split.targets.append(target)
             if split.weights is not None:
                 split.weights.append(cache.get(geometry, data.w0, data.sigma, foreground=foreground,
-                                               border_classes=border_classes, balance=data.weight_balance))
+                                               border_classes=border_classes, balance=data.weight_balance,
+                                               small_object_area=data.small_object_area))
         return split
 
     def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,

@@ -294,6 +294,6 @@ def _multiclass_weights(labels: np.ndarray, config: RunConfig, table: ClassTable
     classes = np.where(labels == table.ignore_label, 0, labels)
     objects = instance_labels_from_foreground(classes > 0)
     weights = weight_map(objects, config.data.w0, config.data.sigma, foreground=classes,
-                         balance=config.data.weight_balance)
+                         balance=config.data.weight_balance, small_object_area=config.data.small_object_area)
     weights[labels == table.ignore_label] = 0
     return weights
