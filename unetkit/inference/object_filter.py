@@ -202,12 +202,14 @@ def fit_object_filter(prob_maps: Sequence[np.ndarray], label_maps: Sequence[np.n
     filter is off (min_score 0) unless dropping objects scores better on these images; it is off too with
     fewer than ``min_wrong`` wrong objects to learn from.
     """
+    from unetkit.metrics.instances import object_count
+
     if not (len(prob_maps) == len(label_maps) == len(truths)) or not prob_maps:
         raise InputError(f"fit_object_filter needs as many probability maps, labels and truths (at least one); "
                          f"got {len(prob_maps)}, {len(label_maps)}, {len(truths)}")
     features = [object_features(p, lab) for p, lab in zip(prob_maps, label_maps, strict=True)]
     bests = [best_iou(t, lab) for t, lab in zip(truths, label_maps, strict=True)]
-    n_truths = [int(np.count_nonzero(np.unique(t))) for t in truths]
+    n_truths = [object_count(t) for t in truths]
     x, y = np.concatenate(features), np.concatenate(bests) > MATCH_IOU
 
     def mean_score(keeps: list[np.ndarray]) -> float:

@@ -94,6 +94,11 @@ def relabel_consecutive(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse, int(ids.size - 1)
 
 
+def object_count(labels: np.ndarray) -> int:
+    """Objects in a label image: its distinct ids other than 0."""
+    return int(np.count_nonzero(np.unique(labels)))
+
+
 @dataclass(frozen=True, eq=False)
 class PairOverlaps:
     """Pixel overlaps of two label images, counted sparsely: only pairs that share pixels are listed.

@@ -35,6 +35,7 @@ from unetkit.data.splits import SplitData
 from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
 from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
 from unetkit.inference.predictor import Predictor
+from unetkit.metrics.instances import object_count
 
 TUNE_SEED = 1  # the seed of the draws of benchmarks/dsb2018.py and benchmarks/pretrain.py (24 of the training split)
 MAX_SIDE = {2: 512, 3: 128}  # px per axis of a tuning crop: bounds the prediction and watershed cost
@@ -72,7 +73,7 @@ def predict_crops(model: torch.nn.Module, config: RunConfig, device: torch.devic
 
 def truth_objects(truths: list[np.ndarray]) -> int:
     """Truth objects in all of ``truths`` (instance labels): what the tuning chooses on."""
-    return sum(int(np.count_nonzero(np.unique(labels))) for labels in truths)
+    return sum(object_count(labels) for labels in truths)
 
 
 def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
