@@ -35,7 +35,11 @@ pooled over the validation slices, with and without flip TTA, as ``benchmarks/ep
 ``postprocess`` packages the shipped model again with ``--set postprocess.KEY=VALUE`` values in its config
 (the same 8-bit weights, checked; a new ``--version``) and scores it as finish does (``--tta`` with flip TTA);
 binary models with ``postprocess.method=watershed`` are then also scored on the cells that ``--instances``
-gives (``isbi_cells`` in the card).
+gives (``isbi_cells`` in the card). ``validation`` scores the shipped model again and renews only its card's
+validation scores (``--tta`` as for ``postprocess``); the weights, their hash and the command stay. Instances
+scores come with their 95 % bootstrap interval over images (``dsb_score_ci95``, ``ap50_ci95``; per image type
+from 10 images; ``unetkit.metrics.intervals``), and ``benchmarks/compare_scores.py`` gives the paired
+intervals of two models' differences.
 
 ``soup`` (``--weights A B ...``) writes a new run folder whose ``last.pt`` is the weight mean of the given
 checkpoints (a uniform model soup, ``benchmarks/soup_checkpoints.py``), its post-processing tuned for the soup
@@ -232,6 +236,16 @@ def mean(rows: list[dict], key: str) -> float:
     return round(float(np.mean([r[key] for r in rows])), 4)
 
 
+def rounded_intervals(summary: dict, rows: list[dict], keys: tuple[str, ...]) -> dict:
+    """``KEY_ci95`` = the 95 % bootstrap interval over images of each mean (``unetkit.metrics.intervals``; none
+    under 10 images), rounded as the means are."""
+    from unetkit.metrics.intervals import add_intervals
+
+    found = add_intervals({}, rows, keys)
+    summary.update({key: [round(v, 4) for v in bounds] for key, bounds in found.items()})
+    return summary
+
+
 class InstancesFinish:
     """Instances models: post-processing tuned on 24 training images (by training, or here), then DSB
     score, AP50 and Dice per image type (the scoring of benchmarks/dsb2018.py)."""
@@ -289,9 +303,11 @@ class InstancesFinish:
             rows.append({"image": sample.name, "type": image_type(sample.image_path), "dsb_score": scores.dsb_score,
                          "ap50": scores.ap50, "dice": dice(binary_counts(truth > 0, (1 - probs[0]) > 0.5))})
         summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dsb_score", "ap50", "dice")}, "by_type": {}}
+        rounded_intervals(summary, rows, ("dsb_score", "ap50"))
         for name in sorted({r["type"] for r in rows}):
             group = [r for r in rows if r["type"] == name]
             summary["by_type"][name] = {"images": len(group), **{k: mean(group, k) for k in ("dsb_score", "ap50")}}
+            rounded_intervals(summary["by_type"][name], group, ("dsb_score", "ap50"))
         return {"summary": summary, "rows": rows}
 
 
@@ -485,12 +501,43 @@ def set_postprocess(name: str, package: Path, overrides: list[str], version: int
     if changed:  # requantizing int8 * scale gives the same integers; anything else is a bug
         print(f"the 8-bit weights changed in {len(changed)} tensors ({changed[0]}, ...)", file=sys.stderr)
         return 1
+    card["validation"] = card_validation(name, stage, folder, card["validation"], limit, tta)
+    write_card(folder, card)
+    print(json.dumps(card["validation"], indent=2))
+    return 0
+
+
+def card_validation(name: str, stage, folder: Path, before: dict, limit: int, tta: bool) -> dict:
+    """The card's validation scores of the packaged ``folder/weights.pt`` renewed (``tta``: with flip TTA,
+    as the card advises, and without it as ``no_tta``); keys the scoring does not give are kept."""
     _, val_samples = split(name, ROOT / "benchmarks" / "out" / "pretrain" / name)
     result = stage.score(folder / "weights.pt", val_samples[:limit or None], tta=tta)
-    card["validation"] = {**card["validation"], **result["summary"], "tta": tta}
+    validation = {**before, **result["summary"], "tta": tta}
     if tta:  # what predict gives without --tta, beside
         plain = stage.score(folder / "weights.pt", val_samples[:limit or None])["summary"]
-        card["validation"]["no_tta"] = {key: plain[key] for key in ("dsb_score", "ap50", "by_type") if key in plain}
+        kept = ("dsb_score", "dsb_score_ci95", "ap50", "ap50_ci95", "by_type")
+        validation["no_tta"] = {key: plain[key] for key in kept if key in plain}
+    return validation
+
+
+def renew_validation(name: str, package: Path, limit: int, tta: bool) -> int:
+    """Score the shipped NAME again and renew only its card's validation section (the weights, their hash,
+    the post-processing and the command untouched): for scores the scoring gained since it was packaged,
+    such as the 95 % intervals over images."""
+    import yaml
+
+    from unetkit import checkpoint as ckpt
+    from unetkit.pretrained import sha256_of
+    from unetkit.pretrained.build import write_card
+    from unetkit.tasks import get_task
+
+    folder = package / name
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    if card.get("sha256") != sha256_of(folder / "weights.pt"):
+        print(f"{folder / 'weights.pt'}: not the file its card describes (sha256); package it again", file=sys.stderr)
+        return 1
+    stage = FINISH[get_task(ckpt.config_of(ckpt.load_checkpoint(folder / "weights.pt"))).name]()
+    card["validation"] = card_validation(name, stage, folder, card["validation"], limit, tta)
     write_card(folder, card)
     print(json.dumps(card["validation"], indent=2))
     return 0
@@ -708,14 +755,16 @@ def object_filter(name: str, package: Path, version: int, limit: int, tta: bool)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(MODELS))
-    parser.add_argument("--stage", choices=("train", "score", "finish", "postprocess", "soup", "object-filter"),
+    parser.add_argument("--stage", choices=("train", "score", "finish", "postprocess", "soup", "object-filter",
+                                            "validation"),
                         default="train",
                         help="train (or resume); score: last.pt on the validation split as it is; "
                              "soup: a new run whose last.pt is the weight mean of --weights, post-processing "
                              "tuned; "
                              "finish: tune, package into unetkit/pretrained/NAME, score; postprocess: package "
                              "the shipped NAME again with --set postprocess.KEY=VALUE (weights unchanged), score; "
-                             "object-filter: fit the shipped NAME's object filter on training crops, package, score")
+                             "object-filter: fit the shipped NAME's object filter on training crops, package, score; "
+                             "validation: score the shipped NAME again, renew only its card's validation scores")
     parser.add_argument("--tta", action="store_true", help="score: with flip test-time augmentation")
     parser.add_argument("--weights", type=Path, nargs="+",
                         help="score: this checkpoint instead of the run's last.pt; several: the mean of their "
@@ -764,6 +813,8 @@ def main() -> int:
                       args.version, args.started_from)
     if args.stage == "object-filter":
         return object_filter(args.name, args.package, args.version, args.limit, args.tta)
+    if args.stage == "validation":
+        return renew_validation(args.name, args.package, args.limit, args.tta)
     if args.stage == "postprocess":
         return set_postprocess(args.name, args.package, args.overrides, args.version, args.command, args.limit,
                                args.tta)

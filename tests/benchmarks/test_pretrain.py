@@ -84,3 +84,44 @@ def test_packaged_cards_say_what_pretrain_says_of_use_and_limits():
         card = yaml.safe_load((Path(__file__).resolve().parents[2] / "unetkit" / "pretrained" / name / "card.yaml")
                               .read_text())
         assert (card["use"], card["limits"]) == (spec["use"], spec["limits"]), name
+
+
+def test_stage_validation_renews_only_the_cards_scores(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import yaml
+
+    source = Path(pretrain.PACKAGE) / "em-membranes"
+    folder = tmp_path / "em-membranes"
+    shutil.copytree(source, folder)
+    before = yaml.safe_load((folder / "card.yaml").read_text())
+    weights = (folder / "weights.pt").read_bytes()
+    scored = []
+
+    class Stage:
+        def score(self, path, samples, tta=False):
+            scored.append((Path(path), len(samples), tta))
+            return {"summary": {"images": len(samples), "dice": 0.5 if tta else 0.4}}
+
+    monkeypatch.setitem(pretrain.FINISH, "binary", Stage)
+    monkeypatch.setattr(pretrain, "split", lambda name, run: ([], ["a", "b", "c"]))
+    assert pretrain.renew_validation("em-membranes", tmp_path, 0, True) == 0
+    after = yaml.safe_load((folder / "card.yaml").read_text())
+    assert scored == [(folder / "weights.pt", 3, True), (folder / "weights.pt", 3, False)]
+    assert after["validation"]["dice"] == 0.5 and after["validation"]["tta"] is True
+    assert after["validation"]["isbi"] == before["validation"]["isbi"]  # keys the scoring does not give stay
+    assert {k: v for k, v in after.items() if k != "validation"} == {k: v for k, v in before.items()
+                                                                      if k != "validation"}
+    assert (folder / "weights.pt").read_bytes() == weights
+
+    (folder / "weights.pt").write_bytes(weights[:-1] + bytes([weights[-1] ^ 1]))  # not the card's file
+    assert pretrain.renew_validation("em-membranes", tmp_path, 0, True) == 1
+    assert "not the file its card describes" in capsys.readouterr().err
+
+
+def test_instances_scores_carry_rounded_intervals_from_ten_images():
+    rows = [{"dsb_score": v, "ap50": 1.0} for v in np.linspace(0.3, 0.9, 10)]
+    summary = pretrain.rounded_intervals({}, rows, ("dsb_score", "ap50"))
+    low, high = summary["dsb_score_ci95"]
+    assert low < 0.6 < high and round(low, 4) == low and summary["ap50_ci95"] == [1.0, 1.0]
+    assert pretrain.rounded_intervals({}, rows[:9], ("dsb_score",)) == {}

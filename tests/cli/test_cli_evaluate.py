@@ -66,6 +66,34 @@ def test_instances_json(tmp_path, capsys):
     assert (tmp_path / "out" / "evaluation_instances.csv").is_file()
 
 
+def test_instances_with_enough_images_give_the_interval_of_each_mean(tmp_path, capsys):
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:12, 2:12] = 1
+    for index in range(12):  # predictions shifted 0..3 px: DSB 1.0, 0.7, 0.4, 0.1 (IoU 1, 0.82, 0.67, 0.54)
+        shifted = np.zeros_like(labels)
+        shift = index % 4
+        shifted[2:12, 2 + shift:12 + shift] = 1
+        write_labels(tmp_path / "truth" / f"x{index}.tif", labels)
+        write_labels(tmp_path / "pred" / f"x{index}_labels.tif", shifted)
+    code = main(["evaluate", "--task", "instances", "--truth", str(tmp_path / "truth"),
+                 "--pred", str(tmp_path / "pred"), "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["dsb_score"] == pytest.approx((1.0 + 0.7 + 0.4 + 0.1) / 4)
+    low, high = summary["dsb_score_ci95"]
+    assert 0.1 < low < summary["dsb_score"] < high < 1.0
+    assert summary["ap50_ci95"] == [1.0, 1.0]  # every image hits at IoU 0.5: nothing to resample
+    assert f"dsb_score    {summary['dsb_score']:.4f}  (95% CI {low:.4f}-{high:.4f} over images)" in out
+
+
+def test_binary_on_two_images_gives_no_interval(binary_folders, capsys):
+    truth, pred = binary_folders
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "dice_ci95" not in json.loads(out.strip().splitlines()[-1]) and "95% CI" not in out
+
+
 def test_multiclass_json_nan_is_null_and_plots(tmp_path, capsys):
     write_png(tmp_path / "truth" / "a.png", np.array([[0, 1, 1], [2, 2, 255]], np.uint8))
     write_png(tmp_path / "pred" / "a.png", np.array([[0, 1, 2], [2, 1, 0]], np.uint8))

@@ -69,12 +69,17 @@ def _format(value: Any) -> str:
 
 
 def print_summary(task: str, summary: dict[str, Any]) -> None:
-    """A readable table: scalar scores, then per-class scores for multiclass."""
+    """A readable table: scalar scores (with their 95 % interval over images where one was computed), then
+    per-class scores for multiclass."""
+    from unetkit.metrics.intervals import interval_key
+
     print(f"evaluation ({task}), {summary['images']} image(s)")
     scalars = {k: v for k, v in summary.items() if not isinstance(v, (list, tuple)) and k != "images"}
     width = max((len(k) for k in scalars), default=0)
     for key, value in scalars.items():
-        print(f"  {key:<{width}}  {_format(value)}")
+        bounds = summary.get(interval_key(key))
+        shown = f"  (95% CI {_format(bounds[0])}-{_format(bounds[1])} over images)" if bounds else ""
+        print(f"  {key:<{width}}  {_format(value)}{shown}")
     if "per_class_dice" in summary:
         names = summary["class_names"]
         name_width = max(len("class"), *(len(n) for n in names))

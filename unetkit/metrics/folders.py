@@ -30,6 +30,7 @@ import numpy as np
 
 from unetkit.data.formats import extensions, format_of
 from unetkit.errors import InputError
+from unetkit.metrics.intervals import add_intervals
 
 PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
@@ -366,7 +367,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         summary["rand_error_best_threshold"] = _mean(rows, "rand_error_best_threshold")
     if curves:
         summary.update(isbi_scores(curves))
-    return EvaluationResult(rows, summary)
+    return EvaluationResult(rows, add_intervals(summary, rows, ("dice", "iou")))
 
 
 def evaluate_instances(
@@ -390,7 +391,7 @@ def evaluate_instances(
         result = instance_scores(labels, pred, thresholds)
         scores.append(result)
         rows.append({"name": item.name, **result.summary()})
-    return EvaluationResult(rows, instance_scores_dataset(scores))
+    return EvaluationResult(rows, add_intervals(instance_scores_dataset(scores), rows, ("dsb_score", "ap50")))
 
 
 def _class_names(num_classes: int, class_names: Sequence[str] | None) -> list[str]:
@@ -519,4 +520,4 @@ def evaluate_regression(
     summary: dict[str, Any] = {"images": len(rows)}
     for key in ("mae", "rmse", "psnr", "ssim"):
         summary[key] = _mean(rows, key)
-    return EvaluationResult(rows, summary)
+    return EvaluationResult(rows, add_intervals(summary, rows, ("mae", "ssim")))
