@@ -21,7 +21,8 @@ Models:
 Stages (``--stage``): ``train`` (default) trains or resumes; ``score`` scores the run's ``last.pt`` as it is
 (its own post-processing; ``--tta`` with flip test-time augmentation) on the validation split, without
 packaging (``score.json`` / ``score-tta.json`` in the run folder): the way to compare variants (``--weights A
-B``: given checkpoints instead, several scored as the mean of their probabilities, an ensemble); ``finish``
+B``: given checkpoints instead, several scored as the mean of their probabilities, an ensemble; instances models
+with ``--set postprocess.KEY=VALUE``: those post-processing values instead of the checkpoint's); ``finish``
 takes ``last.pt`` (never a checkpoint chosen on the validation split), packages it as 8-bit weights with a
 model card in ``unetkit/pretrained/NAME/``, then scores that packaged file on the validation split
 (``validation.json`` in the run folder, the numbers in the card). What finish does depends on the model's task
@@ -92,8 +93,7 @@ MODELS = {
                      "it never saw",
         "validation_split": "{n} images of the 15 % never trained on",
         "use": "unetkit predict --model nuclei IMAGES --out DIR --instances  (add --tta for flip test-time "
-               "augmentation, the validation scores: DSB 0.639 / AP50 0.845 instead of 0.637 / 0.843 without, "
-               "histology 0.525 instead of 0.509; 3.3x the time)",
+               "augmentation, as the validation scores are; validation.no_tta without it; about 3.3x the time)",
         "limits": [
             "trained for the CPU minutes above on one thread of a shared 2-core machine: far less training "
             "than StarDist or Cellpose models get; expect clearly lower accuracy than theirs",
@@ -111,7 +111,10 @@ MODELS = {
             "nuclei go with them (brightfield AP50 on its 2 images 0.637 -> 0.625 without --tta)",
             "small nuclei are the commonest error: of the validation nuclei under 100 px (about 11 px across) "
             "23 % are missed and 8 % merged with a neighbour, against 1.4 % and 1.5 % of those over 400 px "
-            "(version 9 with --tta; benchmarks/nuclei_errors.py)",
+            "(version 9 with --tta; benchmarks/nuclei_errors.py). Since version 10 an image whose median "
+            "nucleus is under postprocess.upscale_below_area px is predicted again at twice its size (15 of "
+            "the 80 validation images; +0.004 DSB, +0.005 AP50 over all 80, BENCHMARKS.md), which costs those "
+            "images about 5x the time; a bioimage.io export carries the network only, without this rule",
         ],
     },
     "em-membranes": {
@@ -282,9 +285,12 @@ class InstancesFinish:
 
     def card_fields(self, config) -> dict:
         return {"postprocess": {key: getattr(config.postprocess, key)
-                                for key in ("threshold", "seed_threshold", "min_size", "min_object_score")}}
+                                for key in ("threshold", "seed_threshold", "min_size", "min_object_score",
+                                            "upscale_below_area")}}
 
-    def score(self, weights: Path | list[Path], val_samples: list, tta: bool = False) -> dict:
+    def score(self, weights: Path | list[Path], val_samples: list, tta: bool = False,
+              overrides: tuple[str, ...] = ()) -> dict:
+        """``overrides``: ``postprocess.KEY=VALUE`` items scored instead of the checkpoint's values."""
         from unetkit.config import apply_overrides
         from unetkit.data.targets import instance_labels
         from unetkit.inference.postprocess import postprocess
@@ -293,7 +299,7 @@ class InstancesFinish:
         from unetkit.tasks import get_task
 
         model, config = load_scored(weights)
-        config = apply_overrides(config, {"inference.tta": tta})
+        config = apply_overrides(apply_overrides(config, list(overrides)), {"inference.tta": tta})
         kind = get_task(config).instance_kind(config)
         rows = []
         for sample in val_samples:
@@ -638,15 +644,14 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     return 0
 
 
-def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] | None = None) -> int:
+def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] | None = None,
+              overrides: list[str] | None = None) -> int:
     """Score the run's ``last.pt`` (or ``weights``: e.g. a packaged model; several: the mean of their
-    probabilities) as it is on the validation split (no tuning, no packaging)."""
+    probabilities) as it is on the validation split (no tuning, no packaging); instances models with
+    ``overrides`` (``postprocess.KEY=VALUE``) in place of the checkpoint's post-processing values."""
     from unetkit import checkpoint as ckpt
     from unetkit.tasks import get_task
 
-    _, val_samples = split(name, run)
-    if limit:
-        val_samples = val_samples[:limit]
     weights = weights or [run / "last.pt"]
     tasks = {get_task(ckpt.config_of(ckpt.load_checkpoint(w))).name for w in weights}
     if len(tasks) > 1:
@@ -654,10 +659,19 @@ def score_run(name: str, run: Path, limit: int, tta: bool, weights: list[Path] |
               file=sys.stderr)
         return 2
     task = tasks.pop()
+    if overrides and (task != "instances" or not all(item.startswith("postprocess.") for item in overrides)):
+        print("--stage score --set: postprocess.KEY=VALUE items, for instances models only", file=sys.stderr)
+        return 2
+    _, val_samples = split(name, run)
+    if limit:
+        val_samples = val_samples[:limit]
     started = time.perf_counter()
-    result = FINISH[task]().score(weights, val_samples, tta=tta)
+    extra = {"overrides": tuple(overrides)} if overrides else {}
+    result = FINISH[task]().score(weights, val_samples, tta=tta, **extra)
     result["summary"]["weights"] = [str(w) for w in weights]
     result["summary"]["tta"] = tta
+    if overrides:
+        result["summary"]["overrides"] = list(overrides)
     result["summary"]["seconds"] = round(time.perf_counter() - started, 1)
     run.mkdir(parents=True, exist_ok=True)  # scoring given weights needs no run of its own
     (run / ("score-tta.json" if tta else "score.json")).write_text(json.dumps(result, indent=2))
@@ -807,7 +821,7 @@ def main() -> int:
     if args.stage == "soup":
         return soup(args.name, run, args.weights or [])
     if args.stage == "score":
-        return score_run(args.name, run, args.limit, args.tta, args.weights)
+        return score_run(args.name, run, args.limit, args.tta, args.weights, args.overrides)
     if args.stage == "finish":
         return finish(args.name, run, args.package, args.limit, args.train_cpu_min, args.command, args.threads,
                       args.version, args.started_from)

@@ -183,6 +183,9 @@ class PostprocessConfig:
     min_size: int = 15  # objects smaller than this many pixels are removed
     min_seed_size: int = 3  # watershed seeds smaller than this are dropped (thin necks split otherwise)
     min_distance: int = 3  # distance-map route: minimum px between seed peaks
+    # instances, 2D: an image whose median object (first prediction) is under this many px is predicted
+    # again at 2x and its probabilities averaged back (unetkit.inference.small_objects); 0 = off
+    upscale_below_area: float = 0.0
     fill_holes: bool = True  # fill holes inside objects
     # three-class: drop objects whose score (unetkit/inference/object_filter.py: a logistic regression on features
     # of each object's probabilities, one weight per feature then the bias) is below min_object_score; empty

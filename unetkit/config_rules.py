@@ -66,6 +66,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "postprocess.min_seed_size": ("int", 0, None, "[]"),
     "postprocess.min_distance": ("int", 1, None, "[]"),
     "postprocess.min_object_score": ("float", 0, 1, "[)"),
+    "postprocess.upscale_below_area": ("float", 0, None, "[]"),
     # each image is predicted and post-processed ~36 times (the grid): a few dozen keep the end of a run short
     "postprocess.tune_images": ("int", 1, 1000, "[]"),
     "postprocess.tune_min_objects": ("int", 0, None, "[]"),

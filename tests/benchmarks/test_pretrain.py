@@ -125,3 +125,13 @@ def test_instances_scores_carry_rounded_intervals_from_ten_images():
     low, high = summary["dsb_score_ci95"]
     assert low < 0.6 < high and round(low, 4) == low and summary["ap50_ci95"] == [1.0, 1.0]
     assert pretrain.rounded_intervals({}, rows[:9], ("dsb_score",)) == {}
+
+
+def test_stage_score_takes_post_processing_overrides_for_instances_models_only(capsys):
+    weights = [Path(pretrain.PACKAGE) / "em-membranes" / "weights.pt"]
+    run = Path(pretrain.ROOT) / "benchmarks" / "out" / "never-written"
+    assert pretrain.score_run("em-membranes", run, 1, False, weights, ["postprocess.threshold=0.3"]) == 2
+    nuclei = [Path(pretrain.PACKAGE) / "nuclei" / "weights.pt"]
+    assert pretrain.score_run("nuclei", run, 1, False, nuclei, ["train.lr=0.1"]) == 2
+    assert "postprocess.KEY=VALUE items, for instances models only" in capsys.readouterr().err
+    assert not run.exists()

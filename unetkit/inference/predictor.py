@@ -148,7 +148,20 @@ class Predictor:
         return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
 
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
-        """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image."""
+        """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.
+
+        Instances models with ``postprocess.upscale_below_area`` > 0 predict an in-memory 2D image whose
+        objects are small again at twice its size (``unetkit.inference.small_objects``)."""
+        output = self._tiled(image, progress)
+        if (self.config.postprocess.upscale_below_area > 0 and self.task.name == "instances"
+                and self.spatial_dims == 2 and isinstance(image, np.ndarray)):
+            from unetkit.inference.small_objects import upscale_if_small
+
+            output = upscale_if_small(output, image, self.config, self.task.instance_kind(self.config),
+                                      lambda enlarged: self._tiled(enlarged, progress))
+        return output
+
+    def _tiled(self, image: Any, progress: bool) -> np.ndarray:
         spatial = tuple(image.shape[1:])
         tile, batch = prediction_tile(self.config, spatial, self.device)
         inference = self.config.inference

@@ -1,0 +1,111 @@
+"""Images of small objects predicted again at 2x: the helpers by hand, the rule, and the predictor's road."""
+
+import numpy as np
+import pytest
+import torch
+
+from unetkit.config import RunConfig, apply_overrides
+from unetkit.errors import InputError
+from unetkit.inference.predictor import Predictor
+from unetkit.inference.small_objects import block_mean, enlarge, median_object_area, upscale_if_small
+from unetkit.models.registry import build_model
+
+
+def three_class(labels: np.ndarray) -> np.ndarray:
+    """Sure three-class probabilities of ``labels``: interior 1 on every object, background 1 elsewhere."""
+    probs = np.zeros((3, *labels.shape), dtype=np.float32)
+    probs[1] = labels > 0
+    probs[0] = labels == 0
+    return probs
+
+
+def dots(shape=(64, 64), side=4, step=12) -> np.ndarray:
+    """Squares of ``side`` px every ``step`` px, numbered."""
+    labels = np.zeros(shape, dtype=np.int32)
+    index = 0
+    for top in range(4, shape[0] - side, step):
+        for left in range(4, shape[1] - side, step):
+            index += 1
+            labels[top:top + side, left:left + side] = index
+    return labels
+
+
+def instances_config(area: float) -> RunConfig:
+    return apply_overrides(RunConfig(), {
+        "task": "instances", "model.out_channels": 3, "model.depth": 2, "model.base_channels": 4,
+        "inference.tile_size": 64, "postprocess.min_size": 0, "postprocess.upscale_below_area": area})
+
+
+def test_the_helpers_by_hand():
+    labels = np.zeros((6, 6), dtype=np.int32)
+    labels[0, :3], labels[2:5, 2:5], labels[5, 5] = 1, 2, 3  # 3, 9 and 1 px
+    assert median_object_area(labels) == 3.0 and median_object_area(np.zeros((4, 4), int)) == 0.0
+    output = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    expected = np.array([[3.5, 5.5, 7.5], [15.5, 17.5, 19.5]], dtype=np.float32)  # means of 2x2 blocks
+    assert np.array_equal(block_mean(output)[0], expected) and block_mean(output).shape == (2, 2, 3)
+    image = np.random.default_rng(0).random((3, 10, 12)).astype(np.float32)
+    big = enlarge(image)
+    assert big.shape == (3, 20, 24) and big.dtype == np.float32
+    assert np.allclose(enlarge(np.full((1, 8, 8), 0.25, np.float32)), 0.25, atol=1e-6)  # flat stays flat
+    # pixel centres stay aligned: each 2x2 block of the enlarged image averages back near its pixel
+    assert np.abs(block_mean(big) - image).mean() < np.abs(image - image.mean()).mean() / 3
+
+
+def test_small_objects_are_predicted_again_at_twice_the_size_and_brought_back():
+    labels = dots()  # 16 px objects
+    image = np.random.default_rng(1).random((1, *labels.shape)).astype(np.float32)
+    seen = []
+
+    def predict(enlarged):
+        seen.append(enlarged.shape)
+        return np.repeat(np.repeat(three_class(labels), 2, axis=1), 2, axis=2) * 0.5  # a recognisable answer
+
+    first = three_class(labels)
+    again = upscale_if_small(first, image, instances_config(17), "three-class", predict)
+    assert seen == [(1, 128, 128)]
+    assert np.allclose(again, first * 0.5)  # the 2x answer, block-averaged back to the image's size
+    for area in (16, 0):  # objects not under the limit, or the rule off: the first output as it was
+        assert upscale_if_small(first, image, instances_config(area), "three-class", predict) is first
+    assert len(seen) == 1
+    empty = three_class(np.zeros_like(labels))
+    assert upscale_if_small(empty, image, instances_config(17), "three-class", predict) is empty  # no objects
+
+
+def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_the_rule(monkeypatch):
+    labels = dots()
+    image = np.random.default_rng(2).random((1, *labels.shape)).astype(np.float32)
+    calls = []
+
+    def tiled(self, array, progress):
+        calls.append(array.shape)
+        return three_class(labels if array.shape[-1] == 64 else np.repeat(np.repeat(labels, 2, 0), 2, 1))
+
+    monkeypatch.setattr(Predictor, "_tiled", tiled)
+    config = instances_config(100)
+    predictor = Predictor(build_model(config.model).eval(), config)
+    output = predictor.output(image)
+    assert calls == [(1, 64, 64), (1, 128, 128)]
+    assert np.array_equal(output, three_class(labels))  # a sure 2x answer averages back to itself
+    calls.clear()
+    binary = apply_overrides(config, {"task": "binary", "model.out_channels": 2})
+    Predictor(build_model(binary.model).eval(), binary).output(image)
+    assert calls == [(1, 64, 64)]  # binary models: one road
+
+
+def test_the_rule_is_checked_and_off_by_default():
+    assert RunConfig().postprocess.upscale_below_area == 0.0
+    with pytest.raises(InputError, match="postprocess.upscale_below_area"):
+        apply_overrides(RunConfig(), {"postprocess.upscale_below_area": -1})
+
+
+def test_a_real_network_gives_probabilities_of_the_images_size_on_the_second_road(monkeypatch):
+    torch.manual_seed(0)
+    # threshold 0: the whole image is one object, under the (huge) limit, so the second road is taken
+    config = apply_overrides(instances_config(1e9), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
+    predictor = Predictor(build_model(config.model).eval(), config)
+    shapes = []
+    tiled = Predictor._tiled
+    monkeypatch.setattr(Predictor, "_tiled", lambda self, a, p: shapes.append(a.shape) or tiled(self, a, p))
+    output = predictor.output(np.random.default_rng(3).random((1, 50, 70)).astype(np.float32))
+    assert shapes == [(1, 50, 70), (1, 100, 140)]
+    assert output.shape == (3, 50, 70) and np.allclose(output.sum(0), 1, atol=1e-5)
