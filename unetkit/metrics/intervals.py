@@ -1,7 +1,7 @@
 """Confidence intervals of per-image mean scores: the bootstrap over images.
 
 A validation score is a mean over a few dozen images, so it carries the noise of which images were drawn:
-on the 80 DSB validation images the 95 % interval of the DSB score spans about ±0.02. ``mean_interval``
+on the 80 DSB validation images the 95 % interval of the DSB score spans about ±0.04. ``mean_interval``
 gives that interval; ``difference_interval`` gives the interval of the mean per-image difference of two
 models scored on the same images (a paired bootstrap). The paired interval is the one that says whether
 one model is better than another: the images' own difficulty cancels in the difference, so it is much
@@ -34,7 +34,7 @@ def interval_key(key: str, confidence: float = CONFIDENCE) -> str:
 
 def _finite(values: Iterable[float]) -> np.ndarray:
     array = np.asarray(list(values), dtype=np.float64).ravel()
-    return array[np.isfinite(array)] if array.size else array
+    return array[np.isfinite(array)]
 
 
 def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
@@ -42,7 +42,7 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, resam
     """(low, high) confidence interval of the mean of per-image ``values`` (NaN and inf left out).
 
     None under ``MIN_IMAGES`` finite values; (v, v) when every value is v (nothing to resample).
-    Example: 80 DSB scores with mean 0.639 and spread 0.13 give about (0.61, 0.67).
+    Example: the 80 validation DSB scores of the shipped ``nuclei`` model (mean 0.643) give (0.601, 0.684).
     """
     if not 0 < confidence < 1:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
