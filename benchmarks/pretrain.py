@@ -308,8 +308,9 @@ class InstancesFinish:
             scores = instance_scores(truth, postprocess(probs, config.postprocess, kind))
             rows.append({"image": sample.name, "type": image_type(sample.image_path), "dsb_score": scores.dsb_score,
                          "ap50": scores.ap50, "dice": dice(binary_counts(truth > 0, (1 - probs[0]) > 0.5))})
-        summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dsb_score", "ap50", "dice")}, "by_type": {}}
-        rounded_intervals(summary, rows, ("dsb_score", "ap50"))
+        summary = {"images": len(rows), **{k: mean(rows, k) for k in ("dsb_score", "ap50", "dice")}}
+        rounded_intervals(summary, rows, ("dsb_score", "ap50"))  # beside the means, before the types
+        summary["by_type"] = {}
         for name in sorted({r["type"] for r in rows}):
             group = [r for r in rows if r["type"] == name]
             summary["by_type"][name] = {"images": len(group), **{k: mean(group, k) for k in ("dsb_score", "ap50")}}

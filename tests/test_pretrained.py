@@ -20,7 +20,8 @@ from unetkit.models.registry import build_model
 from unetkit.pretrained.build import write_packaged_model
 
 CARD = {"version": 2, "task": "binary", "summary": "a tiny test model",
-        "validation": {"dice": 0.5, "by_type": {"fluorescence": {"images": 3}}}, "limits": ["tiny"]}
+        "validation": {"dice": 0.5, "dice_ci95": [0.25, 0.75], "by_type": {"fluorescence": {"images": 3}}},
+        "limits": ["tiny"]}
 
 
 @pytest.fixture()
@@ -114,6 +115,7 @@ def test_models_command_lists_and_shows_cards(registry, capsys):
     assert main(["models", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "fluorescence:" in out and "- tiny" in out and "sha256" in out
+    assert "  dice_ci95: [0.25, 0.75]\n" in out  # an interval on its key's line
     assert main(["models", "nope"]) == 2
 
 

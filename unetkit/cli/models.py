@@ -20,13 +20,20 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def _is_interval(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
 def _lines(value: Any, indent: int = 2) -> list[str]:
     """A card value as indented text lines (nested mappings and lists kept readable)."""
     pad = " " * indent
     if isinstance(value, dict):
         out = []
         for key, item in value.items():
-            if isinstance(item, (dict, list)):
+            if _is_interval(item):  # a [low, high] pair on its key's line, as it reads
+                out.append(f"{pad}{key}: [{item[0]}, {item[1]}]")
+            elif isinstance(item, (dict, list)):
                 out += [f"{pad}{key}:", *_lines(item, indent + 2)]
             else:
                 out.append(f"{pad}{key}: {item}")
