@@ -519,7 +519,9 @@ def card_validation(name: str, stage, folder: Path, before: dict, limit: int, tt
     as the card advises, and without it as ``no_tta``); keys the scoring does not give are kept."""
     _, val_samples = split(name, ROOT / "benchmarks" / "out" / "pretrain" / name)
     result = stage.score(folder / "weights.pt", val_samples[:limit or None], tta=tta)
-    validation = {**before, **result["summary"], "tta": tta}
+    earlier = {key: value for key, value in before.items()  # e.g. split
+               if key not in result["summary"] and key not in ("tta", "no_tta")}
+    validation = {**earlier, **result["summary"], "tta": tta}  # the intervals beside their means
     if tta:  # what predict gives without --tta, beside
         plain = stage.score(folder / "weights.pt", val_samples[:limit or None])["summary"]
         kept = ("dsb_score", "dsb_score_ci95", "ap50", "ap50_ci95", "by_type")

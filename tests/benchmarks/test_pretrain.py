@@ -101,7 +101,8 @@ def test_stage_validation_renews_only_the_cards_scores(tmp_path, monkeypatch, ca
     class Stage:
         def score(self, path, samples, tta=False):
             scored.append((Path(path), len(samples), tta))
-            return {"summary": {"images": len(samples), "dice": 0.5 if tta else 0.4}}
+            return {"summary": {"images": len(samples), "dice": 0.5 if tta else 0.4, "dice_ci95": [0.3, 0.6],
+                                "by_type": {}}}
 
     monkeypatch.setitem(pretrain.FINISH, "binary", Stage)
     monkeypatch.setattr(pretrain, "split", lambda name, run: ([], ["a", "b", "c"]))
@@ -110,6 +111,9 @@ def test_stage_validation_renews_only_the_cards_scores(tmp_path, monkeypatch, ca
     assert scored == [(folder / "weights.pt", 3, True), (folder / "weights.pt", 3, False)]
     assert after["validation"]["dice"] == 0.5 and after["validation"]["tta"] is True
     assert after["validation"]["isbi"] == before["validation"]["isbi"]  # keys the scoring does not give stay
+    keys = list(after["validation"])
+    assert keys.index("dice_ci95") == keys.index("dice") + 1  # an interval beside its mean, as scored
+    assert keys[-2:] == ["tta", "no_tta"]
     assert {k: v for k, v in after.items() if k != "validation"} == {k: v for k, v in before.items()
                                                                       if k != "validation"}
     assert (folder / "weights.pt").read_bytes() == weights
