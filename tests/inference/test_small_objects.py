@@ -109,3 +109,20 @@ def test_a_real_network_gives_probabilities_of_the_images_size_on_the_second_roa
     output = predictor.output(np.random.default_rng(3).random((1, 50, 70)).astype(np.float32))
     assert shapes == [(1, 50, 70), (1, 100, 140)]
     assert output.shape == (3, 50, 70) and np.allclose(output.sum(0), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("area", [0.0, 100.0])
+def test_predict_large_says_it_does_not_take_the_second_road(area, tmp_path, capsys):
+    from unetkit import checkpoint as ckpt
+    from unetkit.api import predict_large
+    from unetkit.config import to_dict
+
+    config = instances_config(area)
+    torch.manual_seed(0)
+    weights = build_model(config.model).state_dict()
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": weights})
+    np.save(tmp_path / "big.npy", np.random.default_rng(4).integers(0, 255, (80, 90)).astype(np.uint8))
+    predict_large(tmp_path / "best.pt", tmp_path / "big.npy", tmp_path / "probs.npy", device="cpu", progress=False)
+    assert np.load(tmp_path / "probs.npy").shape == (3, 80, 90)  # at the image's own size, one pass
+    said = "postprocess.upscale_below_area=100" in capsys.readouterr().err
+    assert said == (area > 0)
