@@ -86,10 +86,12 @@ def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_th
     output = predictor.output(image)
     assert calls == [(1, 64, 64), (1, 128, 128)]
     assert np.array_equal(output, three_class(labels))  # a sure 2x answer averages back to itself
+    assert predictor.last_scale == 2
     calls.clear()
     binary = apply_overrides(config, {"task": "binary", "model.out_channels": 2})
-    Predictor(build_model(binary.model).eval(), binary).output(image)
-    assert calls == [(1, 64, 64)]  # binary models: one road
+    binary_predictor = Predictor(build_model(binary.model).eval(), binary)
+    binary_predictor.output(image)
+    assert calls == [(1, 64, 64)] and binary_predictor.last_scale == 1  # binary models: one road
 
 
 def test_the_rule_is_checked_and_off_by_default():
@@ -126,3 +128,30 @@ def test_predict_large_says_it_does_not_take_the_second_road(area, tmp_path, cap
     assert np.load(tmp_path / "probs.npy").shape == (3, 80, 90)  # at the image's own size, one pass
     said = "postprocess.upscale_below_area=100" in capsys.readouterr().err
     assert said == (area > 0)
+
+
+@pytest.mark.parametrize("area", [0.0, 1.0, 1e9])
+def test_predict_tells_which_images_were_predicted_again(area, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from unetkit import checkpoint as ckpt
+    from unetkit.cli import main
+    from unetkit.config import to_dict
+
+    # threshold 0: each image is one object of its whole size, over a limit of 1 px and under one of 1e9
+    config = apply_overrides(instances_config(area), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
+    torch.manual_seed(0)
+    weights = build_model(config.model).state_dict()
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": weights})
+    (tmp_path / "images").mkdir()
+    for index in range(2):
+        image = np.random.default_rng(index).integers(0, 255, (40, 48)).astype(np.uint8)
+        iio.imwrite(tmp_path / "images" / f"im{index}.png", image)
+    assert main(["predict", "--model", str(tmp_path / "best.pt"), str(tmp_path / "images"),
+                 "--out", str(tmp_path / "out"), "--quiet", "--device", "cpu"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "predicted again at 2x" in line]
+    if area == 0:
+        assert said == []  # the rule off: nothing to tell
+    else:
+        assert said == [f"{2 if area > 1 else 0} of 2 image(s) had small objects and were predicted again at 2x "
+                        "(postprocess.upscale_below_area)"]

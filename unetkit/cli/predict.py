@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
           f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ "
           "(masks/, probabilities/, overlays/" + (", labels/, instances/, objects/)" if any(
               "objects" in r for r in rows) else ")"))
+    if any("scale" in r for r in rows):
+        enlarged = sum(r["scale"] > 1 for r in rows)
+        print(f"{enlarged} of {len(rows)} image(s) had small objects and were predicted again at 2x "
+              "(postprocess.upscale_below_area)")
     return 0
 
 

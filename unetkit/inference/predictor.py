@@ -75,6 +75,7 @@ class Predictor:
         self.task: Task = get_task(config)
         self.spatial_dims = model_spatial_dims(config.model)
         self.geometry = NetGeometry.from_config(resolve_model_config(config.model))
+        self.last_scale = 1  # of the last ``output``: 2 where the small-object rule predicted it again at 2x
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
@@ -151,14 +152,18 @@ class Predictor:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.
 
         Instances models with ``postprocess.upscale_below_area`` > 0 predict an in-memory 2D image whose
-        objects are small again at twice its size (``unetkit.inference.small_objects``)."""
+        objects are small again at twice its size (``unetkit.inference.small_objects``); ``last_scale``
+        tells which (1 or 2)."""
         output = self._tiled(image, progress)
+        self.last_scale = 1
         if (self.config.postprocess.upscale_below_area > 0 and self.task.name == "instances"
                 and self.spatial_dims == 2 and isinstance(image, np.ndarray)):
-            from unetkit.inference.small_objects import upscale_if_small
+            from unetkit.inference.small_objects import FACTOR, upscale_if_small
 
-            output = upscale_if_small(output, image, self.config, self.task.instance_kind(self.config),
+            first = output
+            output = upscale_if_small(first, image, self.config, self.task.instance_kind(self.config),
                                       lambda enlarged: self._tiled(enlarged, progress))
+            self.last_scale = 1 if output is first else FACTOR
         return output
 
     def _tiled(self, image: Any, progress: bool) -> np.ndarray:
