@@ -185,8 +185,21 @@ def test_evaluate_multiclass_pools_counts(tmp_path):
     assert result.summary["per_class_dice"] == pytest.approx([1.0, 2 / 3, 2 / 3])
     assert result.summary["mean_iou"] == pytest.approx(0.5)
     assert result.rows[0]["dice_cell"] == pytest.approx(0.5) and result.rows[1]["mean_dice"] == 1.0
+    assert "mean_dice_ci95" not in result.summary  # 2 images: too few for an interval
     with pytest.raises(InputError, match="class names"):
         evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=3, class_names=["a"])
+
+
+def test_evaluate_multiclass_gives_the_interval_of_its_pooled_mean_dice(tmp_path):
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        truth = rng.integers(0, 3, (8, 8)).astype(np.uint8)
+        pred = np.where(rng.random((8, 8)) < 0.2 + 0.05 * index, (truth + 1) % 3, truth).astype(np.uint8)
+        write_png(tmp_path / "truth" / f"im{index:02d}.png", truth)
+        write_png(tmp_path / "pred" / f"im{index:02d}.png", pred)
+    summary = evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=3).summary
+    low, high = summary["mean_dice_ci95"]
+    assert low < summary["mean_dice"] < high and high - low < 0.3
     with pytest.raises(InputError, match=r"class ids \[2\]"):
         evaluate_multiclass(tmp_path / "truth", tmp_path / "pred", num_classes=2)
 

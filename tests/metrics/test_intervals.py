@@ -10,6 +10,7 @@ from unetkit.metrics.intervals import (
     difference_interval,
     interval_key,
     mean_interval,
+    pooled_interval,
 )
 
 
@@ -66,3 +67,22 @@ def test_add_intervals_names_each_score_and_skips_what_is_missing():
     low, high = summary["dsb_score_ci95"]
     assert low < 0.6 < high
     assert "ap50_ci95" not in summary
+
+
+def test_a_pooled_score_resamples_images_not_pixels():
+    rng = np.random.default_rng(3)
+    hits = rng.random(25)
+    # every image has 4 pixels of the class: the pooled share sum(hits) / (4 n) is the mean of hits / 4, so
+    # its interval is the mean's interval divided by 4
+    counts = [np.array([h, 4.0]) for h in hits]
+    pooled = pooled_interval(counts, lambda c: c[0] / c[1])
+    assert pooled == pytest.approx([v / 4 for v in mean_interval(hits)], rel=1e-9)
+    # images of unequal size weigh by their pixels: the interval is around the pixel-weighted value, not the
+    # mean of the images' own shares
+    sizes = rng.integers(5, 60, 25).astype(float)
+    counts = [np.array([h * n, n]) for h, n in zip(hits, sizes, strict=True)]
+    low, high = pooled_interval(counts, lambda c: c[0] / c[1])
+    value = (hits * sizes).sum() / sizes.sum()
+    assert low < value < high and (low, high) != pytest.approx(mean_interval(hits), abs=1e-3)
+    assert pooled_interval(counts[:9], lambda c: c[0] / c[1]) is None  # too few images
+    assert pooled_interval([np.array([1.0, 2.0])] * 12, lambda c: c[0] / c[1]) == (0.5, 0.5)

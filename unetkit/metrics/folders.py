@@ -30,7 +30,7 @@ import numpy as np
 
 from unetkit.data.formats import extensions, format_of
 from unetkit.errors import InputError
-from unetkit.metrics.intervals import add_intervals
+from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
 
 PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
@@ -454,8 +454,9 @@ def evaluate_multiclass(
 
     Summary: ``per_class_dice`` / ``per_class_iou`` (K values, background first, NaN for a class absent
     from truth and prediction), ``mean_dice`` / ``mean_iou`` (classes 1..K-1), ``pixel_accuracy``,
-    ``confusion_matrix`` (K x K nested list, rows truth), ``class_names``. Rows: ``dice_<class name>``
-    per class and the image's ``mean_dice``.
+    ``confusion_matrix`` (K x K nested list, rows truth), ``class_names``, and from 10 images
+    ``mean_dice_ci95`` (``pooled_interval``: images resampled, their matrices summed). Rows: ``dice_<class
+    name>`` per class and the image's ``mean_dice``.
     """
     from unetkit.metrics.multiclass import (
         confusion_matrix,
@@ -470,7 +471,7 @@ def evaluate_multiclass(
     if num_classes < 2:
         raise InputError(f"multiclass evaluation needs at least 2 classes (background first), got {names}")
     total = np.zeros((num_classes, num_classes), dtype=np.int64)
-    rows = []
+    rows, matrices = [], []
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
         truth = _truth_labels(item)
         pred = _read_label_array(chosen)
@@ -480,6 +481,7 @@ def evaluate_multiclass(
         except InputError as error:
             raise InputError(f"{item.path} / {chosen}: {error}") from error
         total += cm
+        matrices.append(cm)
         dice = per_class_dice(cm)
         row: dict[str, Any] = {"name": item.name}
         row.update({f"dice_{name}": float(value) for name, value in zip(names, dice, strict=True)})
@@ -496,6 +498,9 @@ def evaluate_multiclass(
         "pixel_accuracy": pixel_accuracy(total),
         "confusion_matrix": total.tolist(),
     }
+    found = pooled_interval(matrices, lambda cm: mean_foreground(per_class_dice(cm)))  # images resampled
+    if found is not None:
+        summary[interval_key("mean_dice")] = [found[0], found[1]]
     return EvaluationResult(rows, summary)
 
 

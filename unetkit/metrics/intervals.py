@@ -5,15 +5,16 @@ on the 80 DSB validation images the 95 % interval of the DSB score spans about Â
 gives that interval; ``difference_interval`` gives the interval of the mean per-image difference of two
 models scored on the same images (a paired bootstrap). The paired interval is the one that says whether
 one model is better than another: the images' own difficulty cancels in the difference, so it is much
-narrower than either model's interval. Both are BCa intervals from ``scipy.stats.bootstrap``, seeded, so
-a summary is the same on every run.
+narrower than either model's interval. ``pooled_interval`` does the same for a score pooled over every
+pixel of a set (multiclass Dice): images are resampled and their counts summed. All are BCa intervals from
+``scipy.stats.bootstrap``, seeded, so a summary is the same on every run.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,18 +52,46 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, resam
         return None
     if np.ptp(array) == 0:
         return float(array[0]), float(array[0])
+    return _bootstrap(array, np.mean, True, confidence, resamples, seed)
+
+
+def _bootstrap(data: np.ndarray, statistic: Callable, vectorized: bool, confidence: float, resamples: int,
+               seed: int) -> tuple[float, float]:
+    """BCa interval of ``statistic`` over resamples of ``data``; percentiles where BCa is undefined."""
     from scipy.stats import bootstrap
 
-    with warnings.catch_warnings():  # BCa warns on near-degenerate data; the interval is still returned
-        warnings.simplefilter("ignore")
-        result = bootstrap((array,), np.mean, n_resamples=resamples, confidence_level=confidence,
-                           method="BCa", rng=np.random.default_rng(seed))
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa undefined: fall back to percentiles
-        result = bootstrap((array,), np.mean, n_resamples=resamples, confidence_level=confidence,
-                           method="percentile", rng=np.random.default_rng(seed))
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():  # BCa warns on near-degenerate data; the interval is still returned
+            warnings.simplefilter("ignore")
+            result = bootstrap((data,), statistic, vectorized=vectorized, n_resamples=resamples,
+                               confidence_level=confidence, method=method, rng=np.random.default_rng(seed))
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            break
     return low, high
+
+
+def pooled_interval(counts: Sequence[np.ndarray], score: Callable[[np.ndarray], float],
+                    confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0
+                    ) -> tuple[float, float] | None:
+    """Interval of a score computed from counts summed over images (a Dice pooled over every pixel of a
+    set, from per-image confusion matrices): the images are resampled, their counts summed, scored.
+
+    None under ``MIN_IMAGES`` images; (v, v) when every image's counts are the same.
+    """
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    stacked = np.asarray(counts, dtype=np.float64)
+    if stacked.shape[0] < MIN_IMAGES:
+        return None
+    if all(np.array_equal(stacked[0], other) for other in stacked[1:]):
+        value = float(score(stacked.sum(axis=0)))
+        return value, value
+
+    def statistic(index: np.ndarray) -> float:
+        return float(score(stacked[index.astype(np.intp)].sum(axis=0)))
+
+    return _bootstrap(np.arange(stacked.shape[0]), statistic, False, confidence, resamples, seed)
 
 
 def difference_interval(first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE,
