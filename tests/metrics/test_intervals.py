@@ -86,3 +86,4 @@ def test_a_pooled_score_resamples_images_not_pixels():
     assert low < value < high and (low, high) != pytest.approx(mean_interval(hits), abs=1e-3)
     assert pooled_interval(counts[:9], lambda c: c[0] / c[1]) is None  # too few images
     assert pooled_interval([np.array([1.0, 2.0])] * 12, lambda c: c[0] / c[1]) == (0.5, 0.5)
+    assert pooled_interval([np.array([0.0, 0.0])] * 12, lambda c: c[0] / c[1] if c[1] else np.nan) is None

@@ -77,12 +77,15 @@ def pooled_interval(counts: Sequence[np.ndarray], score: Callable[[np.ndarray], 
     """Interval of a score computed from counts summed over images (a Dice pooled over every pixel of a
     set, from per-image confusion matrices): the images are resampled, their counts summed, scored.
 
-    None under ``MIN_IMAGES`` images; (v, v) when every image's counts are the same.
+    None under ``MIN_IMAGES`` images or where the score is undefined (NaN: a class in no image); (v, v) when
+    every image's counts are the same.
     """
     if not 0 < confidence < 1:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
     stacked = np.asarray(counts, dtype=np.float64)
     if stacked.shape[0] < MIN_IMAGES:
+        return None
+    if not math.isfinite(float(score(stacked.sum(axis=0)))):
         return None
     if all(np.array_equal(stacked[0], other) for other in stacked[1:]):
         value = float(score(stacked.sum(axis=0)))
@@ -91,7 +94,8 @@ def pooled_interval(counts: Sequence[np.ndarray], score: Callable[[np.ndarray], 
     def statistic(index: np.ndarray) -> float:
         return float(score(stacked[index.astype(np.intp)].sum(axis=0)))
 
-    return _bootstrap(np.arange(stacked.shape[0]), statistic, False, confidence, resamples, seed)
+    low, high = _bootstrap(np.arange(stacked.shape[0]), statistic, False, confidence, resamples, seed)
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else None
 
 
 def difference_interval(first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE,
