@@ -264,8 +264,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                                    overlap=overlap, batch_size=batch_size, tta=tta, nan_policy=nan_policy,
                                    precision=precision)
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
-        rule = predictor.config.postprocess.upscale_below_area
-        if predictor.task.name == "instances" and rule > 0:  # the 2x road needs the whole image in memory
+        if predictor.rescales_small_objects:  # the 2x road needs the whole image in memory
+            rule = predictor.config.postprocess.upscale_below_area
             print(f"{model}: predict-large predicts at the image's own size; this model's second pass at 2x for "
                   f"images of small objects (postprocess.upscale_below_area={rule:g}) runs only where the image "
                   "is in memory (unetkit predict, the Python API, napari)", file=sys.stderr)

@@ -142,7 +142,7 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
                 image, writer, row = _read(path, config, out_dir, volumetric)
             result = task.result(predictor.output(image), config, instances=outputs.instances)
             seconds = time.perf_counter() - started
-            if config.postprocess.upscale_below_area > 0 and task.name == "instances":
+            if predictor.rescales_small_objects:
                 row["scale"] = predictor.last_scale  # 2: predicted again at 2x (images of small objects)
             voxels = int(np.prod(image.shape[1:]))
             speed = "megavoxels_per_s" if volumetric else "megapixels_per_s"

@@ -148,6 +148,13 @@ class Predictor:
         lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high)
         return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
 
+    @property
+    def rescales_small_objects(self) -> bool:
+        """True for a 2D instances model with ``postprocess.upscale_below_area`` > 0: ``output`` predicts an
+        in-memory image of small objects again at 2x."""
+        return (self.config.postprocess.upscale_below_area > 0 and self.task.name == "instances"
+                and self.spatial_dims == 2)
+
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.
 
@@ -156,8 +163,7 @@ class Predictor:
         tells which (1 or 2)."""
         output = self._tiled(image, progress)
         self.last_scale = 1
-        if (self.config.postprocess.upscale_below_area > 0 and self.task.name == "instances"
-                and self.spatial_dims == 2 and isinstance(image, np.ndarray)):
+        if self.rescales_small_objects and isinstance(image, np.ndarray):
             from unetkit.inference.small_objects import FACTOR, upscale_if_small
 
             first = output

@@ -33,6 +33,11 @@ def interval_key(key: str, confidence: float = CONFIDENCE) -> str:
     return f"{key}_ci{round(confidence * 100):d}"
 
 
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+
+
 def _finite(values: Iterable[float]) -> np.ndarray:
     array = np.asarray(list(values), dtype=np.float64).ravel()
     return array[np.isfinite(array)]
@@ -45,8 +50,7 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, resam
     None under ``MIN_IMAGES`` finite values; (v, v) when every value is v (nothing to resample).
     Example: the 80 validation DSB scores of the shipped ``nuclei`` model (mean 0.643) give (0.601, 0.684).
     """
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     array = _finite(values)
     if array.size < MIN_IMAGES:
         return None
@@ -80,16 +84,15 @@ def pooled_interval(counts: Sequence[np.ndarray], score: Callable[[np.ndarray], 
     None under ``MIN_IMAGES`` images or where the score is undefined (NaN: a class in no image); (v, v) when
     every image's counts are the same.
     """
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     stacked = np.asarray(counts, dtype=np.float64)
     if stacked.shape[0] < MIN_IMAGES:
         return None
-    if not math.isfinite(float(score(stacked.sum(axis=0)))):
+    whole = float(score(stacked.sum(axis=0)))
+    if not math.isfinite(whole):
         return None
-    if all(np.array_equal(stacked[0], other) for other in stacked[1:]):
-        value = float(score(stacked.sum(axis=0)))
-        return value, value
+    if np.ptp(stacked, axis=0).max() == 0:  # every image the same: nothing to resample
+        return whole, whole
 
     def statistic(index: np.ndarray) -> float:
         return float(score(stacked[index.astype(np.intp)].sum(axis=0)))
