@@ -77,6 +77,7 @@ class AugmentConfig:
     elastic_sigma: float = 10.0  # std in px of the coarse displacement vectors (paper: 10)
     rotation_degrees: float = 0.0  # max free rotation angle (0 = off)
     shift: float = 0.0  # max shift as a fraction of the patch (0 = off)
+    zoom: float = 0.0  # max zoom: patches shown at 1/(1+zoom)..(1+zoom) their size, log-uniform (0 = off)
 
 
 @dataclass

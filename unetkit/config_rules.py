@@ -32,6 +32,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "augment.elastic_sigma": ("float", 0, None, "[]"),
     "augment.rotation_degrees": ("float", 0, 180, "[]"),
     "augment.shift": ("float", 0, 1, "[]"),
+    "augment.zoom": ("float", 0, 1, "[]"),
     "augment.invert": ("float", 0, 1, "[]"),
     "augment.color": ("float", 0, 1, "[]"),
     "model.spatial_dims": ("int", 2, 3, "[]"),

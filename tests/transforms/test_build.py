@@ -42,6 +42,13 @@ def test_shift_alone_enables_affine_and_everything_off_is_identity():
     np.testing.assert_array_equal(pipeline(sample, np.random.default_rng(0))["image"], sample["image"])
 
 
+def test_zoom_alone_builds_an_affine_step():
+    pipeline = build_transforms(AugmentConfig(flips=False, rot90=False, intensity=False, zoom=0.25), 2)
+    (step,) = pipeline.transforms
+    assert isinstance(step, RandomAffine) and step.max_zoom == 0.25
+    assert step.max_degrees == 0 and step.max_shift_fraction == 0
+
+
 def test_pipeline_runs_on_a_paired_2d_sample():
     labels = np.zeros((48, 48), np.int32)
     labels[10:30, 12:40] = 1
@@ -58,6 +65,7 @@ def test_pipeline_runs_on_a_paired_2d_sample():
     [
         (AugmentConfig(shift=1.0), "shift"),
         (AugmentConfig(rotation_degrees=-5.0), "rotation_degrees"),
+        (AugmentConfig(zoom=1.5), "augment.zoom"),
         (AugmentConfig(elastic=True, elastic_grid=1), "grid"),
     ],
 )

@@ -83,9 +83,60 @@ def test_affine_matrix_rotates_about_the_centre_and_shifts():
     np.testing.assert_allclose(shifted[:, 3:], image[:, :-3])  # content moves 3 px to larger x
 
 
+def test_affine_matrix_zooms_about_the_centre():
+    image = np.zeros((9, 9))
+    image[3:6, 3:6] = 1  # 3x3 square around the centre pixel (4, 4)
+    matrix, offset = affine_matrix((9, 9), 0.0, (0.0, 0.0), zoom=3.0)
+    zoomed = ndimage.affine_transform(image, matrix, offset=offset, order=0, mode="reflect")
+    # output pixel o reads input (o - 4) / 3 + 4: rows 0..8 read 2.67..5.33, rounded 3..5: all inside
+    np.testing.assert_array_equal(zoomed, np.ones((9, 9)))
+    matrix, offset = affine_matrix((9, 9), 0.0, (0.0, 0.0), zoom=0.5)
+    np.testing.assert_allclose(matrix, np.eye(2) * 2)  # halving: the input is read at twice the step
+    np.testing.assert_allclose(offset, [-4, -4])
+    with pytest.raises(InputError, match="zoom > 0"):
+        affine_matrix((9, 9), 0.0, (0.0, 0.0), zoom=0.0)
+
+
+def test_random_affine_zoom_spans_both_directions_log_uniformly():
+    """Zoom factors in [1/1.5, 1.5]: an object's area changes by their square; half of them shrink it."""
+    labels = np.zeros((65, 65), np.int32)
+    labels[24:41, 24:41] = 1  # 17 x 17 = 289 px square at the centre
+    sample = {"image": labels[None].astype(np.float32), "target": labels}
+    ratios = []
+    for seed in range(400):
+        out = RandomAffine(2, 0.0, 0.0, image_order=0, max_zoom=0.5)(sample, np.random.default_rng(seed))
+        ratios.append(out["target"].sum() / labels.sum())
+    ratios = np.array(ratios)
+    # nearest-neighbour areas of a 17 px square at zoom z are (round-off of 17 z)^2 / 289: within one
+    # pixel row of z^2, so the extremes stay inside (16/17)^2 / 1.5^2 .. (18/17)^2 * 1.5^2
+    assert ratios.min() >= (16 / 17) ** 2 / 2.25 and ratios.max() <= (18 / 17) ** 2 * 2.25
+    assert ratios.min() < 0.6 and ratios.max() > 1.7  # both ends reached in 400 draws
+    # the square keeps its 17 px for zooms within about 16/17..18/17 (log +-0.06 of the drawn +-0.405:
+    # 15 %), so log-uniform draws shrink or grow it with ~0.43 each; 400 draws: 3 sigma = 0.074
+    for share in ((ratios < 1).mean(), (ratios > 1).mean()):
+        assert 0.43 - 0.08 < share < 0.43 + 0.08
+
+
+def test_random_affine_without_zoom_keeps_its_random_stream():
+    sample = paired((16, 16))
+    plain = RandomAffine(2, 20.0, 0.1)(sample, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    RandomAffine(2, 20.0, 0.1, max_zoom=0.0)(sample, rng)
+    reference = np.random.default_rng(5)
+    reference.random(), reference.uniform(-20, 20), reference.uniform(-0.1, 0.1, 2)
+    assert rng.random() == reference.random()  # no extra draw when zoom is off
+    np.testing.assert_array_equal(RandomAffine(2, 20.0, 0.1)(sample, np.random.default_rng(5))["target"],
+                                  plain["target"])
+    with pytest.raises(InputError, match="max_zoom"):
+        RandomAffine(2, max_zoom=1.5)
+
+
 def test_affine_3d_rotates_in_plane_only():
     matrix, offset = affine_matrix((5, 9, 9), 30.0, (0.0, 0.0, 0.0))
     assert matrix[0, 0] == 1 and not matrix[0, 1:].any() and not matrix[1:, 0].any()
+    assert offset[0] == 0
+    matrix, offset = affine_matrix((5, 9, 9), 0.0, (0.0, 0.0, 0.0), zoom=2.0)  # magnification: in-plane
+    np.testing.assert_allclose(np.diag(matrix), [1, 0.5, 0.5])
     assert offset[0] == 0
 
 

@@ -30,8 +30,12 @@ def build_transforms(config: AugmentConfig, spatial_dims: int) -> Compose:
     transforms = []
     if config.elastic:
         transforms.append(RandomElastic(spatial_dims, grid=config.elastic_grid, sigma=config.elastic_sigma))
-    if config.rotation_degrees > 0 or config.shift > 0:
-        transforms.append(RandomAffine(spatial_dims, config.rotation_degrees, config.shift))
+    if not 0 <= config.zoom <= 1:
+        raise InputError(f"augment.zoom must be in [0, 1] (0 = off, 1 = up to 2x), got {config.zoom}")
+    if config.rotation_degrees > 0 or config.shift > 0 or config.zoom > 0:
+        transforms.append(
+            RandomAffine(spatial_dims, config.rotation_degrees, config.shift, max_zoom=config.zoom)
+        )
     if config.flips:
         transforms.append(RandomFlip(spatial_dims))
     if config.rot90:

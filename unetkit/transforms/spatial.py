@@ -60,30 +60,36 @@ class RandomRot90:
 
 
 def affine_matrix(
-    shape: tuple[int, ...], degrees: float, shift: tuple[float, ...]
+    shape: tuple[int, ...], degrees: float, shift: tuple[float, ...], zoom: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix, offset) for ``scipy.ndimage.affine_transform``: rotate about the centre, then shift.
+    """(matrix, offset) for ``scipy.ndimage.affine_transform``: zoom and rotate about the centre, then shift.
 
-    The rotation acts in the last two axes (for 3D: in-plane, the depth axis is untouched); ``shift``
-    in px per axis moves the content towards larger indices. affine_transform maps each output
-    coordinate o to the input coordinate ``matrix @ o + offset = R^-1 (o - c - shift) + c``.
+    Rotation and zoom act in the last two axes (for 3D: in-plane, as a change of magnification; the
+    depth axis is untouched); ``zoom`` > 1 makes objects larger; ``shift`` in px per axis moves the
+    content towards larger indices. affine_transform maps each output coordinate o to the input
+    coordinate ``matrix @ o + offset = (zR)^-1 (o - c - shift) + c``.
     """
+    if zoom <= 0:
+        raise InputError(f"affine_matrix needs zoom > 0, got {zoom}")
     ndim = len(shape)
     angle = math.radians(degrees)
     inverse = np.eye(ndim)
     cos, sin = math.cos(angle), math.sin(angle)
-    inverse[-2:, -2:] = [[cos, sin], [-sin, cos]]  # R(angle)^-1 = R(-angle)
+    inverse[-2:, -2:] = np.array([[cos, sin], [-sin, cos]]) / zoom  # (zR(angle))^-1 = R(-angle) / z
     centre = (np.asarray(shape, dtype=float) - 1) / 2
     offset = centre - inverse @ (centre + np.asarray(shift, dtype=float))
     return inverse, offset
 
 
 class RandomAffine:
-    """Free rotation (uniform in +-max_degrees) and shift (uniform in +-max_shift_fraction of each side).
+    """Free rotation (uniform in +-max_degrees), zoom and shift (uniform in +-max_shift_fraction of each side).
 
-    Example: a 256x256 patch with max_shift_fraction=0.1 moves by up to 25.6 px per axis. Outside
-    values are mirrored (``mode="reflect"``: d c b a | a b c d). The image is resampled with
-    ``image_order`` (cubic by default, see ``base.IMAGE_ORDER``).
+    The zoom factor is drawn log-uniformly in [1 / (1 + max_zoom), 1 + max_zoom], so enlarging and
+    shrinking are equally likely: objects of one size are seen at the sizes other images have.
+    Example: a 256x256 patch with max_shift_fraction=0.1 moves by up to 25.6 px per axis; max_zoom=0.25
+    shows it between 0.8x and 1.25x. Outside values are mirrored (``mode="reflect"``: d c b a | a b c d).
+    The image is resampled with ``image_order`` (cubic by default, see ``base.IMAGE_ORDER``); labels
+    with nearest neighbours, so a boundary class 2 px wide becomes 1.6 to 2.5 px wide.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class RandomAffine:
         max_shift_fraction: float = 0.0,
         p: float = 1.0,
         image_order: int = IMAGE_ORDER,
+        max_zoom: float = 0.0,
     ):
         if spatial_dims < 2:
             raise InputError(f"RandomAffine needs at least 2 spatial axes, got spatial_dims={spatial_dims}")
@@ -101,9 +108,12 @@ class RandomAffine:
                 f"RandomAffine needs max_degrees >= 0 and 0 <= max_shift_fraction < 1, "
                 f"got {max_degrees} and {max_shift_fraction}"
             )
+        if not 0 <= max_zoom <= 1:
+            raise InputError(f"RandomAffine needs 0 <= max_zoom <= 1 (at most 2x), got {max_zoom}")
         self.spatial_dims = spatial_dims
         self.max_degrees = float(max_degrees)
         self.max_shift_fraction = float(max_shift_fraction)
+        self.max_zoom = float(max_zoom)
         self.p = check_probability(p)
         self.image_order = int(image_order)
 
@@ -113,7 +123,9 @@ class RandomAffine:
             return dict(sample)
         degrees = rng.uniform(-self.max_degrees, self.max_degrees)
         shift = rng.uniform(-self.max_shift_fraction, self.max_shift_fraction, len(shape)) * np.array(shape)
-        matrix, offset = affine_matrix(shape, degrees, tuple(shift))
+        # drawn only when asked for, so that runs without zoom keep their random streams
+        zoom = math.exp(rng.uniform(-1, 1) * math.log1p(self.max_zoom)) if self.max_zoom else 1.0
+        matrix, offset = affine_matrix(shape, degrees, tuple(shift), zoom)
         return {
             key: _affine(array, matrix, offset, interpolation_order(key, array, self.image_order))
             for key, array in sample.items()
@@ -122,7 +134,7 @@ class RandomAffine:
     def __repr__(self) -> str:
         return (
             f"RandomAffine(spatial_dims={self.spatial_dims}, max_degrees={self.max_degrees}, "
-            f"max_shift_fraction={self.max_shift_fraction}, p={self.p})"
+            f"max_shift_fraction={self.max_shift_fraction}, max_zoom={self.max_zoom}, p={self.p})"
         )
 
 
