@@ -118,15 +118,19 @@ def test_random_affine_zoom_spans_both_directions_log_uniformly():
 
 
 def test_random_affine_without_zoom_keeps_its_random_stream():
+    """Zoom off draws what the transform drew before zoom existed: p, angle, shift, nothing more."""
     sample = paired((16, 16))
-    plain = RandomAffine(2, 20.0, 0.1)(sample, np.random.default_rng(5))
     rng = np.random.default_rng(5)
-    RandomAffine(2, 20.0, 0.1, max_zoom=0.0)(sample, rng)
+    out = RandomAffine(2, 20.0, 0.1)(sample, rng)
     reference = np.random.default_rng(5)
-    reference.random(), reference.uniform(-20, 20), reference.uniform(-0.1, 0.1, 2)
-    assert rng.random() == reference.random()  # no extra draw when zoom is off
-    np.testing.assert_array_equal(RandomAffine(2, 20.0, 0.1)(sample, np.random.default_rng(5))["target"],
-                                  plain["target"])
+    reference.random()
+    degrees, shift = reference.uniform(-20, 20), reference.uniform(-0.1, 0.1, 2) * 16
+    assert rng.random() == reference.random()  # the streams are still in step: no extra draw
+    matrix, offset = affine_matrix((16, 16), degrees, tuple(shift))
+    expected = ndimage.affine_transform(sample["target"], matrix, offset=offset, order=0, mode="reflect")
+    np.testing.assert_array_equal(out["target"], expected)
+    zoomed = RandomAffine(2, 20.0, 0.1, max_zoom=0.5)(sample, np.random.default_rng(5))
+    assert not np.array_equal(zoomed["target"], out["target"])
     with pytest.raises(InputError, match="max_zoom"):
         RandomAffine(2, max_zoom=1.5)
 
