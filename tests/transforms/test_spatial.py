@@ -98,7 +98,7 @@ def test_affine_matrix_zooms_about_the_centre():
 
 
 def test_random_affine_zoom_spans_both_directions_log_uniformly():
-    """Zoom factors in [1/1.5, 1.5]: an object's area changes by their square; half of them shrink it."""
+    """Zoom factors in [1/1.5, 1.5]: an object's area changes by their square, shrunk as often as grown."""
     labels = np.zeros((65, 65), np.int32)
     labels[24:41, 24:41] = 1  # 17 x 17 = 289 px square at the centre
     sample = {"image": labels[None].astype(np.float32), "target": labels}
