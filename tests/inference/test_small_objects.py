@@ -63,12 +63,17 @@ def test_small_objects_are_predicted_again_at_twice_the_size_and_brought_back():
     first = three_class(labels)
     again = upscale_if_small(first, image, instances_config(17), "three-class", predict)
     assert seen == [(1, 128, 128)]
-    assert np.allclose(again, first * 0.5)  # the 2x answer, block-averaged back to the image's size
-    for area in (16, 0):  # objects not under the limit, or the rule off: the first output as it was
-        assert upscale_if_small(first, image, instances_config(area), "three-class", predict) is first
+    assert np.allclose(again.probabilities, first * 0.5)  # the 2x answer, block-averaged back to the image's size
+    assert again.scale == 2 and again.labels is None  # labels of the first answer do not describe the second
+    kept = upscale_if_small(first, image, instances_config(16), "three-class", predict)  # objects not under it
+    assert kept.probabilities is first and kept.scale == 1
+    assert np.array_equal(kept.labels > 0, labels > 0) and kept.labels.max() == labels.max()  # the sizing labels
+    off = upscale_if_small(first, image, instances_config(0), "three-class", predict)  # the rule off
+    assert off.probabilities is first and off.scale == 1 and off.labels is None
     assert len(seen) == 1
     empty = three_class(np.zeros_like(labels))
-    assert upscale_if_small(empty, image, instances_config(17), "three-class", predict) is empty  # no objects
+    none = upscale_if_small(empty, image, instances_config(17), "three-class", predict)  # no objects
+    assert none.probabilities is empty and none.scale == 1 and not none.labels.any()
 
 
 def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_the_rule(monkeypatch):
@@ -83,15 +88,43 @@ def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_th
     monkeypatch.setattr(Predictor, "_tiled", tiled)
     config = instances_config(100)
     predictor = Predictor(build_model(config.model).eval(), config)
-    output = predictor.output(image)
+    scaled = predictor.scaled_output(image)
     assert calls == [(1, 64, 64), (1, 128, 128)]
-    assert np.array_equal(output, three_class(labels))  # a sure 2x answer averages back to itself
-    assert predictor.last_scale == 2
+    assert np.array_equal(scaled.probabilities, three_class(labels))  # a sure 2x answer averages back to itself
+    assert scaled.scale == 2
     calls.clear()
     binary = apply_overrides(config, {"task": "binary", "model.out_channels": 2})
     binary_predictor = Predictor(build_model(binary.model).eval(), binary)
-    binary_predictor.output(image)
-    assert calls == [(1, 64, 64)] and binary_predictor.last_scale == 1  # binary models: one road
+    assert binary_predictor.scaled_output(image).scale == 1
+    assert calls == [(1, 64, 64)]  # binary models: one road
+    assert "scale" not in binary_predictor.result(image).extra
+
+
+@pytest.mark.parametrize(("area", "scale", "passes"), [(10.0, 1, 1), (100.0, 2, 2), (0.0, 1, 1)])
+def test_an_image_left_at_its_size_is_post_processed_once(area, scale, passes, monkeypatch):
+    from unetkit.inference import postprocess as postprocess_module
+
+    labels = dots()  # 16 px objects: over a limit of 10 px, under one of 100 px
+    image = np.random.default_rng(5).random((1, *labels.shape)).astype(np.float32)
+    monkeypatch.setattr(Predictor, "_tiled", lambda self, array, progress: three_class(
+        labels if array.shape[-1] == 64 else np.repeat(np.repeat(labels, 2, 0), 2, 1)))
+    made = []
+    real = postprocess_module.postprocess
+    monkeypatch.setattr(postprocess_module, "postprocess", lambda *a, **k: made.append(1) or real(*a, **k))
+    config = instances_config(area)
+    result = Predictor(build_model(config.model).eval(), config).result(image)
+    assert len(made) == passes  # the labels that sized the objects are the result's when the image stays at 1x
+    assert result.extra.get("scale", 1) == scale and ("scale" in result.extra) == (area > 0)
+    assert np.array_equal(result.labels > 0, labels > 0) and result.labels.max() == labels.max()
+
+
+def test_tasks_without_instances_refuse_ready_made_labels():
+    from unetkit.tasks import get_task
+
+    config = apply_overrides(RunConfig(), {"task": "multiclass", "model.out_channels": 3})
+    probs = three_class(dots())
+    with pytest.raises(InputError):
+        get_task(config).result(probs, config, labels=dots())
 
 
 def test_the_rule_is_checked_and_off_by_default():

@@ -140,10 +140,10 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
             started = time.perf_counter()
             with nan_policy(config.data.nan_policy):  # volume loaders apply the process-wide policy
                 image, writer, row = _read(path, config, out_dir, volumetric)
-            result = task.result(predictor.output(image), config, instances=outputs.instances)
+            result = predictor.result(image, instances=outputs.instances)
             seconds = time.perf_counter() - started
-            if predictor.rescales_small_objects:
-                row["scale"] = predictor.last_scale  # 2: predicted again at 2x (images of small objects)
+            if "scale" in result.extra:
+                row["scale"] = result.extra["scale"]  # 2: predicted again at 2x (images of small objects)
             voxels = int(np.prod(image.shape[1:]))
             speed = "megavoxels_per_s" if volumetric else "megapixels_per_s"
             row.update({"seconds": round(seconds, 3), speed: round(voxels / 1e6 / max(seconds, 1e-9), 3)})

@@ -10,7 +10,8 @@ tuning, export checks and the Python API (``unetkit.load(...).predict(image)``) 
 2. ``output``: overlap-tile prediction (``predict_tiled``) with the task's activation and output
    transform applied to every tile (regression: the target normalisation undone, so every path gives
    values in the target's units).
-3. ``predict``: the task's ``Result`` (probabilities, mask, labels, values).
+3. ``result`` (a prepared image) and ``predict`` (any image): the task's ``Result`` (probabilities, mask,
+   labels, values).
 
 Nothing in ``unetkit/inference`` imports the training package.
 """
@@ -31,6 +32,7 @@ from unetkit.devices import select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.inference.small_objects import ScaledOutput
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task
@@ -75,7 +77,6 @@ class Predictor:
         self.task: Task = get_task(config)
         self.spatial_dims = model_spatial_dims(config.model)
         self.geometry = NetGeometry.from_config(resolve_model_config(config.model))
-        self.last_scale = 1  # of the last ``output``: 2 where the small-object rule predicted it again at 2x
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto", engine: str = "torch",
@@ -159,18 +160,29 @@ class Predictor:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.
 
         Instances models with ``postprocess.upscale_below_area`` > 0 predict an in-memory 2D image whose
-        objects are small again at twice its size (``unetkit.inference.small_objects``); ``last_scale``
-        tells which (1 or 2)."""
-        output = self._tiled(image, progress)
-        self.last_scale = 1
-        if self.rescales_small_objects and isinstance(image, np.ndarray):
-            from unetkit.inference.small_objects import FACTOR, upscale_if_small
+        objects are small again at twice its size (``unetkit.inference.small_objects``); ``scaled_output``
+        also tells which."""
+        return self.scaled_output(image, progress).probabilities
 
-            first = output
-            output = upscale_if_small(first, image, self.config, self.task.instance_kind(self.config),
-                                      lambda enlarged: self._tiled(enlarged, progress))
-            self.last_scale = 1 if output is first else FACTOR
-        return output
+    def scaled_output(self, image: Any, progress: bool = False) -> ScaledOutput:
+        """``output`` with the scale it was predicted at (1 or 2) and, where the small-object rule made them
+        to size the objects, the instance labels of the first answer (so ``result`` does not make them again)."""
+        output = self._tiled(image, progress)
+        if not (self.rescales_small_objects and isinstance(image, np.ndarray)):
+            return ScaledOutput(output)
+        from unetkit.inference.small_objects import upscale_if_small
+
+        return upscale_if_small(output, image, self.config, self.task.instance_kind(self.config),
+                                lambda enlarged: self._tiled(enlarged, progress))
+
+    def result(self, image: Any, instances: bool = False, progress: bool = False) -> Result:
+        """The task's ``Result`` of a prepared image; for a model with the small-object rule,
+        ``result.extra["scale"]`` is the scale it was predicted at (2: again at twice its size)."""
+        scaled = self.scaled_output(image, progress)
+        result = self.task.result(scaled.probabilities, self.config, instances=instances, labels=scaled.labels)
+        if self.rescales_small_objects:
+            result.extra["scale"] = scaled.scale
+        return result
 
     def _tiled(self, image: Any, progress: bool) -> np.ndarray:
         spatial = tuple(image.shape[1:])
@@ -185,8 +197,7 @@ class Predictor:
         ``image``: (*S), (C, *S) or (*S, C) array of any dtype (a zarr/dask-like array is read tile by
         tile). ``instances``: also post-process instance labels (always on for instances models).
         """
-        output = self.output(self.prepare(image), progress)
-        return self.task.result(output, self.config, instances=bool(instances))
+        return self.result(self.prepare(image), bool(instances), progress)
 
     def __repr__(self) -> str:
         model = self.config.model

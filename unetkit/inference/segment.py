@@ -54,8 +54,8 @@ def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int |
         raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "
                          "use unetkit predict")
     prepared = prepare_for_prediction(np.asarray(image), Path(str(checkpoint)), config)
-    probs = predictor.output(prepared).astype(np.float32)
-    result = task.result(probs, config, instances=instances)  # labels: the task's post-processing
+    result = predictor.result(prepared, instances=instances)  # labels: the task's post-processing
+    probs = result.probabilities.astype(np.float32, copy=False)
     foreground = result.foreground
     labels = None if result.labels is None else result.labels.astype(np.int32)
     return Segmentation(foreground, foreground > config.inference.threshold, labels, probs)

@@ -12,6 +12,7 @@ size, decided per image from the network's own first answer; measured on DSB 201
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,8 +43,23 @@ def block_mean(output: np.ndarray, factor: int = FACTOR) -> np.ndarray:
     return output[:, : h * factor, : w * factor].reshape(k, h, factor, w, factor).mean(axis=(2, 4))
 
 
+@dataclass
+class ScaledOutput:
+    """A network output at the image's own size, and how it was made.
+
+    - ``probabilities``: (K, *S) output of the image
+    - ``scale``: 1, or ``FACTOR`` where the image was predicted again enlarged
+    - ``labels``: the instance labels of ``probabilities`` where the rule already made them to size the objects
+      (scale 1), so they need not be made twice; None otherwise
+    """
+
+    probabilities: np.ndarray
+    scale: int = 1
+    labels: np.ndarray | None = None
+
+
 def upscale_if_small(output: np.ndarray, image: np.ndarray, config: RunConfig, kind: str,
-                     predict: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+                     predict: Callable[[np.ndarray], np.ndarray]) -> ScaledOutput:
     """``output`` (K, H, W) of the prepared ``image`` (C, H, W), or, when its median object is under
     ``config.postprocess.upscale_below_area`` px, ``predict`` of the enlarged image brought back to (K, H, W).
 
@@ -53,8 +69,9 @@ def upscale_if_small(output: np.ndarray, image: np.ndarray, config: RunConfig, k
 
     limit = config.postprocess.upscale_below_area
     if limit <= 0 or image.ndim != 3:
-        return output
-    area = median_object_area(postprocess(output, config.postprocess, kind))
+        return ScaledOutput(output)
+    labels = postprocess(output, config.postprocess, kind)
+    area = median_object_area(labels)
     if area == 0 or area >= limit:
-        return output
-    return block_mean(predict(enlarge(image))).astype(output.dtype, copy=False)
+        return ScaledOutput(output, 1, labels)
+    return ScaledOutput(block_mean(predict(enlarge(image))).astype(output.dtype, copy=False), FACTOR)

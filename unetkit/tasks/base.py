@@ -158,8 +158,13 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
-        """The ``Result`` of one image from its stitched network output (K, *S)."""
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,
+               labels: np.ndarray | None = None) -> Result:
+        """The ``Result`` of one image from its stitched network output (K, *S).
+
+        ``labels``: instance labels already made from ``output`` by the same post-processing (the predictor's
+        small-object rule makes them), used instead of making them again; tasks without instances refuse them.
+        """
 
     @abstractmethod
     def write_outputs(self, result: Result, image: np.ndarray, writer: OutputWriter, config: RunConfig,

@@ -133,10 +133,13 @@ class BinaryTask(Task):
     def instance_kind(self, config: RunConfig) -> str:
         return self.target_kind(config)
 
-    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,
+               labels: np.ndarray | None = None) -> Result:
         result = Result(probabilities=output)
         result.mask = result.foreground > config.inference.threshold
-        if instances:
+        if labels is not None:
+            result.labels = labels
+        elif instances:
             from unetkit.inference.postprocess import postprocess
 
             result.labels = postprocess(output, config.postprocess, self.instance_kind(config))

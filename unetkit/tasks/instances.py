@@ -36,8 +36,9 @@ class InstancesTask(BinaryTask):
         result = instance_scores(labels, postprocess(probs, config.postprocess, self.target_kind(config)))
         return {"val_dsb_score": result.dsb_score, "val_ap50": result.ap50}
 
-    def result(self, output: np.ndarray, config: RunConfig, instances: bool = True) -> Result:
-        return super().result(output, config, instances=True)
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = True,
+               labels: np.ndarray | None = None) -> Result:
+        return super().result(output, config, instances=True, labels=labels)
 
     def evaluate(self, truth: str | Path, pred: str | Path, **options: Any):
         from unetkit.metrics.folders import evaluate_instances

@@ -228,8 +228,9 @@ class MulticlassTask(Task):
         row.update({f"val_dice_{n}": float(d) for n, d in zip(table.names, result["per_class_dice"], strict=True)})
         return row
 
-    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
-        if instances:
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,
+               labels: np.ndarray | None = None) -> Result:
+        if instances or labels is not None:
             self.instance_kind(config)  # raises: class maps have no instances
         table = class_table(config)
         dtype = np.uint8 if table.num_classes <= 256 else np.uint16

@@ -125,8 +125,9 @@ class RegressionTask(Task):
         norm = TargetNorm.from_config(config.data)
         return lambda tiles: np.stack([norm.denormalize(tile) for tile in tiles])
 
-    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False) -> Result:
-        if instances:
+    def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,
+               labels: np.ndarray | None = None) -> Result:
+        if instances or labels is not None:
             self.instance_kind(config)  # raises: regression outputs have no instances
         return Result(values=output)
 
