@@ -65,3 +65,19 @@ def test_package_output_is_the_unetkit_prediction(tmp_path):
                          NetGeometry.from_config(config.model), 2, 32, 0.25, 1)
     # scale_range adds eps = 1e-6 to the percentile span; on a uint16-range image that moves values ~1e-9
     np.testing.assert_allclose(expected[0], ours, atol=1e-5)
+
+
+@pytest.mark.parametrize("area", [0.0, 100.0])
+def test_package_says_it_predicts_images_of_small_objects_once(tmp_path, capsys, area):
+    """The small-object rule (a second pass at 2x) is named in the package's README and by the CLI, not lost."""
+    _checkpoint(tmp_path, {"task": "instances", "model.out_channels": 3, "postprocess.upscale_below_area": area})
+    out = tmp_path / "model.zip"
+    assert main(["export", "--model", str(tmp_path), "--format", "bioimageio", "--out", str(out), "--tile", "32"]) == 0
+    with zipfile.ZipFile(out) as package:
+        readme = package.read("README.md").decode()
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    if area:
+        assert len(said) == 1 and "upscale_below_area" in said[0] and "under 100 px" in said[0]
+        assert "upscale_below_area" in readme and "2x2 blocks" in readme
+    else:
+        assert said == [] and "upscale_below_area" not in readme

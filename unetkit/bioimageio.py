@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class BioimageioResult:
     weights: list[str]  # weight formats inside
     input_shape: tuple[int, ...]  # shape of the test input
     max_abs_diff: float  # largest export-vs-PyTorch logit difference over the weight formats
+    left_out: list[str] = field(default_factory=list)  # steps of unetkit's prediction the format cannot express
 
 
 def _require_spec():
@@ -135,12 +136,30 @@ def _scores(run_dir: Path) -> str:
     return "- no validation scores were found next to the checkpoint"
 
 
+def small_objects_note(config) -> str:
+    """What the package leaves out of an instances model's small-object rule ("" where the model has none):
+    a bioimage.io model predicts every image once, at its own size."""
+    from unetkit.inference.small_objects import rule_applies
+
+    if not rule_applies(config):
+        return ""
+    return (f"unetkit predicts an image whose median object (in its first answer) is under "
+            f"{config.postprocess.upscale_below_area:g} px a second "
+            "time at twice its size, bicubic, and averages each 2x2 block of those probabilities back "
+            "(`postprocess.upscale_below_area`); this package predicts every image at its own size, so on images "
+            "of small objects it gives what unetkit gives without that rule (enlarge such images 2x before and "
+            "average 2x2 blocks after, or use unetkit).")
+
+
 def _readme(config, run_dir: Path, name: str, diffs: dict[str, float]) -> str:
     dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
     post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
             "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
             "bioimage.io format cannot express that step, so this package outputs per-pixel class "
             "probabilities only; apply a watershed (or unetkit) to them for instance labels.")
+    small = small_objects_note(config)
+    if small:
+        post += "\n\n" + small
     return f"""# {name}
 
 A {dims}D U-Net ({config.model.name}, depth {config.model.depth}, {config.model.base_channels} base channels,
@@ -264,7 +283,8 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         staging = output.with_name(f".{output.name}.partial.zip")
         save_bioimageio_package(descr, output_path=staging)
         shutil.move(staging, output)
-    return BioimageioResult(output, list(diffs), tuple(raw.shape), max(diffs.values()))
+    left_out = [note for note in (small_objects_note(config),) if note]
+    return BioimageioResult(output, list(diffs), tuple(raw.shape), max(diffs.values()), left_out)
 
 
 def _identifier(text: str) -> str:

@@ -188,3 +188,11 @@ def test_predict_tells_which_images_were_predicted_again(area, tmp_path, capsys)
     else:
         assert said == [f"{2 if area > 1 else 0} of 2 image(s) had small objects and were predicted again at 2x "
                         "(postprocess.upscale_below_area)"]
+
+
+def test_the_rule_is_for_2d_instances_models_only():
+    from unetkit.inference.small_objects import rule_applies
+
+    assert rule_applies(instances_config(100)) and not rule_applies(instances_config(0))
+    assert not rule_applies(apply_overrides(instances_config(100), {"task": "binary", "model.out_channels": 2}))
+    assert not rule_applies(apply_overrides(instances_config(100), {"model.name": "unet3d"}))

@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from unetkit.export import default_suffix, export_model
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
                                     test_image=args.test_image)
         print(f"bioimage.io package {package.path} (weights {', '.join(package.weights)}; export vs PyTorch max abs "
               f"diff {package.max_abs_diff:.2e}); check it with: bioimageio test {package.path}")
+        for note in package.left_out:  # what unetkit does that the package cannot
+            print(f"note: {note}", file=sys.stderr)
         return 0
     out = Path(args.out) if args.out else folder / f"model{default_suffix(args.fmt)}"
     result = export_model(model, out, args.fmt, args.tile)

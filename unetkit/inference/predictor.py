@@ -32,7 +32,7 @@ from unetkit.devices import select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
-from unetkit.inference.small_objects import ScaledOutput
+from unetkit.inference.small_objects import ScaledOutput, rule_applies
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task
@@ -153,8 +153,7 @@ class Predictor:
     def rescales_small_objects(self) -> bool:
         """True for a 2D instances model with ``postprocess.upscale_below_area`` > 0: ``output`` predicts an
         in-memory image of small objects again at 2x."""
-        return (self.config.postprocess.upscale_below_area > 0 and self.task.name == "instances"
-                and self.spatial_dims == 2)
+        return rule_applies(self.config)
 
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.

@@ -21,6 +21,14 @@ from unetkit.config import RunConfig
 FACTOR = 2
 
 
+def rule_applies(config: RunConfig) -> bool:
+    """True for the models this rule is for: 2D instances models with ``postprocess.upscale_below_area`` > 0."""
+    from unetkit.models.registry import model_spatial_dims
+
+    return (config.postprocess.upscale_below_area > 0 and config.task == "instances"
+            and model_spatial_dims(config.model) == 2)
+
+
 def median_object_area(labels: np.ndarray) -> float:
     """Median pixel count of the objects of an instance label image (0 when it has none)."""
     sizes = np.bincount(np.asarray(labels).ravel())[1:]
