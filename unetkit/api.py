@@ -7,7 +7,6 @@ stays quick.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,8 +229,9 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip.
     ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
     ``precision`` (None: the checkpoint's ``inference.precision``): ``fp32`` | ``bf16`` on a CPU.
-    An instances model's ``postprocess.upscale_below_area`` rule (a second pass at 2x for images of small
-    objects, ``unetkit.inference.small_objects``) is not applied here, and a line on stderr says so.
+    An instances model's ``postprocess.upscale_below_area`` rule (images of small objects predicted at 2x,
+    ``unetkit.inference.small_objects``) decides from the whole first answer up to 4 MP and from 16 blocks of
+    512 px beyond (``small_objects_lazy``); the stats' ``scale`` says which road was taken.
     A second ``predict_large`` into the same ``out`` is refused while this one runs (``<out>.lock``,
     stale locks of dead processes taken over). Returns ``{"prediction": StreamStats, "instances":
     ChunkedStats or None, "instances_path": where the labels went or None}``.
@@ -264,11 +264,6 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                                    overlap=overlap, batch_size=batch_size, tta=tta, nan_policy=nan_policy,
                                    precision=precision)
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
-        if predictor.rescales_small_objects:  # the 2x road needs the whole image in memory
-            rule = predictor.config.postprocess.upscale_below_area
-            print(f"{model}: predict-large predicts at the image's own size; this model's second pass at 2x for "
-                  f"images of small objects (postprocess.upscale_below_area={rule:g}) runs only where the image "
-                  "is in memory (unetkit predict, the Python API, napari)", file=sys.stderr)
         stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                          origin={"model": str(Path(model).resolve()), "engine": engine})
         chunked, labels_path = None, None

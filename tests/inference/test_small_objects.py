@@ -51,6 +51,21 @@ def test_the_helpers_by_hand():
     assert np.abs(block_mean(big) - image).mean() < np.abs(image - image.mean()).mean() / 3
 
 
+@pytest.mark.parametrize("shape", [(3, 10, 12), (1, 7, 9), (2, 1, 5), (1, 33, 2)])
+def test_enlarge_gives_the_values_of_skimages_bicubic_rescale(shape):
+    from skimage.transform import rescale
+
+    image = np.random.default_rng(7).random(shape).astype(np.float32)
+    image[image > 0.9] = 3.0  # bright outliers: the overshoot is not clipped
+    reference = rescale(image, 2, order=3, channel_axis=0, anti_aliasing=False, clip=False)
+    # both evaluate the same cubic B-spline in float64; float32 keeps 7 digits of values up to 3
+    np.testing.assert_allclose(enlarge(image), reference, atol=1e-6)
+    ringing = (enlarge(image) < image.min()) | (enlarge(image) > image.max())
+    assert ringing.any()  # the spline rings around the outliers, outside the image's range: kept, not clipped
+    with pytest.raises(ValueError, match="factor 2"):
+        enlarge(image, 3)
+
+
 def test_small_objects_are_predicted_again_at_twice_the_size_and_brought_back():
     labels = dots()  # 16 px objects
     image = np.random.default_rng(1).random((1, *labels.shape)).astype(np.float32)
@@ -81,11 +96,11 @@ def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_th
     image = np.random.default_rng(2).random((1, *labels.shape)).astype(np.float32)
     calls = []
 
-    def tiled(self, array, progress):
+    def tiled(self, array, progress=False):
         calls.append(array.shape)
         return three_class(labels if array.shape[-1] == 64 else np.repeat(np.repeat(labels, 2, 0), 2, 1))
 
-    monkeypatch.setattr(Predictor, "_tiled", tiled)
+    monkeypatch.setattr(Predictor, "single_pass", tiled)
     config = instances_config(100)
     predictor = Predictor(build_model(config.model).eval(), config)
     scaled = predictor.scaled_output(image)
@@ -106,7 +121,7 @@ def test_an_image_left_at_its_size_is_post_processed_once(area, scale, passes, m
 
     labels = dots()  # 16 px objects: over a limit of 10 px, under one of 100 px
     image = np.random.default_rng(5).random((1, *labels.shape)).astype(np.float32)
-    monkeypatch.setattr(Predictor, "_tiled", lambda self, array, progress: three_class(
+    monkeypatch.setattr(Predictor, "single_pass", lambda self, array, progress=False: three_class(
         labels if array.shape[-1] == 64 else np.repeat(np.repeat(labels, 2, 0), 2, 1)))
     made = []
     real = postprocess_module.postprocess
@@ -139,28 +154,11 @@ def test_a_real_network_gives_probabilities_of_the_images_size_on_the_second_roa
     config = apply_overrides(instances_config(1e9), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
     predictor = Predictor(build_model(config.model).eval(), config)
     shapes = []
-    tiled = Predictor._tiled
-    monkeypatch.setattr(Predictor, "_tiled", lambda self, a, p: shapes.append(a.shape) or tiled(self, a, p))
+    tiled = Predictor.single_pass
+    monkeypatch.setattr(Predictor, "single_pass", lambda self, a, p=False: shapes.append(a.shape) or tiled(self, a, p))
     output = predictor.output(np.random.default_rng(3).random((1, 50, 70)).astype(np.float32))
     assert shapes == [(1, 50, 70), (1, 100, 140)]
     assert output.shape == (3, 50, 70) and np.allclose(output.sum(0), 1, atol=1e-5)
-
-
-@pytest.mark.parametrize("area", [0.0, 100.0])
-def test_predict_large_says_it_does_not_take_the_second_road(area, tmp_path, capsys):
-    from unetkit import checkpoint as ckpt
-    from unetkit.api import predict_large
-    from unetkit.config import to_dict
-
-    config = instances_config(area)
-    torch.manual_seed(0)
-    weights = build_model(config.model).state_dict()
-    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": weights})
-    np.save(tmp_path / "big.npy", np.random.default_rng(4).integers(0, 255, (80, 90)).astype(np.uint8))
-    predict_large(tmp_path / "best.pt", tmp_path / "big.npy", tmp_path / "probs.npy", device="cpu", progress=False)
-    assert np.load(tmp_path / "probs.npy").shape == (3, 80, 90)  # at the image's own size, one pass
-    said = "postprocess.upscale_below_area=100" in capsys.readouterr().err
-    assert said == (area > 0)
 
 
 @pytest.mark.parametrize("area", [0.0, 1.0, 1e9])

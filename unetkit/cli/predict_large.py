@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
           f"{stats.peak_rss_mb:.0f} MiB; output in {args.out}")
+    if stats.scale > 1:
+        print(f"its objects are small: predicted at {stats.scale}x and averaged back (postprocess.upscale_below_area)")
     summary = {"prediction": dataclasses.asdict(stats)}
     if done["instances"] is not None:
         result = done["instances"]

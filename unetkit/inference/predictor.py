@@ -166,13 +166,13 @@ class Predictor:
     def scaled_output(self, image: Any, progress: bool = False) -> ScaledOutput:
         """``output`` with the scale it was predicted at (1 or 2) and, where the small-object rule made them
         to size the objects, the instance labels of the first answer (so ``result`` does not make them again)."""
-        output = self._tiled(image, progress)
+        output = self.single_pass(image, progress)
         if not (self.rescales_small_objects and isinstance(image, np.ndarray)):
             return ScaledOutput(output)
         from unetkit.inference.small_objects import upscale_if_small
 
         return upscale_if_small(output, image, self.config, self.task.instance_kind(self.config),
-                                lambda enlarged: self._tiled(enlarged, progress))
+                                lambda enlarged: self.single_pass(enlarged, progress))
 
     def result(self, image: Any, instances: bool = False, progress: bool = False) -> Result:
         """The task's ``Result`` of a prepared image; for a model with the small-object rule,
@@ -183,7 +183,8 @@ class Predictor:
             result.extra["scale"] = scaled.scale
         return result
 
-    def _tiled(self, image: Any, progress: bool) -> np.ndarray:
+    def single_pass(self, image: Any, progress: bool = False) -> np.ndarray:
+        """Overlap-tile output (K, *S) of a prepared image at its own size, without the small-object rule."""
         spatial = tuple(image.shape[1:])
         tile, batch = prediction_tile(self.config, spatial, self.device)
         inference = self.config.inference

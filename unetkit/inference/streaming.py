@@ -23,7 +23,7 @@ import math
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,7 @@ class StreamStats:
     tiles: int  # tiles of the plan
     tiles_predicted: int  # tiles run through the network (strip-boundary tiles count twice)
     peak_rss_mb: float  # peak resident memory of this process so far (ru_maxrss)
+    scale: int = 1  # 2: predicted at twice the size, an image of small objects (``small_objects_lazy``)
 
 
 def peak_rss_mb() -> float:
@@ -402,25 +403,62 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     tile = list(inference.tile_shape) or inference.tile_size
     partial = PartialOutput(output)
     shape = (out_channels, *source.shape[1:])
+    deciding = time.perf_counter()
+    scale = small_object_scale(predictor, normalized)
+    deciding = time.perf_counter() - deciding  # the first answer that sizes the objects, counted in the stats
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
-                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy,
+                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy, "scale": scale,
                  "selection": asdict(selection)}  # channels/time/plane: another --channel never resumes
     if partial.start(signature, resume):
         sink = open_sink(partial.work, shape)
     else:
         sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(partial.work, shape, out_dtype)
     try:
-        stats = predict_streaming(
-            normalized, sink, predictor.tile_function(), predictor.geometry, out_channels, tile, inference.overlap,
-            inference.batch_size, inference.blend, strip_width, out_dtype, progress,
-            done_strips=partial.done, on_strip=partial.mark_done)
+        if scale == 1:
+            stats = predict_streaming(
+                normalized, sink, predictor.tile_function(), predictor.geometry, out_channels, tile,
+                inference.overlap, inference.batch_size, inference.blend, strip_width, out_dtype, progress,
+                done_strips=partial.done, on_strip=partial.mark_done)
+        else:
+            stats = _predict_enlarged(predictor, normalized, sink, scale, tile, strip_width, out_dtype, progress,
+                                      partial)
     finally:
         if hasattr(sink, "close"):
             sink.close()
     ome_writers.finish_output(partial.work, pixel_size(image, predictor.spatial_dims))  # OME: pyramid + scale
     partial.finish()
-    return stats
+    seconds = stats.seconds + deciding
+    return replace(stats, seconds=seconds, megapixels_per_s=stats.megapixels / max(seconds, 1e-9))
+
+
+def small_object_scale(predictor, normalized) -> int:
+    """2 where an instances model's small-object rule takes this lazy image at twice its size, else 1."""
+    from unetkit.inference.small_objects import FACTOR, rule_applies
+    from unetkit.inference.small_objects_lazy import sampled_median_area
+
+    config = predictor.config
+    if not rule_applies(config) or len(normalized.shape) != 3:
+        return 1
+    area = sampled_median_area(predictor.single_pass, normalized, config, predictor.task.instance_kind(config))
+    return FACTOR if 0 < area < config.postprocess.upscale_below_area else 1
+
+
+def _predict_enlarged(predictor, normalized, sink, scale: int, tile, strip_width: int, out_dtype: str,
+                      progress: bool, partial: PartialOutput) -> StreamStats:
+    """``predict_streaming`` of the image enlarged ``scale`` times, written back at its own size (2x2 means)."""
+    from unetkit.inference.small_objects_lazy import Enlarged, ShrinkingSink, even_strip
+
+    inference = predictor.config.inference
+    big = ShrinkingSink(sink, scale, lambda block: _convert(block, out_dtype))
+    stats = predict_streaming(
+        Enlarged(normalized, scale), big, predictor.tile_function(), predictor.geometry, big.shape[0], tile,
+        inference.overlap, inference.batch_size, inference.blend, even_strip(strip_width, scale), "float32",
+        progress, done_strips=partial.done, on_strip=partial.mark_done)
+    big.finish()
+    megapixels = math.prod(sink.shape[1:]) / 1e6
+    return replace(stats, shape=tuple(sink.shape), megapixels=megapixels,
+                   megapixels_per_s=megapixels / max(stats.seconds, 1e-9), scale=scale)
 
 
 def open_sink(path: str | Path, shape: Sequence[int]):

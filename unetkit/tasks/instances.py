@@ -25,6 +25,7 @@ class InstancesTask(BinaryTask):
     score_key = "val_dsb_score"
     default_target = "three-class"
     evaluate_options = ("thresholds",)
+    sizes_objects = True
 
     def extra_scores(self, probs: np.ndarray, labels: np.ndarray, config: RunConfig) -> dict[str, float]:
         """DSB score and AP50 after post-processing (not with sparse labels: unannotated objects)."""
