@@ -31,6 +31,12 @@ def rule_applies(config: RunConfig) -> bool:
             and model_spatial_dims(config.model) == 2)
 
 
+def takes_enlarging(median_area: float, config: RunConfig) -> bool:
+    """True where an image whose first answer's median object is ``median_area`` px is predicted again at 2x:
+    it has objects, and they are under ``postprocess.upscale_below_area``."""
+    return 0 < median_area < config.postprocess.upscale_below_area
+
+
 def median_object_area(labels: np.ndarray) -> float:
     """Median pixel count of the objects of an instance label image (0 when it has none)."""
     sizes = np.bincount(np.asarray(labels).ravel())[1:]
@@ -109,11 +115,9 @@ def upscale_if_small(output: np.ndarray, image: np.ndarray, config: RunConfig, k
     """
     from unetkit.inference.postprocess import postprocess
 
-    limit = config.postprocess.upscale_below_area
-    if limit <= 0 or image.ndim != 3:
+    if config.postprocess.upscale_below_area <= 0 or image.ndim != 3:
         return ScaledOutput(output)
     labels = postprocess(output, config.postprocess, kind)
-    area = median_object_area(labels)
-    if area == 0 or area >= limit:
+    if not takes_enlarging(median_object_area(labels), config):
         return ScaledOutput(output, 1, labels)
     return ScaledOutput(block_mean(predict(enlarge(image))).astype(output.dtype, copy=False), FACTOR)

@@ -434,14 +434,14 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
 
 def small_object_scale(predictor, normalized) -> int:
     """2 where an instances model's small-object rule takes this lazy image at twice its size, else 1."""
-    from unetkit.inference.small_objects import FACTOR, rule_applies
+    from unetkit.inference.small_objects import FACTOR, rule_applies, takes_enlarging
     from unetkit.inference.small_objects_lazy import sampled_median_area
 
     config = predictor.config
     if not rule_applies(config) or len(normalized.shape) != 3:
         return 1
     area = sampled_median_area(predictor.single_pass, normalized, config, predictor.task.instance_kind(config))
-    return FACTOR if 0 < area < config.postprocess.upscale_below_area else 1
+    return FACTOR if takes_enlarging(area, config) else 1
 
 
 def _predict_enlarged(predictor, normalized, sink, scale: int, tile, strip_width: int, out_dtype: str,
