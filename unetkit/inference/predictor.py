@@ -152,7 +152,7 @@ class Predictor:
     @property
     def rescales_small_objects(self) -> bool:
         """True for a 2D instances model with ``postprocess.upscale_below_area`` > 0: ``output`` predicts an
-        in-memory image of small objects again at 2x."""
+        in-memory image of small objects again at 2x (``predict-large`` takes the same road box by box)."""
         return rule_applies(self.config)
 
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
