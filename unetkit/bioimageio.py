@@ -145,7 +145,8 @@ def small_objects_note(config) -> str:
         return ""
     return (f"unetkit predicts an image whose median object (in its first answer) is under "
             f"{config.postprocess.upscale_below_area:g} px a second "
-            "time at twice its size, bicubic, and averages each 2x2 block of those probabilities back "
+            "time at twice its size (a cubic B-spline, skimage's rescale with order=3 and clip=False) and averages "
+            "each 2x2 block of those probabilities back "
             "(`postprocess.upscale_below_area`); this package predicts every image at its own size, so on images "
             "of small objects it gives what unetkit gives without that rule (enlarge such images 2x before and "
             "average 2x2 blocks after, or use unetkit).")
