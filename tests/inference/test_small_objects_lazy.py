@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.inference.test_small_objects import instances_config, three_class
-from unetkit.config import apply_overrides
+from unetkit.config import RunConfig, apply_overrides
 from unetkit.errors import InputError
 from unetkit.inference.postprocess import postprocess
 from unetkit.inference.small_objects import block_mean, enlarge, median_object_area
@@ -18,6 +17,18 @@ from unetkit.inference.small_objects_lazy import (
     sampled_median_area,
 )
 from unetkit.models.registry import build_model
+
+
+def three_class(labels: np.ndarray) -> np.ndarray:
+    """Sure three-class probabilities of ``labels``: interior on every object, background elsewhere."""
+    return np.stack([labels == 0, labels > 0, np.zeros_like(labels, dtype=bool)]).astype(np.float32)
+
+
+def instances_config(area: float) -> RunConfig:
+    """A small 2D instances network with the rule at ``area`` px."""
+    return apply_overrides(RunConfig(), {
+        "task": "instances", "model.out_channels": 3, "model.depth": 2, "model.base_channels": 4,
+        "inference.tile_size": 64, "postprocess.min_size": 0, "postprocess.upscale_below_area": area})
 
 
 def noise(shape, seed=0) -> np.ndarray:
