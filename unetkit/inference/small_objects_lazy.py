@@ -64,8 +64,9 @@ def sampled_median_area(predict: Callable[[np.ndarray], np.ndarray], source, con
 
 
 class Enlarged:
-    """Lazy ``enlarge`` of a lazy channels-first 2D image: ``view[(slice(None), rows, cols)]`` at 2x coordinates
-    reads the 1x box around it (``MARGIN`` px more each side) and enlarges that (see the module docstring)."""
+    """Lazy ``enlarge`` of a lazy channels-first 2D image: ``view[(slice(None), rows, cols)]`` (contiguous slices, as
+    ``tiling.read_region`` reads) at 2x coordinates reads the 1x box around it (``MARGIN`` px more each side) and
+    enlarges that (see the module docstring)."""
 
     def __init__(self, source, factor: int = FACTOR):
         if len(source.shape) != 3:
@@ -93,8 +94,8 @@ class ShrinkingSink:
     its ``factor`` x ``factor`` blocks, converted by ``convert``.
 
     Writes must come as ``predict_streaming`` makes them: whole bands of a strip, top to bottom, strip after
-    strip, with strip edges on multiples of ``factor``. A band that ends inside a block keeps its last row until
-    the next band of the strip brings the block's other row.
+    strip, with strip edges on multiples of ``factor`` (other writes are a programming error: RuntimeError). A
+    band that ends inside a block keeps its last row until the next band of the strip brings the block's other row.
     """
 
     def __init__(self, sink, factor: int = FACTOR, convert: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -109,16 +110,16 @@ class ShrinkingSink:
         rows, cols = (part.indices(n)[:2] for part, n in zip(key[1:], self.shape[1:], strict=True))
         f = self.factor
         if cols[0] % f or cols[1] % f:
-            raise InputError(f"a shrinking sink needs columns on multiples of {f}; got {cols}")
+            raise RuntimeError(f"a shrinking sink needs columns on multiples of {f}; got {cols}")
         block = np.asarray(block, dtype=np.float32)
         top = rows[0]
         if self.pending is not None:
             row, columns, kept = self.pending
             if (row + kept.shape[1], columns) != (top, cols):
-                raise InputError(f"rows {row}..{top} of columns {columns} were left unwritten")
+                raise RuntimeError(f"rows {row}..{top} of columns {columns} were left unwritten")
             block, top, self.pending = np.concatenate([kept, block], axis=1), row, None
         if top % f:
-            raise InputError(f"a shrinking sink needs bands that start on multiples of {f}; got row {top}")
+            raise RuntimeError(f"a shrinking sink needs bands that start on multiples of {f}; got row {top}")
         whole = block.shape[1] - block.shape[1] % f
         if whole < block.shape[1]:
             self.pending = (top + whole, cols, block[:, whole:])
@@ -129,7 +130,7 @@ class ShrinkingSink:
     def finish(self) -> None:
         """Check that no row is left waiting for its pair (the last band of every strip ends on the last row)."""
         if self.pending is not None:
-            raise InputError(f"rows from {self.pending[0]} of columns {self.pending[1]} were never completed")
+            raise RuntimeError(f"rows from {self.pending[0]} of columns {self.pending[1]} were never completed")
 
 
 def even_strip(strip_width: int, factor: int = FACTOR) -> int:
