@@ -152,15 +152,13 @@ def small_objects_note(config) -> str:
             "average 2x2 blocks after, or use unetkit).")
 
 
-def _readme(config, run_dir: Path, name: str, diffs: dict[str, float]) -> str:
+def _readme(config, run_dir: Path, name: str, diffs: dict[str, float], left_out: list[str]) -> str:
     dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
     post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
             "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
             "bioimage.io format cannot express that step, so this package outputs per-pixel class "
             "probabilities only; apply a watershed (or unetkit) to them for instance labels.")
-    small = small_objects_note(config)
-    if small:
-        post += "\n\n" + small
+    post += "".join("\n\n" + note for note in left_out)  # what unetkit does that the package cannot
     return f"""# {name}
 
 A {dims}D U-Net ({config.model.name}, depth {config.model.depth}, {config.model.base_channels} base channels,
@@ -222,6 +220,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     expected = _expected_output(model, raw, config)
     output = Path(output)
     name = name or f"unetkit {config.model.name} {run_dir.name}"
+    left_out = [note for note in (small_objects_note(config),) if note]  # steps the format cannot express
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -235,7 +234,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         tifffile.imwrite(folder / "sample_input.tif", raw[0], photometric="minisblack")
         tifffile.imwrite(folder / "sample_output.tif", expected[0], photometric="minisblack")
         _cover(raw, expected, folder / "cover.png")
-        (folder / "README.md").write_text(_readme(config, run_dir, name, diffs))
+        (folder / "README.md").write_text(_readme(config, run_dir, name, diffs, left_out))
 
         axis_ids = ["z", "y", "x"][3 - dims:]
         in_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
@@ -284,7 +283,6 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         staging = output.with_name(f".{output.name}.partial.zip")
         save_bioimageio_package(descr, output_path=staging)
         shutil.move(staging, output)
-    left_out = [note for note in (small_objects_note(config),) if note]
     return BioimageioResult(output, list(diffs), tuple(raw.shape), max(diffs.values()), left_out)
 
 
