@@ -231,7 +231,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     ``precision`` (None: the checkpoint's ``inference.precision``): ``fp32`` | ``bf16`` on a CPU.
     An instances model's ``postprocess.upscale_below_area`` rule (images of small objects predicted at 2x,
     ``unetkit.inference.small_objects``) decides from the whole first answer up to 4 MP and from 16 blocks of
-    512 px beyond (``small_objects_lazy``); the stats' ``scale`` says which road was taken.
+    512 px beyond (``small_objects_lazy``); the stats' ``scale`` says which road was taken. A whole first
+    answer that stays at 1x is the output (the image is not predicted twice).
     A second ``predict_large`` into the same ``out`` is refused while this one runs (``<out>.lock``,
     stale locks of dead processes taken over). Returns ``{"prediction": StreamStats, "instances":
     ChunkedStats or None, "instances_path": where the labels went or None}``.

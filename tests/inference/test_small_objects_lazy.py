@@ -172,3 +172,33 @@ def test_an_interrupted_prediction_at_twice_the_size_resumes_to_the_same_result(
     predict_large(out=tmp_path / "probs.npy", resume=True, **run)
     assert done == [[0, 1]]  # the strips finished before the interruption are not predicted again
     np.testing.assert_array_equal(np.load(tmp_path / "probs.npy"), np.load(tmp_path / "reference.npy"))
+
+
+@pytest.mark.parametrize(("area", "streamed"), [(1.0, False), (0.0, True)])
+def test_an_image_decided_whole_at_1x_is_predicted_once(area, streamed, tmp_path, monkeypatch):
+    from unetkit import checkpoint as ckpt
+    from unetkit.api import predict_large
+    from unetkit.config import to_dict
+    from unetkit.inference import streaming
+    from unetkit.inference.predictor import Predictor
+
+    # the rule on (limit 1 px: the one whole-image object stays at 1x) or off (area 0: no decision at all)
+    config = apply_overrides(instances_config(area), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
+    torch.manual_seed(0)
+    model = build_model(config.model).eval()
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": model.state_dict()})
+    image = (noise((70, 90), seed=4)[0] * 80).astype(np.uint8)
+    np.save(tmp_path / "slide.npy", image)
+    passes = []
+    original = streaming.predict_streaming
+    monkeypatch.setattr(streaming, "predict_streaming", lambda *a, **k: passes.append("stream") or original(*a, **k))
+    single = Predictor.single_pass
+    monkeypatch.setattr(Predictor, "single_pass",
+                        lambda self, a, progress=False: passes.append("whole") or single(self, a, progress))
+    done = predict_large(tmp_path / "best.pt", tmp_path / "slide.npy", tmp_path / "probs.npy", device="cpu",
+                         strip_width=33, progress=False)["prediction"]
+    assert passes == (["stream"] if streamed else ["whole"])  # never the network over the image twice
+    assert done.scale == 1 and 0 < done.tiles <= done.tiles_predicted  # strip edges repeat tiles when streamed
+    assert streamed or done.tiles == done.tiles_predicted
+    predictor = Predictor(model, config)
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), single(predictor, predictor.prepare(image)), atol=1e-5)

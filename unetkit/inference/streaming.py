@@ -404,7 +404,7 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     partial = PartialOutput(output)
     shape = (out_channels, *source.shape[1:])
     deciding = time.perf_counter()
-    scale = small_object_scale(predictor, normalized)
+    scale, first = small_object_scale(predictor, normalized, progress)
     deciding = time.perf_counter() - deciding  # the first answer that sizes the objects, counted in the stats
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
@@ -415,7 +415,9 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     else:
         sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(partial.work, shape, out_dtype)
     try:
-        if scale == 1:
+        if scale == 1 and first is not None:  # the whole first answer is this road's output: write it
+            stats = _write_first_answer(first, sink, predictor, tile, out_dtype)
+        elif scale == 1:
             stats = predict_streaming(
                 normalized, sink, predictor.tile_function(), predictor.geometry, out_channels, tile,
                 inference.overlap, inference.batch_size, inference.blend, strip_width, out_dtype, progress,
@@ -432,16 +434,44 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     return replace(stats, seconds=seconds, megapixels_per_s=stats.megapixels / max(seconds, 1e-9))
 
 
-def small_object_scale(predictor, normalized) -> int:
-    """2 where an instances model's small-object rule takes this lazy image at twice its size, else 1."""
+def small_object_scale(predictor, normalized, progress: bool = False) -> tuple[int, np.ndarray | None]:
+    """(2 where an instances model's small-object rule takes this lazy image at twice its size, else 1;
+    the first answer when the decision predicted the whole image, else None).
+
+    An image small enough to decide on whole (``WHOLE_DECISION_PIXELS``) has its 1x output in hand after
+    deciding: returned, it is written as it is instead of predicted a second time."""
     from unetkit.inference.small_objects import FACTOR, rule_applies, takes_enlarging
-    from unetkit.inference.small_objects_lazy import sampled_median_area
+    from unetkit.inference.small_objects_lazy import WHOLE_DECISION_PIXELS, sampled_median_area
 
     config = predictor.config
     if not rule_applies(config) or len(normalized.shape) != 3:
-        return 1
-    area = sampled_median_area(predictor.single_pass, normalized, config, predictor.task.instance_kind(config))
-    return FACTOR if takes_enlarging(area, config) else 1
+        return 1, None
+    spatial = tuple(normalized.shape[1:])
+    whole = math.prod(spatial) <= WHOLE_DECISION_PIXELS
+    answers: list[np.ndarray] = []
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        output = predictor.single_pass(image, progress=progress and whole)
+        if whole:
+            answers.append(output)
+        return output
+
+    area = sampled_median_area(predict, normalized, config, predictor.task.instance_kind(config))
+    first = answers[0] if answers and answers[0].shape[1:] == spatial else None
+    return (FACTOR, None) if takes_enlarging(area, config) else (1, first)
+
+
+def _write_first_answer(first: np.ndarray, sink, predictor, tile, out_dtype: str) -> StreamStats:
+    """Write the decision's whole 1x output into ``sink``; the stats of the tiles that made it."""
+    started = time.perf_counter()
+    spatial = tuple(int(n) for n in first.shape[1:])
+    sink[(slice(None), *(slice(0, n) for n in spatial))] = _convert(first, out_dtype)
+    starts = plan_tiles(spatial, predictor.geometry, tile, predictor.config.inference.overlap)[2]
+    tiles = math.prod(len(s) for s in starts)
+    seconds = time.perf_counter() - started
+    megapixels = math.prod(spatial) / 1e6
+    return StreamStats(tuple(first.shape), seconds, megapixels, megapixels / max(seconds, 1e-9), tiles, tiles,
+                       peak_rss_mb())
 
 
 def _predict_enlarged(predictor, normalized, sink, scale: int, tile, strip_width: int, out_dtype: str,
