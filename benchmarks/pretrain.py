@@ -608,15 +608,17 @@ def tuning_crops(train_samples: list, config) -> tuple[list[np.ndarray], list[np
 
 def soup(name: str, run: Path, weights: list[Path]) -> int:
     """A new run folder whose ``last.pt`` is the weight mean of ``weights`` (``benchmarks/soup_checkpoints.py``;
-    put a run's ``last.pt`` first: its history is the card's), an instances model's post-processing tuned for
-    the soup as training tunes it at its end (``postprocess.tune_images`` training images, never validation),
-    so that ``--stage finish`` packages and scores it like a trained run."""
+    put a run's ``last.pt`` first: its history is the card's), an instances model's post-processing tuned and
+    its object filter fitted for the soup as training does at its end (``postprocess.tune_images`` training
+    images, never validation; the members' filters left out), so that ``--stage finish`` packages and scores
+    it like a trained run."""
     from soup_checkpoints import soup_payload
 
     from unetkit import checkpoint as ckpt
     from unetkit.errors import InputError
     from unetkit.tasks import get_task
-    from unetkit.training.finalize import store_postprocess, tune_for_model
+    from unetkit.config import apply_overrides
+    from unetkit.training.finalize import store_postprocess, tune_and_fit
 
     if (run / "last.pt").exists():
         print(f"{run / 'last.pt'}: exists; give --out a new folder for the soup", file=sys.stderr)
@@ -636,14 +638,13 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     print(f"{run / 'last.pt'}: the mean of {len(weights)} checkpoints")
     if task.name != "instances" or not config.postprocess.tune_after_training:
         return 0
+    config = apply_overrides(config, {"postprocess.object_weights": [], "postprocess.min_object_score": 0.0})
     images, truths = tuning_crops(split(name, run)[0], config)
     model, _ = ckpt.load_model(run / "last.pt")
-    values, score, start = tune_for_model(model, config, torch.device("cpu"), images, truths,
-                                          task.instance_kind(config))
+    values, text = tune_and_fit(model, config, torch.device("cpu"), images, truths, task.instance_kind(config))
     store_postprocess(run / "last.pt", values)
-    before = f" ({start:.4f} with the first checkpoint's)" if start is not None else ""
-    print(f"post-processing tuned on {len(images)} training images: "
-          + " ".join(f"{k}={v:g}" for k, v in values.items()) + f", mean DSB score {score:.4f}{before}")
+    print(f"post-processing tuned on {len(images)} training images: {text} (values without a filter: the "
+          "first checkpoint's)")
     return 0
 
 

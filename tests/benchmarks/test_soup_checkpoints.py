@@ -78,13 +78,20 @@ def test_checkpoints_of_different_networks_make_no_soup(tmp_path, monkeypatch, c
 def test_pretrain_soup_stage_tunes_the_post_processing_on_training_images(tmp_path, monkeypatch, capsys):
     make_dsb(tmp_path / "data", 12)
     monkeypatch.setitem(pretrain.MODELS["nuclei"], "data", tmp_path / "data")
+    from unetkit.inference.object_filter import FEATURES
+
+    first_filter = [0.5] * (len(FEATURES) + 1)  # the first member's object filter: fitted for another network
     a = tiny_checkpoint(tmp_path / "a.pt", 0, **{"postprocess.threshold": 0.123,  # not a grid point
-                                                 "postprocess.tune_min_objects": 0})  # tune on a few nuclei
+                                                 "postprocess.tune_min_objects": 0,  # tune on a few nuclei
+                                                 "postprocess.object_weights": first_filter,
+                                                 "postprocess.min_object_score": 0.9})
     b = tiny_checkpoint(tmp_path / "b.pt", 1)
     run = tmp_path / "runs" / "nuclei"
     assert pretrain.soup("nuclei", run, [a, b]) == 0
     config = ckpt.config_of(ckpt.load_checkpoint(run / "last.pt"))
     assert config.postprocess.threshold in DEFAULT_GRID["threshold"]  # tuned, not the first's 0.123
+    # the filter is the soup's own fit (4 tiny crops: too few wrong objects to fit one, so none), not the first's
+    assert config.postprocess.object_weights != first_filter and config.postprocess.min_object_score == 0.0
     assert "tuned on 4 training images" in capsys.readouterr().out
     assert pretrain.soup("nuclei", run, [a, b]) == 2  # the run folder is never written over
     assert "exists" in capsys.readouterr().err

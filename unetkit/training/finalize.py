@@ -131,7 +131,7 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     dims = len(run.input_size)
     images, truths = tuning_set(run.train, config.postprocess.tune_images, dims)
     kind = run.task.instance_kind(config)
-    values, text = _tune_and_fit(run.model, config, run.device, images, truths, kind)
+    values, text = tune_and_fit(run.model, config, run.device, images, truths, kind)
     last_config = store_postprocess(run.run_dir / "last.pt", values)
     stored = [text + " -> last.pt"]
     best_path = run.run_dir / "best.pt"
@@ -140,7 +140,7 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
         stored = [stored[0] + ", best.pt"]
     elif best_path.exists():  # an earlier epoch: tuned for its own weights
         model, _ = ckpt.load_model(best_path, run.device)
-        best_values, best_text = _tune_and_fit(model, config, run.device, images, truths, kind)
+        best_values, best_text = tune_and_fit(model, config, run.device, images, truths, kind)
         store_postprocess(best_path, best_values)
         stored.append(best_text + f" -> best.pt (epoch {run.best_epoch})")
     save_config(last_config, run.run_dir / "config.yaml")
@@ -155,10 +155,11 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     return values
 
 
-def _tune_and_fit(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
+def tune_and_fit(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
                   truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], str]:
     """(the grid's winner and the object filter fitted for it, as ``postprocess`` values; their description)
-    for ``model``'s predictions of the tuning crops."""
+    for ``model``'s predictions of the tuning crops (what a run's end stores; ``benchmarks/pretrain.py``'s soups
+    too)."""
     probs = predict_crops(model, config, device, images)
     values, score, start = tune_for_model(model, config, device, images, truths, kind, probs)
     filtered, fit = filter_for(probs, truths, tuned(config, values), kind)
