@@ -615,9 +615,9 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     from soup_checkpoints import soup_payload
 
     from unetkit import checkpoint as ckpt
+    from unetkit.config import apply_overrides
     from unetkit.errors import InputError
     from unetkit.tasks import get_task
-    from unetkit.config import apply_overrides
     from unetkit.training.finalize import store_postprocess, tune_and_fit
 
     if (run / "last.pt").exists():

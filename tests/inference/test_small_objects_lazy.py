@@ -174,8 +174,11 @@ def test_an_interrupted_prediction_at_twice_the_size_resumes_to_the_same_result(
     np.testing.assert_array_equal(np.load(tmp_path / "probs.npy"), np.load(tmp_path / "reference.npy"))
 
 
-@pytest.mark.parametrize(("area", "streamed"), [(1.0, False), (0.0, True)])
-def test_an_image_decided_whole_at_1x_is_predicted_once(area, streamed, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("area", "streamed", "suffix"), [(1.0, False, ".npy"), (1.0, False, ".tif"),
+                                                           (0.0, True, ".npy")])
+def test_an_image_decided_whole_at_1x_is_predicted_once(area, streamed, suffix, tmp_path, monkeypatch):
+    import tifffile
+
     from unetkit import checkpoint as ckpt
     from unetkit.api import predict_large
     from unetkit.config import to_dict
@@ -195,10 +198,12 @@ def test_an_image_decided_whole_at_1x_is_predicted_once(area, streamed, tmp_path
     single = Predictor.single_pass
     monkeypatch.setattr(Predictor, "single_pass",
                         lambda self, a, progress=False: passes.append("whole") or single(self, a, progress))
-    done = predict_large(tmp_path / "best.pt", tmp_path / "slide.npy", tmp_path / "probs.npy", device="cpu",
-                         strip_width=33, progress=False)["prediction"]
+    out = tmp_path / f"probs{suffix}"
+    done = predict_large(tmp_path / "best.pt", tmp_path / "slide.npy", out, device="cpu", strip_width=33,
+                         progress=False)["prediction"]
     assert passes == (["stream"] if streamed else ["whole"])  # never the network over the image twice
     assert done.scale == 1 and 0 < done.tiles <= done.tiles_predicted  # strip edges repeat tiles when streamed
     assert streamed or done.tiles == done.tiles_predicted
     predictor = Predictor(model, config)
-    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), single(predictor, predictor.prepare(image)), atol=1e-5)
+    written = np.load(out) if suffix == ".npy" else tifffile.imread(out)
+    np.testing.assert_allclose(written, single(predictor, predictor.prepare(image)), atol=1e-5)
