@@ -643,8 +643,8 @@ def soup(name: str, run: Path, weights: list[Path]) -> int:
     model, _ = ckpt.load_model(run / "last.pt")
     values, text = tune_and_fit(model, config, torch.device("cpu"), images, truths, task.instance_kind(config))
     store_postprocess(run / "last.pt", values)
-    print(f"post-processing tuned on {len(images)} training images: {text} (values without a filter: the "
-          "first checkpoint's)")
+    print(f"post-processing tuned on {len(images)} training images: {text} (the configured values: the first "
+          "checkpoint's, its object filter left out)")
     return 0
 
 
