@@ -222,7 +222,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
 
     ``out`` (.npy, .tif, .zarr, or ``.ome.zarr`` / ``.ome.tif`` with a pyramid and the input's pixel
     size) gets what ``predict`` computes: probabilities (K, *S), or regression values in the target's
-    units. ``instances``: also write instance labels (.npy/.zarr), post-processed in ``chunk`` px
+    units. ``instances``: also write instance labels (.npy/.zarr; 2D: or a tiled .tif), post-processed in ``chunk`` px
     chunks with ``halo`` px of context; with an ``.ome.zarr`` ``out``, a plain name (e.g. ``nuclei``)
     puts them in its ``labels/`` group. ``channels``, ``axes``, ``time``, ``plane``: what to read from
     a microscopy file (None: what the model was trained on). Outputs are written under an unfinished
@@ -242,7 +242,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
-    from unetkit.inference.streaming import stream_file
+    from unetkit.inference.streaming import check_label_output, stream_file
     from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
     from unetkit.safety.partial import PartialOutput
@@ -265,6 +265,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                                    overlap=overlap, batch_size=batch_size, tta=tta, nan_policy=nan_policy,
                                    precision=precision)
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
+        if instances and not into_ome_zarr:
+            check_label_output(instances, predictor.spatial_dims)  # and so does a file it cannot write
         stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                          origin={"model": str(Path(model).resolve()), "engine": engine})
         chunked, labels_path = None, None

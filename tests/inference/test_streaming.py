@@ -174,3 +174,36 @@ def test_clumps_larger_than_the_halo_are_split_at_seams_but_fully_labelled(tmp_p
                                  "binary", chunk=64, halo=16, progress=False)
     np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), out)
     assert file_stats.objects == stats.objects
+
+
+def test_labels_go_to_a_tiled_tiff_as_to_npy(tmp_path):
+    fg = np.zeros((300, 520), bool)  # two tiles of 256 px down, three across: partial edge tiles
+    fg[20:60, 30:90] = fg[200:290, 240:300] = fg[100:120, 500:520] = True
+    probs = np.stack([~fg, fg]).astype(np.float32)
+    np.save(tmp_path / "probs.npy", probs)
+    run = {"config": PostprocessConfig(min_size=1), "kind": "binary", "chunk": 128, "halo": 96, "progress": False}
+    npy = instances_large(tmp_path / "probs.npy", tmp_path / "labels.npy", **run)
+    tif = instances_large(tmp_path / "probs.npy", tmp_path / "labels.tif", **run)
+    written = tifffile.imread(tmp_path / "labels.tif")
+    assert written.dtype == np.uint32 and written.shape == fg.shape
+    np.testing.assert_array_equal(written, np.load(tmp_path / "labels.npy"))
+    assert tif.objects == npy.objects == 3
+
+
+def test_a_one_channel_output_goes_to_a_tiled_tiff(tmp_path):
+    from unetkit.inference.streaming import create_sink
+
+    sink = create_sink(tmp_path / "values.tif", (1, 70, 300), "float32")  # a regression model's one channel
+    sink[(slice(None), slice(0, 70), slice(250, 300))] = 2.5
+    sink.close()
+    written = tifffile.imread(tmp_path / "values.tif")
+    assert written.shape == (70, 300) and (written[:, 250:] == 2.5).all() and (written[:, :250] == 0).all()
+
+
+@pytest.mark.parametrize(("name", "dims", "told"), [("labels.png", 2, ".npy, .zarr or .tif"),
+                                                    ("labels.tif", 3, "TIFF labels are for 2D")])
+def test_a_label_output_that_cannot_be_written_is_named(name, dims, told):
+    from unetkit.inference.streaming import check_label_output
+
+    with pytest.raises(InputError, match=f"--instances {name}: .*{told}"):
+        check_label_output(name, dims)

@@ -161,3 +161,12 @@ def test_resume_with_another_channel_is_refused(run_dir, tmp_path, capsys, monke
     assert unfinished_path(out).exists() and not out.exists()  # the unfinished channel-0 output is kept
     assert main([*argv, "--resume", "--channel", "0"]) == 0
     assert out.is_file()
+
+
+def test_a_label_file_it_cannot_write_is_refused_before_predicting(run_dir, image, tmp_path, capsys):
+    out, labels = tmp_path / "p.npy", tmp_path / "labels.png"
+    code = main(["predict-large", str(image), "--model", str(run_dir), "--out", str(out), "--instances", str(labels),
+                 "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--instances" in err and ".tif" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slide.npy"]  # nothing predicted, nothing left behind

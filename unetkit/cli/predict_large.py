@@ -23,8 +23,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--strip", type=int, default=4096, help="strip width in px (memory ~ tile x strip)")
     parser.add_argument("--dtype", choices=["float32", "float16", "uint8"], default="float32",
                         help="probability storage; uint8 = probability x 255 (4x smaller)")
-    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr, in chunks; "
-                        "with an .ome.zarr --out, a name (e.g. nuclei) puts them in its labels/ group")
+    parser.add_argument("--instances", help="also write instance labels (uint32) to this .npy/.zarr (2D: or .tif), "
+                        "in chunks; with an .ome.zarr --out, a name (e.g. nuclei) puts them in its labels/ group")
     parser.add_argument("--chunk", type=int, default=2048, help="instance post-processing chunk size in px")
     parser.add_argument("--halo", type=int, default=128,
                         help="px of context around each chunk; clumps of objects up to this size are never cut")

@@ -4,7 +4,7 @@
   read and written by file offset (``os.pread``/``os.pwrite``). Unlike ``np.memmap`` the pages touched
   are not kept mapped into the process, so its resident memory does not grow with the image.
 - ``TiledTiff``: an uncompressed tiled BigTIFF, written tile by tile (boxes not aligned to tiles are
-  read-modify-written).
+  read-modify-written); ``TiffPlane``: its one plane (H, W), for label images.
 - zarr arrays (optional extra ``unetkit[zarr]``) are used as they are.
 - ``ChannelsFirst``: presents (H, W) or (H, W, C) data as channels-first (C, H, W) without copying.
 
@@ -181,8 +181,9 @@ class TiledTiff:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        planar = "separate" if shape[0] > 1 else None  # tifffile refuses a planar config for one sample
         tifffile.imwrite(path, shape=tuple(shape), dtype=np.dtype(dtype), tile=(tile, tile), bigtiff=True,
-                         photometric="minisblack", planarconfig="separate", metadata=None)
+                         photometric="minisblack", planarconfig=planar, metadata=None)
         return cls(path)
 
     def close(self) -> None:
@@ -234,6 +235,27 @@ class TiledTiff:
                 tile = np.zeros(self.tile, self.dtype) if whole else self._read_tile(c, ty, tx)
                 tile[in_tile] = block[(c - ranges[0][0], *in_box)]
                 os.pwrite(self._fd, tile.tobytes(), int(self.offsets[self._tile_index(c, ty, tx)]))
+
+
+class TiffPlane:
+    """The (H, W) plane of a one-channel ``TiledTiff``: label images written box by box, as .npy and zarr are."""
+
+    def __init__(self, tiff: TiledTiff):
+        if tiff.shape[0] != 1:
+            raise ValueError(f"{tiff.path}: {tiff.shape[0]} channels; a plane view needs one")
+        self.tiff = tiff
+        self.shape = tiff.shape[1:]
+        self.dtype = tiff.dtype
+        self.ndim = 2
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.tiff[(0, *(key if isinstance(key, tuple) else (key,)))]
+
+    def __setitem__(self, key, value) -> None:
+        self.tiff[(0, *(key if isinstance(key, tuple) else (key,)))] = value
+
+    def close(self) -> None:
+        self.tiff.close()
 
 
 def channel_layout(shape: Sequence[int], spatial_dims: int) -> str:

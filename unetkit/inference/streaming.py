@@ -38,6 +38,7 @@ from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
     ChannelsFirst,
     RawArray,
+    TiffPlane,
     TiledTiff,
     channel_layout,
     create_npy,
@@ -211,16 +212,30 @@ def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
     raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
 
 
-def create_label_sink(path: str | Path, shape: Sequence[int]):
-    """A new uint32 label array (*S) on disk: .npy or .zarr (chunks of 256 per axis)."""
+def check_label_output(path: str | Path, spatial_dims: int, option: str = "--instances") -> Path:
+    """Refuse a label output ``create_label_sink`` cannot write, before any prediction: .npy, .zarr, or a
+    tiled TIFF for 2D images."""
     path = Path(path)
-    if path.suffix.lower() == ".npy":
+    kind = format_of(path)
+    if kind in ("npy", "zarr") or (kind == "tiff" and spatial_dims == 2):
+        return path
+    ends = ".npy, .zarr or .tif" if spatial_dims == 2 else ".npy or .zarr (TIFF labels are for 2D images)"
+    raise InputError(f"{option} {path}: instance labels of large images are written to {ends}; give such a path")
+
+
+def create_label_sink(path: str | Path, shape: Sequence[int]):
+    """A new uint32 label array (*S) on disk: .npy, .zarr (chunks of 256 per axis) or, for 2D, a tiled
+    BigTIFF (256 px tiles, read by Fiji and QuPath)."""
+    path = Path(path)
+    check_label_output(path, len(shape), "labels")
+    kind = format_of(path)
+    if kind == "npy":
         return create_npy(path, shape, np.uint32)
-    if is_zarr_path(path):
-        zarr = require_zarr()
-        return zarr.create_array(str(path), shape=tuple(shape), chunks=(256,) * len(shape), dtype="uint32",
-                                 overwrite=True, fill_value=0)
-    raise InputError(f"{path}: instance labels of large images are written to .npy or .zarr")
+    if kind == "tiff":
+        return TiffPlane(TiledTiff.create(path, (1, *shape), np.uint32))
+    zarr = require_zarr()
+    return zarr.create_array(str(path), shape=tuple(shape), chunks=(256,) * len(shape), dtype="uint32",
+                             overwrite=True, fill_value=0)
 
 
 def _convert(block: np.ndarray, dtype: str) -> np.ndarray:
