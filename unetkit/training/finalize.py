@@ -156,7 +156,7 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
 
 
 def tune_and_fit(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
-                  truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], str]:
+                 truths: list[np.ndarray], kind: str) -> tuple[dict[str, Any], str]:
     """(the grid's winner and the object filter fitted for it, as ``postprocess`` values; their description)
     for ``model``'s predictions of the tuning crops (what a run's end stores; ``benchmarks/pretrain.py``'s soups
     too)."""
