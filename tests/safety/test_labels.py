@@ -77,6 +77,12 @@ def test_four_channels_are_not_averaged_into_one():
     assert match_channels(np.ones((3, 8, 8), np.float32), 1).shape == (1, 8, 8)  # RGB -> gray stays
 
 
+def test_two_channels_for_an_rgb_model_name_the_channel_option():
+    with pytest.raises(InputError, match=r"2 channels but the model expects 3; choose channels with --channel N"):
+        match_channels(np.ones((2, 8, 8), np.float32), 3, "two.tif")
+    assert match_channels(np.ones((1, 8, 8), np.float32), 3).shape == (3, 8, 8)  # what --channel 1 leaves
+
+
 def test_predict_refuses_a_four_channel_tiff_for_a_one_channel_model(run_dir, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

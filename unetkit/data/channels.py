@@ -32,5 +32,7 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
         return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
     # 4 channels reach here only when they are 4 real channels (tagged alpha is dropped on reading):
     # averaging 3 of them, as before, silently discarded the 4th
-    raise InputError(f"{where}image has {have} channels but the model expects {channels}; save the image with "
-                     f"{channels} channel(s) (gray or RGB) or train a model on {have}-channel images")
+    one = " (one is repeated)" if channels > 1 else ""
+    raise InputError(f"{where}image has {have} channels but the model expects {channels}; choose channels with "
+                     f"--channel N[,...]{one} (API: channels=[N, ...]), save the image with {channels} channel(s) "
+                     f"(gray or RGB), or train a model on {have}-channel images")
