@@ -38,6 +38,19 @@ def noise(shape, seed=0) -> np.ndarray:
     return image
 
 
+def one_object_checkpoint(path, area: float):
+    """(network, config) of an instances checkpoint saved at ``path`` whose answer is one object of the whole
+    image (threshold 0): under a rule limit of 1e9 px (taken at 2x), over one of 1 px (left at 1x)."""
+    from unetkit import checkpoint as ckpt
+    from unetkit.config import to_dict
+
+    config = apply_overrides(instances_config(area), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
+    torch.manual_seed(0)
+    model = build_model(config.model).eval()
+    ckpt.save_checkpoint(path, {"config": to_dict(config), "model": model.state_dict()})
+    return model, config
+
+
 @pytest.mark.parametrize("box", [(0, 40, 0, 60), (37, 101, 55, 131), (300, 400, 360, 460), (1, 399, 3, 459)])
 def test_the_lazy_view_reads_what_enlarging_the_whole_image_gives(box):
     image = noise((200, 230))
@@ -111,16 +124,10 @@ def test_a_large_image_decides_from_blocks_without_the_objects_their_edges_cut()
 
 @pytest.mark.parametrize(("area", "scale", "dtype"), [(1e9, 2, "float32"), (1.0, 1, "float32"), (1e9, 2, "uint8")])
 def test_predict_large_takes_the_road_predict_takes(area, scale, dtype, tmp_path, capsys):
-    from unetkit import checkpoint as ckpt
     from unetkit.api import predict_large
-    from unetkit.config import to_dict
     from unetkit.inference.predictor import Predictor
 
-    # threshold 0: the image is one object of its whole size, under a limit of 1e9 px, over one of 1 px
-    config = apply_overrides(instances_config(area), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
-    torch.manual_seed(0)
-    model = build_model(config.model).eval()
-    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": model.state_dict()})
+    model, config = one_object_checkpoint(tmp_path / "best.pt", area)
     image = (noise((70, 90), seed=3)[0] * 80).astype(np.uint8)
     np.save(tmp_path / "big.npy", image)
     done = predict_large(tmp_path / "best.pt", tmp_path / "big.npy", tmp_path / "probs.npy", device="cpu",
@@ -137,16 +144,11 @@ def test_predict_large_takes_the_road_predict_takes(area, scale, dtype, tmp_path
 
 
 def test_an_interrupted_prediction_at_twice_the_size_resumes_to_the_same_result(tmp_path, monkeypatch):
-    from unetkit import checkpoint as ckpt
     from unetkit.api import predict_large
-    from unetkit.config import to_dict
     from unetkit.inference import streaming
     from unetkit.safety.partial import unfinished_path
 
-    config = apply_overrides(instances_config(1e9), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
-    torch.manual_seed(0)
-    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config),
-                                                "model": build_model(config.model).state_dict()})
+    one_object_checkpoint(tmp_path / "best.pt", 1e9)
     np.save(tmp_path / "slide.npy", np.random.default_rng(6).random((48, 96), dtype=np.float32))
     run = {"model": tmp_path / "best.pt", "image": tmp_path / "slide.npy", "device": "cpu", "strip_width": 32,
            "progress": False}
@@ -179,17 +181,12 @@ def test_an_interrupted_prediction_at_twice_the_size_resumes_to_the_same_result(
 def test_an_image_decided_whole_at_1x_is_predicted_once(area, streamed, suffix, tmp_path, monkeypatch):
     import tifffile
 
-    from unetkit import checkpoint as ckpt
     from unetkit.api import predict_large
-    from unetkit.config import to_dict
     from unetkit.inference import streaming
     from unetkit.inference.predictor import Predictor
 
     # the rule on (limit 1 px: the one whole-image object stays at 1x) or off (area 0: no decision at all)
-    config = apply_overrides(instances_config(area), {"postprocess.threshold": 0.0, "postprocess.seed_threshold": 0.0})
-    torch.manual_seed(0)
-    model = build_model(config.model).eval()
-    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": model.state_dict()})
+    model, config = one_object_checkpoint(tmp_path / "best.pt", area)
     image = (noise((70, 90), seed=4)[0] * 80).astype(np.uint8)
     np.save(tmp_path / "slide.npy", image)
     passes = []
