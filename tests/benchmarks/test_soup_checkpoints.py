@@ -76,10 +76,10 @@ def test_checkpoints_of_different_networks_make_no_soup(tmp_path, monkeypatch, c
 
 
 def test_pretrain_soup_stage_tunes_the_post_processing_on_training_images(tmp_path, monkeypatch, capsys):
-    make_dsb(tmp_path / "data", 12)
-    monkeypatch.setitem(pretrain.MODELS["nuclei"], "data", tmp_path / "data")
     from unetkit.inference.object_filter import FEATURES
 
+    make_dsb(tmp_path / "data", 12)
+    monkeypatch.setitem(pretrain.MODELS["nuclei"], "data", tmp_path / "data")
     first_filter = [0.5] * (len(FEATURES) + 1)  # the first member's object filter: fitted for another network
     a = tiny_checkpoint(tmp_path / "a.pt", 0, **{"postprocess.threshold": 0.123,  # not a grid point
                                                  "postprocess.tune_min_objects": 0,  # tune on a few nuclei

@@ -212,22 +212,23 @@ def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
     raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
 
 
-def check_label_output(path: str | Path, spatial_dims: int, option: str = "--instances") -> Path:
+def check_label_output(path: str | Path, spatial_dims: int, option: str | None = "--instances") -> Path:
     """Refuse a label output ``create_label_sink`` cannot write, before any prediction: .npy, .zarr, or a
-    tiled TIFF for 2D images."""
+    tiled TIFF for 2D images. ``option``: the command-line option the message names (None: the path alone)."""
     path = Path(path)
     kind = format_of(path)
     if kind in ("npy", "zarr") or (kind == "tiff" and spatial_dims == 2):
         return path
     ends = ".npy, .zarr or .tif" if spatial_dims == 2 else ".npy or .zarr (TIFF labels are for 2D images)"
-    raise InputError(f"{option} {path}: instance labels of large images are written to {ends}; give such a path")
+    named = f"{option} {path}" if option else str(path)
+    raise InputError(f"{named}: instance labels of large images are written to {ends}; give such a path")
 
 
 def create_label_sink(path: str | Path, shape: Sequence[int]):
     """A new uint32 label array (*S) on disk: .npy, .zarr (chunks of 256 per axis) or, for 2D, a tiled
     BigTIFF (256 px tiles, read by Fiji and QuPath)."""
     path = Path(path)
-    check_label_output(path, len(shape), "labels")
+    check_label_output(path, len(shape), None)
     kind = format_of(path)
     if kind == "npy":
         return create_npy(path, shape, np.uint32)
