@@ -226,7 +226,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     chunks with ``halo`` px of context; with an ``.ome.zarr`` ``out``, a plain name (e.g. ``nuclei``)
     puts them in its ``labels/`` group. ``channels``, ``axes``, ``time``, ``plane``: what to read from
     a microscopy file (None: what the model was trained on). Outputs are written under an unfinished
-    name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip.
+    name and renamed when complete; ``resume`` continues an interrupted prediction strip by strip, at the
+    scale it chose.
     ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels ``error`` | ``zero`` | ``nearest``.
     ``precision`` (None: the checkpoint's ``inference.precision``): ``fp32`` | ``bf16`` on a CPU.
     An instances model's ``postprocess.upscale_below_area`` rule (images of small objects predicted at 2x,

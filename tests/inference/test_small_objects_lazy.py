@@ -171,8 +171,12 @@ def test_an_interrupted_prediction_at_twice_the_size_resumes_to_the_same_result(
     original = streaming.predict_streaming
     monkeypatch.setattr(streaming, "predict_streaming",
                         lambda *a, **k: done.append(sorted(k["done_strips"])) or original(*a, **k))
-    predict_large(out=tmp_path / "probs.npy", resume=True, **run)
+    decided = []
+    decide = streaming.small_object_scale
+    monkeypatch.setattr(streaming, "small_object_scale", lambda *a, **k: decided.append(1) or decide(*a, **k))
+    resumed = predict_large(out=tmp_path / "probs.npy", resume=True, **run)["prediction"]
     assert done == [[0, 1]]  # the strips finished before the interruption are not predicted again
+    assert decided == [] and resumed.scale == 2  # nor is the decision made again: the run's scale is kept
     np.testing.assert_array_equal(np.load(tmp_path / "probs.npy"), np.load(tmp_path / "reference.npy"))
 
 

@@ -19,6 +19,7 @@ e.g. 3 x 256 x 4352 x 4 B = 13 MB for two output channels: flat in the image siz
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import resource
 import time
@@ -419,13 +420,16 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     tile = list(inference.tile_shape) or inference.tile_size
     partial = PartialOutput(output)
     shape = (out_channels, *source.shape[1:])
-    deciding = time.perf_counter()
-    scale, first = small_object_scale(predictor, normalized, progress)
-    deciding = time.perf_counter() - deciding  # the first answer that sizes the objects, counted in the stats
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
-                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy, "scale": scale,
+                 "percentiles": [lo, hi], "nan_policy": normalized.nan_policy,
                  "selection": asdict(selection)}  # channels/time/plane: another --channel never resumes
+    deciding = time.perf_counter()
+    scale, first = (resumed_scale(partial, signature) if resume else None), None
+    if scale is None:  # the small-object rule's decision, unless a resumed run already made it
+        scale, first = small_object_scale(predictor, normalized, progress)
+    deciding = time.perf_counter() - deciding  # the first answer that sizes the objects, counted in the stats
+    signature["scale"] = scale
     if partial.start(signature, resume):
         sink = open_sink(partial.work, shape)
     else:
@@ -448,6 +452,19 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     partial.finish()
     seconds = stats.seconds + deciding
     return replace(stats, seconds=seconds, megapixels_per_s=stats.megapixels / max(seconds, 1e-9))
+
+
+def resumed_scale(partial: PartialOutput, signature: dict) -> int | None:
+    """The scale that an unfinished output started with the same ``signature`` (less its scale) was predicted at,
+    so that ``--resume`` does not make the small-object decision again (up to 4.2 MP of prediction); None
+    where there is no such output."""
+    from unetkit.inference.small_objects import FACTOR
+
+    stored = partial.stored_signature()
+    if not stored or stored.get("scale") not in (1, FACTOR):
+        return None
+    same = {key: value for key, value in stored.items() if key != "scale"} == json.loads(json.dumps(signature))
+    return int(stored["scale"]) if same else None
 
 
 def small_object_scale(predictor, normalized, progress: bool = False) -> tuple[int, np.ndarray | None]:

@@ -59,6 +59,17 @@ class PartialOutput:
         self._save()
         return False
 
+    def stored_signature(self) -> dict[str, Any] | None:
+        """The signature an unfinished output here was started with; None where there is none to resume (or its
+        progress file is unreadable: ``start`` then says so)."""
+        if not (self.work.exists() and self.progress.is_file()):
+            return None
+        try:
+            stored = json.loads(self.progress.read_text())
+        except (OSError, ValueError):
+            return None
+        return stored.get("signature") if isinstance(stored, dict) else None
+
     def mark_done(self, index: int) -> None:
         """Record piece ``index`` as written (call after its data are in the file)."""
         self.done.add(int(index))
