@@ -196,19 +196,28 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
     microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices or names, e.g. ``["DAPI"]``), ``axes``
     (e.g. ``"TYX"``), ``time`` and ``plane`` (None: what the model was trained on). ``out`` must not hold
     an input or be a dataset folder, and is locked against a second writer while predicting
-    (``unetkit.safety``).
+    (``unetkit.safety``). ``out/prediction.json`` records the model and settings; a folder whose record names
+    another model or other settings is refused (``safety.records``).
     """
+    import dataclasses
     import os
 
-    from unetkit.inference.files import PredictOptions
-    from unetkit.inference.files import predict_files as run
+    from unetkit.checkpoint import resolve_path
+    from unetkit.inference.files import PredictOptions, load_predictor, predict_with
     from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_output_folder
+    from unetkit.safety.records import claim_prediction_folder
 
     settings = PredictOptions(**options)
     check_output_folder(out, inputs)  # before the lock creates the folder
-    with folder_lock(out, "predict", enabled=os.environ.get("RANK", "0") == "0"):  # one writer per folder
-        return run(model, list(inputs), out, settings, progress=progress)
+    first_rank = os.environ.get("RANK", "0") == "0"
+    with folder_lock(out, "predict", enabled=first_rank):  # one writer per folder
+        predictor = load_predictor(model, settings)
+        if first_rank:  # out/prediction.json: another model's or other settings' folder is refused
+            recorded = {key: value for key, value in dataclasses.asdict(settings).items()
+                        if key not in ("device", "batch_size", "compile", "autotune")}  # same outputs either way
+            claim_prediction_folder(out, resolve_path(model), recorded)
+        return predict_with(predictor, list(inputs), out, settings, progress=progress)
 
 
 def predict_large(model: str | Path, image: str | Path, out: str | Path, *, instances: str | Path | None = None,

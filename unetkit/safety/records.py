@@ -1,0 +1,51 @@
+"""What a prediction folder holds: ``prediction.json`` names the model (its file and sha256) and the settings of
+the predictions in it, so that a second ``predict`` into the same folder with another model or other settings is
+refused instead of leaving a folder whose masks come from one model and whose labels from another."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from unetkit.errors import InputError
+from unetkit.safety.atomic import write_text
+
+RECORD_NAME = "prediction.json"
+
+
+def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any]) -> Path:
+    """Record ``model`` and ``settings`` in ``out/prediction.json``, or refuse a folder whose record names another
+    model or other settings and holds their outputs (InputError naming the folder and the fix). The same model and
+    settings may predict into it again (more images, or the same ones anew); a record beside no output (a run
+    refused before writing any) is replaced. Returns the record's path."""
+    from unetkit.pretrained import sha256_of
+
+    out, model = Path(out), Path(model)
+    wanted = json.loads(json.dumps({"model": str(model.resolve()), "sha256": sha256_of(model), "settings": settings}))
+    record = out / RECORD_NAME
+    if not record.is_file() or not _holds_outputs(out):  # a run refused before its first output claims nothing
+        out.mkdir(parents=True, exist_ok=True)
+        return write_text(record, json.dumps(wanted, indent=2) + "\n")
+    try:
+        stored = json.loads(record.read_text())
+        stored_settings = dict(stored.get("settings", {}))
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise InputError(f"{record}: unreadable prediction record ({error}); choose another --out, or remove "
+                         f"{out} to predict into it again") from error
+    if stored.get("sha256") != wanted["sha256"]:
+        raise InputError(f"--out {out} holds the predictions of another model ({stored.get('model')}); choose "
+                         f"another --out, or remove {out} to predict into it again")
+    changed = sorted(key for key in set(stored_settings) | set(wanted["settings"])
+                     if stored_settings.get(key) != wanted["settings"].get(key))
+    if changed:
+        raise InputError(f"--out {out} holds predictions made with other settings ({', '.join(changed)} "
+                         f"{'differs' if len(changed) == 1 else 'differ'}); "
+                         f"use the same ones, another --out, or remove {out} to predict into it again")
+    return record
+
+
+def _holds_outputs(out: Path) -> bool:
+    """True when ``out`` holds a file besides its record (hidden files, such as the lock, not counted)."""
+    return any(path.is_file() and path.name != RECORD_NAME and not path.name.startswith(".")
+               for path in out.rglob("*"))
