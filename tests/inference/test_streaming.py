@@ -87,6 +87,29 @@ def test_sources_present_images_channels_first(tmp_path):
         open_source(tmp_path / "g.npy").shape and open_source(_touch(tmp_path / "x.png"))
 
 
+@pytest.mark.parametrize(("store", "stored"), [("npy", (30, 40, 3)), ("npy", (3, 30, 40)), ("zarr", (30, 40, 3))])
+def test_a_channel_choice_is_applied_to_plain_arrays_not_ignored(store, stored, tmp_path):
+    """--channel / channels=[...] on a .npy or plain .zarr (no axis metadata) reads that channel, as on a TIFF."""
+    from unetkit.data.axes import Selection, use_selection
+
+    rgb = np.random.default_rng(4).integers(0, 255, (30, 40, 3)).astype(np.uint8)
+    data = rgb if stored[-1] == 3 else np.moveaxis(rgb, -1, 0)
+    if store == "npy":
+        path = tmp_path / "c.npy"
+        np.save(path, data)
+    else:
+        zarr = pytest.importorskip("zarr")
+        path = tmp_path / "c.zarr"
+        zarr.open_array(str(path), mode="w", shape=data.shape, dtype=data.dtype)[...] = data
+    assert open_source(path).shape == (3, 30, 40)  # no selection: every channel, channels first
+    with use_selection(Selection.from_values(channels=[1])):
+        view = open_source(path)
+    assert view.shape == (1, 30, 40)
+    np.testing.assert_array_equal(view[(slice(None), slice(5, 9), slice(10, 20))], rgb[None, 5:9, 10:20, 1])
+    with use_selection(Selection.from_values(channels=[5])), pytest.raises(InputError, match="fix --channel"):
+        open_source(path)
+
+
 def _touch(path):
     path.write_bytes(b"")
     return path

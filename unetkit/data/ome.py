@@ -422,7 +422,8 @@ def lazy_source(path: str | Path, spatial_dims: int | None):
         array, info = open_levels(path, 0)
         return SelectedSource(array, info, active_selection(), spatial_dims, str(path))
     zarr_image = is_zarr_dir(path) and "multiscales" in _zarr_attributes(path)
-    if not zarr_image and not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty)):
+    if not zarr_image and (is_zarr_dir(path)  # a plain zarr array: open_source reads it (and its selection)
+                           or not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty))):
         return None
     if zarr_image:
         array, info = open_levels(path, 0)

@@ -112,8 +112,26 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
                          "to one of them (e.g. np.save('image.npy', array))")
     if spatial_dims is None:
         return base
+    if not active_selection().empty:  # --channel/--axes/--time/--plane on a plain array: applied, never ignored
+        return _selected_plain(base, path, kind, spatial_dims)
     layout = channel_layout(tuple(base.shape), spatial_dims)
     return base if layout == "first" else ChannelsFirst(base, layout)
+
+
+def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
+    """The active selection applied to a .npy / plain .zarr / plain TIFF array, whose axes are guessed as
+    ``open_source`` reads it (``channel_layout``: YX, CYX or YXC in 2D) unless ``--axes`` names them."""
+    from unetkit.data.ome import ImageInfo, SelectedSource
+
+    shape = tuple(int(n) for n in base.shape)
+    spatial = "ZYX"[-spatial_dims:]
+    selection = active_selection()
+    if selection.axes:
+        axes = selection.axes
+    else:
+        layout = channel_layout(shape, spatial_dims)
+        axes = {"none": spatial, "first": "C" + spatial, "last": spatial + "C"}[layout]
+    return SelectedSource(base, ImageInfo(kind, axes, shape), selection, spatial_dims, str(path))
 
 
 def _open_tiff(path: Path):
