@@ -94,6 +94,20 @@ def test_api_normalises_like_the_cli_so_raw_and_rescaled_images_predict_alike(tm
     np.testing.assert_allclose(model.predict(rgb).probabilities, model.predict(np.moveaxis(rgb, -1, 0)).probabilities)
 
 
+def test_gray_with_a_trailing_axis_and_lists_predict_as_the_image_and_odd_arrays_are_named(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "b.pt", "binary")
+    model = unetkit.load(checkpoint, device="cpu")
+    image = (_image((40, 48)) // 16).astype(np.uint8)
+    expected = model.predict(image).probabilities
+    # (H, W, 1), as many readers give gray images: one channel last, not 40 channels of a 48 x 1 image
+    np.testing.assert_array_equal(model.predict(image[..., None]).probabilities, expected)
+    np.testing.assert_array_equal(model.predict(image.tolist()).probabilities, expected)  # nested lists
+    with pytest.raises(InputError, match="no pixels"):
+        model.predict(np.zeros((0, 48)))
+    with pytest.raises(InputError, match=r"complex pixel values.*np\.abs"):
+        model.predict(image.astype(np.complex64))  # a float32 cast would drop the imaginary part unsaid
+
+
 class LazyArray:
     """A minimal zarr/dask-like array: shape, dtype, ndim and box reads only (no numpy conversion)."""
 

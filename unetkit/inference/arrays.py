@@ -261,14 +261,14 @@ class TiffPlane:
 def channel_layout(shape: Sequence[int], spatial_dims: int) -> str:
     """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape``.
 
-    A trailing axis of 3 or 4 after a longer first axis is taken as colour: (512, 512, 3) is 'last',
-    (3, 512, 512) is 'first'.
+    A trailing axis of 1, 3 or 4 after a longer first axis is taken as channels: (512, 512, 3) and
+    (512, 512, 1) (gray with a trailing axis, as many readers give it) are 'last', (3, 512, 512) is 'first'.
     """
     shape = tuple(shape)
     if len(shape) == spatial_dims:
         return "none"
     if len(shape) == spatial_dims + 1:
-        if shape[-1] in (3, 4) and shape[0] > 4:
+        if shape[-1] in (1, 3, 4) and shape[0] > 4:
             return "last"
         return "first"
     raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis; "

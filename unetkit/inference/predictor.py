@@ -139,6 +139,7 @@ class Predictor:
         from unetkit.inference.streaming import Normalized, estimate_percentiles
 
         data = self.config.data
+        image = check_array(image, name)
         layout = channel_layout(image.shape, self.spatial_dims)
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
@@ -203,6 +204,20 @@ class Predictor:
         model = self.config.model
         return (f"Predictor(task={self.task.name}, model={model.name} {self.spatial_dims}D, "
                 f"in_channels={model.in_channels}, out_channels={model.out_channels}, device={self.device})")
+
+
+def check_array(image: Any, name: str = "image") -> Any:
+    """``image`` as an array with a shape (nested lists become numpy arrays), refused with a line naming it when
+    it has no pixels or complex values (a cast to float32 would drop their imaginary part unsaid)."""
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    shape = tuple(int(n) for n in image.shape)
+    if not shape or 0 in shape:
+        raise InputError(f"{name}: the image has no pixels (shape {shape})")
+    if np.issubdtype(np.dtype(image.dtype), np.complexfloating):
+        raise InputError(f"{name}: complex pixel values ({image.dtype}); give real ones, e.g. np.abs(image) for "
+                         "the magnitude")
+    return image
 
 
 def predict_probabilities(model: torch.nn.Module, image: np.ndarray, config: RunConfig, device,
