@@ -91,3 +91,22 @@ def test_predict_large_applies_the_policy(run_dir, tmp_path, capsys):
     assert main(["predict-large", str(path), "--model", str(run_dir), "--out", str(out), "--quiet",
                  "--nan-policy", "zero"]) == 0
     assert np.isfinite(np.load(out)).all()
+
+
+def test_complex_pixels_are_named_not_cast(run_dir, tmp_path, capsys):
+    """A complex image (an FFT, a phase map) is refused with its name: a cast to float would keep the real part
+    and drop the rest without a word."""
+    from unetkit.data.io import read_image
+
+    values = (np.random.default_rng(7).random((32, 32)) + 1j).astype(np.complex64)
+    tifffile.imwrite(tmp_path / "phase.tif", values)
+    np.save(tmp_path / "phase.npy", values)
+    with pytest.raises(InputError, match=r"phase\.tif: complex pixel values \(complex64\)"):
+        read_image(tmp_path / "phase.tif")
+    for argv in (["predict", "--model", str(run_dir), str(tmp_path / "phase.tif"), "--out", str(tmp_path / "p")],
+                 ["predict-large", "--model", str(run_dir), str(tmp_path / "phase.npy"), "--out",
+                  str(tmp_path / "p.npy")]):
+        assert main([*argv, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "phase." in err and "complex pixel values" in err
+    assert not (tmp_path / "p.npy").exists()

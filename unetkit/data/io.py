@@ -188,9 +188,16 @@ def read_image(path: str | Path) -> np.ndarray:
     or :func:`read_volume`). OME-TIFF, ImageJ TIFF and OME-Zarr are read through their axes with the
     channel/time/plane selection in force (:mod:`unetkit.data.ome`, :mod:`unetkit.data.axes`).
     """
-    if (selected := ome.read_hook(path, 2, _read_image_plain)) is not None:
-        return selected
-    return _read_image_plain(path)
+    selected = ome.read_hook(path, 2, _read_image_plain)
+    return real_pixels(selected if selected is not None else _read_image_plain(path), path)
+
+
+def real_pixels(array: np.ndarray, path: str | Path) -> np.ndarray:
+    """``array`` as it is, or InputError naming ``path`` when its pixels are complex numbers (a cast to float
+    would drop their imaginary part unsaid)."""
+    if np.iscomplexobj(array):
+        raise InputError(f"{path}: complex pixel values ({array.dtype}); save real ones, e.g. the magnitude")
+    return array
 
 
 def _read_image_plain(path: str | Path) -> np.ndarray:
@@ -331,9 +338,8 @@ def read_volume(path: str | Path) -> np.ndarray:
     taken as ZCYX, the ImageJ order), a NIfTI file (needs ``nibabel``) or a folder of 2D slices sorted
     by name. OME-TIFF, ImageJ TIFF and OME-Zarr go through :mod:`unetkit.data.ome` (axes, selection).
     """
-    if (selected := ome.read_hook(path, 3, _read_volume_plain)) is not None:
-        return selected
-    return _read_volume_plain(path)
+    selected = ome.read_hook(path, 3, _read_volume_plain)
+    return real_pixels(selected if selected is not None else _read_volume_plain(path), path)
 
 
 def _read_volume_plain(path: str | Path) -> np.ndarray:

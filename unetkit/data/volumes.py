@@ -34,6 +34,7 @@ from unetkit.data.io import (
     normalize_percentile,
     read_label_volume,
     read_volume,
+    real_pixels,
 )
 from unetkit.data.layouts import LABEL_WORDS, Sample
 from unetkit.errors import InputError
@@ -214,7 +215,8 @@ def read_volume_file(path: str | Path) -> tuple[np.ndarray, VolumeMeta]:
     if not path.exists():
         raise FileNotFoundError(f"volume not found: {path}")
     if path.is_file() and _is_nifti(path):
-        return _read_nifti(path)
+        volume, meta = _read_nifti(path)
+        return real_pixels(volume, path), meta
     return read_volume(path), read_meta(path)
 
 

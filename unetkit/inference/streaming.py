@@ -431,6 +431,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     selection = merged(selection_of(config.data), active_selection())  # checkpoint's, then the caller's
     with use_selection(selection):
         source = open_source(image, predictor.spatial_dims)
+    if np.issubdtype(np.dtype(source.dtype), np.complexfloating):  # a float cast would drop the imaginary part
+        raise InputError(f"{image}: complex pixel values ({source.dtype}); save real ones, e.g. the magnitude")
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
     out_channels = config.model.out_channels
