@@ -106,6 +106,19 @@ def test_write_and_read_submission(tmp_path):
         read_submission(tmp_path / "out" / "submission.csv", {"img1": first.shape})
 
 
+def test_a_prediction_folder_is_submitted_from_its_labels(tmp_path):
+    """``submit --pred`` on what ``unetkit predict`` wrote: its labels/, not its masks/ or instances/ pictures."""
+    from unetkit.data.io import write_labels, write_png
+
+    labels = random_labels(np.random.default_rng(1))
+    write_labels(tmp_path / "pred" / "labels" / "img1.tif", labels)
+    write_png(tmp_path / "pred" / "masks" / "img1.png", (labels > 0).astype(np.uint8) * 255)
+    counts = write_submission(tmp_path / "pred", tmp_path / "s.csv")
+    assert counts["objects"] == np.unique(labels[labels > 0]).size
+    assert counts == write_submission(tmp_path / "pred" / "labels", tmp_path / "t.csv")
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "t.csv").read_text()
+
+
 def test_write_submission_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_submission(tmp_path / "missing", tmp_path / "s.csv")

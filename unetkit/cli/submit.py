@@ -12,7 +12,8 @@ def add_parser(subparsers) -> None:
         description="Example: unetkit submit --pred runs/dsb/pred --out submission.csv  (one row per "
                     "nucleus, header ImageId,EncodedPixels; ImageId is the file name without extension "
                     "and suffixes such as _labels)")
-    parser.add_argument("--pred", required=True, help="folder of instance label images (.tif/.tiff/.png)")
+    parser.add_argument("--pred", required=True, help="folder of instance label images (.tif/.tiff/.png), or "
+                        "the output folder of `unetkit predict` (its labels/ are read)")
     parser.add_argument("--out", default="submission.csv", help="CSV file to write (default submission.csv)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.set_defaults(run=run)

@@ -134,8 +134,13 @@ def image_id(path: str | Path) -> str:
     return stem
 
 
+def _label_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(LABEL_FILE_EXTENSIONS))
+
+
 def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int]:
-    """Write the Kaggle CSV for every label image (.tif/.tiff/.png) in ``pred_dir``; creates the folder.
+    """Write the Kaggle CSV for every label image (.tif/.tiff/.png) in ``pred_dir``, or in its ``labels/`` (the
+    folder ``unetkit predict`` writes) when ``pred_dir`` holds none; creates the CSV's folder.
 
     Returns counts ``{"images": .., "objects": .., "rows": ..}``. Label files are read with
     :func:`unetkit.data.io.read_labels` (2D integer ids, 0 = background).
@@ -146,9 +151,9 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
-    files = sorted(
-        p for p in pred_dir.iterdir() if p.is_file() and p.name.lower().endswith(LABEL_FILE_EXTENSIONS)
-    )
+    files = _label_files(pred_dir)
+    if not files and (pred_dir / "labels").is_dir():  # a folder written by `unetkit predict`: its labels/
+        files = _label_files(pred_dir / "labels")
     if not files:
         raise InputError(
             f"{pred_dir}: no label images ({', '.join(LABEL_FILE_EXTENSIONS)}) found; point --pred at the "
