@@ -109,6 +109,12 @@ def test_multipage_tiff_is_refused_by_read_image_but_read_as_stack(tmp_path):
     with pytest.raises(InputError, match="read_stack"):
         read_image(tmp_path / "volume.tif")
     np.testing.assert_array_equal(read_stack(tmp_path / "volume.tif"), stack)
+    from unetkit.data.axes import Selection, use_selection
+
+    with pytest.raises(InputError, match="choose one page with --axes ZYX --plane N"):
+        read_image(tmp_path / "volume.tif")
+    with use_selection(Selection.from_values(axes="ZYX", plane=3)):  # the fix it names reads that page
+        np.testing.assert_array_equal(read_image(tmp_path / "volume.tif"), stack[3][None])
     np.testing.assert_array_equal(read_page(tmp_path / "volume.tif", 3), stack[3])
     with pytest.raises(InputError, match="page 6"):
         read_page(tmp_path / "volume.tif", 6)

@@ -142,8 +142,9 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
                 if axes[0] != "Q" or shape[0] > MAX_PAGE_CHANNELS:
                     raise InputError(
                         f"{path}: a multi-page TIFF with {shape[0]} pages (axes {series.axes}, shape "
-                        f"{series.shape}); read_image reads single 2D images: use read_stack for a stack "
-                        "of 2D slices (such as ISBI train-volume.tif) or read_volume for a 3D image"
+                        f"{series.shape}) where a 2D image is read; choose one page with --axes ZYX --plane N "
+                        "(API: axes='ZYX', plane=N), or in Python read it with read_stack (2D slices, such as "
+                        "ISBI train-volume.tif) or read_volume (a 3D image)"
                     )
             if len(shape) not in (2, 3):
                 raise InputError(
