@@ -107,3 +107,17 @@ def test_instances_task_and_tune_postprocess(tmp_path, capsys):
     # the object filter was fitted again for the new values and stored beside them
     assert (stored.object_weights, stored.min_object_score) == (best["object_weights"], best["min_object_score"])
     assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--grid", "{bad"]) == 2
+
+
+def test_info_describes_the_network_of_a_checkpoint_or_packaged_model(capsys):
+    from unetkit import checkpoint as ckpt
+
+    assert main(["info", "--model", "nuclei", "--json"]) == 0  # the packaged model, at its prediction tile
+    info = last_json(capsys)
+    model, config = ckpt.load_model("nuclei")
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())
+    assert info["in_channels"] == config.model.in_channels == 3 and info["base_channels"] == 16
+    assert info["input_size"] == [config.inference.tile_size] * 2
+    assert main(["info", "--model", "unte"]) == 2  # neither a network nor a model: both kinds named
+    err = capsys.readouterr().err
+    assert "not a network (unet, unet3d, ternaus11)" in err and "nuclei" in err
