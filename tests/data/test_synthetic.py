@@ -110,3 +110,18 @@ def test_cli_synth_single_folder(tmp_path, capsys):
     assert "wrote 2 images" in capsys.readouterr().out
     assert read_image(tmp_path / "one" / "images" / "synth_0001.png").shape == (1, 48, 40)
     assert main(["synth", "--out", str(tmp_path / "bad"), "--n", "0"]) == 2  # clean error, no traceback
+
+
+def test_cli_synth_never_writes_over_or_into_an_existing_dataset(tmp_path, capsys):
+    import hashlib
+
+    data = tmp_path / "data"
+    assert main(["synth", "--out", str(data), "--n", "2", "--size", "48", "40"]) == 0
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in data.rglob("*") if p.is_file()}
+    for argv in (["--n", "3", "--size", "32", "32"], ["--n-train", "1", "--n-val", "1", "--n-test", "1"]):
+        assert main(["synth", "--out", str(data), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--out {data} already exists and is not an empty folder" in err
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in data.rglob("*") if p.is_file()} == before
+    (tmp_path / "empty").mkdir()
+    assert main(["synth", "--out", str(tmp_path / "empty"), "--n", "1", "--size", "32", "32"]) == 0  # empty: fine

@@ -24,13 +24,19 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from unetkit.data.synthetic import write_synthetic_dataset, write_synthetic_splits
+    from unetkit.errors import InputError
     from unetkit.safety.options import check_int
 
     for option, value in (("--n", args.n), ("--n-train", args.n_train), ("--n-val", args.n_val),
                           ("--n-test", args.n_test), ("--size", min(args.size))):
         check_int(option, value, 1)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never over (or mixed into) a dataset
+        raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "
+                         "overwritten or mixed with new ones: choose a new folder, or remove it first")
 
     if args.n is not None:
         paths = write_synthetic_dataset(args.out, args.n, seed=args.seed, shape=tuple(args.size))
