@@ -232,3 +232,21 @@ def test_real_isbi_folders():
     assert len(samples) == 25
     image, labels = load_sample(samples[0])
     assert image.shape == (1, 512, 512) and set(np.unique(labels)) == {0, 255}
+
+
+def test_images_left_in_subfolders_are_counted_outside_the_output_and_hidden_folders(tmp_path):
+    from unetkit.data.layouts import images_left_in_subfolders
+
+    image = np.zeros((8, 8), dtype=np.uint8)
+    for name in ("top.png", "sub/a.png", "sub/deeper/b.tif", ".hidden/c.png", "pred/masks/top.png", "sub/notes.txt"):
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".txt"):
+            (tmp_path / "in" / name).write_text("not an image")
+        else:
+            write_png(tmp_path / "in" / name, image) if name.endswith(".png") else write_tiff(tmp_path / "in" / name,
+                                                                                              image)
+    count, folders = images_left_in_subfolders([tmp_path / "in"], exclude=[tmp_path / "in" / "pred"])
+    assert count == 2 and folders == [tmp_path / "in" / "sub", tmp_path / "in" / "sub" / "deeper"]
+    assert images_left_in_subfolders([tmp_path / "in" / "top.png"]) == (0, [])  # files: nothing to leave aside
+    assert images_left_in_subfolders([tmp_path / "in", tmp_path / "in" / "sub"],
+                                     exclude=[tmp_path / "in" / "pred"])[0] == 1  # sub/ given too: only deeper/

@@ -259,6 +259,39 @@ def find_samples(
     return sorted(samples, key=lambda s: s.name)
 
 
+def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[str | Path] = (),
+                              limit: int = 10_000) -> tuple[int, list[Path]]:
+    """(count, folders) of the image files that ``find_images`` leaves aside in the subfolders of the input folders
+    it reads one level of, so that a caller can say so. Not counted: hidden folders, zarr stores, dataset layouts
+    (whose subfolders are their own), prediction folders (``prediction.json``) and the folders in ``exclude`` (e.g.
+    the output folder); the scan stops after ``limit`` entries."""
+    import os
+
+    inputs = list(inputs)
+    found = {path.resolve() for path in find_images(inputs)}
+    skipped = [Path(folder).resolve() for folder in exclude]
+    left: set[Path] = set()
+    seen = 0
+
+    def walked(folder: Path) -> bool:
+        return not (folder.name.startswith(".") or is_zarr_dir(folder) or (folder / "prediction.json").is_file()
+                    or any(folder.resolve().is_relative_to(other) for other in skipped))
+
+    for item in inputs:
+        path = Path(item)
+        if not path.is_dir() or is_zarr_dir(path) or (path / "images").is_dir() or not _images_in(path):
+            continue
+        for sub in filter(walked, _subfolders(path)):
+            for root, dirs, files in os.walk(sub):
+                dirs[:] = [name for name in sorted(dirs) if walked(Path(root) / name)]  # pruned, not entered
+                seen += len(files) + len(dirs)
+                left.update(resolved for resolved in (Path(root, name).resolve() for name in files)
+                            if _is_image(resolved) and resolved not in found)
+                if seen > limit:
+                    break
+    return len(left), sorted({candidate.parent for candidate in left})
+
+
 def find_images(inputs: Iterable[str | Path]) -> list[Path]:
     """Image files for prediction from files and folders, sorted and without duplicates.
 
