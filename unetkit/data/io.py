@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from numpy.typing import DTypeLike
 from PIL import Image
 
 from unetkit.data import ome
@@ -194,11 +195,16 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def real_pixels(array: np.ndarray, path: str | Path) -> np.ndarray:
-    """``array`` as it is, or InputError naming ``path`` when its pixels are complex numbers (a cast to float
-    would drop their imaginary part unsaid)."""
-    if np.iscomplexobj(array):
-        raise InputError(f"{path}: complex pixel values ({array.dtype}); save real ones, e.g. the magnitude")
+    """``array`` as it is, or InputError naming ``path`` when its pixels are complex numbers."""
+    check_real(array.dtype, path)
     return array
+
+
+def check_real(dtype: DTypeLike, where: str | Path, fix: str = "save real ones, e.g. the magnitude") -> None:
+    """InputError naming ``where`` and ``fix`` for a complex ``dtype``: a cast to float would drop the imaginary
+    part unsaid. Checked on the dtype, so a lazy array is refused before any pixel is read."""
+    if np.issubdtype(np.dtype(dtype), np.complexfloating):
+        raise InputError(f"{where}: complex pixel values ({np.dtype(dtype)}); {fix}")
 
 
 def _read_image_plain(path: str | Path) -> np.ndarray:

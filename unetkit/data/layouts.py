@@ -267,6 +267,8 @@ def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[st
     the output folder); the scan stops after ``limit`` entries."""
     import os
 
+    from unetkit.safety.records import RECORD_NAME
+
     inputs = list(inputs)
     found = {path.resolve() for path in find_images(inputs)}
     skipped = [Path(folder).resolve() for folder in exclude]
@@ -274,7 +276,7 @@ def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[st
     seen = 0
 
     def walked(folder: Path) -> bool:
-        return not (folder.name.startswith(".") or is_zarr_dir(folder) or (folder / "prediction.json").is_file()
+        return not (folder.name.startswith(".") or is_zarr_dir(folder) or (folder / RECORD_NAME).is_file()
                     or any(folder.resolve().is_relative_to(other) for other in skipped))
 
     for item in inputs:

@@ -27,7 +27,7 @@ import torch
 
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.channels import match_channels
-from unetkit.data.io import normalize_percentile
+from unetkit.data.io import check_real, normalize_percentile
 from unetkit.devices import select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
@@ -214,9 +214,7 @@ def check_array(image: Any, name: str = "image") -> Any:
     shape = tuple(int(n) for n in image.shape)
     if not shape or 0 in shape:
         raise InputError(f"{name}: the image has no pixels (shape {shape})")
-    if np.issubdtype(np.dtype(image.dtype), np.complexfloating):
-        raise InputError(f"{name}: complex pixel values ({image.dtype}); give real ones, e.g. np.abs(image) for "
-                         "the magnitude")
+    check_real(image.dtype, name, "give real ones, e.g. np.abs(image) for the magnitude")
     return image
 
 

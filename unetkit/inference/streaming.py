@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
+from unetkit.data.io import check_real
 from unetkit.data.ome import lazy_source, pixel_size
 from unetkit.errors import InputError
 from unetkit.inference import ome_writers, tiling
@@ -119,7 +120,8 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
 
 
 def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
-    """The active selection applied to a .npy / plain .zarr / plain TIFF array, whose axes are guessed as
+    """The active selection applied to a .npy or plain .zarr array (plain TIFFs get theirs in ``lazy_source``), whose
+    axes are guessed as
     ``open_source`` reads it (``channel_layout``: YX, CYX or YXC in 2D) unless ``--axes`` names them."""
     from unetkit.data.ome import ImageInfo, SelectedSource
 
@@ -431,8 +433,7 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     selection = merged(selection_of(config.data), active_selection())  # checkpoint's, then the caller's
     with use_selection(selection):
         source = open_source(image, predictor.spatial_dims)
-    if np.issubdtype(np.dtype(source.dtype), np.complexfloating):  # a float cast would drop the imaginary part
-        raise InputError(f"{image}: complex pixel values ({source.dtype}); save real ones, e.g. the magnitude")
+    check_real(source.dtype, image)  # before any pixel is read
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
     out_channels = config.model.out_channels

@@ -43,11 +43,7 @@ class PartialOutput:
         """Begin (or with ``resume`` continue) writing; returns True when an unfinished output is continued."""
         self.signature = json.loads(json.dumps(signature))  # as stored: tuples become lists
         if resume and self.work.exists() and self.progress.is_file():
-            try:
-                stored = json.loads(self.progress.read_text())
-            except (OSError, ValueError) as error:
-                raise InputError(f"{self.progress}: unreadable progress file ({error}); run again without "
-                                 "--resume to start over") from error
+            stored = self._read_progress()
             if stored.get("signature") != self.signature:
                 changed = sorted(k for k in self.signature if stored.get("signature", {}).get(k) != self.signature[k])
                 raise InputError(f"{self.work} was started with other settings ({', '.join(changed)} differ); "
@@ -65,10 +61,21 @@ class PartialOutput:
         if not (self.work.exists() and self.progress.is_file()):
             return None
         try:
-            stored = json.loads(self.progress.read_text())
-        except (OSError, ValueError):
+            return self._read_progress().get("signature")
+        except InputError:
             return None
-        return stored.get("signature") if isinstance(stored, dict) else None
+
+    def _read_progress(self) -> dict[str, Any]:
+        """The progress file's contents; InputError naming it when it cannot be read."""
+        try:
+            stored = json.loads(self.progress.read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(f"{self.progress}: unreadable progress file ({error}); run again without "
+                             "--resume to start over") from error
+        if not isinstance(stored, dict):
+            raise InputError(f"{self.progress}: unreadable progress file (not a JSON object); run again without "
+                             "--resume to start over")
+        return stored
 
     def mark_done(self, index: int) -> None:
         """Record piece ``index`` as written (call after its data are in the file)."""
