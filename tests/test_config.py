@@ -58,3 +58,13 @@ def test_small_object_weights_need_the_weight_map():
     validate_training_config(apply_overrides(RunConfig(), {"data.small_object_area": 100, "data.weight_map": True}))
     with pytest.raises(InputError, match="data.small_object_area=100 .*data.weight_map=true"):
         validate_training_config(apply_overrides(RunConfig(), {"data.small_object_area": 100}))
+
+
+def test_an_epoch_must_hold_one_batch():
+    """The loader drops a short last batch, so fewer patches per epoch than one batch trained nothing at all
+    (the run ended 'best epoch 1' with loss 0): training refuses it, naming both keys."""
+    from unetkit.config_rules import validate_training_config
+
+    validate_training_config(apply_overrides(RunConfig(), {"data.samples_per_epoch": 8, "train.batch_size": 8}))
+    with pytest.raises(InputError, match="data.samples_per_epoch=4 is smaller than train.batch_size=8"):
+        validate_training_config(apply_overrides(RunConfig(), {"data.samples_per_epoch": 4}))

@@ -256,15 +256,17 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
     from unetkit.safety.partial import PartialOutput
-    from unetkit.safety.paths import check_output_file
+    from unetkit.safety.paths import check_new_output, check_output_file
 
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     check_output_file(out, [image, model])
-    name = str(instances) if instances else ""
+    check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
+    name = str(instances) if instances else ""  # the unfinished one, under its own name
     into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name
     if instances and not into_ome_zarr:
         check_output_file(instances, [image, model, out], "--instances")
+        check_new_output(instances, "--instances")
     selection = {"channels": None if channels is None else list(channels), "axes": axes, "time": time,
                  "plane": plane}
     with contextlib.ExitStack() as locks:  # one writer per output file: <out>.lock (and <instances>.lock)

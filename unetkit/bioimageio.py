@@ -185,11 +185,34 @@ Largest difference of the exported logits from PyTorch on the verification input
 """
 
 
+def is_unetkit_package(path: str | Path) -> bool:
+    """Whether ``path`` is a package ``export_bioimageio`` wrote (a zip with an rdf.yaml tagged unetkit and our
+    weight files): an earlier export it may replace; anything else is never written over."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"rdf.yaml", "weights.onnx", "weights.ts"} <= names:
+                return False
+            return "unetkit" in archive.read("rdf.yaml").decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+
+
 def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str | None = None,
                       authors: list[str] | None = None, license: str = "CC-BY-4.0",
                       tile_size: int | None = None, test_image: str | Path | None = None,
                       description: str | None = None) -> BioimageioResult:
     """Write a bioimage.io model package (.zip) for ``checkpoint`` (a .pt file or run folder)."""
+    from unetkit.safety.paths import check_new_output, check_output_file
+
+    output = Path(output)
+    if output.suffix.lower() != ".zip":
+        raise InputError(f"--out {output}: a bioimage.io package is a .zip; give such a name")
+    folder = Path(checkpoint)
+    check_output_file(output, [checkpoint, *(folder / n for n in ("best.pt", "last.pt") if folder.is_dir())])
+    check_new_output(output, owned=is_unetkit_package, kind="an earlier unetkit bioimage.io package")
     _require_spec()
     import torch
     from bioimageio.spec import save_bioimageio_package
@@ -218,7 +241,6 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     rng = np.random.default_rng(0)
     raw = _test_image(config, in_shape, test_image, rng)
     expected = _expected_output(model, raw, config)
-    output = Path(output)
     name = name or f"unetkit {config.model.name} {run_dir.name}"
     left_out = [note for note in (small_objects_note(config),) if note]  # steps the format cannot express
 

@@ -199,6 +199,10 @@ def validate_training_config(config: Any) -> Any:
     if train.scheduler == "cosine-time" and train.time_budget_s <= 0:
         raise InputError(f"config key train.scheduler='cosine-time' needs train.time_budget_s > 0 (got "
                          f"{train.time_budget_s:g}); set a time budget (--time-budget) or use the cosine schedule")
+    if config.data.samples_per_epoch < train.batch_size:  # the loader drops a short last batch: no step at all
+        raise InputError(f"config key data.samples_per_epoch={config.data.samples_per_epoch} is smaller than "
+                         f"train.batch_size={train.batch_size}: an epoch would take no training step; raise "
+                         "data.samples_per_epoch or lower train.batch_size")
     if config.data.small_object_area > 0 and not config.data.weight_map:
         raise InputError(f"config key data.small_object_area={config.data.small_object_area:g} weights small objects "
                          "in the weight map, which is off; set data.weight_map=true or data.small_object_area=0")

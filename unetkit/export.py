@@ -30,6 +30,8 @@ CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSO
 CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run config
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 ONNX_OPSET = 18
+# endings an exported file may have: predict picks the engine's loader by them (.onnx, else TorchScript)
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".ts", ".pt", ".pth", ".torchscript")}
 
 
 @dataclass
@@ -44,7 +46,47 @@ class ExportResult:
 
 
 def default_suffix(fmt: str) -> str:
-    return {"onnx": ".onnx", "torchscript": ".ts"}[fmt]
+    return SUFFIXES[fmt][0]
+
+
+def is_unetkit_export(path: str | Path, fmt: str) -> bool:
+    """Whether ``path`` is a file that ``export_model`` wrote in format ``fmt`` (its run config inside): an
+    earlier export it may replace. Anything else (an image, a checkpoint, a foreign model) is not."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if fmt == "torchscript":  # a zip archive whose extra files hold ours
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(name.endswith(f"/extra/{CONFIG_FILE}") for name in archive.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return False
+    try:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - onnx raises protobuf DecodeError and others for foreign files
+        return False
+    return any(entry.key == CONFIG_KEY for entry in proto.metadata_props)
+
+
+def check_export_path(out_path: str | Path, fmt: str, inputs: list[str | Path]) -> Path:
+    """Refuse an output name the format's loader would not read back, an input, or an existing file that is not
+    an earlier export of this format (a typo like ``--out images/a.png`` destroyed the image before)."""
+    from unetkit.safety.paths import check_new_output, check_output_file
+
+    out = Path(out_path)
+    kind = {"onnx": "ONNX", "torchscript": "TorchScript"}[fmt]
+    endings = SUFFIXES[fmt]
+    named = endings[0] if len(endings) == 1 else f"{', '.join(endings[:-1])} or {endings[-1]}"
+    if out.suffix.lower() not in endings:
+        raise InputError(f"--out {out}: a {kind} export is named {named} (it is read back by its ending); give such "
+                         "a name")
+    check_output_file(out, inputs)
+    return check_new_output(out, owned=lambda path: is_unetkit_export(path, fmt),
+                            kind=f"an earlier unetkit {kind} export")
 
 
 def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: int = 2) -> list[tuple[int, ...]]:
@@ -133,9 +175,11 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
         raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")
     if fmt == "onnx":
         _require_onnx()
+    folder = Path(checkpoint)
+    out_path = check_export_path(out_path, fmt, [checkpoint, *(folder / n for n in ("best.pt", "last.pt")
+                                                              if folder.is_dir())])
     model, config = load_model(checkpoint, "cpu")
     model = model.eval()
-    out_path = Path(out_path)
     ensure_folder(out_path.parent)
     shapes = verification_shapes(config, tile_size)
     generator = torch.Generator().manual_seed(0)

@@ -24,3 +24,23 @@ def test_submit_writes_csv_and_json(tmp_path, capsys):
 def test_submit_missing_folder_is_a_clean_error(tmp_path, capsys):
     assert main(["submit", "--pred", str(tmp_path / "nope"), "--out", str(tmp_path / "s.csv")]) == 2
     assert "prediction folder not found" in capsys.readouterr().err
+
+
+def test_submit_replaces_only_an_earlier_submission(tmp_path, capsys):
+    """--out overwrote any file it named (an image, someone's CSV); now only a .csv and, when it exists, only an
+    earlier submission (its header) is replaced."""
+    from unetkit.data.io import write_labels
+
+    write_labels(tmp_path / "pred" / "abc.png", np.ones((4, 4), np.int32))
+    other = tmp_path / "notes.csv"
+    other.write_text("id,comment\n1,keep me\n")
+    picture = tmp_path / "a.png"
+    picture.write_bytes(b"\x89PNG keep")
+    for out, words in ((picture, "name it .csv"), (other, "not an earlier submission")):
+        assert main(["submit", "--pred", str(tmp_path / "pred"), "--out", str(out)]) == 2
+        assert words in capsys.readouterr().err
+    assert other.read_text() == "id,comment\n1,keep me\n" and picture.read_bytes() == b"\x89PNG keep"
+    out = tmp_path / "s.csv"
+    for _ in range(2):
+        assert main(["submit", "--pred", str(tmp_path / "pred"), "--out", str(out)]) == 0
+    assert out.read_text().splitlines() == ["ImageId,EncodedPixels", "abc,1 16"]

@@ -63,7 +63,7 @@ def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, 
     labels = viewer.add_labels(truth.astype(np.int32), name="truth")
     widget = widgets.train_widget()
     widget(viewer=viewer, image=image, labels=labels, out_dir=tmp_path / "run", epochs=1, patch=32,
-           task="instances", depth=2, base_channels=4, samples_per_epoch=4)
+           task="instances", depth=2, base_channels=4, samples_per_epoch=8)
     qtbot.waitUntil(lambda: "unetkit training curves" in viewer.layers, timeout=300_000)
     assert (tmp_path / "run" / "best.pt").is_file()
     assert "best epoch 1" in viewer.status

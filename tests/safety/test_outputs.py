@@ -190,3 +190,67 @@ def test_ome_tiff_and_png_of_one_name_collide(dataset, run_dir, tmp_path, capsys
     err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "pred"),
                                   "--quiet"])
     assert "'cells'" in err
+
+
+def test_single_file_outputs_never_replace_a_file_they_did_not_write(dataset, run_dir, tmp_path, capsys):
+    """export, weights and predict-large wrote over whatever their --out named: a typo like
+    ``--out images/a.png`` replaced an image with a model, ``--instances masks/a.tif`` a training mask. Now an
+    export replaces only an earlier export of its format, the others nothing; every refusal leaves the file."""
+    image = tmp_path / "a.png"
+    shutil.copy(next((dataset / "test" / "images").iterdir()), image)
+    mask = tmp_path / "a.tif"
+    shutil.copy(next((dataset / "test" / "masks").iterdir()), mask)
+    foreign = tmp_path / "foreign.ts"
+    foreign.write_bytes(b"not ours")
+    other_checkpoint = tmp_path / "other.pt"  # a checkpoint is a zip archive too, not a TorchScript one
+    shutil.copy(run_dir / "last.pt", other_checkpoint)
+    before = {path: path.read_bytes() for path in (image, mask, foreign, other_checkpoint)}
+    checkpoint = run_dir / "best.pt"
+    kept = checkpoint.read_bytes()
+    for argv, words in (
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(image)], ".ts, .pt, .pth"),
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(foreign)], "already exists"),
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(checkpoint)], "is also an input"),
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(other_checkpoint)],
+         "not an earlier unetkit TorchScript export"),
+        (["export", "--model", str(run_dir), "--format", "bioimageio", "--out", str(image)], "is a .zip"),
+        (["weights", "--labels", str(dataset / "test" / "masks" / "img_0.tif"), "--out", str(mask)], "already exists"),
+    ):
+        err = _exit_one_line(capsys, argv)
+        assert words in err, (argv, err)
+    assert checkpoint.read_bytes() == kept
+    exported = tmp_path / "model.ts"
+    for _ in range(2):  # an earlier export of the same format is replaced: exporting again after training
+        assert main(["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(exported)]) == 0
+    array = tmp_path / "a.npy"
+    np.save(array, np.asarray(Image.open(image)))
+    err = _exit_one_line(capsys, ["predict-large", str(array), "--model", str(run_dir), "--out", str(foreign),
+                                  "--quiet"])
+    assert "--out" in err and "already exists" in err
+    err = _exit_one_line(capsys, ["predict-large", str(array), "--model", str(run_dir), "--out",
+                                  str(tmp_path / "p.npy"), "--instances", str(mask), "--quiet"])
+    assert "--instances" in err and "already exists" in err and not (tmp_path / "p.npy").exists()
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_only_a_unetkit_package_is_an_earlier_bioimageio_export(tmp_path):
+    """A zip is replaced by ``export --format bioimageio`` only when it is one of ours: rdf.yaml tagged unetkit
+    beside both weight files; another zip (someone's data, another tool's package) is never written over."""
+    import zipfile
+
+    from unetkit.bioimageio import is_unetkit_package
+
+    def package(name: str, files: dict[str, str]):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as archive:
+            for member, text in files.items():
+                archive.writestr(member, text)
+        return path
+
+    ours = {"rdf.yaml": "tags: [unet, unetkit]\n", "weights.onnx": "x", "weights.ts": "x"}
+    assert is_unetkit_package(package("ours.zip", ours))
+    assert not is_unetkit_package(package("theirs.zip", {**ours, "rdf.yaml": "tags: [stardist]\n"}))
+    assert not is_unetkit_package(package("data.zip", {"images/a.png": "x"}))
+    (tmp_path / "plain.zip").write_text("not a zip")
+    assert not is_unetkit_package(tmp_path / "plain.zip")
+    assert not is_unetkit_package(tmp_path / "missing.zip")

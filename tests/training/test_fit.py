@@ -58,6 +58,8 @@ def test_checkpoint_alone_rebuilds_the_model(tiny_dataset, tmp_path):
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
     with pytest.raises(InputError, match="already holds a run"):
         fit(_config(), tiny_dataset / "train", tmp_path / "r", progress=False)
+    with pytest.raises(InputError, match="no run to resume .*leave out --resume"):
+        fit(None, None, tmp_path / "never", resume=True, progress=False)
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):

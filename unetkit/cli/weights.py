@@ -38,14 +38,15 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.data.io import read_label_volume, read_labels, write_tiff
     from unetkit.data.weightmaps import instance_labels_from_foreground, weight_map
     from unetkit.errors import InputError
-    from unetkit.safety.paths import check_output_file
+    from unetkit.safety.paths import check_new_output, check_output_file
 
     check_output_file(args.out, [args.labels])
     check_output_file(Path(args.out).with_suffix(".png"), [args.labels], "--out (its .png picture)")
-
     out = Path(args.out)
     if format_of(out) != "tiff":
         raise InputError(f"--out {out}: the weight map is written as a float32 TIFF; name it .tif or .tiff")
+    check_new_output(out)
+    check_new_output(out.with_suffix(".png"), "--out (its .png picture)")
     labels = read_label_volume(args.labels) if args.volume else read_labels(args.labels)
     values = np.unique(labels)
     if args.from_foreground:

@@ -138,6 +138,17 @@ def _label_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(LABEL_FILE_EXTENSIONS))
 
 
+def is_submission(path: str | Path) -> bool:
+    """Whether ``path`` is a submission CSV (its first line the header ``ImageId,EncodedPixels``): one that
+    ``unetkit submit`` may replace with a new one."""
+    try:
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return header is not None and tuple(h.strip() for h in header) == SUBMISSION_HEADER
+
+
 def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int]:
     """Write the Kaggle CSV for every label image (.tif/.tiff/.png) in ``pred_dir``, or in its ``labels/`` (the
     folder ``unetkit predict`` writes) when ``pred_dir`` holds none; creates the CSV's folder.

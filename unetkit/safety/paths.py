@@ -5,6 +5,8 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
 - an output folder must not be an input, hold an input (at any depth), or be a dataset folder
   (one with an ``images/`` sub-folder, whose ``masks/`` or ``labels/`` the outputs would replace);
 - an output file must not be one of the input files, and must not be an existing folder;
+- a single-file output (an export, a weight map, a large image's prediction) must not exist already, unless it is
+  recognisably the same command's own earlier output of that kind (then it is replaced, atomically);
 - an output folder must not be an existing file;
 - an evaluation's output folder must not be, hold or lie inside the truth, must not hold the predictions
   (it may be the predictions' folder itself, the default), and must not write over a file it reads;
@@ -58,6 +60,18 @@ def check_output_file(output: str | Path, inputs: Iterable[str | Path] = (), opt
     if out.is_dir() and out.suffix.lower() != ".zarr":
         raise InputError(f"{option} {out} is an existing folder; give a file name")
     return out
+
+
+def check_new_output(output: str | Path, option: str = "--out", owned: Callable[[Path], bool] | None = None,
+                     kind: str = "") -> Path:
+    """Refuse an output file (or store) that exists already, unless ``owned(path)`` says it is an earlier output
+    of this kind (``kind`` names it in the message, e.g. "a unetkit ONNX export"); returns the path."""
+    out = Path(output)
+    if not out.exists() or (owned is not None and owned(out)):
+        return out
+    other = f" and is not {kind}" if owned is not None and kind else ""
+    raise InputError(f"{option} {out} already exists{other}; unetkit writes no file over another: give a new name, "
+                     "or move that file away first")
 
 
 def check_evaluation_output(out_dir: str | Path, truth: str | Path, pred: str | Path, files: Iterable[str | Path],

@@ -7,10 +7,13 @@ targets and weight maps once per image.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from unetkit.config import RunConfig
 from unetkit.data.layouts import split_samples
+from unetkit.data.overlap import overlap_note, shared_images
 from unetkit.data.splits import SplitData
 from unetkit.errors import InputError
 from unetkit.tasks import get_task
@@ -23,6 +26,9 @@ def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
     samples = task.find_samples(train_dir, config)
     if val_dir:
         train_samples, val_samples = samples, task.find_samples(val_dir, config)
+        note = overlap_note(shared_images(train_samples, val_samples), len(val_samples))
+        if note and os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
+            print(note, file=sys.stderr, flush=True)
     else:
         train_samples, val_samples = split_samples(samples, config.data.val_fraction, config.data.split_seed)
     if not train_samples:

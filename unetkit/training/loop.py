@@ -166,6 +166,9 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
     """(config, train folder, val folder, resume state): from ``last.pt`` when resuming, else the config
     resolved from the data; a run folder that already holds a run is refused unless resuming."""
     if resume:
+        if not (run_dir / "last.pt").exists():
+            raise InputError(f"{run_dir}: no run to resume (no last.pt: it is written at the end of the first "
+                             "epoch); leave out --resume to start one")
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
