@@ -210,6 +210,13 @@ def test_tune_postprocess_binary_ignores_seed_threshold_and_checks_inputs():
         tune_postprocess([prob], [truth], "binary", grid={"sigma": [1]})
     with pytest.raises(InputError, match="one truth per"):
         tune_postprocess([prob], [], "binary")
+    # grids that were tuned (a threshold of 2, a negative size) or crashed (a word, a bare number, a list)
+    for grid, words in (({"threshold": [2]}, "threshold=2: .*expected a number in \\[0, 1\\]"),
+                        ({"min_size": [-1]}, "min_size=-1: .*expected an integer >= 0"),
+                        ({"threshold": ["a"]}, "threshold='a'"), ({"threshold": 0.5}, "must be a list"),
+                        ([1, 2], "JSON object of lists"), ({"min_size": []}, "are empty")):
+        with pytest.raises(InputError, match=words):
+            tune_postprocess([prob], [truth], "binary", grid=grid)
     with pytest.raises(InputError, match="does not match"):
         tune_postprocess([prob], [truth[:10]], "binary")
 

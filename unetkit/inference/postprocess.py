@@ -390,6 +390,35 @@ def _grid_points(grid: dict[str, list[Any]], keys: list[str]) -> list[dict[str, 
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
+def check_grid(grid: Any, base: PostprocessConfig) -> dict[str, list[Any]]:
+    """A copy of ``grid`` ({parameter: [values]}) with every value checked by the config's own rules (a
+    threshold of 2, a negative min_size or a word were tuned, or crashed, before); InputError names the first."""
+    from unetkit.config import RunConfig
+    from unetkit.config_rules import validate_config
+
+    fields = {f.name for f in dataclasses.fields(PostprocessConfig)}
+    if not isinstance(grid, dict):
+        raise InputError(f"the grid must be a JSON object of lists, e.g. {{\"threshold\": [0.4, 0.5]}}; got {grid!r}")
+    unknown = sorted(set(grid) - fields)
+    if unknown:
+        raise InputError(
+            f"unknown postprocess parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+        )
+    for key, values in grid.items():
+        if not isinstance(values, (list, tuple)):
+            raise InputError(f"grid values for {key} must be a list, e.g. {{\"{key}\": [{values!r}]}}; got {values!r}")
+    empty = [key for key, values in grid.items() if len(values) == 0]
+    if empty:
+        raise InputError(f"grid values for {', '.join(empty)} are empty; give at least one value each")
+    for key, values in grid.items():
+        for value in values:
+            try:
+                validate_config(RunConfig(postprocess=dataclasses.replace(base, **{key: value})))
+            except InputError as error:
+                raise InputError(f"grid value {key}={value!r}: {error}") from error
+    return {key: list(values) for key, values in grid.items()}
+
+
 def tune_postprocess(
     prob_maps: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],
@@ -418,16 +447,7 @@ def tune_postprocess(
         )
     base = base or PostprocessConfig()
     score_fn = score_fn or _default_score
-    fields = {f.name for f in dataclasses.fields(PostprocessConfig)}
-    grid = dict(DEFAULT_GRID if grid is None else grid)
-    unknown = sorted(set(grid) - fields)
-    if unknown:
-        raise InputError(
-            f"unknown postprocess parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
-        )
-    empty = [key for key, values in grid.items() if len(values) == 0]
-    if empty:
-        raise InputError(f"grid values for {', '.join(empty)} are empty; give at least one value each")
+    grid = check_grid(DEFAULT_GRID if grid is None else grid, base)
     method = grid.pop("method", [base.method])
     if len(method) != 1:
         raise InputError("tune one method at a time: give 'method' a single value (or leave it out)")

@@ -15,13 +15,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from unetkit import checkpoint as ckpt
-from unetkit.config import apply_overrides, to_dict
+from unetkit.config import PostprocessConfig, apply_overrides, to_dict
 from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for
-from unetkit.inference.postprocess import tune_postprocess
+from unetkit.inference.postprocess import check_grid, tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.pretrained import is_packaged
 
@@ -32,6 +32,8 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
     """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them."""
     if update and is_packaged(checkpoint):
         raise InputError(f"'{checkpoint}' is a packaged model and stays as shipped; tune it without --update")
+    if grid is not None:
+        check_grid(grid, PostprocessConfig())  # a bad value is named before any image is predicted
     predictor = Predictor.load(checkpoint, device)
     config = predictor.config
     kind = predictor.task.instance_kind(config)
