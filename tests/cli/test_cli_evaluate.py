@@ -1,6 +1,7 @@
 """`unetkit evaluate` through unetkit.cli.main on small folders made here."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -121,3 +122,24 @@ def test_regression_json(tmp_path, capsys):
     assert code == 0
     summary = last_json(capsys)
     assert summary["mae"] == 0.0 and summary["ssim"] == pytest.approx(1.0) and summary["psnr"] is None
+
+
+def test_non_finite_or_float_predictions_are_named(tmp_path, capsys):
+    """A NaN probability map printed a RuntimeWarning and 'range nan..nan'; a NaN regression prediction was left
+    out of the means without a word; a float TIFF as instance labels was called 'not a 3D volume'."""
+    truth = np.zeros((8, 8), np.uint8)
+    truth[2:5, 2:5] = 255
+    write_png(tmp_path / "t" / "a.png", truth)
+    write_tiff(tmp_path / "t" / "b.tif", np.ones((8, 8), np.float32))  # regression truths
+    nan_map = np.full((8, 8), np.nan, np.float32)
+    write_tiff(tmp_path / "p" / "a.tif", nan_map)
+    write_tiff(tmp_path / "p" / "b.tif", np.full((8, 8), 0.5, np.float32))
+    for task, words in (("binary", "a.tif: 64 NaN/Inf value(s) in the probabilities"),
+                        ("regression", "a.tif: 64 NaN/Inf value(s) in the prediction"),
+                        ("instances", "a.tif: label image holds non-integer values")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # the NaN map used to warn before its message
+            assert main(["evaluate", "--task", task, "--truth", str(tmp_path / "t"), "--pred",
+                         str(tmp_path / "p")]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err

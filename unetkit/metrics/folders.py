@@ -231,14 +231,37 @@ def _is_tiff(path: Path) -> bool:
     return format_of(path) == "tiff"
 
 
+def _single_page(path: Path) -> bool:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.pages) == 1
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return False
+
+
 def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
-    """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses."""
+    """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses. A one-page
+    TIFF that both refuse is named by the 2D reader's reason (its values), not the volume reader's."""
     try:
         return read_2d(path)
-    except InputError:
+    except InputError as flat_error:
         if not _is_tiff(path):
             raise
-        return read_3d(path)
+        try:
+            return read_3d(path)
+        except InputError:
+            if _single_page(path):
+                raise flat_error from None
+            raise
+
+
+def _check_finite(array: np.ndarray, path: Path, what: str) -> None:
+    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise InputError(f"{path}: {bad} NaN/Inf value(s) in {what}; it must be finite everywhere (a NaN pixel "
+                         "would leave the image out of the means, or make its score meaningless)")
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -286,7 +309,8 @@ def _binary_prediction(path: Path) -> tuple[np.ndarray, bool]:
                 "foreground probability per pixel (H, W)"
             )
         prob = array[0]
-        if prob.size and (not np.all(np.isfinite(prob)) or prob.min() < -1e-6 or prob.max() > 1 + 1e-6):
+        _check_finite(prob, path, "the probabilities")
+        if prob.size and (prob.min() < -1e-6 or prob.max() > 1 + 1e-6):
             raise InputError(
                 f"{path}: float values range {np.nanmin(prob):.3g}..{np.nanmax(prob):.3g}, not probabilities "
                 "in [0, 1]; save foreground probabilities, or a mask (non-zero = foreground) as PNG or "
@@ -519,6 +543,8 @@ def evaluate_regression(
         truth_path = item.path if item.sample is None else item.sample.label_paths[0]
         truth = _read_array(truth_path).astype(np.float64)
         pred = _read_array(chosen).astype(np.float64)
+        _check_finite(truth, truth_path, "the truth")
+        _check_finite(pred, chosen, "the prediction")
         _check_same_shape(truth, pred, item, chosen)
         scores = regression_scores(truth, pred, data_range=data_range, spatial_dims=truth.ndim - 1)
         rows.append({"name": item.name, **scores})
