@@ -29,6 +29,14 @@ def test_info_table_and_invalid_size(capsys):
     assert "parameters" in capsys.readouterr().out
     assert main(["info", "--input-size", "570"]) == 2
     assert "use 556 or 572" in capsys.readouterr().err
+    # each of these was a traceback (exit 1) from deep inside the model or the option parsing
+    for argv, words in ((["--depth", "0"], "model.depth=0: expected an integer in [1, 10]"),
+                        (["--depth", "30"], "model.depth=30"), (["--in-channels", "0"], "model.in_channels=0"),
+                        (["--pool-sizes", "a,b"], "--pool-sizes 'a,b': expected integer factors"),
+                        (["--input-size", "5", "6", "7"], "input size needs 2 values")):
+        assert main(["info", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_every_subcommand_is_registered():

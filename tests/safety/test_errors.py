@@ -52,6 +52,21 @@ def test_tiff_claiming_more_memory_than_the_machine_is_one_line(run_dir, tmp_pat
              "big.tif", "GiB", "predict-large")
 
 
+def test_an_image_that_reads_but_cannot_be_predicted_whole_is_sent_to_predict_large(run_dir, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """The raw pixels fit (a 3600 MP uint8 TIFF is 3.4 GiB) while prediction holds ~78 bytes per pixel: the
+    process was killed by the system after minutes. Now the header decides, before anything is read."""
+    import tifffile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "wide.tif", np.zeros((2000, 2000), np.uint8))  # 4 MiB of pixels, ~0.3 GiB to predict
+    monkeypatch.setattr("unetkit.safety.memory.physical_memory_bytes", lambda: 64 * 2**20)  # a 64 MiB machine
+    one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"],
+             "wide.tif", "4 MP image whole needs about 0.3 GiB", "predict-large")
+    assert not (tmp_path / "p" / "masks").exists()
+
+
 def test_out_that_is_a_file_or_a_folder_of_the_wrong_kind(dataset, run_dir, tmp_path, capsys):
     afile = tmp_path / "taken.txt"
     afile.write_text("x")

@@ -46,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
         config = stored.model
         size = args.input_size or list(stored.inference.tile_shape) or [stored.inference.tile_size]
     else:
-        pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
+        try:
+            pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
+        except ValueError as error:
+            raise InputError(f"--pool-sizes {args.pool_sizes!r}: expected integer factors per level, levels "
+                             "separated by ';' and axes by ',' (e.g. '1,2,2;2,2,2' for a 3D net)") from error
         config = ModelConfig(
             name=args.model, in_channels=args.in_channels,  # unet3d: 3D (models.registry.resolve_model_config)
             out_channels=args.classes, depth=args.depth, base_channels=args.base_channels,
@@ -54,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
             norm=args.norm, upsample=args.upsample, pool_sizes=pools,
         )
         size = args.input_size or [572]
+        from unetkit.config import RunConfig
+        from unetkit.config_rules import validate_config
+
+        validate_config(RunConfig(model=config))  # --depth 0 or 30 were tracebacks deep in the model
     info = model_info(config, tuple(size))
     if args.json:
         print(json.dumps(info))

@@ -32,11 +32,12 @@ from tqdm.auto import tqdm
 from unetkit.config import RunConfig
 from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
-from unetkit.data.io import normalize_percentile, read_image
+from unetkit.data.io import image_shape, normalize_percentile, read_image
 from unetkit.data.ome import image_stem, pixel_size, selected_channel_names
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
 from unetkit.safety.finite import apply_nan_policy, nan_policy
+from unetkit.safety.memory import check_prediction_fits
 from unetkit.safety.paths import check_output_folder, check_unique_stems
 from unetkit.tasks import OutputOptions
 
@@ -153,10 +154,20 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
     return rows
 
 
+def _check_fits(path: Path, config: RunConfig) -> None:
+    """Refuse, from the header, a 2D image too large to predict whole here (``predict-large`` is for those)."""
+    try:
+        shape = image_shape(path)
+    except Exception:  # noqa: BLE001 - a file it cannot size (a store, a bomb): its reader names what is wrong
+        return
+    check_prediction_fits(path, shape, config.model.in_channels, config.model.out_channels)
+
+
 def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
           ) -> tuple[np.ndarray, OutputWriter, dict[str, Any]]:
     """(normalised image (C, *S), its output writer, the start of its summary row)."""
     if not volumetric:
+        _check_fits(path, config)
         raw = read_for_prediction(path, config)
         image = prepare_for_prediction(raw, path, config)
         # outputs keep the pixel size (µm per y, x) when the file states it; object tables measure the

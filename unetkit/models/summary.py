@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from unetkit.config import ModelConfig
+from unetkit.errors import InputError
 from unetkit.models import sizes
 from unetkit.models.registry import build_model, resolve_model_config
 
@@ -63,7 +64,8 @@ def model_info(config: ModelConfig, input_size: Sequence[int]) -> dict[str, Any]
     if len(input_size) == 1:
         input_size = tuple(input_size) * spatial_dims
     if len(input_size) != spatial_dims:
-        raise ValueError(f"input size needs {spatial_dims} values, got {list(input_size)}")
+        raise InputError(f"input size needs {spatial_dims} values (one, or one per axis of a {spatial_dims}D "
+                         f"network), got {list(input_size)}")
     out = sizes.output_size(input_size, config.depth, config.padding, config.pool_sizes or None)
     info: dict[str, Any] = {
         "model": config.name,

@@ -30,3 +30,31 @@ def check_fits_in_memory(path: str | Path, shape: tuple[int, ...], itemsize: int
     if limit and need > limit:
         raise InputError(f"{Path(path)}: the image needs {need / 2**30:.1f} GiB to read whole (shape {tuple(shape)}), "
                          f"more than half of this machine's memory; use predict-large, which reads it tile by tile")
+
+
+# Bytes per pixel that ``predict`` holds for a whole 2D image, beside the network: the normalised input
+# (4 x channels), the stitched class scores and probabilities (about 24 x classes: accumulators, softmax and the
+# written copies) and ~24 for masks, labels and the overlay. Measured on 16 MP (BENCHMARKS.md, "Memory of a
+# whole-image prediction"): 78 bytes per pixel for a 1-channel, 2-class model.
+PREDICT_BYTES_PER_CHANNEL, PREDICT_BYTES_PER_CLASS, PREDICT_BYTES_FIXED = 4, 24, 24
+
+
+def predict_bytes(pixels: int, channels: int, classes: int) -> int:
+    """Estimated peak memory of predicting ``pixels`` whole (besides the network and torch itself)."""
+    per_pixel = PREDICT_BYTES_PER_CHANNEL * channels + PREDICT_BYTES_PER_CLASS * classes + PREDICT_BYTES_FIXED
+    return int(pixels) * per_pixel
+
+
+def check_prediction_fits(path: str | Path, shape: tuple[int, ...], channels: int, classes: int,
+                          share: float = 0.8) -> None:
+    """InputError, before the image is read, when predicting it whole would need more than ``share`` of the
+    memory: the process would be killed by the system (a 3600 MP TIFF was, after minutes) instead of told."""
+    pixels = 1
+    for n in shape:
+        pixels *= int(n)
+    need = predict_bytes(pixels, channels, classes)
+    memory = physical_memory_bytes()
+    if memory and need > memory * share:
+        raise InputError(f"{Path(path)}: predicting this {pixels / 1e6:.0f} MP image whole needs about "
+                         f"{need / 2**30:.1f} GiB, more than {share:.0%} of this machine's {memory / 2**30:.1f} GiB; "
+                         "use `unetkit predict-large`, which reads and writes it tile by tile")
