@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from unetkit.config import RunConfig
 from unetkit.data.layouts import split_samples
 from unetkit.data.overlap import overlap_note, shared_images
@@ -27,12 +29,30 @@ def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
     if val_dir:
         train_samples, val_samples = samples, task.find_samples(val_dir, config)
         note = overlap_note(shared_images(train_samples, val_samples), len(val_samples))
-        if note and os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
-            print(note, file=sys.stderr, flush=True)
+        if note:
+            _say(note)
     else:
         train_samples, val_samples = split_samples(samples, config.data.val_fraction, config.data.split_seed)
     if not train_samples:
         raise InputError(f"{train_dir}: no training images left after the validation split")
     train = task.build_split(train_samples, config, "loading train")
+    if task.activation == "softmax" and not _any_foreground(train, config):
+        raise InputError(f"{train_dir}: no mask of the {len(train.targets)} training images holds any object (every "
+                         "label pixel is 0, background): the network would learn to find nothing; check the masks "
+                         "(saved blank, or their values lost in a conversion)")
     val = task.build_split(val_samples, config, "loading val", with_weights=False)
+    if task.activation == "softmax" and val.targets and not _any_foreground(val, config):
+        _say("note: no validation mask holds any object: validation scores cannot tell a good network from one "
+             "that finds nothing, and best.pt is chosen on them; give --val images with objects")
     return train, val, config.model.in_channels
+
+
+def _any_foreground(split: SplitData, config: RunConfig) -> bool:
+    """Whether any target pixel is a class other than background (the ignore label left out)."""
+    ignore = config.data.ignore_label
+    return any(np.any((target > 0) & (target != ignore)) for target in split.targets)
+
+
+def _say(line: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
+        print(line, file=sys.stderr, flush=True)
