@@ -68,7 +68,8 @@ def _write_pair(folder: Path, image: napari.layers.Image, labels: napari.layers.
 
 @magic_factory(call_button="Train", out_dir={"label": "run folder", "mode": "d"},
                epochs={"min": 1, "max": 1000}, patch={"min": 32, "step": 16},
-               task={"choices": ["instances", "binary"]})
+               task={"choices": ["instances", "binary"]},
+               samples_per_epoch={"min": 8, "max": 100_000})  # at least one batch of 8 patches
 def train_widget(viewer: napari.Viewer, image: napari.layers.Image, labels: napari.layers.Labels,
                  out_dir: Path = Path("runs/napari"), epochs: int = 10, patch: int = 128,
                  task: str = "instances", depth: int = 4, base_channels: int = 16,
