@@ -127,3 +127,20 @@ def test_nuclei3d_pair_layout():
     image, labels = load_volume_sample(samples[0])
     assert image.shape == (1, 31, 61, 57) and labels.shape == (31, 61, 57)
     assert len(np.unique(labels)) - 1 == 51  # instance ids, 0 = background
+
+
+def test_volume_size_from_the_header_and_nifti_headers_checked_before_reading(tmp_path, monkeypatch):
+    """``predict`` sizes a volume from its header (channels left out) to send one too large to predict whole
+    to predict-large; a NIfTI header claiming more than half the memory was read whole before."""
+    from unetkit.data.volumes import volume_voxels
+
+    write_volume(tmp_path / "c.tif", np.zeros((2, 3, 8, 9), np.float32))  # (C, D, H, W), stored ZCYX
+    assert volume_voxels(tmp_path / "c.tif") == 3 * 8 * 9
+    (tmp_path / "slices").mkdir()
+    assert volume_voxels(tmp_path / "slices") is None and volume_voxels(tmp_path / "missing.tif") is None
+    pytest.importorskip("nibabel")  # an optional reader: the TIFF checks above ran either way
+    write_volume(tmp_path / "v.nii.gz", np.zeros((4, 6, 8), np.float32))
+    assert volume_voxels(tmp_path / "v.nii.gz") == 4 * 6 * 8
+    monkeypatch.setattr("unetkit.safety.memory.physical_memory_bytes", lambda: 1024)  # a 1 KiB machine
+    with pytest.raises(InputError, match="v.nii.gz: the image needs .* predict-large"):
+        read_volume_file(tmp_path / "v.nii.gz")

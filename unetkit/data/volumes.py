@@ -40,6 +40,7 @@ from unetkit.data.layouts import LABEL_WORDS, Sample
 from unetkit.errors import InputError
 from unetkit.safety.atomic import atomic_path
 from unetkit.safety.finite import apply_nan_policy
+from unetkit.safety.memory import check_fits_in_memory
 
 VOLUME_EXTENSIONS = extensions("volume")  # unetkit.data.formats
 WRITE_EXTENSIONS = extensions(name="tiff") + extensions(name="nifti")  # vendor formats are read-only
@@ -177,6 +178,11 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, VolumeMeta]:
     nibabel = _nibabel(path)
     try:
         image = nibabel.load(str(path))
+        itemsize = image.get_data_dtype().itemsize
+    except Exception as error:  # nibabel raises many types for bad files
+        raise InputError(f"{path}: cannot read the NIfTI file ({type(error).__name__}: {error})") from error
+    check_fits_in_memory(path, image.shape, itemsize)  # a header can claim any size: checked before reading
+    try:
         data = np.asanyarray(image.dataobj)
     except Exception as error:  # nibabel raises many types for bad files
         raise InputError(f"{path}: cannot read the NIfTI file ({type(error).__name__}: {error})") from error
@@ -207,6 +213,23 @@ def read_meta(path: str | Path) -> VolumeMeta:
         spacing = pixel_size(path, 3)
         return VolumeMeta(spacing, "um") if spacing else VolumeMeta()
     return _tiff_meta(path)
+
+
+def volume_voxels(path: str | Path) -> int | None:
+    """Voxels of a volume file's spatial axes, from its header only (TIFF: all but channels and time; NIfTI: X, Y,
+    Z); None where the header does not say (slice folders, vendor files, unreadable headers)."""
+    path = Path(path)
+    try:
+        if path.is_file() and _is_nifti(path):
+            shape = _nibabel(path).load(str(path)).header.get_data_shape()[:3]
+            return int(np.prod(shape))
+        if path.is_file() and _extension(path) in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return int(np.prod([n for n, axis in zip(series.shape, series.axes, strict=True) if axis not in "CST"]))
+    except Exception:  # noqa: BLE001 - an unreadable header: the reader names the problem
+        return None
+    return None
 
 
 def read_volume_file(path: str | Path) -> tuple[np.ndarray, VolumeMeta]:

@@ -175,8 +175,12 @@ def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
         writer = OutputWriter(out_dir, image_stem(path), spacing=pixel_size(path), raw=raw,  # cells.ome.tif -> cells
                               channel_names=selected_channel_names(path, selection_of(config.data)))
         return image, writer, {"image": str(path), "height": image.shape[1], "width": image.shape[2]}
-    from unetkit.data.volumes import NIFTI_EXTENSIONS, read_volume_file, volume_stem
+    from unetkit.data.volumes import NIFTI_EXTENSIONS, read_volume_file, volume_stem, volume_voxels
 
+    voxels = volume_voxels(path)
+    if voxels is not None:  # from the header, before reading: predict-large streams what is too large
+        check_prediction_fits(path, (voxels,), config.model.in_channels, config.model.out_channels,
+                              noun="megavoxel volume")
     raw, meta = read_volume_file(path)  # as load_volume, keeping the raw values for the object table
     image = normalize_percentile(apply_nan_policy(raw, path), config.data.normalize_low, config.data.normalize_high)
     image = match_channels(image, config.model.in_channels, path)  # (C, D, H, W)

@@ -46,7 +46,7 @@ def predict_bytes(pixels: int, channels: int, classes: int) -> int:
 
 
 def check_prediction_fits(path: str | Path, shape: tuple[int, ...], channels: int, classes: int,
-                          share: float = 0.8) -> None:
+                          share: float = 0.8, noun: str = "MP image") -> None:
     """InputError, before the image is read, when predicting it whole would need more than ``share`` of the
     memory: the process would be killed by the system (a 3600 MP TIFF was, after minutes) instead of told."""
     pixels = 1
@@ -55,6 +55,6 @@ def check_prediction_fits(path: str | Path, shape: tuple[int, ...], channels: in
     need = predict_bytes(pixels, channels, classes)
     memory = physical_memory_bytes()
     if memory and need > memory * share:
-        raise InputError(f"{Path(path)}: predicting this {pixels / 1e6:.0f} MP image whole needs about "
+        raise InputError(f"{Path(path)}: predicting this {pixels / 1e6:.0f} {noun} whole needs about "
                          f"{need / 2**30:.1f} GiB, more than {share:.0%} of this machine's {memory / 2**30:.1f} GiB; "
                          "use `unetkit predict-large`, which reads and writes it tile by tile")
