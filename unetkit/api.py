@@ -152,7 +152,7 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
 
 
 def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str | Path | None = None,
-             **options: Any) -> EvaluationResult:
+             only_predicted: bool = False, **options: Any) -> EvaluationResult:
     """Score a folder of predictions against the truth; per-image rows and a dataset summary.
 
     Args:
@@ -163,6 +163,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         out: write the per-image CSV (and the confusion matrix) into this folder; None: write nothing.
             It may be the ``pred`` folder, but must not overlap the truth, hold the ``pred`` folder or
             replace a file the evaluation reads (an InputError, before anything is read).
+        only_predicted: score only the truth images that have a prediction (part of a dataset was predicted);
+            ``summary["truth_left_out"]`` counts the others. Off: a truth image without a prediction is refused.
         **options: per task: binary ``threshold``; instances ``thresholds``; multiclass
             ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``; regression ``data_range``.
 
@@ -180,7 +182,12 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
     task_object = get_task(task)
     if out is not None:  # before reading: the outputs never overlap the inputs
         check_evaluation_output(out, truth, pred, task_object.evaluation_files(Path(out)))
-    result = task_object.evaluate(truth, pred, **options)
+    from unetkit.metrics.folders import predicted_only
+
+    with predicted_only(only_predicted) as left_out:
+        result = task_object.evaluate(truth, pred, **options)
+    if only_predicted:
+        result.summary["truth_left_out"] = int(sum(left_out))
     if out is not None:
         result.written = task_object.write_evaluation(result, Path(out))
     return result

@@ -143,3 +143,25 @@ def test_non_finite_or_float_predictions_are_named(tmp_path, capsys):
                          str(tmp_path / "p")]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_part_of_a_dataset_is_scored_with_only_predicted(binary_folders, tmp_path, capsys):
+    """Predicting a few images of a dataset and scoring them against its truth folder was refused with no way
+    out but deleting truth files; --only-predicted scores the predicted part and says how much it left out."""
+    truth, pred = binary_folders
+    kept = sorted(p for p in pred.iterdir() if p.is_file())[:1]
+    part = tmp_path / "part"
+    part.mkdir()
+    for path in kept:
+        (part / path.name).write_bytes(path.read_bytes())
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(part)]) == 2
+    assert "--only-predicted" in capsys.readouterr().err
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(part), "--only-predicted", "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    n_truth = len([p for p in truth.iterdir() if p.is_file()])
+    assert summary["images"] == 1 and summary["truth_left_out"] == n_truth - 1
+    assert f"note: {n_truth - 1} truth image(s) without a prediction left out" in captured.err
+    (part / "stranger.png").write_bytes(kept[0].read_bytes())  # a prediction without a truth stays an error
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(part), "--only-predicted"]) == 2
+    assert "without a truth image" in capsys.readouterr().err

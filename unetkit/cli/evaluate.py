@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ def add_parser(subparsers) -> None:
                         help="multiclass: truth value left out (default 255)")
     parser.add_argument("--threshold", type=float,
                         help="binary: foreground = probability > threshold for float predictions (default 0.5)")
+    parser.add_argument("--only-predicted", action="store_true",
+                        help="score only the truth images that have a prediction (you predicted part of a dataset); "
+                        "without it a truth image without a prediction is an error")
     parser.add_argument("--out", help="folder for the CSV files and plots (default: the --pred folder)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object on the last line (NaN and inf -> null)")
@@ -99,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
                "ignore_label": args.ignore_label, "class_priority": names(args.class_priority)}
     options = {key: value for key, value in options.items() if value is not None}
     result = unetkit.evaluate(args.truth, args.pred, args.task, out=Path(args.out) if args.out else Path(args.pred),
-                              **options)
-    print_summary(args.task, result.summary)
+                              only_predicted=args.only_predicted, **options)
+    left_out = result.summary.get("truth_left_out", 0)
+    if left_out:
+        print(f"note: {left_out} truth image(s) without a prediction left out (--only-predicted)", file=sys.stderr)
+    print_summary(args.task, {k: v for k, v in result.summary.items() if k != "truth_left_out"})
     print("wrote " + ", ".join(str(p) for p in result.written))
     if args.json:
         print(json.dumps(_finite({"task": args.task, **result.summary, "csv": str(result.written[0])})))

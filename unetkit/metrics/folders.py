@@ -21,7 +21,9 @@ names the unpaired files (at most 10).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,22 @@ def _prediction_candidates(pred_dir: str | Path) -> dict[str, dict[str, Path]]:
     return candidates
 
 
+# ``predicted_only``: truth images without a prediction are left out (their count recorded here) instead of refused
+_PREDICTED_ONLY: ContextVar[list[int] | None] = ContextVar("predicted_only", default=None)
+
+
+@contextmanager
+def predicted_only(enabled: bool = True) -> Iterator[list[int]]:
+    """Within the block, score only the truth images that have a prediction (a subset of a dataset was predicted);
+    yields a list that receives the number of truth images left out. Predictions without a truth stay refused."""
+    record: list[int] = []
+    token = _PREDICTED_ONLY.set(record if enabled else None)
+    try:
+        yield record
+    finally:
+        _PREDICTED_ONLY.reset(token)
+
+
 def _match(
     truth: str | Path, pred_dir: str | Path, prefer: Sequence[str], items: dict[str, _TruthItem] | None = None
 ) -> list[tuple[_TruthItem, dict[str, Path], Path]]:
@@ -196,6 +214,10 @@ def _match(
     extra = sorted(
         path.name for name, kinds in candidates.items() if name not in items for path in kinds.values()
     )
+    left_out = _PREDICTED_ONLY.get()
+    if left_out is not None and pairs:
+        left_out.append(len(missing))
+        missing = []
     problems = []
     if missing:
         problems.append(
@@ -204,9 +226,11 @@ def _match(
     if extra:
         problems.append(f"{len(extra)} prediction(s) without a truth image in {truth}: {_name_list(extra)}")
     if problems:
+        subset = " (or, when you predicted part of a dataset on purpose, score that part with --only-predicted)" \
+            if missing and pairs and not extra else ""
         raise InputError(
             "; ".join(problems) + ". Files are paired by name without extension (endings "
-            f"{', '.join(PRED_SUFFIXES)} are ignored); predict the missing images or remove the extra files"
+            f"{', '.join(PRED_SUFFIXES)} are ignored); predict the missing images or remove the extra files" + subset
         )
     return pairs
 
