@@ -210,8 +210,9 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"--out {output}: a bioimage.io package is a .zip; give such a name")
-    folder = Path(checkpoint)
-    check_output_file(output, [checkpoint, *(folder / n for n in ("best.pt", "last.pt") if folder.is_dir())])
+    from unetkit.export import checkpoint_files
+
+    check_output_file(output, checkpoint_files(checkpoint))
     check_new_output(output, owned=is_unetkit_package, kind="an earlier unetkit bioimage.io package")
     _require_spec()
     import torch

@@ -72,6 +72,12 @@ def is_unetkit_export(path: str | Path, fmt: str) -> bool:
     return any(entry.key == CONFIG_KEY for entry in proto.metadata_props)
 
 
+def checkpoint_files(checkpoint: str | Path) -> list[Path]:
+    """The files an export reads: the checkpoint, or a run folder's ``best.pt`` and ``last.pt`` (never outputs)."""
+    path = Path(checkpoint)
+    return [path, *(path / name for name in ("best.pt", "last.pt") if path.is_dir())]
+
+
 def check_export_path(out_path: str | Path, fmt: str, inputs: list[str | Path]) -> Path:
     """Refuse an output name the format's loader would not read back, an input, or an existing file that is not
     an earlier export of this format (a typo like ``--out images/a.png`` destroyed the image before)."""
@@ -175,9 +181,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
         raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")
     if fmt == "onnx":
         _require_onnx()
-    folder = Path(checkpoint)
-    out_path = check_export_path(out_path, fmt, [checkpoint, *(folder / n for n in ("best.pt", "last.pt")
-                                                              if folder.is_dir())])
+    out_path = check_export_path(out_path, fmt, checkpoint_files(checkpoint))
     model, config = load_model(checkpoint, "cpu")
     model = model.eval()
     ensure_folder(out_path.parent)

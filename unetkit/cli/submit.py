@@ -20,16 +20,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from unetkit.data.rle import is_submission, write_submission
-    from unetkit.errors import InputError
-    from unetkit.safety.paths import check_new_output, check_output_file
-
-    check_output_file(args.out, [args.pred])
-    if Path(args.out).suffix.lower() != ".csv":
-        raise InputError(f"--out {args.out}: a submission is a CSV file; name it .csv")
-    check_new_output(args.out, owned=is_submission, kind="an earlier submission (header ImageId,EncodedPixels)")
+    from unetkit.data.rle import write_submission  # checks --out: a .csv, never over another file
 
     counts = write_submission(args.pred, args.out)
     summary = {"out": str(args.out), **counts}

@@ -151,14 +151,20 @@ def is_submission(path: str | Path) -> bool:
 
 def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int]:
     """Write the Kaggle CSV for every label image (.tif/.tiff/.png) in ``pred_dir``, or in its ``labels/`` (the
-    folder ``unetkit predict`` writes) when ``pred_dir`` holds none; creates the CSV's folder.
+    folder ``unetkit predict`` writes) when ``pred_dir`` holds none; creates the CSV's folder. ``out_csv`` must end
+    .csv and may replace only an earlier submission.
 
     Returns counts ``{"images": .., "objects": .., "rows": ..}``. Label files are read with
     :func:`unetkit.data.io.read_labels` (2D integer ids, 0 = background).
     """
     from unetkit.data.components import instance_labels
     from unetkit.data.io import read_labels
+    from unetkit.safety.paths import check_new_output, check_output_file
 
+    check_output_file(out_csv, [pred_dir])
+    if Path(out_csv).suffix.lower() != ".csv":
+        raise InputError(f"--out {out_csv}: a submission is a CSV file; name it .csv")
+    check_new_output(out_csv, owned=is_submission, kind="an earlier submission (header ImageId,EncodedPixels)")
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
