@@ -55,6 +55,13 @@ def test_missing_and_extra_predictions_are_named(tmp_path):
         pair_files(truth, pred)
     with pytest.raises(FileNotFoundError):
         pair_files(truth, tmp_path / "nowhere")
+    # a predict folder holds an extra image's mask and probabilities: one image, named once
+    folder = tmp_path / "predicted"
+    for name in ("a", "b", "c"):
+        write_png(folder / "masks" / f"{name}.png", np.zeros((8, 8), np.uint8))
+        write_tiff(folder / "probabilities" / f"{name}.tif", np.zeros((8, 8), np.float32))
+    with pytest.raises(InputError, match=r"predictions of 1 image\(s\) without a truth image .*: c\.(png|tif)\. "):
+        pair_files(truth, folder)
 
 
 def test_a_colour_prediction_is_named_but_an_rgb_mask_with_equal_channels_is_read(tmp_path):

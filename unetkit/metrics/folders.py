@@ -211,9 +211,8 @@ def _match(
             missing.append(items[name].path.name)
         else:
             pairs.append((items[name], kinds, chosen))
-    extra = sorted(
-        path.name for name, kinds in candidates.items() if name not in items for path in kinds.values()
-    )
+    extra = sorted(min(path.name for path in kinds.values())  # one file per image: masks/ and labels/ count once
+                   for name, kinds in candidates.items() if name not in items)
     left_out = _PREDICTED_ONLY.get()
     if left_out is not None and pairs:
         left_out.append(len(missing))
@@ -224,7 +223,7 @@ def _match(
             f"{len(missing)} truth image(s) without a prediction in {pred_dir}: {_name_list(missing)}"
         )
     if extra:
-        problems.append(f"{len(extra)} prediction(s) without a truth image in {truth}: {_name_list(extra)}")
+        problems.append(f"predictions of {len(extra)} image(s) without a truth image in {truth}: {_name_list(extra)}")
     if problems:
         subset = " (or, when you predicted part of a dataset on purpose, score that part with --only-predicted)" \
             if missing and pairs and not extra else ""
