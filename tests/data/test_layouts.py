@@ -250,3 +250,16 @@ def test_images_left_in_subfolders_are_counted_outside_the_output_and_hidden_fol
     assert images_left_in_subfolders([tmp_path / "in" / "top.png"]) == (0, [])  # files: nothing to leave aside
     assert images_left_in_subfolders([tmp_path / "in", tmp_path / "in" / "sub"],
                                      exclude=[tmp_path / "in" / "pred"])[0] == 1  # sub/ given too: only deeper/
+
+
+def test_a_quoted_pattern_stands_for_the_files_it_matches(tmp_path):
+    """``predict "images/*.png"`` (quoted, or from a script: no shell expanded it) was 'input not found'."""
+    from unetkit.data.layouts import find_images
+    from unetkit.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "d", n_images=3, seed=1, shape=(32, 32))
+    images = tmp_path / "d" / "images"
+    assert find_images([str(images / "*.png")]) == sorted(images.glob("*.png"))
+    assert [p.name for p in find_images([str(images / "synth_000[02].png")])] == ["synth_0000.png", "synth_0002.png"]
+    with pytest.raises(FileNotFoundError, match="no file matches the pattern"):
+        find_images([str(images / "*.jpg")])

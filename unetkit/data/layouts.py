@@ -13,6 +13,7 @@ Supported layouts (``detect_layout`` tells them apart):
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -294,14 +295,30 @@ def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[st
     return len(left), sorted({candidate.parent for candidate in left})
 
 
+def expand_patterns(inputs: Iterable[str | Path]) -> list[Path]:
+    """Each input, or the sorted matches of one that does not exist and holds a glob wildcard (* ? [)."""
+    expanded: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.exists() or not any(c in str(item) for c in "*?["):
+            expanded.append(path)
+            continue
+        matches = sorted(glob.glob(str(path), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"input not found: no file matches the pattern {path}")
+        expanded.extend(Path(m) for m in matches)
+    return expanded
+
+
 def find_images(inputs: Iterable[str | Path]) -> list[Path]:
     """Image files for prediction from files and folders, sorted and without duplicates.
 
     A folder contributes its images (one level), or ``images/`` of a folders-layout dataset, or
-    ``<id>/images/*`` of a dsb-layout dataset.
+    ``<id>/images/*`` of a dsb-layout dataset. A pattern that names no file itself (``"images/*.png"``, quoted
+    so that no shell expanded it, or from a script) stands for the files it matches.
     """
     found: set[Path] = set()
-    for item in inputs:
+    for item in expand_patterns(inputs):
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")

@@ -36,7 +36,7 @@ from unetkit.data.io import (
     read_volume,
     real_pixels,
 )
-from unetkit.data.layouts import LABEL_WORDS, Sample
+from unetkit.data.layouts import LABEL_WORDS, Sample, expand_patterns
 from unetkit.errors import InputError
 from unetkit.safety.atomic import atomic_path
 from unetkit.safety.finite import apply_nan_policy
@@ -392,7 +392,7 @@ def find_volumes(inputs: Iterable[str | Path]) -> list[Path]:
     and slice folders, else (a folder holding only 2D slices) itself as one volume.
     """
     found: set[Path] = set()
-    for item in inputs:
+    for item in expand_patterns(inputs):  # "stacks/*.tif", quoted: the files it matches
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
