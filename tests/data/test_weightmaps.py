@@ -163,6 +163,9 @@ def test_bad_inputs_raise_input_error():
         weight_map(-np.ones((4, 4), np.int32))
     with pytest.raises(InputError, match="sigma"):
         weight_map(np.zeros((4, 4), np.int32), sigma=0)
+    for sigma, w0 in ((float("nan"), 10), (5, float("inf"))):  # crashed in an int() conversion further on
+        with pytest.raises(InputError, match="a finite sigma > 0 and w0 >= 0"):
+            weight_map(np.zeros((4, 4), np.int32), sigma=sigma, w0=w0)
     with pytest.raises(InputError, match="shape"):
         weight_map(np.zeros((4, 4), np.int32), foreground=np.zeros((4, 5), bool))
 

@@ -139,8 +139,8 @@ def weight_map(
     ``sqrt(small_object_area / size)`` (an object of a quarter of the area weighs 2x), before the border term.
     """
     labels = _check_labels(labels)
-    if sigma <= 0 or w0 < 0:
-        raise InputError(f"weight map needs sigma > 0 and w0 >= 0 (paper: 5 and 10), got {sigma} and {w0}")
+    if not (math.isfinite(sigma) and math.isfinite(w0) and sigma > 0 and w0 >= 0):  # NaN/inf crashed later
+        raise InputError(f"weight map needs a finite sigma > 0 and w0 >= 0 (paper: 5 and 10), got {sigma} and {w0}")
     classes = labels > 0 if foreground is None else np.asarray(foreground)
     if classes.shape != labels.shape:
         raise InputError(f"foreground shape {classes.shape} must match the labels' shape {labels.shape}")
