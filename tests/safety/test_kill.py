@@ -116,3 +116,24 @@ def test_kill_predict_large_then_resume(run_dir, tmp_path, rng):
         assert main([*base, "--out", str(out), "--resume"]) == 0
         np.testing.assert_array_equal(np.load(out), expected)
         assert not unfinished_path(out).exists()
+
+
+def test_ctrl_c_during_training_says_how_to_continue(run_dir, tmp_path, capsys, monkeypatch):
+    """Ctrl-C printed only 'interrupted'; the line now says which epoch last.pt holds and the command that
+    continues the run (or that nothing can be resumed yet)."""
+    import shutil
+
+    import unetkit
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(unetkit, "train", interrupted)
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    epoch = load_checkpoint(run / "last.pt")["epoch"]
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 130
+    assert capsys.readouterr().err.strip() == (f"unetkit train: interrupted after epoch {epoch}; continue it with: "
+                                               f"unetkit train --out {run} --resume")
+    assert main(["train", "--data", str(run), "--out", str(tmp_path / "new")]) == 130
+    assert "before the first epoch ended (nothing to resume)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from unetkit.cli.selection import add_selection_arguments, selection_overrides
 from unetkit.config import TASKS  # the task names, without importing torch
@@ -66,12 +67,32 @@ def run(args: argparse.Namespace) -> int:
     for item in selection_overrides(args) + args.overrides:  # --channel/--axes/--time/--plane: data.* values
         key, value = _split(item)
         settings[key] = value  # parsed like the config's own type (unetkit.config.apply_overrides)
-    result = unetkit.train(args.data, args.out, args.task, val=args.val, epochs=args.epochs, recipe=args.recipe,
-                           config=args.config, time_budget_s=args.time_budget, device=args.device,
-                           resume=args.resume, progress=not args.quiet, **settings)
+    try:
+        result = unetkit.train(args.data, args.out, args.task, val=args.val, epochs=args.epochs, recipe=args.recipe,
+                               config=args.config, time_budget_s=args.time_budget, device=args.device,
+                               resume=args.resume, progress=not args.quiet, **settings)
+    except KeyboardInterrupt:
+        print(_interrupted(args.out), file=sys.stderr)
+        return 130
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
     return 0
+
+
+def _interrupted(out: str) -> str:
+    """The line for Ctrl-C: where the run stands and the command that continues it."""
+    from pathlib import Path
+
+    from unetkit import checkpoint as ckpt
+
+    last = Path(out) / "last.pt"
+    if not last.is_file():
+        return "unetkit train: interrupted before the first epoch ended (nothing to resume); run it again"
+    try:  # last.pt is the commit point: the epoch a resume starts after
+        done = f" after epoch {ckpt.load_checkpoint(last)['epoch']}"
+    except Exception:  # noqa: BLE001 - a checkpoint being replaced: say less, never fail here
+        done = ""
+    return f"unetkit train: interrupted{done}; continue it with: unetkit train --out {out} --resume"
 
 
 def _split(item: str) -> tuple[str, str]:
