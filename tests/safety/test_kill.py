@@ -137,3 +137,21 @@ def test_ctrl_c_during_training_says_how_to_continue(run_dir, tmp_path, capsys, 
                                                f"unetkit train --out {run} --resume")
     assert main(["train", "--data", str(run), "--out", str(tmp_path / "new")]) == 130
     assert "before the first epoch ended (nothing to resume)" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_predict_large_says_resume_when_strips_are_kept(tmp_path, capsys, monkeypatch):
+    import unetkit
+    from unetkit.safety.partial import PartialOutput
+
+    out = tmp_path / "probs.npy"
+
+    def interrupted(*args, **kwargs):
+        partial = PartialOutput(out)
+        partial.start({"model": "m"}, resume=False)
+        partial.work.write_bytes(b"strips")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(unetkit, "predict_large", interrupted)
+    assert main(["predict-large", "x.npy", "--model", "m", "--out", str(out)]) == 130
+    assert "interrupted; the strips written are kept: continue with the same command and --resume" in \
+        capsys.readouterr().err

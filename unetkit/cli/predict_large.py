@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from unetkit.cli.inference_options import add_inference_arguments
 from unetkit.cli.selection import add_selection_arguments, selection_options
@@ -42,11 +43,21 @@ def run(args: argparse.Namespace) -> int:
 
     import unetkit
 
-    done = unetkit.predict_large(args.model, args.image, args.out, instances=args.instances, chunk=args.chunk,
-                                 halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
-                                 overlap=args.overlap, batch_size=args.batch, tta=args.tta, strip_width=args.strip,
-                                 out_dtype=args.dtype, progress=not args.quiet, resume=args.resume,
-                                 nan_policy=args.nan_policy, precision=args.precision, **selection_options(args))
+    try:
+        done = unetkit.predict_large(args.model, args.image, args.out, instances=args.instances, chunk=args.chunk,
+                                     halo=args.halo, engine=args.engine, device=args.device, tile_size=args.tile,
+                                     overlap=args.overlap, batch_size=args.batch, tta=args.tta,
+                                     strip_width=args.strip, out_dtype=args.dtype, progress=not args.quiet,
+                                     resume=args.resume, nan_policy=args.nan_policy, precision=args.precision,
+                                     **selection_options(args))
+    except KeyboardInterrupt:
+        from unetkit.safety.partial import PartialOutput
+
+        partial = PartialOutput(args.out)
+        resumable = partial.work.exists() and partial.progress.is_file()
+        print("unetkit predict-large: interrupted" + ("; the strips written are kept: continue with the same command "
+              "and --resume" if resumable else ""), file=sys.stderr)
+        return 130
     stats = done["prediction"]
     print(f"predicted {args.image}: {stats.megapixels:.1f} MP in {stats.seconds:.1f}s "
           f"({stats.megapixels_per_s:.2f} MP/s, {stats.tiles_predicted} tiles), peak memory "
