@@ -88,7 +88,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
     from unetkit.safety.locks import folder_lock
-    from unetkit.safety.paths import check_output_folder
+    from unetkit.safety.paths import check_not_a_prediction_folder, check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
     overrides: dict[str, Any] = {"task": task} if task is not None else {}
@@ -99,6 +99,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     overrides.update(settings)
     folders = [item for item in (data, val) if isinstance(item, (str, Path))]
     check_output_folder(out, folders)  # never into the data, never a file
+    check_not_a_prediction_folder(out)  # nor over a prediction's overlays/
     lock = folder_lock(out, "train", enabled=os.environ.get("RANK", "0") == "0")  # one run per folder
     if resume:
         fixed = [key for key in overrides if key not in RESUMABLE_OVERRIDES]
@@ -212,11 +213,12 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
     from unetkit.checkpoint import resolve_path
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
     from unetkit.safety.locks import folder_lock
-    from unetkit.safety.paths import check_output_folder
+    from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
     from unetkit.safety.records import claim_prediction_folder
 
     settings = PredictOptions(**options)
     check_output_folder(out, inputs)  # before the lock creates the folder
+    check_not_a_run_folder(out)  # whose overlays/ predictions would replace
     first_rank = os.environ.get("RANK", "0") == "0"
     with folder_lock(out, "predict", enabled=first_rank):  # one writer per folder
         predictor = load_predictor(model, settings)

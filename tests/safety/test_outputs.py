@@ -254,3 +254,22 @@ def test_only_a_unetkit_package_is_an_earlier_bioimageio_export(tmp_path):
     (tmp_path / "plain.zip").write_text("not a zip")
     assert not is_unetkit_package(tmp_path / "plain.zip")
     assert not is_unetkit_package(tmp_path / "missing.zip")
+
+
+def test_predictions_and_training_runs_keep_to_their_own_folders(dataset, run_dir, tmp_path, capsys, hashes):
+    """Both write overlays/: predicting into a run folder replaced its validation overlays (another run's files),
+    and training into a prediction folder would replace the predictions' overlays."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = hashes(run)
+    err = _exit_one_line(capsys, ["predict", "--model", str(run), str(dataset / "val" / "images"), "--out", str(run),
+                                  "--quiet"])
+    assert "is a training run's folder (it holds last.pt)" in err and str(run / "predictions") in err
+    assert hashes(run) == before
+    predicted = tmp_path / "predicted"
+    assert main(["predict", "--model", str(run), str(dataset / "test" / "images"), "--out", str(predicted),
+                 "--quiet"]) == 0
+    before = hashes(predicted)
+    err = _exit_one_line(capsys, ["train", "--data", str(dataset / "train"), "--out", str(predicted), "--epochs", "1"])
+    assert "holds predictions (prediction.json)" in err
+    assert hashes(predicted) == before

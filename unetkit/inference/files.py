@@ -38,7 +38,7 @@ from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
 from unetkit.safety.finite import apply_nan_policy, nan_policy
 from unetkit.safety.memory import check_prediction_fits
-from unetkit.safety.paths import check_output_folder, check_unique_stems
+from unetkit.safety.paths import check_not_a_run_folder, check_output_folder, check_unique_stems
 from unetkit.tasks import OutputOptions
 
 
@@ -120,6 +120,7 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
 
     options = options or PredictOptions()
     check_output_folder(out_dir, inputs)  # never write over an input or into a dataset folder
+    check_not_a_run_folder(out_dir)  # nor over a training run's overlays/
     out_dir = Path(out_dir)
     task, config = predictor.task, predictor.config
     outputs = OutputOptions(instances=options.instances or task.name == "instances",

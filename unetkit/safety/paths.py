@@ -8,6 +8,8 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
 - a single-file output (an export, a weight map, a large image's prediction) must not exist already, unless it is
   recognisably the same command's own earlier output of that kind (then it is replaced, atomically);
 - an output folder must not be an existing file;
+- predictions never go into a training run's folder, nor a run into a folder of predictions (both write
+  ``overlays/``);
 - an evaluation's output folder must not be, hold or lie inside the truth, must not hold the predictions
   (it may be the predictions' folder itself, the default), and must not write over a file it reads;
 - input images written to one folder by stem must have distinct stems (``a/x.png`` and ``b/x.png``,
@@ -47,6 +49,27 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
                 f"{option} {out} is a dataset folder (it has {marker}/); its masks/labels would be overwritten; "
                 "choose another output folder")
     return out
+
+
+RUN_MARKERS = ("last.pt", "best.pt")  # a folder holding one of these is a training run's
+PREDICTION_MARKER = "prediction.json"  # the record `predict` writes (unetkit.safety.records)
+
+
+def check_not_a_run_folder(out_dir: str | Path, option: str = "--out") -> None:
+    """Refuse to predict into a training run's folder: both write ``overlays/`` (and the run's would be lost)."""
+    out = Path(out_dir)
+    marker = next((name for name in RUN_MARKERS if (out / name).is_file()), None)
+    if marker:
+        raise InputError(f"{option} {out} is a training run's folder (it holds {marker}); predictions would overwrite "
+                         f"its overlays/: predict into a folder of their own, e.g. {out / 'predictions'}")
+
+
+def check_not_a_prediction_folder(out_dir: str | Path, option: str = "--out") -> None:
+    """Refuse to train into a folder of predictions: both write ``overlays/`` (and the predictions' would be lost)."""
+    out = Path(out_dir)
+    if (out / PREDICTION_MARKER).is_file():
+        raise InputError(f"{option} {out} holds predictions ({PREDICTION_MARKER}); a training run would overwrite "
+                         "their overlays/: train into a new folder")
 
 
 def check_output_file(output: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out") -> Path:

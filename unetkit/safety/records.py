@@ -10,8 +10,9 @@ from typing import Any
 
 from unetkit.errors import InputError
 from unetkit.safety.atomic import write_text
+from unetkit.safety.paths import PREDICTION_MARKER
 
-RECORD_NAME = "prediction.json"
+RECORD_NAME = PREDICTION_MARKER  # a folder holding it is a prediction folder (safety.paths)
 
 
 def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any]) -> Path:
