@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 
 import numpy as np
 import pytest
@@ -117,6 +118,13 @@ def test_models_command_lists_and_shows_cards(registry, capsys):
     assert "fluorescence:" in out and "- tiny" in out and "sha256" in out
     assert "  dice_ci95: [0.25, 0.75]\n" in out  # an interval on its key's line
     assert main(["models", "nope"]) == 2
+    capsys.readouterr()
+    assert main(["models", "--json", "--verify"]) == 0  # for scripts: every card, whole
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["models"]
+    assert [card["name"] for card in listed] == ["tiny"] and listed[0]["version"] == 2
+    assert main(["models", "tiny", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert card["sha256"] == pretrained.sha256_of(pretrained.Path(card["weights"]))
 
 
 def test_predict_and_tune_by_name(registry, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 
@@ -17,7 +18,14 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("name", nargs="?", help="a model name: print its card")
     parser.add_argument("--verify", action="store_true", help="also check each weights file's sha256")
+    parser.add_argument("--json", action="store_true",
+                        help="print the card (with NAME) or every card as one JSON object on the last line")
     parser.set_defaults(run=run)
+
+
+def _as_json(card) -> dict[str, Any]:
+    """A card for scripts: its whole card.yaml plus the name and the weights file's path."""
+    return {**card.fields, "name": card.name, "weights": str(card.weights)}
 
 
 def _is_interval(value: Any) -> bool:
@@ -56,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         card = model_card(args.name)
         if args.verify:
             verified_weights(card.name)
+        if args.json:
+            print(json.dumps(_as_json(card), default=str))
+            return 0
         print(f"{card.name} (version {card.version}, task {card.task}): {card.summary}")
         print(f"weights: {card.weights} (sha256 {card.sha256}{', verified' if args.verify else ''})")
         skip = {"name", "version", "task", "summary", "sha256"}
@@ -69,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{key}: {value}")
         return 0
     cards = list_models()
+    if args.json:
+        for card in cards if args.verify else ():
+            verified_weights(card.name)
+        print(json.dumps({"models": [_as_json(card) for card in cards]}, default=str))
+        return 0
     if not cards:
         print("no packaged models in this installation")
         return 0
