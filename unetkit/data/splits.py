@@ -27,6 +27,7 @@ class SplitData:
     labels: list[np.ndarray] = field(default_factory=list)  # instance ids, class ids or targets in stored units
     targets: list[np.ndarray] = field(default_factory=list)  # what the loss compares with (class index per pixel)
     weights: list[np.ndarray] | None = None
+    one_valued: int = 0  # masks whose objects all share one value (0/255): objects are connected components
 
 
 def map_samples(samples: list[Sample], function: Callable[[Sample], Any], desc: str) -> list[Any]:

@@ -92,6 +92,7 @@ class BinaryTask(Task):
                 instances = np.where(unannotated, data.ignore_label, instances)
             else:
                 instances = instance_labels(labels)
+                split.one_valued += int(instances is not labels and bool(instances.any()))  # split into components
                 target = make_target(instances, kind, data.boundary_width).astype(np.uint8)
                 geometry, foreground = instances, target
             split.names.append(sample.name)

@@ -40,6 +40,10 @@ def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
         raise InputError(f"{train_dir}: no mask of the {len(train.targets)} training images holds any object (every "
                          "label pixel is 0, background): the network would learn to find nothing; check the masks "
                          "(saved blank, or their values lost in a conversion)")
+    if train.one_valued == len(train.labels) and task.target_kind(config) == "three-class":
+        _say(f"note: the {len(train.labels)} training masks hold one value for every object (binary), so objects are "
+             "their connected components: touching nuclei are one object and no boundary is learnt between them; "
+             "give instance labels (one id per object) where objects touch")
     val = task.build_split(val_samples, config, "loading val", with_weights=False)
     if task.activation == "softmax" and val.targets and not _any_foreground(val, config):
         _say("note: no validation mask holds any object: validation scores cannot tell a good network from one "
