@@ -111,6 +111,12 @@ def test_multiclass_json_nan_is_null_and_plots(tmp_path, capsys):
     assert (tmp_path / "out" / "confusion_matrix.csv").read_text().startswith("truth \\ prediction,bg,a,b,c")
     assert main(["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"),
                  "--pred", str(tmp_path / "pred")]) == 2  # --num-classes missing
+    capsys.readouterr()
+    for _ in range(2):  # into the predictions' folder (the default), again: its own confusion matrix is no input
+        assert main(["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"),
+                     "--pred", str(tmp_path / "pred"), "--num-classes", "4", "--json"]) == 0, capsys.readouterr().err
+        assert last_json(capsys)["per_class_dice"][:3] == pytest.approx([1.0, 0.5, 0.5])
+    assert (tmp_path / "pred" / "confusion_matrix.png").is_file()
 
 
 def test_regression_json(tmp_path, capsys):

@@ -35,6 +35,8 @@ from unetkit.errors import InputError
 from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
 
 PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
+# pictures an evaluation writes beside the predictions (the default --out): never read back as images to pair
+EVALUATION_PICTURES = frozenset({"confusion_matrix.png"})
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
 SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels",
                     "predictions": "_pred"}  # the sub-folders `unetkit predict` writes
@@ -83,7 +85,8 @@ def _split_suffix(stem: str) -> tuple[str, str]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """Pairable image files directly in ``folder`` (hidden files and ``*_overlay`` skipped), sorted."""
+    """Pairable image files directly in ``folder`` (hidden files, ``*_overlay`` and an evaluation's pictures skipped),
+    sorted."""
     return sorted(
         p
         for p in folder.iterdir()
@@ -91,6 +94,7 @@ def _image_files(folder: Path) -> list[Path]:
         and not p.name.startswith(".")
         and p.suffix.lower() in PAIR_EXTENSIONS
         and not p.stem.endswith(IGNORED_ENDINGS)
+        and p.name not in EVALUATION_PICTURES
     )
 
 
