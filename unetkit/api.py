@@ -182,10 +182,10 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
 
     task_object = get_task(task)
     if out is not None:  # before reading: the outputs never overlap the inputs
-        from unetkit.metrics.folders import EVALUATION_PICTURES
+        from unetkit.metrics.writers import is_evaluation_picture
 
         check_evaluation_output(out, truth, pred, task_object.evaluation_files(Path(out)),
-                                not_read=EVALUATION_PICTURES)
+                                not_read=is_evaluation_picture)
     from unetkit.metrics.folders import predicted_only
 
     with predicted_only(only_predicted) as left_out:

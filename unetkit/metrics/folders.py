@@ -33,9 +33,11 @@ import numpy as np
 from unetkit.data.formats import extensions, format_of
 from unetkit.errors import InputError
 from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
+from unetkit.metrics.writers import is_evaluation_picture
 
 PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
-# pictures an evaluation writes beside the predictions (the default --out): never read back as images to pair
+# pictures an evaluation writes beside the predictions (the default --out): when marked as its own
+# (``writers.is_evaluation_picture``), never read back as images to pair, and replaced by the next evaluation
 EVALUATION_PICTURES = frozenset({"confusion_matrix.png"})
 PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
 SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels",
@@ -94,7 +96,7 @@ def _image_files(folder: Path) -> list[Path]:
         and not p.name.startswith(".")
         and p.suffix.lower() in PAIR_EXTENSIONS
         and not p.stem.endswith(IGNORED_ENDINGS)
-        and p.name not in EVALUATION_PICTURES
+        and not (p.name in EVALUATION_PICTURES and is_evaluation_picture(p))
     )
 
 

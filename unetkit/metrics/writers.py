@@ -37,6 +37,9 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path, columns: Sequen
     return path
 
 
+EVALUATION_PICTURE_MARK = "unetkit evaluate"  # PNG "Software" text of the pictures an evaluation writes
+
+
 def write_confusion_matrix(
     cm: np.ndarray, class_names: Sequence[str], csv_path: str | Path, png_path: str | Path
 ) -> tuple[Path, Path]:
@@ -77,6 +80,17 @@ def write_confusion_matrix(
                       color=colour)
     axes.set_title("confusion matrix (counts, row share)")
     figure.tight_layout()
-    with atomic_path(png_path) as tmp:
-        figure.savefig(tmp, dpi=120, format="png")
+    with atomic_path(png_path) as tmp:  # marked, so a later evaluation knows its own picture from an input image
+        figure.savefig(tmp, dpi=120, format="png", metadata={"Software": EVALUATION_PICTURE_MARK})
     return csv_path, png_path
+
+
+def is_evaluation_picture(path: str | Path) -> bool:
+    """Whether ``path`` is a picture an evaluation wrote (its PNG text says so): never an image to pair or keep."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.info.get("Software") == EVALUATION_PICTURE_MARK
+    except (OSError, ValueError):
+        return False

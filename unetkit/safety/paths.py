@@ -98,14 +98,14 @@ def check_new_output(output: str | Path, option: str = "--out", owned: Callable[
 
 
 def check_evaluation_output(out_dir: str | Path, truth: str | Path, pred: str | Path, files: Iterable[str | Path],
-                            option: str = "--out", not_read: Iterable[str] = ()) -> Path:
+                            option: str = "--out", not_read: Callable[[Path], bool] = lambda path: False) -> Path:
     """Refuse an evaluation output folder that overlaps the truth or the predictions; returns it.
 
     ``files`` are the files the evaluation will write into ``out_dir``. The truth is never written
     into or beside (a CSV or PNG there would be read as truth next time); ``out_dir`` may be the
     predictions' folder (the CSV sits beside the predictions, the CLI default) but not a folder above
-    it, and no written file may replace an existing image the evaluation reads (``not_read``: names of written
-    pictures that are never read back, so that an evaluation can run again into the same folder).
+    it, and no written file may replace an existing image the evaluation reads (``not_read(path)``: True for a
+    picture never read back, an earlier evaluation's own, so that an evaluation can run again into the folder).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -120,8 +120,8 @@ def check_evaluation_output(out_dir: str | Path, truth: str | Path, pred: str | 
                          "or a folder outside the inputs")
     for file in files:
         path = Path(file)
-        # images are read; earlier CSVs and the pictures named in ``not_read`` (an earlier evaluation's) are not
-        read = path.suffix.lower() not in (".csv", ".json") and path.name not in set(not_read)
+        # images are read; earlier CSVs are not, nor what ``not_read`` says (an earlier evaluation's own picture)
+        read = path.suffix.lower() not in (".csv", ".json") and not not_read(path)
         if read and path.is_file() and _resolved(path).is_relative_to(pred_path):
             raise InputError(f"{option}: writing {path} would overwrite an input file of the evaluation; choose "
                              "another output folder")
