@@ -118,3 +118,13 @@ def test_resume_from_another_directory_and_from_a_new_location(dataset, tmp_path
                  "--data", str(moved / "train"), "--val", str(moved / "val")]) == 0
     assert "differ from those the run started with" in capsys.readouterr().err
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["train_dir"] == str(moved / "train")
+
+
+def test_a_run_without_validation_says_how_best_was_chosen(dataset, tmp_path, capsys, tiny):
+    """With --val-fraction 0 the run ended 'best epoch 1: score -1.2': the training loss, negated, unexplained."""
+    from unetkit.cli import main
+
+    assert main(["train", "--data", str(dataset / "train"), "--out", str(tmp_path / "run"), "--val-fraction", "0",
+                 "--epochs", "1", "--quiet", *tiny]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("best epoch 1: no validation images, so chosen by training loss (") and "(-" not in last

@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
         print(_interrupted(args.out), file=sys.stderr)
         return 130
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
-        print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
+        if any(key.startswith("val_") for row in result.history for key in row):
+            print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
+        else:  # the score is the training loss, negated: say so rather than print "score -1.1"
+            print(f"best epoch {result.best_epoch}: no validation images, so chosen by training loss "
+                  f"({-result.best_score:.4f}); run folder {result.run_dir}")
     return 0
 
 
