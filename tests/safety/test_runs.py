@@ -84,6 +84,13 @@ def test_a_run_folder_in_use_is_refused_and_a_stale_lock_taken_over(dataset, tmp
         assert main(["predict", "--model", str(run), str(dataset / "test" / "images"), "--out", str(pred),
                      "--quiet"]) == 2
         assert "in use" in capsys.readouterr().err
+        trained = tmp_path / "trained"  # a finished run whose folder a training holds again
+        assert _train(dataset, trained, tiny, "--epochs", "1") == 0
+        (trained / LOCK_NAME).write_text((run / LOCK_NAME).read_text())
+        kept = (trained / "best.pt").read_bytes()
+        assert main(["tune-postprocess", "--model", str(trained), "--data", str(dataset / "val"), "--update"]) == 2
+        assert "in use by `unetkit train`" in capsys.readouterr().err  # its update would be written over
+        assert (trained / "best.pt").read_bytes() == kept
     finally:
         owner.kill()
         owner.wait()

@@ -34,6 +34,16 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
         raise InputError(f"'{checkpoint}' is a packaged model and stays as shipped; tune it without --update")
     if grid is not None:
         check_grid(grid, PostprocessConfig())  # a bad value is named before any image is predicted
+    if update:  # the checkpoint's folder is locked: a run still training there would write over the update
+        from unetkit.safety.locks import folder_lock
+
+        with folder_lock(ckpt.resolve_path(checkpoint).parent, "tune-postprocess --update"):
+            return _tune(checkpoint, data, layout, limit, grid, update, device, progress)
+    return _tune(checkpoint, data, layout, limit, grid, update, device, progress)
+
+
+def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, grid: dict[str, list[Any]] | None,
+          update: bool, device: str, progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     predictor = Predictor.load(checkpoint, device)
     config = predictor.config
     kind = predictor.task.instance_kind(config)

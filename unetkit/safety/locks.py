@@ -63,7 +63,7 @@ def _acquire(lock: Path, folder: Path, command: str) -> Path:
             if _is_live(owner):
                 raise InputError(
                     f"{folder} is in use by `unetkit {owner.get('command')}` (pid {owner.get('pid')} on "
-                    f"{owner.get('host')}, since {owner.get('started')}); wait for it or choose another --out "
+                    f"{owner.get('host')}, since {owner.get('started')}); wait for it to finish, or write elsewhere "
                     f"(if that process is gone, delete {lock})") from None
             print(f"{folder}: taking over a stale lock of pid {(owner or {}).get('pid', '?')} (no longer running)",
                   file=sys.stderr)
