@@ -9,18 +9,34 @@ from PIL import Image
 
 from unetkit.safety.atomic import atomic_path
 
+_DISPLAY_ROWS = 256  # rows stretched at a time: float temporaries of a band, not of the image
+
 
 def to_display_rgb(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) or (H, W) image of any range -> (H, W, 3) uint8 with a 1-99.5 percentile stretch."""
-    array = np.asarray(image, dtype=np.float32)
+    """(C, H, W) or (H, W) image of any range -> (H, W, 3) uint8 with a 1-99.5 percentile stretch.
+
+    Gray images (and those of two channels: the first is shown) are stretched once and copied into the three
+    colours; the stretch runs band by band, so a picture costs ~8 bytes per pixel beside the image, where
+    whole-image float copies of three repeated channels cost 63 (BENCHMARKS.md, "Memory of a whole-image
+    prediction").
+    """
+    array = np.asarray(image)
     if array.ndim == 3:
-        array = np.repeat(array[:1], 3, 0) if array.shape[0] < 3 else array[:3]
-        array = np.moveaxis(array, 0, -1)
+        channels = array[:1] if array.shape[0] < 3 else array[:3]
     else:
-        array = np.repeat(array[..., None], 3, -1)
-    low, high = np.percentile(array, (1, 99.5))
-    scaled = (array - low) / max(float(high - low), 1e-6)
-    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+        channels = array[None]
+    low, high = (float(v) for v in np.percentile(channels.astype(np.float32, copy=False), (1, 99.5)))
+    spread = max(high - low, 1e-6)
+    height, width = channels.shape[1:]
+    rgb = np.empty((height, width, 3), np.uint8)
+    for top in range(0, height, _DISPLAY_ROWS):
+        band = channels[:, top:top + _DISPLAY_ROWS].astype(np.float32)
+        band -= low
+        band /= spread
+        np.clip(band, 0, 1, out=band)
+        band *= 255
+        rgb[top:top + _DISPLAY_ROWS] = np.moveaxis(band.astype(np.uint8), 0, -1)  # (c, h, W) -> (h, W, c), c: 1 or 3
+    return rgb
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -36,23 +52,25 @@ def mask_overlay(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray | 
 
     Returns (H, W, 3) uint8. Where prediction and truth disagree is what a person wants to see.
     """
-    rgb = to_display_rgb(image).astype(np.float32)
+    rgb = to_display_rgb(image)  # uint8: only the predicted pixels are blended in float
     predicted = np.asarray(prediction) > 0
-    rgb[predicted] = (1 - alpha) * rgb[predicted] + alpha * np.array([255, 0, 255], dtype=np.float32)
+    tinted = (1 - alpha) * rgb[predicted].astype(np.float32) + alpha * np.array([255, 0, 255], dtype=np.float32)
+    rgb[predicted] = tinted.astype(np.uint8)
     rgb[_outline(predicted)] = (255, 0, 255)
     if truth is not None:
         rgb[_outline(np.asarray(truth) > 0)] = (0, 255, 0)
-    return rgb.astype(np.uint8)
+    return rgb
 
 
 def class_overlay(image: np.ndarray, classes: np.ndarray, colours: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """Class index map (H, W) blended over the image with one colour per class (class 0 left clear)."""
-    rgb = to_display_rgb(image).astype(np.float32)
+    rgb = to_display_rgb(image)  # uint8: each class's pixels are blended in float, the rest left as they are
     classes = np.asarray(classes)
     for index in range(1, len(colours)):
         where = classes == index
-        rgb[where] = (1 - alpha) * rgb[where] + alpha * np.asarray(colours[index], dtype=np.float32)
-    return rgb.astype(np.uint8)
+        tinted = (1 - alpha) * rgb[where].astype(np.float32) + alpha * np.asarray(colours[index], dtype=np.float32)
+        rgb[where] = tinted.astype(np.uint8)
+    return rgb
 
 
 def side_by_side(*panels: np.ndarray, gap: int = 4) -> np.ndarray:

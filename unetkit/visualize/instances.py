@@ -89,11 +89,12 @@ def instance_overlay(
     labels = labels.astype(np.int64, copy=False)
     if labels.size and labels.min() < 0:
         raise InputError(f"labels hold negative ids ({labels.min()}); ids must be >= 0")
-    rgb = to_display_rgb(image).astype(np.float32)  # (H, W, 3) in 0..255
-    colours = instance_colours(labels, seed).astype(np.float32)[labels]  # (H, W, 3)
+    rgb = to_display_rgb(image)  # (H, W, 3) uint8; only the objects' pixels are blended in float
+    palette = instance_colours(labels, seed).astype(np.float32)  # (ids + 1, 3)
     inside = labels > 0
-    rgb[inside] = (1 - alpha) * rgb[inside] + alpha * colours[inside]
+    blended = (1 - alpha) * rgb[inside].astype(np.float32) + alpha * palette[labels[inside]]
+    rgb[inside] = blended.round().clip(0, 255).astype(np.uint8)
     if outlines:
         border = find_boundaries(labels, mode="inner") & inside
-        rgb[border] = colours[border]
-    return rgb.round().clip(0, 255).astype(np.uint8)
+        rgb[border] = palette[labels[border]].round().clip(0, 255).astype(np.uint8)
+    return rgb
