@@ -92,7 +92,7 @@ def main() -> None:
                 peak = peak_mib([*UNETKIT, "predict", str(folder), "--model", model, "--out",
                                  str(work / name / f"out{side}"), "--quiet"])
                 per_pixel = (peak - base) * 2**20 / side**2
-                estimate = predict_bytes(side**2, channels, classes) / side**2
+                estimate = predict_bytes(side**2, channels, classes, instances=config.task == "instances") / side**2
                 print(f"| {name} | {channels} | {classes} | {side} x {side} | {peak:.0f} | {peak - base:.0f} | "
                       f"{per_pixel:.0f} | {estimate:.0f} |", flush=True)
 

@@ -141,7 +141,7 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
         for path in tqdm(paths, desc="predict", unit="vol" if volumetric else "img", disable=not progress):
             started = time.perf_counter()
             with nan_policy(config.data.nan_policy):  # volume loaders apply the process-wide policy
-                image, writer, row = _read(path, config, out_dir, volumetric)
+                image, writer, row = _read(path, config, out_dir, volumetric, outputs.instances)
             result = predictor.result(image, instances=outputs.instances)
             seconds = time.perf_counter() - started
             if "scale" in result.extra:
@@ -155,20 +155,20 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
     return rows
 
 
-def _check_fits(path: Path, config: RunConfig) -> None:
+def _check_fits(path: Path, config: RunConfig, instances: bool) -> None:
     """Refuse, from the header, a 2D image too large to predict whole here (``predict-large`` is for those)."""
     try:
         shape = image_shape(path)
     except Exception:  # noqa: BLE001 - a file it cannot size (a store, a bomb): its reader names what is wrong
         return
-    check_prediction_fits(path, shape, config.model.in_channels, config.model.out_channels)
+    check_prediction_fits(path, shape, config.model.in_channels, config.model.out_channels, instances)
 
 
-def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
+def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool, instances: bool = False
           ) -> tuple[np.ndarray, OutputWriter, dict[str, Any]]:
     """(normalised image (C, *S), its output writer, the start of its summary row)."""
     if not volumetric:
-        _check_fits(path, config)
+        _check_fits(path, config, instances)
         raw = read_for_prediction(path, config)
         image = prepare_for_prediction(raw, path, config)
         # outputs keep the pixel size (µm per y, x) when the file states it; object tables measure the
@@ -180,7 +180,7 @@ def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool
 
     voxels = volume_voxels(path)
     if voxels is not None:  # from the header, before reading: predict-large streams what is too large
-        check_prediction_fits(path, (voxels,), config.model.in_channels, config.model.out_channels,
+        check_prediction_fits(path, (voxels,), config.model.in_channels, config.model.out_channels, instances,
                               noun="megavoxel volume")
     raw, meta = read_volume_file(path)  # as load_volume, keeping the raw values for the object table
     image = normalize_percentile(apply_nan_policy(raw, path), config.data.normalize_low, config.data.normalize_high)

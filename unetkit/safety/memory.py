@@ -33,26 +33,28 @@ def check_fits_in_memory(path: str | Path, shape: tuple[int, ...], itemsize: int
 
 
 # Bytes per pixel that ``predict`` holds for a whole 2D image, beside the network: the normalised input
-# (4 x channels), the stitched class scores and probabilities (about 24 x classes: accumulators, softmax and the
-# written copies) and ~24 for masks, labels and the overlay. Measured on 16 MP (BENCHMARKS.md, "Memory of a
-# whole-image prediction"): 78 bytes per pixel for a 1-channel, 2-class model.
-PREDICT_BYTES_PER_CHANNEL, PREDICT_BYTES_PER_CLASS, PREDICT_BYTES_FIXED = 4, 24, 24
+# (4 x channels), the stitched class scores and probabilities (12 x classes), the mask and the pictures (8), and
+# for instances the watershed, the labels and the object table (32 more). Measured between 4 and 36 MP
+# (BENCHMARKS.md, "Memory of a whole-image prediction"): 23-35 bytes per pixel for gray 2-class models, 79 for the
+# RGB 3-class `nuclei` with instances.
+PREDICT_BYTES_PER_CHANNEL, PREDICT_BYTES_PER_CLASS, PREDICT_BYTES_FIXED, PREDICT_BYTES_INSTANCES = 4, 12, 8, 32
 
 
-def predict_bytes(pixels: int, channels: int, classes: int) -> int:
+def predict_bytes(pixels: int, channels: int, classes: int, instances: bool = False) -> int:
     """Estimated peak memory of predicting ``pixels`` whole (besides the network and torch itself)."""
-    per_pixel = PREDICT_BYTES_PER_CHANNEL * channels + PREDICT_BYTES_PER_CLASS * classes + PREDICT_BYTES_FIXED
+    per_pixel = (PREDICT_BYTES_PER_CHANNEL * channels + PREDICT_BYTES_PER_CLASS * classes + PREDICT_BYTES_FIXED
+                 + (PREDICT_BYTES_INSTANCES if instances else 0))
     return int(pixels) * per_pixel
 
 
 def check_prediction_fits(path: str | Path, shape: tuple[int, ...], channels: int, classes: int,
-                          share: float = 0.8, noun: str = "MP image") -> None:
+                          instances: bool = False, share: float = 0.8, noun: str = "MP image") -> None:
     """InputError, before the image is read, when predicting it whole would need more than ``share`` of the
     memory: the process would be killed by the system (a 3600 MP TIFF was, after minutes) instead of told."""
     pixels = 1
     for n in shape:
         pixels *= int(n)
-    need = predict_bytes(pixels, channels, classes)
+    need = predict_bytes(pixels, channels, classes, instances)
     memory = physical_memory_bytes()
     if memory and need > memory * share:
         raise InputError(f"{Path(path)}: predicting this {pixels / 1e6:.0f} {noun} whole needs about "
