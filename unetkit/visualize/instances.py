@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 
 import numpy as np
-from skimage.segmentation import expand_labels, find_boundaries
+from skimage.segmentation import expand_labels
 
 from unetkit.errors import InputError
 from unetkit.visualize.images import to_display_rgb
@@ -65,6 +65,18 @@ def instance_colours(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     return table
 
 
+def _inner_borders(labels: np.ndarray) -> np.ndarray:
+    """Object pixels with a 4-neighbour of another id (the image's edge is no border): skimage's
+    ``find_boundaries(labels, mode="inner") & (labels > 0)``, with bool temporaries instead of int64 ones."""
+    height, width = labels.shape
+    padded = np.pad(labels, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    border = np.zeros(labels.shape, bool)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        border |= padded[dy:dy + height, dx:dx + width] != centre
+    return border & (labels > 0)
+
+
 def instance_overlay(
     image: np.ndarray, labels: np.ndarray, alpha: float = 0.45, outlines: bool = True, seed: int = 0
 ) -> np.ndarray:
@@ -86,7 +98,8 @@ def instance_overlay(
         )
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must lie in [0, 1], got {alpha}")
-    labels = labels.astype(np.int64, copy=False)
+    if labels.dtype == bool or labels.dtype.itemsize > 4 or labels.dtype == np.uint32:  # int32 and smaller as they are
+        labels = labels.astype(np.int64, copy=False)
     if labels.size and labels.min() < 0:
         raise InputError(f"labels hold negative ids ({labels.min()}); ids must be >= 0")
     rgb = to_display_rgb(image)  # (H, W, 3) uint8; only the objects' pixels are blended in float
@@ -95,6 +108,6 @@ def instance_overlay(
     blended = (1 - alpha) * rgb[inside].astype(np.float32) + alpha * palette[labels[inside]]
     rgb[inside] = blended.round().clip(0, 255).astype(np.uint8)
     if outlines:
-        border = find_boundaries(labels, mode="inner") & inside
+        border = _inner_borders(labels)
         rgb[border] = palette[labels[border]].round().clip(0, 255).astype(np.uint8)
     return rgb
