@@ -8,21 +8,11 @@ file (so a dataset of distinct images is read for no hashing at all).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from unetkit.data.layouts import Sample
-
-_CHUNK = 1 << 20
-
-
-def _content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+from unetkit.pretrained import sha256_of
 
 
 def _size(path: Path) -> int:
@@ -43,7 +33,7 @@ def shared_images(train: Sequence[Sample], val: Sequence[Sample]) -> list[Sample
     def content(path: Path) -> str:
         key = path.resolve()
         if key not in hashes:
-            hashes[key] = _content_hash(path)
+            hashes[key] = sha256_of(path)
         return hashes[key]
 
     shared = []
