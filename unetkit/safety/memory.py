@@ -34,9 +34,9 @@ def check_fits_in_memory(path: str | Path, shape: tuple[int, ...], itemsize: int
 
 # Bytes per pixel that ``predict`` holds for a whole 2D image, beside the network: the normalised input
 # (4 x channels), the stitched class scores and probabilities (12 x classes), the mask and the pictures (8), and
-# for instances the watershed, the labels and the object table (32 more). Measured between 4 and 36 MP
-# (BENCHMARKS.md, "Memory of a whole-image prediction"): 23-35 bytes per pixel for gray 2-class models, 79 for the
-# RGB 3-class `nuclei` with instances.
+# for instances the watershed, the labels and the object table (32 more). Measured at 36 MP (BENCHMARKS.md,
+# "Memory of a whole-image prediction"): 24-31 bytes per pixel for gray 2-class models, 82 for the RGB 3-class
+# `nuclei` with instances; the estimates are 36 and 88.
 PREDICT_BYTES_PER_CHANNEL, PREDICT_BYTES_PER_CLASS, PREDICT_BYTES_FIXED, PREDICT_BYTES_INSTANCES = 4, 12, 8, 32
 
 
