@@ -263,3 +263,12 @@ def test_a_quoted_pattern_stands_for_the_files_it_matches(tmp_path):
     assert [p.name for p in find_images([str(images / "synth_000[02].png")])] == ["synth_0000.png", "synth_0002.png"]
     with pytest.raises(FileNotFoundError, match="no file matches the pattern"):
         find_images([str(images / "*.jpg")])
+
+
+def test_numpy_arrays_given_to_predict_are_sent_where_they_are_read(tmp_path):
+    from unetkit.data.layouts import find_images
+
+    np.save(tmp_path / "a.npy", np.zeros((8, 8), np.uint8))
+    for inputs in ([tmp_path], [tmp_path / "a.npy"]):
+        with pytest.raises(InputError, match="numpy arrays .* `unetkit predict-large`"):
+            find_images(inputs)

@@ -295,6 +295,10 @@ def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[st
     return len(left), sorted({candidate.parent for candidate in left})
 
 
+_NPY_HINT = ("; numpy arrays (.npy) are read by `unetkit predict-large`, or in Python: "
+             "unetkit.load(MODEL).predict(numpy.load(FILE))")
+
+
 def expand_patterns(inputs: Iterable[str | Path]) -> list[Path]:
     """Each input, or the sorted matches of one that does not exist and holds a glob wildcard (* ? [)."""
     expanded: list[Path] = []
@@ -326,7 +330,8 @@ def find_images(inputs: Iterable[str | Path]) -> list[Path]:
             found.add(path)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise InputError(f"{path}: not an image file; supported: {', '.join(IMAGE_EXTENSIONS)}")
+                raise InputError(f"{path}: not an image file; supported: {', '.join(IMAGE_EXTENSIONS)}"
+                                 + (_NPY_HINT if path.suffix.lower() == ".npy" else ""))
             found.add(path)
         elif (path / "images").is_dir():
             found.update(_images_in(path / "images"))
@@ -338,7 +343,9 @@ def find_images(inputs: Iterable[str | Path]) -> list[Path]:
                     found.update(_images_in(sub / "images"))
     if not found:
         names = ", ".join(str(Path(i)) for i in inputs)
-        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {names or 'the inputs'}")
+        arrays = any(Path(i).is_dir() and any(Path(i).glob("*.npy")) for i in inputs)
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {names or 'the inputs'}"
+                         + (_NPY_HINT if arrays else ""))
     return sorted(found)
 
 
