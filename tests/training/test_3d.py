@@ -66,6 +66,15 @@ def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path):
         assert float(row["volume_um3"]) == pytest.approx(voxels.sum() * 2.0, rel=1e-6)
         assert float(row["mean_intensity"]) == pytest.approx(raw[voxels].mean(dtype=np.float64), rel=1e-5)  # 6 digits
 
+    # the CLI on one NIfTI file: it predicted, then exited 2 from the 2D images' subfolder note ("not an image")
+    pytest.importorskip("nibabel")
+    from unetkit.cli import main
+
+    write_volume(tmp_path / "in" / "v.nii.gz", raw.astype(np.float32))
+    assert main(["predict", str(tmp_path / "in" / "v.nii.gz"), "--model", str(tmp_path / "run"), "--out",
+                 str(tmp_path / "pred_nifti"), "--quiet"]) == 0
+    assert (tmp_path / "pred_nifti" / "labels" / "v.nii.gz").is_file()
+
 
 def test_sparse_labels_train_and_validate_on_annotated_slices_only(volumes, tmp_path):
     root = tmp_path / "sparse"

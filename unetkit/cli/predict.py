@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]
     if fractions or any(key.startswith("mean_") for key in (rows[0] if rows else {})):
         _print_task_summary(args, rows, fractions, pixels, seconds)
-        _note_subfolders(args.inputs, args.out)
+        _note_subfolders(args.inputs, args.out, rows)
         return 0
     print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
           f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ "
@@ -64,15 +64,19 @@ def run(args: argparse.Namespace) -> int:
         enlarged = sum(r["scale"] > 1 for r in rows)
         print(f"{enlarged} of {len(rows)} image(s) had small objects and were predicted again at 2x "
               "(postprocess.upscale_below_area)")
-    _note_subfolders(args.inputs, args.out)
+    _note_subfolders(args.inputs, args.out, rows)
     return 0
 
 
-def _note_subfolders(inputs: list[str], out: str) -> None:
-    """A note on stderr when image files lie in subfolders of an input folder (read one level, not recursed)."""
+def _note_subfolders(inputs: list[str], out: str, rows: list[dict]) -> None:
+    """A note on stderr when image files lie in subfolders of an input folder (read one level, not recursed).
+    2D images only: volumes (rows with a depth) are found by their own rules (files, slice folders)."""
     import sys
 
     from unetkit.data.layouts import images_left_in_subfolders
+
+    if any("depth" in row for row in rows):
+        return
 
     count, folders = images_left_in_subfolders(inputs, exclude=[out])
     if count:
