@@ -251,3 +251,19 @@ def test_volumes_are_evaluated_in_3d(tmp_path):
     assert instances.summary["dsb_score"] == pytest.approx(0.2)
     # binary: tp 48, fp 16, fn 16 -> Dice 96/128
     assert evaluate_binary(tmp_path / "truth", tmp_path / "pred").summary["dice"] == pytest.approx(0.75)
+
+
+def test_nifti_predictions_pair_with_their_truth(tmp_path):
+    """predict writes NIfTI outputs for NIfTI inputs; evaluate found 'no prediction images' among them."""
+    pytest.importorskip("nibabel")
+    from unetkit.data.volumes import write_label_volume
+    from unetkit.metrics.folders import evaluate_instances
+
+    labels = np.zeros((4, 10, 12), np.int32)
+    labels[1:3, 2:5, 2:6] = 1
+    labels[1:3, 6:9, 7:11] = 2
+    write_label_volume(tmp_path / "truth" / "v.tif", labels)
+    write_label_volume(tmp_path / "pred" / "labels" / "v.nii.gz", labels)
+    pairs = pair_files(tmp_path / "truth", tmp_path / "pred", ("_labels",))
+    assert [(name, pred.name) for name, _, pred in pairs] == [("v", "v.nii.gz")]
+    assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0

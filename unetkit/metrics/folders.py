@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.data.formats import extensions, format_of
+from unetkit.data.formats import extension, extensions, format_of
 from unetkit.errors import InputError
 from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
 from unetkit.metrics.writers import is_evaluation_picture
 
-PAIR_EXTENSIONS = extensions("labels")  # .png .tif .tiff (unetkit.data.formats)
+PAIR_EXTENSIONS = extensions("labels") + extensions(name="nifti")  # .png .tif .tiff .nii .nii.gz (data.formats)
 # pictures an evaluation writes beside the predictions (the default --out): when marked as its own
 # (``writers.is_evaluation_picture``), never read back as images to pair, and replaced by the next evaluation
 EVALUATION_PICTURES = frozenset({"confusion_matrix.png"})
@@ -86,6 +86,11 @@ def _split_suffix(stem: str) -> tuple[str, str]:
     return stem, ""
 
 
+def _stem(path: Path) -> str:
+    """The file name without its extension, multi-part ones whole (``v.nii.gz`` -> ``v``)."""
+    return path.name[: len(path.name) - len(extension(path))]
+
+
 def _image_files(folder: Path) -> list[Path]:
     """Pairable image files directly in ``folder`` (hidden files, ``*_overlay`` and an evaluation's pictures skipped),
     sorted."""
@@ -94,8 +99,8 @@ def _image_files(folder: Path) -> list[Path]:
         for p in folder.iterdir()
         if p.is_file()
         and not p.name.startswith(".")
-        and p.suffix.lower() in PAIR_EXTENSIONS
-        and not p.stem.endswith(IGNORED_ENDINGS)
+        and extension(p) in PAIR_EXTENSIONS
+        and not _stem(p).endswith(IGNORED_ENDINGS)
         and not (p.name in EVALUATION_PICTURES and is_evaluation_picture(p))
     )
 
@@ -122,7 +127,7 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
         files = _image_files(root)
         if not files:
             raise InputError(f"{root}: no truth images ({', '.join(PAIR_EXTENSIONS)}) in this folder")
-        entries = [(_split_suffix(p.stem)[0], p, None) for p in files]
+        entries = [(_split_suffix(_stem(p))[0], p, None) for p in files]
     else:  # a dataset folder: folders (images/ + masks/), dsb or isbi-stack
         samples = find_samples(root, layout="auto", require_labels=True)
         entries = []
@@ -167,7 +172,7 @@ def _prediction_candidates(pred_dir: str | Path) -> dict[str, dict[str, Path]]:
             found += [(p, suffix) for p in _image_files(root / folder)]
     candidates: dict[str, dict[str, Path]] = {}
     for path, folder_suffix in found:
-        name, suffix = _split_suffix(path.stem)
+        name, suffix = _split_suffix(_stem(path))
         suffix = suffix or folder_suffix
         kinds = candidates.setdefault(name, {})
         if suffix in kinds:
@@ -273,6 +278,8 @@ def _single_page(path: Path) -> bool:
 def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
     """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses. A one-page
     TIFF that both refuse is named by the 2D reader's reason (its values), not the volume reader's."""
+    if format_of(path) == "nifti":  # always a volume
+        return read_3d(path)
     try:
         return read_2d(path)
     except InputError as flat_error:
