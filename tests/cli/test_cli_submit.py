@@ -44,3 +44,17 @@ def test_submit_replaces_only_an_earlier_submission(tmp_path, capsys):
     for _ in range(2):
         assert main(["submit", "--pred", str(tmp_path / "pred"), "--out", str(out)]) == 0
     assert out.read_text().splitlines() == ["ImageId,EncodedPixels", "abc,1 16"]
+
+
+def test_a_volume_is_named_as_one(tmp_path, capsys):
+    """A 3D label TIFF got the 2D reader's hint '--axes ZYX --plane N', which submit does not have."""
+    import tifffile
+
+    (tmp_path / "pred").mkdir()
+    volume = np.zeros((3, 8, 8), np.uint16)
+    volume[0, 1:3, 1:3], volume[1, 4:6, 4:6], volume[2, 0:2, 5:7] = 1, 2, 3  # slices that differ
+    tifffile.imwrite(tmp_path / "pred" / "v.tif", volume, photometric="minisblack")
+    assert main(["submit", "--pred", str(tmp_path / "pred"), "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "v.tif: a volume of 3 pages; a DSB 2018 submission encodes 2D label images only" in err
+    assert "--plane" not in err

@@ -9,6 +9,7 @@ one row per object; an image without objects has one row with an empty ``Encoded
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -138,6 +139,25 @@ def _label_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(LABEL_FILE_EXTENSIONS))
 
 
+def _read_2d_labels(path: Path) -> np.ndarray:
+    """A 2D label image; a volume is named as such (the reader's hint about --plane is not an option of submit)."""
+    import tifffile
+
+    from unetkit.data.io import read_labels
+
+    try:
+        return read_labels(path)
+    except InputError:
+        pages = 1
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with contextlib.suppress(OSError, ValueError, tifffile.TiffFileError), tifffile.TiffFile(path) as tif:
+                pages = len(tif.pages)
+        if pages > 1:
+            raise InputError(f"{path}: a volume of {pages} pages; a DSB 2018 submission encodes 2D label images "
+                             "only") from None
+        raise
+
+
 def is_submission(path: str | Path) -> bool:
     """Whether ``path`` is a submission CSV (its first line the header ``ImageId,EncodedPixels``): one that
     ``unetkit submit`` may replace with a new one."""
@@ -158,7 +178,6 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
     :func:`unetkit.data.io.read_labels` (2D integer ids, 0 = background).
     """
     from unetkit.data.components import instance_labels
-    from unetkit.data.io import read_labels
     from unetkit.safety.paths import check_new_output, check_output_file
 
     check_output_file(out_csv, [pred_dir])
@@ -191,7 +210,7 @@ def write_submission(pred_dir: str | Path, out_csv: str | Path) -> dict[str, int
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
         for name, path in seen.items():
-            rles = labels_to_rles(instance_labels(read_labels(path)))  # binary masks: components, as evaluate
+            rles = labels_to_rles(instance_labels(_read_2d_labels(path)))  # binary masks: components, as evaluate
             for rle in rles or [""]:
                 writer.writerow((name, rle))
             counts["images"] += 1
