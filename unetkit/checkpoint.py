@@ -61,6 +61,12 @@ def resolve_path(name_or_path: str | Path) -> Path:
     return path
 
 
+# file signatures of what people give by mistake where a checkpoint belongs
+FOREIGN_MAGIC = ((b"\x89PNG", "a PNG image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+                 (b"II+\x00", "a TIFF image"), (b"MM\x00+", "a TIFF image"), (b"\xff\xd8\xff", "a JPEG image"),
+                 (b"\x93NUMPY", "a NumPy array"))
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
     path = resolve_path(path)
@@ -68,9 +74,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         names = ", ".join(card.name for card in list_models())
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "
                                 f"model: {names or 'none installed'})")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    foreign = next((kind for magic, kind in FOREIGN_MAGIC if head.startswith(magic)), None)
+    if foreign:  # weights_only's "holds Python objects" would mislead: the file is no checkpoint at all
+        raise InputError(f"{path}: not a checkpoint but {foreign}; give a .pt file written by unetkit train, a run "
+                         "folder or a packaged model name")
     try:
-        with open(path, "rb") as handle:
-            zipped = handle.read(2) == GZIP_MAGIC
+        zipped = head[:2] == GZIP_MAGIC
         source = io.BytesIO(gzip.decompress(path.read_bytes())) if zipped else path
         payload = torch.load(source, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt/foreign files

@@ -69,6 +69,15 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="not a unetkit checkpoint"):
         ckpt.load_checkpoint(tmp_path / "foreign.pt")
+    # an image or an array given as the model was called "untrusted: it holds Python objects"
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "cells.png")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    for name, kind in (("cells.png", "a PNG image"), ("array.npy", "a NumPy array")):
+        with pytest.raises(InputError, match=f"{name}: not a checkpoint but {kind}"):
+            ckpt.load_checkpoint(tmp_path / name)
     with pytest.raises(FileNotFoundError):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
 
