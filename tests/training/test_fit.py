@@ -172,6 +172,11 @@ def test_init_weights_starts_a_new_run_from_a_checkpoint(tiny_dataset, tmp_path)
     with pytest.raises(InputError, match=r"train.init_weights=.*binary model.*--task binary"):
         fit(_config(**{"train.init_weights": str(tmp_path / "a"), "task": "instances"}), tiny_dataset / "train",
             tmp_path / "e", tiny_dataset / "val", progress=False)
+    # a 2D checkpoint for a 3D run: the data was found as volumes (it said "no volumes found" of 2D data before)
+    from unetkit.training.init_weights import adopt_init_network
+
+    with pytest.raises(InputError, match=r"a 2D network \(unet\), but this run reads its data for a 3D one"):
+        adopt_init_network(_config(**{"train.init_weights": str(tmp_path / "a"), "model.name": "unet3d"}))
 
 
 def test_init_weights_takes_a_packaged_model_in_fp16():

@@ -24,8 +24,16 @@ KEPT_FROM_RUN = ("encoder_weights", "freeze_encoder_epochs")  # training-only mo
 def adopt_init_network(config: RunConfig) -> RunConfig:
     """``config`` with the network and normalisation of its ``train.init_weights`` checkpoint; a task whose
     outputs differ from the checkpoint's is refused naming the key."""
+    from unetkit.models.registry import model_spatial_dims
+
     source = config.train.init_weights
     theirs = ckpt.config_of(ckpt.load_checkpoint(source))
+    ours_dims, their_dims = model_spatial_dims(config.model), model_spatial_dims(theirs.model)
+    if ours_dims != their_dims:  # the data was found for this run's network: 2D images or volumes
+        raise InputError(f"train.init_weights={source}: a {their_dims}D network ({theirs.model.name}), but this run "
+                         f"reads its data for a {ours_dims}D one ({config.model.name}); fine-tune it on "
+                         f"{'volumes with --model unet3d' if their_dims == 3 else '2D images with --model unet'}, "
+                         f"or start from a {ours_dims}D checkpoint")
     same_task = type(get_task(theirs)) is type(get_task(config))
     if theirs.model.out_channels != config.model.out_channels or not same_task:
         raise InputError(f"train.init_weights={source}: a {theirs.task} model with {theirs.model.out_channels} "
