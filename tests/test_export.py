@@ -85,6 +85,11 @@ def test_engine_errors_name_the_fix(exported, tmp_path):
         load_engine_model(tmp_path, "onnxruntime")
     with pytest.raises(InputError, match="engine must be one of"):
         load_engine_model(root / "best.pt", "tensorrt")
+    # an export of the other format loaded by its ending, under the engine the user did not ask for
+    with pytest.raises(InputError, match="model.ts is for --engine torchscript; --engine onnxruntime reads .onnx"):
+        load_engine_model(root / "model.ts", "onnxruntime")
+    with pytest.raises(InputError, match="model.onnx is for --engine onnxruntime; --engine torchscript reads .ts"):
+        load_engine_model(root / "model.onnx", "torchscript")
 
 
 def test_cli_export_prints_the_difference_and_json(exported, tmp_path, capsys):

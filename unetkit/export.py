@@ -30,8 +30,8 @@ CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSO
 CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run config
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 ONNX_OPSET = 18
-# endings an exported file may have: predict picks the engine's loader by them (.onnx, else TorchScript)
-SUFFIXES = {"onnx": (".onnx",), "torchscript": (".ts", ".pt", ".pth", ".torchscript")}
+# the ending an exported file must have: predict picks the engine's loader by it, and .pt is a checkpoint's
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".ts",)}
 
 
 @dataclass

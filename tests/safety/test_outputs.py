@@ -202,15 +202,17 @@ def test_single_file_outputs_never_replace_a_file_they_did_not_write(dataset, ru
     shutil.copy(next((dataset / "test" / "masks").iterdir()), mask)
     foreign = tmp_path / "foreign.ts"
     foreign.write_bytes(b"not ours")
-    other_checkpoint = tmp_path / "other.pt"  # a checkpoint is a zip archive too, not a TorchScript one
+    other_checkpoint = tmp_path / "other.ts"  # a checkpoint (a zip archive too, not a TorchScript one) named .ts
     shutil.copy(run_dir / "last.pt", other_checkpoint)
     before = {path: path.read_bytes() for path in (image, mask, foreign, other_checkpoint)}
     checkpoint = run_dir / "best.pt"
     kept = checkpoint.read_bytes()
     for argv, words in (
-        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(image)], ".ts, .pt, .pth"),
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(image)], "is named .ts"),
         (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(foreign)], "already exists"),
-        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(checkpoint)], "is also an input"),
+        (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(checkpoint)], "is named .ts"),
+        (["export", "--model", str(other_checkpoint), "--format", "torchscript", "--out", str(other_checkpoint)],
+         "is also an input"),
         (["export", "--model", str(run_dir), "--format", "torchscript", "--out", str(other_checkpoint)],
          "not an earlier unetkit TorchScript export"),
         (["export", "--model", str(run_dir), "--format", "bioimageio", "--out", str(image)], "is a .zip"),

@@ -39,6 +39,10 @@ def _exported_path(path: Path, engine: str) -> Path:
         raise InputError(
             f"{path} is a PyTorch checkpoint; --engine {engine} needs an exported {suffix} file: run "
             f"`unetkit export --model {path} --format {'onnx' if engine == 'onnxruntime' else engine}` first")
+    other = next((name for name, ending in EXPORTED_SUFFIX.items() if name != engine and
+                  path.suffix.lower() == ending), None)
+    if other:  # it would load by its ending anyway, under an engine the user did not ask for
+        raise InputError(f"{path} is for --engine {other}; --engine {engine} reads {suffix} files")
     return path
 
 
