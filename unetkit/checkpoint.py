@@ -67,6 +67,16 @@ FOREIGN_MAGIC = ((b"\x89PNG", "a PNG image"), (b"II*\x00", "a TIFF image"), (b"M
                  (b"\x93NUMPY", "a NumPy array"))
 
 
+def _is_bioimageio_package(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "rdf.yaml" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
     path = resolve_path(path)
@@ -77,6 +87,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     with open(path, "rb") as handle:
         head = handle.read(8)
     foreign = next((kind for magic, kind in FOREIGN_MAGIC if head.startswith(magic)), None)
+    if head.startswith(b"PK") and _is_bioimageio_package(path):
+        raise InputError(f"{path}: a bioimage.io package, not a checkpoint; predict from the checkpoint it was "
+                         "exported from, or unzip it and give its weights.onnx with --engine onnxruntime")
     if foreign:  # weights_only's "holds Python objects" would mislead: the file is no checkpoint at all
         raise InputError(f"{path}: not a checkpoint but {foreign}; give a .pt file written by unetkit train, a run "
                          "folder or a packaged model name")

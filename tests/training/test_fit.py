@@ -78,6 +78,12 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     for name, kind in (("cells.png", "a PNG image"), ("array.npy", "a NumPy array")):
         with pytest.raises(InputError, match=f"{name}: not a checkpoint but {kind}"):
             ckpt.load_checkpoint(tmp_path / name)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "package.zip", "w") as archive:  # what `export --format bioimageio` writes
+        archive.writestr("rdf.yaml", "type: model\n")
+    with pytest.raises(InputError, match="package.zip: a bioimage.io package, not a checkpoint; .* weights.onnx"):
+        ckpt.load_checkpoint(tmp_path / "package.zip")
     with pytest.raises(FileNotFoundError):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
 
