@@ -31,7 +31,7 @@ CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run co
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 ONNX_OPSET = 18
 # the ending an exported file must have: predict picks the engine's loader by it, and .pt is a checkpoint's
-SUFFIXES = {"onnx": (".onnx",), "torchscript": (".ts",)}
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ExportResult:
 
 
 def default_suffix(fmt: str) -> str:
-    return SUFFIXES[fmt][0]
+    return SUFFIXES[fmt]
 
 
 def is_unetkit_export(path: str | Path, fmt: str) -> bool:
@@ -85,11 +85,9 @@ def check_export_path(out_path: str | Path, fmt: str, inputs: list[str | Path]) 
 
     out = Path(out_path)
     kind = {"onnx": "ONNX", "torchscript": "TorchScript"}[fmt]
-    endings = SUFFIXES[fmt]
-    named = endings[0] if len(endings) == 1 else f"{', '.join(endings[:-1])} or {endings[-1]}"
-    if out.suffix.lower() not in endings:
-        raise InputError(f"--out {out}: a {kind} export is named {named} (it is read back by its ending); give such "
-                         "a name")
+    if out.suffix.lower() != SUFFIXES[fmt]:
+        raise InputError(f"--out {out}: a {kind} export is named {SUFFIXES[fmt]} (it is read back by its ending); give "
+                         "such a name")
     check_output_file(out, inputs)
     return check_new_output(out, owned=lambda path: is_unetkit_export(path, fmt),
                             kind=f"an earlier unetkit {kind} export")

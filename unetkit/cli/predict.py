@@ -78,7 +78,7 @@ def _note_subfolders(inputs: list[str], out: str, rows: list[dict]) -> None:
     if any("depth" in row for row in rows):
         return
 
-    count, folders = images_left_in_subfolders(inputs, exclude=[out])
+    count, folders = images_left_in_subfolders(inputs, exclude=[out], read=[row["image"] for row in rows])
     if count:
         shown = ", ".join(str(f) for f in folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
         print(f"note: {count} image file(s) in subfolders were not read ({shown}); folders are read one level "

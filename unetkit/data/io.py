@@ -64,6 +64,15 @@ def _check_file(path: str | Path, allowed: tuple[str, ...] = IMAGE_EXTENSIONS) -
     return path
 
 
+def tiff_pages(path: str | Path) -> int:
+    """Number of pages of a TIFF file, from its header; InputError naming it when it cannot be read."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.pages)
+    except DECODE_ERRORS as error:
+        raise InputError(f"{path}: cannot read the TIFF ({error}); it may be corrupt") from error
+
+
 def _corrupt(path: Path, error: Exception) -> InputError:
     return InputError(
         f"{path}: cannot read the file ({type(error).__name__}: {error}); it may be corrupt, truncated "

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from unetkit.data.io import (
     IMAGE_EXTENSIONS,
@@ -31,6 +30,7 @@ from unetkit.data.io import (
     read_image,
     read_labels,
     read_page,
+    tiff_pages,
 )
 from unetkit.data.ome import image_stem, is_zarr_dir
 from unetkit.errors import InputError
@@ -97,14 +97,6 @@ def _stack_pair(root: Path) -> tuple[Path | None, Path | None]:
     return (images[0] if len(images) == 1 else None), (labels[0] if len(labels) == 1 else None)
 
 
-def _n_pages(path: Path) -> int:
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return len(tif.pages)
-    except (OSError, ValueError, tifffile.TiffFileError) as error:
-        raise InputError(f"{path}: cannot read the TIFF ({error}); it may be corrupt") from error
-
-
 def detect_layout(root: str | Path) -> str:
     """Name of the layout of dataset folder ``root``: folders | dsb | isbi-stack | images."""
     root = _check_root(root)
@@ -116,7 +108,7 @@ def detect_layout(root: str | Path) -> str:
     if any((sub / "images").is_dir() for sub in _subfolders(root)):
         return "dsb"
     image_tiff, label_tiff = _stack_pair(root)
-    if image_tiff is not None and label_tiff is not None and _n_pages(image_tiff) > 1:
+    if image_tiff is not None and label_tiff is not None and tiff_pages(image_tiff) > 1:
         return "isbi-stack"
     if _images_in(root):
         return "images"
@@ -216,10 +208,10 @@ def _find_stack(root: Path, require_labels: bool) -> list[Sample]:
         )
     if label_tiff is None and require_labels:
         raise InputError(f"{root}: no labels TIFF (a .tif whose name contains 'label' or 'mask') found")
-    n_pages = _n_pages(image_tiff)
-    if label_tiff is not None and _n_pages(label_tiff) != n_pages:
+    n_pages = tiff_pages(image_tiff)
+    if label_tiff is not None and tiff_pages(label_tiff) != n_pages:
         raise InputError(
-            f"{image_tiff} has {n_pages} pages but {label_tiff} has {_n_pages(label_tiff)}; "
+            f"{image_tiff} has {n_pages} pages but {label_tiff} has {tiff_pages(label_tiff)}; "
             "the stacks must have one label page per image page"
         )
     labels = (label_tiff,) if label_tiff is not None else ()
@@ -261,17 +253,16 @@ def find_samples(
 
 
 def images_left_in_subfolders(inputs: Iterable[str | Path], exclude: Iterable[str | Path] = (),
-                              limit: int = 10_000) -> tuple[int, list[Path]]:
+                              limit: int = 10_000, read: Iterable[str | Path] | None = None) -> tuple[int, list[Path]]:
     """(count, folders) of the image files that ``find_images`` leaves aside in the subfolders of the input folders
     it reads one level of, so that a caller can say so. Not counted: hidden folders, zarr stores, dataset layouts
     (whose subfolders are their own), prediction folders (``prediction.json``) and the folders in ``exclude`` (e.g.
-    the output folder); the scan stops after ``limit`` entries."""
-    import os
-
+    the output folder); the scan stops after ``limit`` entries. ``read``: the images ``find_images`` gave, when
+    the caller has them (predict's rows), so that the inputs are not searched a second time."""
     from unetkit.safety.records import RECORD_NAME
 
     inputs = list(inputs)
-    found = {path.resolve() for path in find_images(inputs)}
+    found = {Path(path).resolve() for path in (find_images(inputs) if read is None else read)}
     skipped = [Path(folder).resolve() for folder in exclude]
     left: set[Path] = set()
     seen = 0

@@ -9,6 +9,7 @@ one row per object; an image without objects has one row with an empty ``Encoded
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -140,20 +141,15 @@ def _label_files(folder: Path) -> list[Path]:
 
 def _read_2d_labels(path: Path) -> np.ndarray:
     """A 2D label image; a volume is named as such (the reader's hint about --plane is not an option of submit)."""
-    import tifffile
-
-    from unetkit.data.io import read_labels
+    from unetkit.data.io import read_labels, tiff_pages
 
     try:
         return read_labels(path)
     except InputError:
         pages = 1
         if path.suffix.lower() in (".tif", ".tiff"):
-            try:
-                with tifffile.TiffFile(path) as tif:
-                    pages = len(tif.pages)
-            except Exception:  # noqa: BLE001 - a corrupt file: the reader's own message stands
-                pages = 1
+            with contextlib.suppress(InputError):  # a corrupt file: the reader's own message stands
+                pages = tiff_pages(path)
         if pages > 1:
             raise InputError(f"{path}: a volume of {pages} pages; a DSB 2018 submission encodes 2D label images "
                              "only") from None

@@ -17,11 +17,12 @@ import torch
 
 from unetkit.config import RunConfig
 from unetkit.errors import InputError
+from unetkit.export import SUFFIXES
 from unetkit.inference.winograd import accelerate_convs
 from unetkit.models.layout import to_channels_last
 
 ENGINES = ("torch", "onnxruntime", "torchscript")
-EXPORTED_SUFFIX = {"onnxruntime": ".onnx", "torchscript": ".ts"}
+EXPORTED_SUFFIX = {"onnxruntime": SUFFIXES["onnx"], "torchscript": SUFFIXES["torchscript"]}  # export's endings
 
 
 def _exported_path(path: Path, engine: str) -> Path:

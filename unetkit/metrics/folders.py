@@ -20,6 +20,7 @@ names the unpaired files (at most 10).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -265,16 +266,6 @@ def _is_tiff(path: Path) -> bool:
     return format_of(path) == "tiff"
 
 
-def _single_page(path: Path) -> bool:
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return len(tif.pages) == 1
-    except (OSError, ValueError, tifffile.TiffFileError):
-        return False
-
-
 def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
     """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses. A one-page
     TIFF that both refuse is named by the 2D reader's reason (its values), not the volume reader's."""
@@ -288,7 +279,12 @@ def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
         try:
             return read_3d(path)
         except InputError:
-            if _single_page(path):
+            from unetkit.data.io import tiff_pages
+
+            pages = 0
+            with contextlib.suppress(InputError):  # unreadable: the volume reader's message stands
+                pages = tiff_pages(path)
+            if pages == 1:
                 raise flat_error from None
             raise
 
