@@ -119,6 +119,26 @@ def test_multiclass_json_nan_is_null_and_plots(tmp_path, capsys):
     assert (tmp_path / "pred" / "confusion_matrix.png").is_file()
 
 
+def test_multiclass_ignore_label_is_counted_and_refused_when_it_is_a_class(tmp_path, capsys):
+    """``--ignore-label 1`` with classes 0..2 dropped class 1's truth and scored it 0 without a word; a value
+    no truth pixel has left nothing out, also without a word."""
+    write_png(tmp_path / "truth" / "a.png", np.array([[0, 1, 1], [2, 2, 255]], np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.array([[0, 1, 2], [2, 1, 0]], np.uint8))
+    args = ["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "pred"),
+            "--num-classes", "3", "--out", str(tmp_path / "out"), "--json"]
+    assert main(args) == 0
+    assert last_json(capsys)["ignored_pixels"] == 1  # the 255 pixel
+    assert main([*args, "--ignore-label", "1"]) == 2
+    assert "ignore label 1 is the class 'class1' (classes 0..2)" in capsys.readouterr().err
+    assert main([*args, "--ignore-label", "7"]) == 2  # the 255 pixel is now a class id outside 0..2
+    capsys.readouterr()
+    write_png(tmp_path / "truth" / "a.png", np.array([[0, 1, 1], [2, 2, 0]], np.uint8))
+    assert main([*args, "--ignore-label", "7"]) == 0
+    captured = capsys.readouterr()
+    assert "note: --ignore-label 7: no truth pixel has this value, so none was left out" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["ignored_pixels"] == 0
+
+
 def test_regression_json(tmp_path, capsys):
     truth = (np.arange(64, dtype=np.float32).reshape(8, 8) / 63).astype(np.float32)
     write_tiff(tmp_path / "truth" / "a.tif", truth)

@@ -45,3 +45,54 @@ def test_binary_masks_for_the_instances_task_are_noted(tmp_path, capsys):
     assert "note: the 2 training masks hold one value for every object (binary)" in capsys.readouterr().err
     prepare_data(RunConfig(), tmp_path / "d", tmp_path / "d")  # the binary task wants exactly that
     assert "hold one value for every object" not in capsys.readouterr().err
+
+
+def _colour(path, gray_as_rgb=False):
+    """Rewrite a gray PNG as RGB: real colours, or the gray repeated (as the DSB set stores gray images)."""
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path))
+    channels = [gray, gray, gray] if gray_as_rgb else [gray, gray // 2, 255 - gray]
+    Image.fromarray(np.stack(channels, axis=-1)).save(path)
+
+
+def test_colour_images_averaged_into_a_gray_model_are_noted_and_in_channels_keeps_them(tmp_path, capsys):
+    """A folder whose first image is gray trained a gray model and averaged the rest's colour away, without a
+    word; ``--set model.in_channels=3`` was overwritten by the first image's 1 channel."""
+    from unetkit.config import apply_overrides
+    from unetkit.training.loop import resolve_for_data
+
+    root = tmp_path / "d"
+    write_synthetic_dataset(root, n_images=4, seed=1, shape=(48, 48))
+    _colour(root / "images" / "synth_0001.png")
+    _colour(root / "images" / "synth_0002.png")
+    _colour(root / "images" / "synth_0003.png", gray_as_rgb=True)  # no colour to lose
+
+    config = resolve_for_data(RunConfig(), root, root)
+    assert config.model.in_channels == 1
+    train, _, _ = prepare_data(config, root, root)
+    err = capsys.readouterr().err
+    assert "note: 2 of 4 training images and 2 of 4 validation images are colour (e.g. synth_0001)" in err
+    assert "first image (synth_0000)" in err and "--set model.in_channels=3" in err
+    assert train.colour_averaged == ["synth_0001", "synth_0002"]
+
+    config = resolve_for_data(apply_overrides(RunConfig(), {"model.in_channels": 3}), root, root)
+    assert config.model.in_channels == 3
+    train, _, _ = prepare_data(config, root, root)
+    assert "are colour" not in capsys.readouterr().err
+    assert [image.shape[0] for image in train.images] == [3, 3, 3, 3]
+    first = train.images[0]
+    assert np.array_equal(first[0], first[1]) and np.array_equal(first[0], first[2])  # gray repeated
+    assert not np.array_equal(train.images[1][0], train.images[1][2])  # colour kept
+
+
+def test_is_colour_tells_colours_from_repeated_gray():
+    from unetkit.data.channels import is_colour
+
+    rng = np.random.default_rng(0)
+    gray = rng.random((1, 32, 32)).astype(np.float32)
+    assert not is_colour(np.repeat(gray, 3, axis=0))
+    assert not is_colour(np.zeros((3, 8, 8), np.float32))
+    noisy = np.repeat(gray, 3, axis=0) + rng.normal(0, 0.002, (3, 32, 32)).astype(np.float32)  # JPEG-like chroma
+    assert not is_colour(noisy)
+    assert is_colour(np.concatenate([gray, 1 - gray, gray / 2]))

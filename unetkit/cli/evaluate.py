@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     left_out = result.summary.get("truth_left_out", 0)
     if left_out:
         print(f"note: {left_out} truth image(s) without a prediction left out (--only-predicted)", file=sys.stderr)
+    if args.ignore_label is not None and result.summary.get("ignored_pixels") == 0:
+        print(f"note: --ignore-label {args.ignore_label}: no truth pixel has this value, so none was left out",
+              file=sys.stderr)
     print_summary(args.task, {k: v for k, v in result.summary.items() if k != "truth_left_out"})
     print("wrote " + ", ".join(str(p) for p in result.written))
     if args.json:

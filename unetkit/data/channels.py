@@ -10,6 +10,15 @@ from unetkit.data.io import holds_colour
 from unetkit.errors import InputError
 
 
+def is_colour(image: np.ndarray) -> bool:
+    """Whether a (3, *S) image's channels differ (colour), not one gray repeated (DSB stores gray as RGB).
+
+    Differences under 1 % of the image's range on average (JPEG chroma noise) count as gray.
+    """
+    span = float(image.max() - image.min())
+    return span > 0 and float(np.abs(image - image.mean(axis=0)).mean()) > 0.01 * span
+
+
 def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
     """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed.
 

@@ -510,7 +510,8 @@ def evaluate_multiclass(
 
     Summary: ``per_class_dice`` / ``per_class_iou`` (K values, background first, NaN for a class absent
     from truth and prediction), ``mean_dice`` / ``mean_iou`` (classes 1..K-1), ``pixel_accuracy``,
-    ``confusion_matrix`` (K x K nested list, rows truth), ``class_names``, and from 10 images
+    ``confusion_matrix`` (K x K nested list, rows truth), ``class_names``, ``ignored_pixels`` (truth pixels
+    equal to ``ignore_label``, left out; an ignore label that is a class id is refused), and from 10 images
     ``mean_dice_ci95`` (``pooled_interval``: images resampled, their matrices summed). Rows: ``dice_<class
     name>`` per class and the image's ``mean_dice``.
     """
@@ -526,12 +527,18 @@ def evaluate_multiclass(
     num_classes = len(names)
     if num_classes < 2:
         raise InputError(f"multiclass evaluation needs at least 2 classes (background first), got {names}")
+    if ignore_label is not None and 0 <= ignore_label < num_classes:
+        raise InputError(f"ignore label {ignore_label} is the class '{names[ignore_label]}' (classes "
+                         f"0..{num_classes - 1}): its truth pixels would be left out and the class scored on "
+                         "none; give a value outside the classes (default 255)")
     total = np.zeros((num_classes, num_classes), dtype=np.int64)
-    rows, matrices = [], []
+    rows, matrices, ignored = [], [], 0
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
         truth = _truth_labels(item)
         pred = _read_label_array(chosen)
         _check_same_shape(truth, pred, item, chosen)
+        if ignore_label is not None:
+            ignored += int(np.count_nonzero(truth == ignore_label))
         try:
             cm = confusion_matrix(truth, pred, num_classes, ignore_label)
         except InputError as error:
@@ -554,6 +561,8 @@ def evaluate_multiclass(
         "pixel_accuracy": pixel_accuracy(total),
         "confusion_matrix": total.tolist(),
     }
+    if ignore_label is not None:
+        summary["ignored_pixels"] = ignored  # truth pixels left out: 0 says the ignore label is not in the truth
     found = pooled_interval(matrices, lambda cm: mean_foreground(per_class_dice(cm)))  # images resampled
     if found is not None:
         summary[interval_key("mean_dice")] = [found[0], found[1]]

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from unetkit.config import RunConfig, apply_overrides
-from unetkit.data.channels import match_channels
 from unetkit.data.layouts import Sample, find_samples, load_sample
-from unetkit.data.splits import SplitData, image_channels, map_samples
+from unetkit.data.splits import SplitData, map_samples, model_channels
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
 from unetkit.models.registry import model_spatial_dims
@@ -61,7 +60,7 @@ class BinaryTask(Task):
 
     def resolve(self, config: RunConfig, train_dir: str | Path, val_dir: str | Path | None = None) -> RunConfig:
         sample = self.find_samples(train_dir, config)[0]
-        channels = image_channels(sample, is_volumetric(config))
+        channels = model_channels(config, sample, is_volumetric(config))
         classes = TARGET_CLASSES[self.target_kind(config)]
         return apply_overrides(config, {"model.in_channels": channels, "model.out_channels": classes})
 
@@ -95,8 +94,7 @@ class BinaryTask(Task):
                 split.one_valued += int(instances is not labels and bool(instances.any()))  # split into components
                 target = make_target(instances, kind, data.boundary_width).astype(np.uint8)
                 geometry, foreground = instances, target
-            split.names.append(sample.name)
-            split.images.append(match_channels(image, config.model.in_channels, sample.image_path))
+            split.add_image(sample.name, image, config.model.in_channels, sample.image_path)
             split.labels.append(instances)
             split.targets.append(target)
             if split.weights is not None:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from unetkit.config import RunConfig, apply_overrides
-from unetkit.data.channels import match_channels
 from unetkit.data.class_folders import (
     class_folder_names,
     find_class_folder_samples,
@@ -39,7 +38,7 @@ from unetkit.data.masks import (
     priority_order,
     read_class_mask,
 )
-from unetkit.data.splits import SplitData, image_channels, map_samples
+from unetkit.data.splits import SplitData, map_samples, model_channels
 from unetkit.errors import InputError
 from unetkit.safety.labels import check_contiguous_class_ids
 from unetkit.tasks.base import OutputOptions, PredictFn, Result, Task
@@ -168,7 +167,7 @@ class MulticlassTask(Task):
         check_auto_target(self, config)
         data = config.data
         samples = self.find_samples(train_dir, config)
-        values: dict[str, Any] = {"model.in_channels": image_channels(samples[0])}
+        values: dict[str, Any] = {"model.in_channels": model_channels(config, samples[0])}
         names = _multiclass_names(config, train_dir, samples)
         table = ClassTable.from_config(dataclasses.replace(data, class_names=names))
         priority_order(table.names, data.class_priority)  # unknown names fail here, before any run folder
@@ -194,8 +193,7 @@ class MulticlassTask(Task):
         pairs = map_samples(samples, lambda s: load_multiclass_sample(s, config, table), desc)
         split = SplitData(weights=[] if config.data.weight_map and with_weights else None)
         for sample, (image, labels) in zip(samples, pairs, strict=True):
-            split.names.append(sample.name)
-            split.images.append(match_channels(image, config.model.in_channels, sample.image_path))
+            split.add_image(sample.name, image, config.model.in_channels, sample.image_path)
             split.labels.append(labels)
             split.targets.append(labels.astype(dtype))
             if split.weights is not None:

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from unetkit.config import RunConfig, apply_overrides
-from unetkit.data.channels import match_channels
 from unetkit.data.layouts import Sample, load_image
-from unetkit.data.splits import SplitData, image_channels, map_samples
+from unetkit.data.splits import SplitData, map_samples, model_channels
 from unetkit.errors import InputError
 from unetkit.tasks.base import OutputOptions, PredictFn, Result, Task
 from unetkit.tasks.multiclass import check_auto_target, require_2d, training_samples
@@ -57,7 +56,7 @@ class RegressionTask(Task):
         if data.weight_map:
             raise InputError("data.weight_map is for segmentation tasks; turn it off for regression")
         samples = self.find_samples(train_dir, config)
-        values: dict[str, Any] = {"model.in_channels": image_channels(samples[0])}
+        values: dict[str, Any] = {"model.in_channels": model_channels(config, samples[0])}
         train = training_samples(self, config, train_dir, val_dir is not None)
         targets = map_samples(train, lambda s: read_target(s.label_paths[0]), "target statistics")
         channels = targets[0].shape[0]
@@ -86,8 +85,7 @@ class RegressionTask(Task):
 
         split = SplitData()
         for sample, (image, target) in zip(samples, map_samples(samples, one, desc), strict=True):
-            split.names.append(sample.name)
-            split.images.append(match_channels(image, config.model.in_channels, sample.image_path))
+            split.add_image(sample.name, image, config.model.in_channels, sample.image_path)
             split.labels.append(target)
             split.targets.append(norm.normalize(target))
         return split

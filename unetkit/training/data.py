@@ -45,10 +45,24 @@ def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
              "their connected components: touching nuclei are one object and no boundary is learnt between them; "
              "give instance labels (one id per object) where objects touch")
     val = task.build_split(val_samples, config, "loading val", with_weights=False)
+    note = colour_note(train, val, samples[0].name)
+    if note:
+        _say(note)
     if task.activation == "softmax" and val.targets and not _any_foreground(val, config):
         _say("note: no validation mask holds any object: validation scores cannot tell a good network from one "
              "that finds nothing, and best.pt is chosen on them; give --val images with objects")
     return train, val, config.model.in_channels
+
+
+def colour_note(train: SplitData, val: SplitData, first: str) -> str | None:
+    """The line that says colour images were averaged into a gray model, and how to keep their colour."""
+    if not train.colour_averaged and not val.colour_averaged:
+        return None
+    val_part = f" and {len(val.colour_averaged)} of {len(val.names)} validation images" if val.colour_averaged else ""
+    example = (train.colour_averaged or val.colour_averaged)[0]
+    return (f"note: {len(train.colour_averaged)} of {len(train.names)} training images{val_part} are colour (e.g. "
+            f"{example}) and are averaged to gray, since the model takes the 1 channel of the first image ({first}); "
+            "--set model.in_channels=3 trains on colour (gray images are then repeated)")
 
 
 def _any_foreground(split: SplitData, config: RunConfig) -> bool:
