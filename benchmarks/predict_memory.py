@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/predict_memory.py                  # 1000^2 and 3000^2 px, three models
     .venv/bin/python benchmarks/predict_memory.py --sizes 2000     # one size
+    .venv/bin/python benchmarks/predict_memory.py --models nuclei  # one model
 
 Each prediction runs in a fresh process; its peak resident memory less that of the same command on a 64 px
 image (Python, torch and the network) over the image's pixels is the per-pixel cost. Images: synthetic nuclei
@@ -69,6 +70,8 @@ def train_binary(run: Path, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
+    parser.add_argument("--models", nargs="+", choices=["binary", "nuclei", "em-membranes"],
+                        default=["binary", "nuclei", "em-membranes"], help="which of the three to measure")
     args = parser.parse_args()
     from unetkit.checkpoint import load_model
     from unetkit.safety.memory import predict_bytes
@@ -78,9 +81,13 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        train_binary(work / "binary", work)
-        for name, model, rgb in (("binary (trained here)", str(work / "binary"), False), ("nuclei", "nuclei", True),
-                                 ("em-membranes", "em-membranes", False)):
+        if "binary" in args.models:
+            train_binary(work / "binary", work)
+        for key, name, model, rgb in (("binary", "binary (trained here)", str(work / "binary"), False),
+                                      ("nuclei", "nuclei", "nuclei", True),
+                                      ("em-membranes", "em-membranes", "em-membranes", False)):
+            if key not in args.models:
+                continue
             _, config = load_model(model, "cpu")
             channels, classes = config.model.in_channels, config.model.out_channels
             write_image(work / name / "small" / "s.png", 64, rgb)

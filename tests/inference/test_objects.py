@@ -99,3 +99,36 @@ def test_volume_writer_reports_raw_intensities_per_named_channel(tmp_path):
     assert float(row["volume_um3"]) == pytest.approx(12 * 0.5)
     assert float(row["mean_intensity_DAPI"]) == pytest.approx(1000.0)
     assert float(row["mean_intensity_GFP"]) == pytest.approx(raw[1][labels == 1].mean())
+
+
+@pytest.mark.parametrize("shape", [(37, 41), (5, 17, 13)])
+def test_object_table_matches_regionprops(shape):
+    """The per-id sums give skimage's regionprops values, also for sparse, huge ids (which regionprops itself
+    cannot take: a table of 2**31 rows) and several channels."""
+    from skimage.measure import label, regionprops
+
+    rng = np.random.default_rng(3)
+    dense = label(rng.random(shape) > 0.7, connectivity=1).astype(np.int64)
+    labels = np.where(dense > 0, dense * 1000 + 2**31, 0)  # sparse ids past any per-id table's reach
+    image = rng.random((2, *shape))
+    rows = object_table(labels, image)
+    props = regionprops(dense, np.moveaxis(image, 0, -1).mean(axis=-1))
+    assert len(props) > 10
+    assert [row["id"] for row in rows] == [p.label * 1000 + 2**31 for p in props]
+    axes = "zyx"[3 - len(shape):]
+    for row, prop in zip(rows, props, strict=True):
+        assert row["area"] == prop.area
+        assert [row[f"centroid_{a}"] for a in axes] == pytest.approx(list(prop.centroid), abs=1e-9)
+        assert [row[f"bbox_{a}0"] for a in axes] + [row[f"bbox_{a}1"] for a in axes] == list(prop.bbox)
+        assert row["equivalent_diameter"] == pytest.approx(prop.equivalent_diameter_area)
+        assert row["mean_intensity"] == pytest.approx(prop.intensity_mean)
+        pixels = dense == prop.label
+        assert row["mean_intensity_1"] == pytest.approx(image[1][pixels].mean())
+
+
+def test_object_table_of_a_bool_mask_and_of_nothing():
+    mask = np.zeros((4, 4), bool)
+    assert object_table(mask) == []
+    mask[1:3, 1:3] = True
+    (row,) = object_table(mask, np.full((4, 4), 2.0))
+    assert (row["id"], row["area"], row["mean_intensity"]) == (1, 4, 2.0)

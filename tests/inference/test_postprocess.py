@@ -92,6 +92,23 @@ def test_hole_filling_fills_a_ring():
     assert kept[15, 15] == 0
 
 
+def test_enclosed_background_is_background_only():
+    """The mask's own pixels are no hole, also when no object touches the image's edge: they were counted as
+    enclosed then, and hole filling visited every object (6 s instead of 0.3 s for 22,000 nuclei at 9 MP)."""
+    mask = np.zeros((9, 9), bool)
+    mask[2:7, 2:7] = True
+    assert not pp.enclosed_background(mask).any()
+    mask[4, 4] = False  # a one-pixel hole
+    assert np.argwhere(pp.enclosed_background(mask)).tolist() == [[4, 4]]
+    mask[0, :] = True  # now the mask touches the edge as well
+    assert np.argwhere(pp.enclosed_background(mask)).tolist() == [[4, 4]]
+
+
+def test_relabel_is_consecutive_int32():
+    out = pp.relabel(np.array([[0, 9, 9], [4, 0, 12]], np.int64))
+    assert out.dtype == np.int32 and out.tolist() == [[0, 2, 2], [1, 0, 3]]
+
+
 def test_hole_shared_by_three_objects_is_not_filled():
     labels = np.zeros((12, 12), dtype=np.int32)
     labels[2:10, 2:5] = 1

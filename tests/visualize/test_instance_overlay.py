@@ -22,6 +22,21 @@ def test_neighbour_pairs_by_hand():
     assert neighbour_pairs(labels, gap=0).tolist() == [[1, 2]]
 
 
+def test_neighbour_pairs_in_strips_equal_the_whole_image():
+    """Growing the objects strip by strip (bounded memory) finds exactly the pairs of growing them at once,
+    for gaps whose growth reaches across several strips of one or two rows."""
+    from skimage.measure import label
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        height, width = rng.integers(1, 80, 2)
+        labels = label(rng.random((height, width)) > 0.85).astype(np.int32)
+        for gap in (0, 1, 3, 6):
+            whole = neighbour_pairs(labels, gap, rows=10_000)
+            for rows in (1, 2, 5):
+                assert np.array_equal(neighbour_pairs(labels, gap, rows=rows), whole), (height, width, gap, rows)
+
+
 def test_touching_objects_get_different_colours_and_seed_is_reproducible():
     labels = touching_grid()
     colours = instance_colours(labels, seed=1)

@@ -68,14 +68,15 @@ def _as_output_dtype(labels: np.ndarray) -> np.ndarray:
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
-    """Ids renumbered 1..N in increasing order of the old ids (0 stays 0), as int64.
+    """Ids renumbered 1..N in increasing order of the old ids (0 stays 0), as int32 (int64 past 2**31 - 1).
 
-    A lookup table indexed by old id (one gather over the image), e.g. ids {0, 4, 9} -> {0, 1, 2}.
+    A lookup table indexed by old id (one gather over the image), e.g. ids {0, 4, 9} -> {0, 1, 2}. int32
+    halves the image that every later step (the watershed's markers and output) holds.
     """
     labels = np.asarray(labels)
     present = np.bincount(labels.ravel(), minlength=1) > 0
     present[0] = False
-    table = np.zeros(present.size, dtype=np.int64)
+    table = np.zeros(present.size, dtype=np.int32 if present.sum() < np.iinfo(np.int32).max else np.int64)
     table[present] = np.arange(1, int(present.sum()) + 1)
     return table[labels]
 
@@ -102,6 +103,7 @@ def enclosed_background(mask: np.ndarray) -> np.ndarray:
     if count == 0:
         return np.zeros(mask.shape, dtype=bool)
     edge = np.zeros(count + 1, dtype=bool)
+    edge[0] = True  # the mask itself: no background (it was counted as enclosed when it missed the edge)
     for axis in range(mask.ndim):
         edge[np.take(regions, [0, -1], axis=axis).ravel()] = True
     return ~edge[regions]
