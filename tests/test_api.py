@@ -169,6 +169,29 @@ def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
         unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", num_classes=3)
 
 
+def test_in_memory_pairs_of_a_failed_call_are_replaced_and_channels_last_images_are_colour(tmp_path):
+    """A call refused after its pairs were written left them behind, and the next call trained on them beside its
+    own; (H, W, 3) images were written as 3-page TIFFs and refused as a stack of pages."""
+    from unetkit.data.synthetic import make_nuclei_image
+
+    pairs = [make_nuclei_image(np.random.default_rng(seed), (48, 48)) for seed in range(4)]
+    settings = {"model.depth": 2, "model.base_channels": 4, "data.patch_size": 32, "data.samples_per_epoch": 8,
+                "train.batch_size": 4, "inference.tile_size": 48}
+    bad = [(np.full((48, 48), np.nan, np.float32), pairs[0][1]), *pairs]
+    with pytest.raises(InputError, match="NaN"):
+        unetkit.train(bad, out=tmp_path / "run", epochs=1, progress=False, **settings)
+    assert len(list((tmp_path / "run" / "data" / "train" / "images").iterdir())) == 5
+    colour = [(np.stack([image, image // 2, 255 - image], axis=-1), mask) for image, mask in pairs[:2]]
+    run = unetkit.train(colour, out=tmp_path / "run", epochs=1, progress=False, **settings)
+    assert sorted(p.name for p in (tmp_path / "run" / "data" / "train" / "images").iterdir()) == ["0000.tif",
+                                                                                                   "0001.tif"]
+    assert unetkit.load(run.run_dir, device="cpu").config.model.in_channels == 3
+
+    (tmp_path / "other" / "data" / "train").mkdir(parents=True)  # a folder of the user's, not of unetkit.train
+    with pytest.raises(InputError, match="was not written by unetkit.train"):
+        unetkit.train(pairs, out=tmp_path / "other", epochs=1, progress=False, **settings)
+
+
 def test_the_public_api_is_documented_and_typed():
     expected = {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
     assert set(unetkit.__all__) == expected

@@ -98,7 +98,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
             overrides[key] = value
     overrides.update(settings)
     folders = [item for item in (data, val) if isinstance(item, (str, Path))]
-    check_output_folder(out, folders)  # never into the data, never a file
+    check_output_folder(out, folders, inside_inputs=False)  # never into the data, never a file
     check_not_a_prediction_folder(out)  # nor over a prediction's overlays/
     lock = folder_lock(out, "train", enabled=os.environ.get("RANK", "0") == "0")  # one run per folder
     if resume:
@@ -129,8 +129,18 @@ def _as_strings(values: dict[str, Any]) -> list[str]:
     return [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
 
 
+PAIRS_MARKER = ".unetkit-pairs"  # in a folder of in-memory pairs that ``train`` wrote, and may write again
+
+
 def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
-    """A dataset folder for ``data``: itself, or in-memory pairs written as ``images/`` + labels TIFFs."""
+    """A dataset folder for ``data``: itself, or in-memory pairs written as ``images/`` + labels TIFFs.
+
+    The pairs are written into a new folder renamed into place when complete; the pairs of an earlier call that
+    failed before its run began are replaced (they were trained on before: 4 stale pairs beside 2 new ones).
+    ``(H, W, C)`` images (a mask of ``(H, W)``) are written channels-first, so that they are read as colour.
+    """
+    import shutil
+
     if isinstance(data, (str, Path)):
         return data
     from unetkit.data.io import write_tiff
@@ -141,14 +151,26 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
     if not pairs or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
         raise InputError("train(data=...) takes a dataset folder or a non-empty list of (image, mask) numpy "
                          "array pairs")
-    labels_dir = folder / get_task(config).label_folder(config)
+    partial = folder.with_name(folder.name + ".partial")
+    for existing in (folder, partial):
+        if existing.exists():
+            if not (existing / PAIRS_MARKER).is_file():
+                raise InputError(f"{existing} exists and was not written by unetkit.train; the in-memory pairs are "
+                                 "written there: move it away, or give another out")
+            shutil.rmtree(existing)
+    partial.mkdir(parents=True)
+    (partial / PAIRS_MARKER).write_text("in-memory (image, mask) pairs written by unetkit.train\n")
+    labels_dir = partial / get_task(config).label_folder(config)
     for index, (image, mask) in enumerate(pairs):
         image, mask = np.asarray(image), np.asarray(mask)
-        if mask.shape[-2:] != image.shape[-2:] and mask.shape[-2:] != image.shape[:2]:
+        if image.ndim == 3 and mask.shape[-2:] != image.shape[-2:] and mask.shape[-2:] == image.shape[:2]:
+            image = np.moveaxis(image, -1, 0)  # (H, W, C) -> (C, H, W): a TIFF's leading axis of 3 is colour
+        if mask.shape[-2:] != image.shape[-2:]:
             raise InputError(f"pair {index}: image of shape {image.shape} and mask of shape {mask.shape} differ "
                              "in size; each mask must cover its image")
-        write_tiff(folder / config.data.image_dir / f"{index:04d}.tif", image)
+        write_tiff(partial / config.data.image_dir / f"{index:04d}.tif", image)
         write_tiff(labels_dir / f"{index:04d}.tif", mask)
+    partial.rename(folder)
     return folder
 
 
@@ -197,8 +219,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
     return result
 
 
-def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, progress: bool = True,
-                  **options: Any) -> list[dict[str, Any]]:
+def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, out: str | Path, *,
+                  progress: bool = True, **options: Any) -> list[dict[str, Any]]:
     """Predict image files or folders into ``out`` (the files of ``unetkit predict``); one row per image.
 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
@@ -214,11 +236,19 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], out: str | Pa
     import os
 
     from unetkit.checkpoint import resolve_path
+    from unetkit.errors import InputError
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
     from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
     from unetkit.safety.records import claim_prediction_folder
 
+    if isinstance(inputs, (str, Path)):  # one file or folder (iterating a string would give its characters)
+        inputs = [inputs]
+    known = {field.name for field in dataclasses.fields(PredictOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InputError(f"predict_files: unknown option {', '.join(unknown)}; valid options: "
+                         f"{', '.join(sorted(known))}")
     settings = PredictOptions(**options)
     check_output_folder(out, inputs)  # before the lock creates the folder
     check_not_a_run_folder(out)  # whose overlays/ predictions would replace
@@ -261,6 +291,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     """
     import contextlib
 
+    from unetkit.data.formats import format_of
+    from unetkit.errors import InputError
     from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
@@ -273,6 +305,9 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     check_output_file(out, [image, model])
+    if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
+        raise InputError(f"--out {out}: the probabilities of a large image are written to .npy, .tif/.tiff or "
+                         ".zarr (.ome.zarr, .ome.tif with OME metadata); give such a path")
     check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
     name = str(instances) if instances else ""  # the unfinished one, under its own name
     into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name

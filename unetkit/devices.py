@@ -18,7 +18,10 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise InputError(f"device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N") from error
 
 
 def device_type(name: str) -> str:

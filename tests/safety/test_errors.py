@@ -170,3 +170,52 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("UNETKIT_DEBUG", "1")
     with pytest.raises(FileExistsError):
         main(["demo", "--out", str(tmp_path)])
+
+
+def test_images_without_pixels_are_one_line(run_dir, tmp_path, capsys):
+    """A 0 x 10 TIFF or a (0, 5) .npy ended in numpy's 'zero-size array to reduction operation' traceback."""
+    import tifffile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with pytest.warns(UserWarning):
+        tifffile.imwrite(folder / "empty.tif", np.zeros((0, 10), np.uint8))
+    one_line(capsys, ["predict", "--model", str(run_dir), str(folder), "--out", str(tmp_path / "p"), "--quiet"],
+             "empty.tif", "no pixels")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5), np.float32))
+    one_line(capsys, ["predict-large", str(tmp_path / "empty.npy"), "--model", str(run_dir), "--out",
+                      str(tmp_path / "o.npy"), "--quiet"], "empty.npy", "no pixels")
+
+
+def test_predict_large_names_an_output_it_cannot_write_before_predicting(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.zeros((32, 32), np.float32))
+    err = one_line(capsys, ["predict-large", str(tmp_path / "a.npy"), "--model", str(run_dir), "--out",
+                            str(tmp_path / "x.png")], "--out", "x.png", ".npy, .tif/.tiff or .zarr")
+    assert "unfinished" not in err
+    assert not list(tmp_path.glob("x*"))
+
+
+def test_tune_postprocess_refuses_a_negative_limit(dataset, run_dir, tmp_path, capsys):
+    """--limit -1 tuned on all images but the last, and --limit -5 said '0 maps and 0 truths'."""
+    one_line(capsys, ["tune-postprocess", "--model", str(run_dir), "--data", str(dataset / "val"), "--limit", "-1"],
+             "--limit -1", ">= 0")
+
+
+def test_api_mistakes_are_named():
+    import unetkit
+    from unetkit.devices import select_device
+    from unetkit.errors import InputError
+
+    with pytest.raises(InputError, match="device 'gpu' is not a torch device; use auto, cpu, cuda or cuda:N"):
+        select_device("gpu")
+    with pytest.raises(InputError, match="unknown option tille_size; valid options: .*tile_size"):
+        unetkit.predict_files("nuclei", ["a.png"], "out", tille_size=3)
+
+
+def test_predict_files_takes_one_path_as_well_as_a_list(run_dir, dataset, tmp_path):
+    """A single path was iterated character by character ('input not found: f') after claiming the folder."""
+    import unetkit
+
+    rows = unetkit.predict_files(run_dir, str(dataset / "test" / "images"), tmp_path / "p", progress=False,
+                                 device="cpu")
+    assert len(rows) == len(list((dataset / "test" / "images").iterdir()))

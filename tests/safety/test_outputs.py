@@ -275,3 +275,29 @@ def test_predictions_and_training_runs_keep_to_their_own_folders(dataset, run_di
     err = _exit_one_line(capsys, ["train", "--data", str(dataset / "train"), "--out", str(predicted), "--epochs", "1"])
     assert "holds predictions (prediction.json)" in err
     assert hashes(predicted) == before
+
+
+def test_a_folder_of_masks_or_a_folder_inside_the_data_is_no_output_folder(dataset, run_dir, tmp_path, capsys, hashes):
+    """`train --out data/train/images` replaced an image called curves.png with the loss plot and left the run's
+    files among the images; `predict --out data/test/masks` wrote predictions among the truth masks."""
+    from conftest import TINY
+
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    shutil.copy(data / "train" / "images" / "synth_0000.png", data / "train" / "images" / "curves.png")
+    shutil.copy(data / "train" / "masks" / "synth_0000.tif", data / "train" / "masks" / "curves.tif")
+    before = hashes(data)
+    for inside in ("images", "masks"):
+        err = _exit_one_line(capsys, ["train", "--data", str(data / "train"), "--val", str(data / "val"), "--out",
+                                      str(data / "train" / inside), "--epochs", "1", "--quiet", *TINY])
+        assert "lies inside the data folder" in err
+    err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(data / "test" / "images"), "--out",
+                                  str(data / "test" / "masks"), "--quiet"])
+    assert "holds images that no unetkit command wrote (e.g. synth_0000.tif)" in err
+    assert hashes(data) == before
+    # the command's own folders stay usable: a prediction folder again, a run resumed
+    out = tmp_path / "pred"
+    for _ in range(2):
+        assert main(["predict", "--model", str(run_dir), str(data / "test" / "images"), "--out", str(out),
+                     "--quiet"]) == 0
+    assert (out / "masks").is_dir()

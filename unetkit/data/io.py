@@ -204,9 +204,17 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def real_pixels(array: np.ndarray, path: str | Path) -> np.ndarray:
-    """``array`` as it is, or InputError naming ``path`` when its pixels are complex numbers."""
+    """``array`` as it is, or InputError naming ``path`` when its pixels are complex numbers or it has none."""
     check_real(array.dtype, path)
+    check_not_empty(array.shape, path)
     return array
+
+
+def check_not_empty(shape: tuple[int, ...], where: str | Path) -> None:
+    """InputError naming ``where`` for an image with no pixels (a side of 0), before numpy's reductions fail on it."""
+    if any(int(n) == 0 for n in shape):
+        raise InputError(f"{where}: the image has no pixels (shape {tuple(int(n) for n in shape)}); remove it or "
+                         "save it again")
 
 
 def check_real(dtype: DTypeLike, where: str | Path, fix: str = "save real ones, e.g. the magnitude") -> None:
@@ -406,6 +414,7 @@ def read_labels(path: str | Path) -> np.ndarray:
     """
     path = _check_file(path)
     array = _read_2d(path, palette_as_index=True)  # (H, W, C)
+    check_not_empty(array.shape, path)
     if array.shape[-1] > 1:
         if not all(np.array_equal(array[..., 0], array[..., c]) for c in range(1, array.shape[-1])):
             raise InputError(

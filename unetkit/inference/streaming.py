@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
-from unetkit.data.io import check_real
+from unetkit.data.io import check_not_empty, check_real
 from unetkit.data.ome import lazy_source, pixel_size
 from unetkit.errors import InputError
 from unetkit.inference import ome_writers, tiling
@@ -111,6 +111,7 @@ def open_source(path: str | Path, spatial_dims: int | None = 2):
     else:
         raise InputError(f"{path}: large-image prediction reads .npy, .tif/.tiff or .zarr; convert the image "
                          "to one of them (e.g. np.save('image.npy', array))")
+    check_not_empty(tuple(base.shape), path)
     if spatial_dims is None:
         return base
     if not active_selection().empty:  # --channel/--axes/--time/--plane on a plain array: applied, never ignored

@@ -48,6 +48,8 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
     config = predictor.config
     kind = predictor.task.instance_kind(config)
     samples = find_samples(data, layout)
+    if limit < 0:
+        raise InputError(f"--limit {limit}: expected the number of images to tune on, >= 0 (0 = all)")
     if limit:
         samples = samples[:limit]
     probs, truths = [], []

@@ -3,7 +3,9 @@
 Rules (refused with an ``InputError`` naming the paths and the fix):
 
 - an output folder must not be an input, hold an input (at any depth), or be a dataset folder
-  (one with an ``images/`` sub-folder, whose ``masks/`` or ``labels/`` the outputs would replace);
+  (one with an ``images/`` sub-folder, whose ``masks/`` or ``labels/`` the outputs would replace), nor hold images
+  that no unetkit command wrote (a dataset's ``masks/`` given as ``--out``); a training run's folder must not lie
+  inside its data;
 - an output file must not be one of the input files, and must not be an existing folder;
 - a single-file output (an export, a weight map, a large image's prediction) must not exist already, unless it is
   recognisably the same command's own earlier output of that kind (then it is replaced, atomically);
@@ -31,8 +33,11 @@ def _resolved(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out") -> Path:
-    """Refuse an output folder that is a file, holds an input, or is a dataset folder; returns it."""
+def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out",
+                        inside_inputs: bool = True) -> Path:
+    """Refuse an output folder that is a file, holds an input, is a dataset folder, or holds images that no unetkit
+    command wrote (a folder of images or masks); with ``inside_inputs`` False (a training run) also one that lies
+    inside an input folder. Returns it."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {out} is an existing file; give a folder for the outputs")
@@ -43,15 +48,36 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
             raise InputError(
                 f"{option} {out} holds the input {item}; outputs would overwrite inputs (or a dataset's "
                 "masks); choose an output folder outside the inputs")
+        if not inside_inputs and source.is_dir() and target.is_relative_to(source):
+            raise InputError(
+                f"{option} {out} lies inside the data folder {item}; the run's files would mix with the data (and "
+                "replace any file of the same name): choose a folder outside it")
     for marker in DATASET_MARKERS:
         if (out / marker).is_dir():
             raise InputError(
                 f"{option} {out} is a dataset folder (it has {marker}/); its masks/labels would be overwritten; "
                 "choose another output folder")
+    _check_no_foreign_images(out, option)
     return out
 
 
+def _check_no_foreign_images(out: Path, option: str) -> None:
+    """Refuse a folder that directly holds images, unless a unetkit run or prediction wrote it: a dataset's
+    ``masks/``, ``labels/`` or ``images/`` given as ``--out`` would have the outputs written among its files."""
+    from unetkit.data.formats import extensions
+
+    if not out.is_dir() or any((out / name).is_file() for name in (*RUN_MARKERS, *RUN_FILES, PREDICTION_MARKER)):
+        return
+    suffixes = extensions("image") + extensions(name="nifti")
+    found = next((path for path in sorted(out.iterdir())
+                  if path.is_file() and any(path.name.lower().endswith(end) for end in suffixes)), None)
+    if found is not None:
+        raise InputError(f"{option} {out} holds images that no unetkit command wrote (e.g. {found.name}): a folder "
+                         "of images or masks is never an output folder; choose a new or empty folder")
+
+
 RUN_MARKERS = ("last.pt", "best.pt")  # a folder holding one of these is a training run's
+RUN_FILES = ("config.yaml", "metrics.csv")  # a run writes these first: a run that failed early left them
 PREDICTION_MARKER = "prediction.json"  # the record `predict` writes (unetkit.safety.records)
 
 
