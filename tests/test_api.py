@@ -192,6 +192,27 @@ def test_in_memory_pairs_of_a_failed_call_are_replaced_and_channels_last_images_
         unetkit.train(pairs, out=tmp_path / "other", epochs=1, progress=False, **settings)
 
 
+def test_array_channels_are_picked_by_index_and_two_trailing_channels_are_channels(tmp_path):
+    """An (H, W, 2) array was read as 768 channels, and ``load(..., channels=[1])`` was ignored for arrays; an
+    index outside the array was accepted."""
+    ckpt = _checkpoint(tmp_path / "gray.pt", "binary")
+    first, second = _image((48, 64), seed=1), _image((48, 64), seed=2)
+    pair = np.stack([first, second], axis=-1)  # (H, W, 2): two stains, or gray and alpha
+    with pytest.raises(InputError, match="image has 2 channels but the model expects 1"):
+        unetkit.load(ckpt, device="cpu").predict(pair)
+    picked = unetkit.load(ckpt, device="cpu", channels=[1])
+    expected = unetkit.load(ckpt, device="cpu").predict(second).probabilities
+    np.testing.assert_array_equal(picked.predict(pair).probabilities, expected)
+    lazy = np.lib.format.open_memmap(tmp_path / "pair.npy", mode="w+", dtype=pair.dtype, shape=pair.shape)
+    lazy[:] = pair
+    np.testing.assert_allclose(picked.predict(np.load(tmp_path / "pair.npy", mmap_mode="r")).probabilities, expected,
+                               atol=1e-5)
+    with pytest.raises(InputError, match="channel 2 of an array of 2 channel"):
+        unetkit.load(ckpt, device="cpu", channels=[2]).predict(pair)
+    with pytest.raises(InputError, match="are names, and an array has none"):
+        unetkit.load(ckpt, device="cpu", channels=["DAPI"]).predict(pair)
+
+
 def test_the_public_api_is_documented_and_typed():
     expected = {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
     assert set(unetkit.__all__) == expected

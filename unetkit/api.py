@@ -200,9 +200,11 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         print(scores.summary["dice"])
     """
     from unetkit.safety.paths import check_evaluation_output
+    from unetkit.safety.records import check_evaluation_task
     from unetkit.tasks import get_task
 
     task_object = get_task(task)
+    check_evaluation_task(pred, task_object.name)  # the model that predicted them says what they are
     if out is not None:  # before reading: the outputs never overlap the inputs
         from unetkit.metrics.writers import is_evaluation_picture
 
@@ -258,7 +260,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
         if first_rank:  # out/prediction.json: another model's or other settings' folder is refused
             recorded = {key: value for key, value in dataclasses.asdict(settings).items()
                         if key not in ("device", "batch_size", "compile", "autotune")}  # same outputs either way
-            claim_prediction_folder(out, resolve_path(model), recorded)
+            claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name)
         return predict_with(predictor, list(inputs), out, settings, progress=progress)
 
 
@@ -305,10 +307,10 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     check_output_file(out, [image, model])
+    check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
     if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
         raise InputError(f"--out {out}: the probabilities of a large image are written to .npy, .tif/.tiff or "
                          ".zarr (.ome.zarr, .ome.tif with OME metadata); give such a path")
-    check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
     name = str(instances) if instances else ""  # the unfinished one, under its own name
     into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name
     if instances and not into_ome_zarr:

@@ -144,3 +144,28 @@ def test_volume_size_from_the_header_and_nifti_headers_checked_before_reading(tm
     monkeypatch.setattr("unetkit.safety.memory.physical_memory_bytes", lambda: 1024)  # a 1 KiB machine
     with pytest.raises(InputError, match="v.nii.gz: the image needs .* predict-large"):
         read_volume_file(tmp_path / "v.nii.gz")
+
+
+def test_a_2d_image_among_volumes_is_named_not_left_out(tmp_path):
+    """A 3D run on a folder of volumes and one PNG trained on the volumes and dropped the PNG without a word;
+    predict said 'predicted 1 image(s)' for a folder of two."""
+    import tifffile
+    from PIL import Image
+
+    from unetkit.data.volumes import find_volume_samples, find_volumes
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+        tifffile.imwrite(tmp_path / sub / "v.tif", np.zeros((4, 8, 8), np.uint8), photometric="minisblack")
+    assert [s.name for s in find_volume_samples(tmp_path)] == ["v"]
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "images" / "flat.png")
+    with pytest.raises(InputError, match="flat.png: a 2D image among the volumes"):
+        find_volume_samples(tmp_path)
+    with pytest.raises(InputError, match="flat.png: a 2D image among the volumes"):
+        find_volumes([tmp_path / "images"])
+    (tmp_path / "images" / "flat.png").unlink()
+    slices = tmp_path / "slices"  # a folder of 2D images alone is one volume of slices
+    slices.mkdir()
+    for z in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(slices / f"z{z}.png")
+    assert find_volumes([slices]) == [slices]

@@ -115,6 +115,29 @@ def test_the_predictor_takes_the_second_road_only_for_an_instances_model_with_th
     assert "scale" not in binary_predictor.result(image).extra
 
 
+def test_a_lazily_read_image_takes_the_second_road_too(tmp_path, monkeypatch):
+    """A memmap (or zarr) image was predicted at 1x only: the nuclei model gave 14 objects where the same
+    pixels in memory gave 15 (DSB 0.572 against 0.602 on that image)."""
+    labels = dots()
+    stored = (np.random.default_rng(2).random((*labels.shape, 1)) * 255).astype(np.uint8)
+    np.save(tmp_path / "image.npy", stored)
+    seen = []
+
+    def tiled(self, array, progress=False):
+        seen.append(np.asarray(array[(slice(None),) * 3], np.float32))
+        return three_class(labels if array.shape[-1] == 64 else np.repeat(np.repeat(labels, 2, 0), 2, 1))
+
+    monkeypatch.setattr(Predictor, "single_pass", tiled)
+    config = instances_config(100)
+    predictor = Predictor(build_model(config.model).eval(), config)
+    lazy = predictor.result(predictor.prepare(np.load(tmp_path / "image.npy", mmap_mode="r")))
+    in_memory = predictor.result(predictor.prepare(stored))
+    assert lazy.extra["scale"] == in_memory.extra["scale"] == 2
+    assert [a.shape for a in seen] == [(1, 64, 64), (1, 128, 128)] * 2
+    np.testing.assert_allclose(seen[1], seen[3], atol=1e-6)  # the same enlarged image either way
+    assert np.array_equal(lazy.labels, in_memory.labels)
+
+
 @pytest.mark.parametrize(("area", "scale", "passes"), [(10.0, 1, 1), (100.0, 2, 2), (0.0, 1, 1)])
 def test_an_image_left_at_its_size_is_post_processed_once(area, scale, passes, monkeypatch):
     from unetkit.inference import postprocess as postprocess_module

@@ -280,8 +280,8 @@ def test_predictions_and_training_runs_keep_to_their_own_folders(dataset, run_di
 def test_a_folder_of_masks_or_a_folder_inside_the_data_is_no_output_folder(dataset, run_dir, tmp_path, capsys, hashes):
     """`train --out data/train/images` replaced an image called curves.png with the loss plot and left the run's
     files among the images; `predict --out data/test/masks` wrote predictions among the truth masks."""
-    from conftest import TINY
-
+    tiny = ["--set", "model.depth=2", "--set", "model.base_channels=4", "--set", "data.patch_size=32",
+            "--set", "data.samples_per_epoch=8", "--set", "train.batch_size=4"]
     data = tmp_path / "data"
     shutil.copytree(dataset, data)
     shutil.copy(data / "train" / "images" / "synth_0000.png", data / "train" / "images" / "curves.png")
@@ -289,7 +289,7 @@ def test_a_folder_of_masks_or_a_folder_inside_the_data_is_no_output_folder(datas
     before = hashes(data)
     for inside in ("images", "masks"):
         err = _exit_one_line(capsys, ["train", "--data", str(data / "train"), "--val", str(data / "val"), "--out",
-                                      str(data / "train" / inside), "--epochs", "1", "--quiet", *TINY])
+                                      str(data / "train" / inside), "--epochs", "1", "--quiet", *tiny])
         assert "lies inside the data folder" in err
     err = _exit_one_line(capsys, ["predict", "--model", str(run_dir), str(data / "test" / "images"), "--out",
                                   str(data / "test" / "masks"), "--quiet"])

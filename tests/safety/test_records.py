@@ -59,3 +59,23 @@ def test_predict_with_other_settings_into_a_prediction_folder_is_refused(dataset
     shutil.copytree(run_dir, other)
     assert main(["predict", "--model", str(other), str(images), "--out", str(out), "--quiet"]) == 0
     assert hashes(out) == before  # refused: nothing touched; the same model and settings again: the same files
+
+
+def test_evaluate_refuses_a_task_the_predicting_model_does_not_have(dataset, run_dir, tmp_path, capsys):
+    """A folder of binary predictions scored as regression gave 'mae 10.26' (and multiclass maps as instances
+    'dsb_score 0.0') without a word; prediction.json names the model's task."""
+    import json
+
+    from unetkit.cli import main
+
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(run_dir), str(dataset / "test" / "images"), "--out", str(out),
+                 "--quiet"]) == 0
+    assert json.loads((out / "prediction.json").read_text())["task"] == "binary"
+    truth = str(dataset / "test" / "masks")
+    for pred in (out, out / "masks"):
+        code = main(["evaluate", "--task", "regression", "--truth", truth, "--pred", str(pred)])
+        err = capsys.readouterr().err
+        assert code == 2 and "holds the predictions of a binary model" in err and "--task binary" in err, err
+    assert main(["evaluate", "--task", "binary", "--truth", truth, "--pred", str(out / "masks")]) == 0
+    assert main(["evaluate", "--task", "instances", "--truth", truth, "--pred", str(out / "masks")]) == 0

@@ -108,8 +108,18 @@ def _is_slice_folder(folder: Path) -> bool:
 
 
 def _volumes_in(folder: Path) -> list[Path]:
-    """Volume files and slice folders directly inside ``folder``, sorted by name."""
+    """Volume files and slice folders directly inside ``folder``, sorted by name.
+
+    A 2D image beside volumes is refused by name: it was left out without a word (train and predict went on
+    with the volumes), and only a folder holding nothing but 2D images is one volume of slices.
+    """
     found = [p for p in folder.iterdir() if is_volume_file(p)]
+    if found:
+        flat = next((p for p in _slice_files(folder) if p not in found), None)
+        if flat is not None:
+            raise InputError(f"{flat}: a 2D image among the volumes of {folder}; a 3D network reads volumes "
+                             "(multi-page TIFF, NIfTI) or folders of 2D slices: move it out, or predict it with a "
+                             "2D model")
     found += [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_slice_folder(p)]
     return sorted(found, key=lambda p: p.name)
 

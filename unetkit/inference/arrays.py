@@ -261,14 +261,15 @@ class TiffPlane:
 def channel_layout(shape: Sequence[int], spatial_dims: int) -> str:
     """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape``.
 
-    A trailing axis of 1, 3 or 4 after a longer first axis is taken as channels: (512, 512, 3) and
-    (512, 512, 1) (gray with a trailing axis, as many readers give it) are 'last', (3, 512, 512) is 'first'.
+    A trailing axis of 1 to 4 after a longer first axis is taken as channels: (512, 512, 3), (512, 512, 2) (gray
+    and alpha, or two stains) and (512, 512, 1) (gray with a trailing axis, as many readers give it) are 'last',
+    (3, 512, 512) is 'first'.
     """
     shape = tuple(shape)
     if len(shape) == spatial_dims:
         return "none"
     if len(shape) == spatial_dims + 1:
-        if shape[-1] in (1, 3, 4) and shape[0] > 4:
+        if shape[-1] in (1, 2, 3, 4) and shape[0] > 4:
             return "last"
         return "first"
     raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis; "
@@ -295,6 +296,45 @@ class ChannelsFirst:
             return np.asarray(self.base[spatial])[None][channel]
         block = np.asarray(self.base[(*spatial, slice(None))])
         return np.moveaxis(block, -1, 0)[channel]
+
+
+class ChannelSubset:
+    """Channels-first (len(indices), *S) view of the channels ``indices`` of a channels-first array."""
+
+    def __init__(self, base, indices: Sequence[int]):
+        self.base = base
+        self.indices = list(indices)
+        self.shape = (len(self.indices), *tuple(base.shape)[1:])
+        self.dtype = base.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        channel, spatial = (key[0] if key else slice(None)), tuple(key[1:])
+        return np.stack([np.asarray(self.base[(index, *spatial)]) for index in self.indices])[channel]
+
+
+def pick_array_channels(image, channels: Sequence[int | str], model_channels: int, name: str):
+    """The ``channels`` (indices) of a channels-first array, which has no channel names: refused by name when an
+    index is outside it, or when names are asked for and the array does not already hold the model's channels
+    (a 2-channel array for a 1-channel model). No selection, or names with the model's channel count: as given."""
+    have = int(image.shape[0])
+    if not channels:
+        return image
+    names = [c for c in channels if isinstance(c, str)]
+    if names:
+        if have == model_channels:
+            return image  # taken as the selected channels already
+        raise InputError(f"{name}: channels {list(channels)} are names, and an array has none; give channel "
+                         f"indices (channels=[0]) or the array of the {model_channels} channel(s) the model takes")
+    wrong = [c for c in channels if not -have <= int(c) < have]
+    if wrong:
+        raise InputError(f"{name}: channel {wrong[0]} of an array of {have} channel(s) (0..{have - 1}); choose "
+                         "channels within it")
+    indices = [int(c) % have for c in channels]
+    if indices == list(range(have)):
+        return image
+    return image[indices] if isinstance(image, np.ndarray) else ChannelSubset(image, indices)
 
 
 def is_zarr_path(path: Path) -> bool:

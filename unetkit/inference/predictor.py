@@ -135,18 +135,21 @@ class Predictor:
         tile by tile later, with percentiles from a sample of blocks when larger than 16 MP
         (``streaming.estimate_percentiles``).
         """
-        from unetkit.inference.arrays import ChannelsFirst
+        from unetkit.inference.arrays import ChannelsFirst, pick_array_channels
         from unetkit.inference.streaming import Normalized, estimate_percentiles
 
         data = self.config.data
         image = check_array(image, name)
         layout = channel_layout(image.shape, self.spatial_dims)
+        channels = self.config.model.in_channels
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
+            array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])
             array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
             normalized = normalize_percentile(array, data.normalize_low, data.normalize_high)
-            return match_channels(normalized, self.config.model.in_channels, name)
+            return match_channels(normalized, channels, name)
         source = image if layout == "first" else ChannelsFirst(image, layout)
+        source = pick_array_channels(source, data.channels, channels, name)
         lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high)
         return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
 
@@ -159,16 +162,16 @@ class Predictor:
     def output(self, image: Any, progress: bool = False) -> np.ndarray:
         """Overlap-tile output (K, *S) float32 of a prepared (normalised, channels-first) image.
 
-        Instances models with ``postprocess.upscale_below_area`` > 0 predict an in-memory 2D image whose
-        objects are small again at twice its size (``unetkit.inference.small_objects``); ``scaled_output``
-        also tells which."""
+        Instances models with ``postprocess.upscale_below_area`` > 0 predict a 2D image (in memory, or a lazy
+        memmap / zarr array, whose output is in memory either way) whose objects are small again at twice its
+        size (``unetkit.inference.small_objects``); ``scaled_output`` also tells which."""
         return self.scaled_output(image, progress).probabilities
 
     def scaled_output(self, image: Any, progress: bool = False) -> ScaledOutput:
         """``output`` with the scale it was predicted at (1 or 2) and, where the small-object rule made them
         to size the objects, the instance labels of the first answer (so ``result`` does not make them again)."""
         output = self.single_pass(image, progress)
-        if not (self.rescales_small_objects and isinstance(image, np.ndarray)):
+        if not self.rescales_small_objects:
             return ScaledOutput(output)
         from unetkit.inference.small_objects import upscale_if_small
 

@@ -110,14 +110,17 @@ def upscale_if_small(output: np.ndarray, image: np.ndarray, config: RunConfig, k
                      predict: Callable[[np.ndarray], np.ndarray]) -> ScaledOutput:
     """``output`` (K, H, W) of the prepared ``image`` (C, H, W), or, when its median object is under
     ``config.postprocess.upscale_below_area`` px, ``predict`` of the enlarged image brought back to (K, H, W).
+    A lazily read ``image`` (``Predictor.prepare`` of a memmap or zarr array) is read whole only to be enlarged.
 
     ``kind``: the instance target (``three-class`` ...), for the post-processing that sizes the objects.
     """
     from unetkit.inference.postprocess import postprocess
 
-    if config.postprocess.upscale_below_area <= 0 or image.ndim != 3:
+    if config.postprocess.upscale_below_area <= 0 or len(image.shape) != 3:
         return ScaledOutput(output)
     labels = postprocess(output, config.postprocess, kind)
     if not takes_enlarging(median_object_area(labels), config):
         return ScaledOutput(output, 1, labels)
+    if not isinstance(image, np.ndarray):  # a lazy view (memmap, zarr) whose output is in memory: read it whole
+        image = np.asarray(image[(slice(None),) * len(image.shape)], dtype=np.float32)
     return ScaledOutput(block_mean(predict(enlarge(image))).astype(output.dtype, copy=False), FACTOR)

@@ -15,7 +15,8 @@ from unetkit.safety.paths import PREDICTION_MARKER
 RECORD_NAME = PREDICTION_MARKER  # a folder holding it is a prediction folder (safety.paths)
 
 
-def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any]) -> Path:
+def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any], task: str | None = None
+                            ) -> Path:
     """Record ``model`` and ``settings`` in ``out/prediction.json``, or refuse a folder whose record names another
     model or other settings and holds their outputs (InputError naming the folder and the fix). The same model and
     settings may predict into it again (more images, or the same ones anew); a record beside no output (a run
@@ -23,7 +24,8 @@ def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[s
     from unetkit.pretrained import sha256_of
 
     out, model = Path(out), Path(model)
-    wanted = json.loads(json.dumps({"model": str(model.resolve()), "sha256": sha256_of(model), "settings": settings}))
+    wanted = json.loads(json.dumps({"model": str(model.resolve()), "sha256": sha256_of(model), "settings": settings,
+                                    **({"task": task} if task else {})}))
     record = out / RECORD_NAME
     if not record.is_file() or not _holds_outputs(out):  # a run refused before its first output claims nothing
         out.mkdir(parents=True, exist_ok=True)
@@ -50,3 +52,28 @@ def _holds_outputs(out: Path) -> bool:
     """True when ``out`` holds a file besides its record (hidden files, such as the lock, not counted)."""
     return any(path.is_file() and path.name != RECORD_NAME and not path.name.startswith(".")
                for path in out.rglob("*"))
+
+
+# what each task's predictions may be scored as: a binary or instances model writes masks/ (binary) and, with
+# --instances, labels/ (instances); multiclass class maps and regression values are scored as themselves
+SCORED_AS = {"binary": ("binary", "instances"), "instances": ("instances", "binary"), "multiclass": ("multiclass",),
+             "regression": ("regression",)}
+
+
+def check_evaluation_task(pred: str | Path, task: str) -> None:
+    """Refuse to score predictions as a task their model's outputs are not (multiclass class ids as instances,
+    instance labels as regression values): the record ``predict`` left in the folder (or the folder above, for
+    ``pred/masks``) names the model's task. Folders without a record (other tools' predictions) pass."""
+    pred = Path(pred)
+    for folder in (pred, pred.parent):
+        record = folder / RECORD_NAME
+        if not record.is_file():
+            continue
+        try:
+            made_by = json.loads(record.read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            return
+        if made_by in SCORED_AS and task not in SCORED_AS[made_by]:
+            raise InputError(f"{pred} holds the predictions of a {made_by} model ({record}); score them with "
+                             f"--task {' or --task '.join(SCORED_AS[made_by])}")
+        return
