@@ -96,3 +96,19 @@ def test_is_colour_tells_colours_from_repeated_gray():
     noisy = np.repeat(gray, 3, axis=0) + rng.normal(0, 0.002, (3, 32, 32)).astype(np.float32)  # JPEG-like chroma
     assert not is_colour(noisy)
     assert is_colour(np.concatenate([gray, 1 - gray, gray / 2]))
+
+
+def test_a_patch_size_the_network_cannot_take_is_noted(tmp_path, capsys):
+    """data.patch_size=50 for a depth-3 padded net trained on 48 px patches, and config.yaml said 50."""
+    from unetkit.cli import main
+
+    write_synthetic_dataset(tmp_path / "d", n_images=2, seed=1, shape=(64, 64))
+    tiny = ["--epochs", "1", "--quiet", "--set", "model.depth=3", "--set", "model.base_channels=4", "--set",
+            "data.samples_per_epoch=4", "--set", "train.batch_size=4"]
+    assert main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "a"), *tiny,
+                 "--set", "data.patch_size=50"]) == 0
+    assert "note: patches of 50 x 50 px do not fit this network's levels; 48 x 48 px are used" in \
+        capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "b"), *tiny,
+                 "--set", "data.patch_size=48"]) == 0
+    assert "do not fit" not in capsys.readouterr().err

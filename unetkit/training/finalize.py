@@ -13,8 +13,9 @@ watershed runs 12 times per image) for the best mean DSB score (unless the crops
 ``postprocess.tune_min_objects`` truth objects: then the configured values stay); for three-class outputs
 the object filter (``unetkit.inference.object_filter``) is then fitted on the same crops for the winning
 values, and kept only where dropping doubtful objects scores better on them. The winner goes into the config of
-``last.pt`` (the weights it was tuned for), ``best.pt`` (tuned again for its own weights when it holds an
-earlier epoch) and ``config.yaml``; all three are rewritten atomically. ``postprocess.tune_after_training
+``last.pt`` (the weights it was tuned for) and ``config.yaml`` (the run's config, which ``--resume`` continues),
+and ``best.pt`` gets the values tuned again for its own weights when it holds an earlier epoch (so its values
+may differ from ``config.yaml``'s); all three are rewritten atomically. ``postprocess.tune_after_training
 =false`` keeps the configured values. Cost: at most 96 crops of 512 x 512 px predicted (twice when best.pt
 is an earlier epoch) and post-processed 36 times each: ~50 CPU-s on one core for a 16-wide net on DSB 2018
 (24 crops took 12 CPU-s, BENCHMARKS.md "Network width on a CPU").

@@ -22,6 +22,7 @@ import gc
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,11 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     with nan_policy(config.data.nan_policy):  # NaN/Inf pixels: refused by name or replaced (safety/finite.py)
         train, val, _ = prepare_data(config, train_dir, val_dir)
     input_size, output_size = patch_sizes(config)
+    wanted = tuple(config.data.patch_shape) or (config.data.patch_size,) * len(input_size)
+    if ctx.is_main and state is None and tuple(input_size) != tuple(int(n) for n in wanted):
+        print(f"note: patches of {' x '.join(map(str, wanted))} px do not fit this network's levels; "
+              f"{' x '.join(map(str, input_size))} px are used (data.patch_size / patch_shape)", file=sys.stderr,
+              flush=True)
     dataset, loader = _patch_loader(config, task, train, input_size, output_size, ctx)
     model = _build_model(config, input_size, ctx, pretrained=state is None)
     optimizer = build_optimizer(model, config)
