@@ -12,12 +12,12 @@ streams them to disk as well.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
 import unetkit
+from unetkit.inference.objects import write_object_csv
 
 
 def write_mosaic(path: Path, size: int, seed: int = 0) -> Path:
@@ -40,15 +40,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/objects.csv"), help="per-object table (CSV)")
     args = parser.parse_args()
 
+    if args.out.suffix.lower() != ".csv":  # never the image itself, nor any other file than a table
+        raise SystemExit(f"--out {args.out}: give a .csv file for the table")
     path = args.image or write_mosaic(args.out.parent / "mosaic.npy", args.size)
     image = np.load(path, mmap_mode="r")  # stays on disk; tiles are read as they are predicted
     model = unetkit.load(args.model)
     result = model.predict(image, instances=True)
     objects = result.measure(image)
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(objects[0]) if objects else ["id"])
-        writer.writeheader()
-        writer.writerows(objects)
+    write_object_csv(objects, args.out)  # written under a temporary name, then renamed
     areas = np.array([row["area"] for row in objects])
     print(f"{path}: {image.shape[0]}x{image.shape[1]} px, {len(objects)} objects, "
           f"foreground {result.mask.mean():.1%}, median area {np.median(areas) if len(areas) else 0:.0f} px; "

@@ -139,6 +139,27 @@ def test_multiclass_ignore_label_is_counted_and_refused_when_it_is_a_class(tmp_p
     assert json.loads(captured.out.strip().splitlines()[-1])["ignored_pixels"] == 0
 
 
+def test_multiclass_colour_coded_truth_is_read_with_class_colors(tmp_path, capsys):
+    """Colour-coded masks train a multiclass model (data.class_colors) but could not be scored: evaluate refused
+    them as 'colour-coded' with no option to read them."""
+    colours = [(0, 0, 0), (255, 0, 0), (0, 255, 0)]
+    ids = np.array([[0, 1, 1, 2], [2, 2, 0, 1]], np.uint8)
+    write_png(tmp_path / "truth" / "a.png", np.stack([np.array(colours, np.uint8)[ids][..., c] for c in range(3)]))
+    write_png(tmp_path / "pred" / "a.png", np.array([[0, 1, 2, 2], [2, 2, 0, 0]], np.uint8))
+    args = ["evaluate", "--task", "multiclass", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "pred"),
+            "--out", str(tmp_path / "out"), "--json"]
+    assert main([*args, "--num-classes", "3"]) == 2
+    assert "colour-coded mask" in capsys.readouterr().err
+    assert main([*args, "--class-colors", "0,0,0;255,0,0;0,255,0"]) == 0
+    summary = last_json(capsys)
+    # class 1: truth 3 px, predicted 1 px, 1 shared -> Dice 0.5; class 2: truth 3 px, predicted 4 px, 3 shared -> 6/7
+    assert summary["per_class_dice"][1:] == pytest.approx([0.5, 6 / 7])
+    assert main([*args, "--class-colors", "0,0,0;255,0,0"]) == 2  # green is no class of this table
+    assert "colour(s) not in the class table: (0, 255, 0)" in capsys.readouterr().err
+    assert main([*args, "--class-colors", "0,0,0;300,0,0;0,255,0"]) == 2
+    assert "'300,0,0' is not a colour" in capsys.readouterr().err
+
+
 def test_regression_json(tmp_path, capsys):
     truth = (np.arange(64, dtype=np.float32).reshape(8, 8) / 63).astype(np.float32)
     write_tiff(tmp_path / "truth" / "a.tif", truth)

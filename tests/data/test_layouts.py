@@ -272,3 +272,18 @@ def test_numpy_arrays_given_to_predict_are_sent_where_they_are_read(tmp_path):
     for inputs in ([tmp_path], [tmp_path / "a.npy"]):
         with pytest.raises(InputError, match="numpy arrays .* `unetkit predict-large`"):
             find_images(inputs)
+
+
+def test_a_folder_contributes_its_ome_zarr_images(tmp_path):
+    """An OME-Zarr image is a folder: a folder holding a.png and b.ome.zarr predicted a.png alone, and one holding
+    only b.ome.zarr said 'no images found'."""
+    from unetkit.data.io import write_png
+    from unetkit.data.layouts import find_images
+
+    folder = tmp_path / "in"
+    (folder / "b.ome.zarr").mkdir(parents=True)
+    (folder / "b.ome.zarr" / "zarr.json").write_text("{}")
+    assert find_images([folder]) == [folder / "b.ome.zarr"]
+    write_png(folder / "a.png", np.zeros((4, 4), np.uint8))
+    (folder / "notes").mkdir()  # a plain sub-folder is no image
+    assert find_images([folder]) == [folder / "a.png", folder / "b.ome.zarr"]

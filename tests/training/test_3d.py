@@ -38,7 +38,7 @@ def volumes(tmp_path_factory):
     return root
 
 
-def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path):
+def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path, capsys):
     result = fit(_config(**{"train.epochs": 4, "task": "instances"}), volumes / "train", tmp_path / "run",
                  volumes / "val", progress=False)
     losses = [row["train_loss"] for row in result.history]
@@ -74,6 +74,16 @@ def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path):
     assert main(["predict", str(tmp_path / "in" / "v.nii.gz"), "--model", str(tmp_path / "run"), "--out",
                  str(tmp_path / "pred_nifti"), "--quiet"]) == 0
     assert (tmp_path / "pred_nifti" / "labels" / "v.nii.gz").is_file()
+
+    # a folder of 2D images is one volume of slices for a 3D model: predicted as such, and said
+    from PIL import Image
+
+    (tmp_path / "slices").mkdir()
+    for z, plane in enumerate(raw[:6]):
+        Image.fromarray((plane / plane.max() * 255).astype(np.uint8)).save(tmp_path / "slices" / f"z{z:02d}.png")
+    assert main(["predict", str(tmp_path / "slices"), "--model", str(tmp_path / "run"), "--out",
+                 str(tmp_path / "pred_slices"), "--quiet"]) == 0
+    assert "slices was read as one volume of 6 slices" in capsys.readouterr().err
 
 
 def test_sparse_labels_train_and_validate_on_annotated_slices_only(volumes, tmp_path):

@@ -40,6 +40,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--class-priority", metavar="NAME[,NAME...]",
                         help="multiclass, class-folders truth: where class masks overlap the class listed first "
                              "wins (unlisted classes follow in class order)")
+    parser.add_argument("--class-colors", metavar="R,G,B;R,G,B...",
+                        help="multiclass: colour-coded truth masks, one colour per class, background first "
+                             "(the training's data.class_colors), e.g. '0,0,0;255,0,0;0,255,0'")
     parser.add_argument("--ignore-label", type=int,
                         help="multiclass: truth value left out (default 255)")
     parser.add_argument("--threshold", type=float,
@@ -92,6 +95,22 @@ def print_summary(task: str, summary: dict[str, Any]) -> None:
             print(f"  {name:<{name_width}}  {dice:7.4f}  {iou:7.4f}")
 
 
+def _colours(text: str | None) -> list[list[int]] | None:
+    """'0,0,0;255,0,0' -> [[0, 0, 0], [255, 0, 0]]; a malformed colour is named."""
+    from unetkit.errors import InputError
+
+    if not text:
+        return None
+    colours = []
+    for part in text.split(";"):
+        values = [v.strip() for v in part.split(",")]
+        if len(values) != 3 or not all(v.isdigit() and int(v) <= 255 for v in values):
+            raise InputError(f"--class-colors: '{part}' is not a colour; give R,G,B with values 0..255 per class, "
+                             "separated by ';' (e.g. '0,0,0;255,0,0')")
+        colours.append([int(v) for v in values])
+    return colours
+
+
 def run(args: argparse.Namespace) -> int:
     import unetkit
 
@@ -100,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
     # options left at their defaults are not passed, so each task only sees what the user asked for
     options = {"threshold": args.threshold, "num_classes": args.num_classes, "class_names": names(args.class_names),
-               "ignore_label": args.ignore_label, "class_priority": names(args.class_priority)}
+               "ignore_label": args.ignore_label, "class_priority": names(args.class_priority),
+               "class_colors": _colours(args.class_colors)}
     options = {key: value for key, value in options.items() if value is not None}
     result = unetkit.evaluate(args.truth, args.pred, args.task, out=Path(args.out) if args.out else Path(args.pred),
                               only_predicted=args.only_predicted, **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from unetkit.cli.inference_options import add_inference_arguments
 from unetkit.cli.selection import add_selection_arguments, selection_options
@@ -76,6 +77,10 @@ def _note_subfolders(inputs: list[str], out: str, rows: list[dict]) -> None:
     from unetkit.data.layouts import images_left_in_subfolders
 
     if any("depth" in row for row in rows):
+        for row in rows:  # a folder of 2D images given to a 3D model is one volume: say so, it may be a surprise
+            if Path(row["image"]).is_dir() and not str(row["image"]).lower().endswith(".zarr"):
+                print(f"note: {row['image']} was read as one volume of {row['depth']} slices (a 3D model reads a "
+                      "folder of 2D images as the planes of one volume, in name order)", file=sys.stderr)
         return
 
     count, folders = images_left_in_subfolders(inputs, exclude=[out], read=[row["image"] for row in rows])

@@ -42,7 +42,10 @@ class Selection:
     @classmethod
     def from_values(cls, channels: Sequence[int | str] | str | None = None, axes: str | None = None,
                     time: int | None = None, plane: int | None = None) -> Selection:
-        """Build from CLI/config values: ``channels`` "1", "DAPI", "0,2" or a list; negative time/plane = none."""
+        """Build from CLI/config values: ``channels`` "1", "DAPI", "0,2" or a list; time/plane -1 = none."""
+        for name, value in (("time", time), ("plane", plane)):
+            if value is not None and int(value) < -1:
+                raise InputError(f"--{name} {value}: expected an index of 0 or more (-1: none)")
         return cls(parse_channels(channels), (axes or "").upper(),
                    None if time is None or time < 0 else int(time),
                    None if plane is None or plane < 0 else int(plane))

@@ -419,8 +419,9 @@ def read_labels(path: str | Path) -> np.ndarray:
         if not all(np.array_equal(array[..., 0], array[..., c]) for c in range(1, array.shape[-1])):
             raise InputError(
                 f"{path}: colour-coded mask ({array.shape[-1]} differing channels); label images must hold "
-                "one integer id per pixel. Colour-coded multiclass masks need a class table mapping each "
-                "colour to a class id (multiclass task); otherwise save the mask as gray"
+                "one integer id per pixel. `train --task multiclass` reads colour-coded masks with a class "
+                "table: data.class_colors (one [R, G, B] per class, background first) in a --config file; "
+                "anything else (evaluate included) needs the mask saved as gray class ids"
             )
     return _to_label_dtype(array[..., 0], path)
 

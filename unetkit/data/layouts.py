@@ -70,6 +70,11 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if _is_image(p))
 
 
+def _predictable_in(folder: Path) -> list[Path]:
+    """What ``predict`` reads directly inside ``folder``: image files and OME-Zarr images (which are folders)."""
+    return _images_in(folder) + [sub for sub in _subfolders(folder) if is_zarr_dir(sub)]
+
+
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -308,7 +313,7 @@ def expand_patterns(inputs: Iterable[str | Path]) -> list[Path]:
 def find_images(inputs: Iterable[str | Path]) -> list[Path]:
     """Image files for prediction from files and folders, sorted and without duplicates.
 
-    A folder contributes its images (one level), or ``images/`` of a folders-layout dataset, or
+    A folder contributes its images and OME-Zarr images (one level), or ``images/`` of a folders-layout dataset, or
     ``<id>/images/*`` of a dsb-layout dataset. A pattern that names no file itself (``"images/*.png"``, quoted
     so that no shell expanded it, or from a script) stands for the files it matches.
     """
@@ -325,9 +330,9 @@ def find_images(inputs: Iterable[str | Path]) -> list[Path]:
                                  + (_NPY_HINT if path.suffix.lower() == ".npy" else ""))
             found.add(path)
         elif (path / "images").is_dir():
-            found.update(_images_in(path / "images"))
-        elif _images_in(path):
-            found.update(_images_in(path))
+            found.update(_predictable_in(path / "images"))
+        elif _predictable_in(path):
+            found.update(_predictable_in(path))
         else:
             for sub in _subfolders(path):
                 if (sub / "images").is_dir():

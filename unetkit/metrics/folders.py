@@ -323,6 +323,13 @@ def _truth_labels(item: _TruthItem) -> np.ndarray:
     return _read_label_array(item.path)
 
 
+def _colour_truth(item: _TruthItem, table) -> np.ndarray:
+    """The class map of a colour-coded (or gray class-id) truth mask, by the class table's colours."""
+    from unetkit.data.masks import read_class_mask
+
+    return read_class_mask(item.path if item.sample is None else item.sample.label_paths[0], table)
+
+
 def _check_same_shape(truth: np.ndarray, pred: np.ndarray, item: _TruthItem, pred_path: Path) -> None:
     if truth.shape != pred.shape:
         raise InputError(
@@ -500,8 +507,12 @@ def evaluate_multiclass(
     ignore_label: int | None = 255,
     class_names: Sequence[str] | None = None,
     class_priority: Sequence[str] = (),
+    class_colors: Sequence[Sequence[int]] = (),
 ) -> EvaluationResult:
     """Per-class Dice/IoU from one confusion matrix pooled over all images, per-image Dice rows.
+
+    ``class_colors`` (one [R, G, B] per class, background first; the training's ``data.class_colors``) reads
+    colour-coded truth masks, each colour as its class (gray truth images stay class ids).
 
     Truth and predictions are class-id images (0 = background, 1..K-1; truth pixels equal to
     ``ignore_label`` are left out). The truth may also be a class-folders dataset: each image's class
@@ -523,8 +534,17 @@ def evaluate_multiclass(
         pixel_accuracy,
     )
 
+    if class_colors and num_classes is None:
+        num_classes = len(class_colors)
     names, items = _multiclass_truth(truth_dir, num_classes, class_names, class_priority)
     num_classes = len(names)
+    table = None
+    if class_colors:
+        from unetkit.config import DataConfig
+        from unetkit.data.masks import ClassTable
+
+        table = ClassTable.from_config(DataConfig(class_names=list(names), class_colors=[list(c) for c in class_colors],
+                                                  ignore_label=255 if ignore_label is None else ignore_label))
     if num_classes < 2:
         raise InputError(f"multiclass evaluation needs at least 2 classes (background first), got {names}")
     if ignore_label is not None and 0 <= ignore_label < num_classes:
@@ -534,7 +554,7 @@ def evaluate_multiclass(
     total = np.zeros((num_classes, num_classes), dtype=np.int64)
     rows, matrices, ignored = [], [], 0
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
-        truth = _truth_labels(item)
+        truth = _truth_labels(item) if table is None else _colour_truth(item, table)
         pred = _read_label_array(chosen)
         _check_same_shape(truth, pred, item, chosen)
         if ignore_label is not None:

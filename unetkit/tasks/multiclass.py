@@ -149,7 +149,7 @@ class MulticlassTask(Task):
 
     name = "multiclass"
     score_key = "val_mean_dice"
-    evaluate_options = ("num_classes", "ignore_label", "class_names", "class_priority")
+    evaluate_options = ("num_classes", "ignore_label", "class_names", "class_priority", "class_colors")
 
     def find_samples(self, root: str | Path, config: RunConfig, require_labels: bool = True) -> list[Sample]:
         """Class-folders layout (one mask folder per class) or any ``find_samples`` layout with one
@@ -265,7 +265,8 @@ class MulticlassTask(Task):
         self.check_options(options)
         ignore = options.get("ignore_label")
         return evaluate_multiclass(truth, pred, options.get("num_classes"), 255 if ignore is None else ignore,
-                                   options.get("class_names"), options.get("class_priority") or ())
+                                   options.get("class_names"), options.get("class_priority") or (),
+                                   options.get("class_colors") or ())
 
     def evaluation_files(self, out: Path) -> list[Path]:
         """The per-image CSV, ``confusion_matrix.csv`` and ``confusion_matrix.png``."""
