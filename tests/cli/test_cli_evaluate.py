@@ -160,6 +160,22 @@ def test_multiclass_colour_coded_truth_is_read_with_class_colors(tmp_path, capsy
     assert "'300,0,0' is not a colour" in capsys.readouterr().err
 
 
+def test_an_empty_binary_prediction_is_noted(tmp_path, capsys):
+    """An empty prediction of a one-object truth scores Dice 0 and, by the challenge's definition, a perfect
+    thinned Rand error (one segment over the image): the table alone read as a good result."""
+    truth = np.zeros((32, 32), np.uint8)
+    truth[8:20, 8:20] = 255
+    write_png(tmp_path / "truth" / "a.png", truth)
+    write_png(tmp_path / "pred" / "a.png", np.zeros_like(truth))
+    assert main(["evaluate", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "pred"), "--out",
+                 str(tmp_path / "out"), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["dice"] == 0 and summary["rand_error_thinned"] == 0  # the definition, degenerate here
+    assert summary["empty_predictions"] == 1 and summary["empty_prediction_names"] == ["a"]
+    assert "note: 1 prediction(s) hold no foreground where the truth has some (e.g. a)" in captured.err
+
+
 def test_regression_json(tmp_path, capsys):
     truth = (np.arange(64, dtype=np.float32).reshape(8, 8) / 63).astype(np.float32)
     write_tiff(tmp_path / "truth" / "a.tif", truth)

@@ -127,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
     left_out = result.summary.get("truth_left_out", 0)
     if left_out:
         print(f"note: {left_out} truth image(s) without a prediction left out (--only-predicted)", file=sys.stderr)
+    empty = result.summary.get("empty_prediction_names", [])
+    if empty:
+        print(f"note: {len(empty)} prediction(s) hold no foreground where the truth has some (e.g. {empty[0]}): "
+              "Dice 0, but the thinned Rand / info and warping errors see one segment over the image, which scores "
+              "well against a truth of one object", file=sys.stderr)
     if args.ignore_label is not None and result.summary.get("ignored_pixels") == 0:
         print(f"note: --ignore-label {args.ignore_label}: no truth pixel has this value, so none was left out",
               file=sys.stderr)

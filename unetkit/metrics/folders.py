@@ -403,7 +403,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
 
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
-    rows, curves = [], []
+    rows, curves, empty = [], [], []
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob = _binary_prediction(chosen)
@@ -422,7 +422,12 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         curves.append(isbi_curves(truth, mask if prob is None else prob, is_probability=prob is not None))
         row.update(isbi_scores(curves[-1:]))
         rows.append(row)
+        if truth.any() and not mask.any():
+            empty.append(item.name)
     summary: dict[str, Any] = {"images": len(rows)}
+    if empty:  # Dice 0, but after thinning one segment over the image: a perfect V_rand for a one-object truth
+        summary["empty_predictions"] = len(empty)
+        summary["empty_prediction_names"] = empty
     for key in ("dice", "iou", "precision", "recall", "pixel_error", "rand_error"):
         summary[key] = _mean(rows, key)
     if any("rand_error_best" in r for r in rows):
