@@ -219,3 +219,9 @@ def test_predict_files_takes_one_path_as_well_as_a_list(run_dir, dataset, tmp_pa
     rows = unetkit.predict_files(run_dir, str(dataset / "test" / "images"), tmp_path / "p", progress=False,
                                  device="cpu")
     assert len(rows) == len(list((dataset / "test" / "images").iterdir()))
+
+
+def test_class_probabilities_of_a_model_without_classes_is_refused(run_dir, dataset, tmp_path, capsys):
+    """--class-probabilities on a binary or regression model was accepted and wrote nothing."""
+    one_line(capsys, ["predict", str(dataset / "test" / "images"), "--model", str(run_dir), "--out",
+                      str(tmp_path / "p"), "--class-probabilities", "--quiet"], "multiclass model", "binary model")

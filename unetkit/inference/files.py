@@ -34,6 +34,7 @@ from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.io import image_shape, normalize_percentile, read_image
 from unetkit.data.ome import image_stem, pixel_size, selected_channel_names
+from unetkit.errors import InputError
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
 from unetkit.safety.finite import apply_nan_policy, nan_policy
@@ -123,6 +124,9 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
     check_not_a_run_folder(out_dir)  # nor over a training run's overlays/
     out_dir = Path(out_dir)
     task, config = predictor.task, predictor.config
+    if options.class_probabilities and task.name != "multiclass":
+        raise InputError(f"--class-probabilities writes one map per class of a multiclass model; this is a "
+                         f"{task.name} model: leave the option out (its probabilities are in probabilities/)")
     outputs = OutputOptions(instances=options.instances or task.name == "instances",
                             save_probabilities=options.save_probabilities,
                             class_probabilities=options.class_probabilities)
