@@ -38,7 +38,7 @@ def test_binary_json_and_csv(binary_folders, capsys):
     assert summary["dice"] == pytest.approx(5 / 6)  # (1 + 2/3) / 2
     assert summary["iou"] == pytest.approx(0.75)  # (1 + 1/2) / 2
     assert summary["pixel_error"] == pytest.approx(0.0625)  # (0 + 8/64) / 2
-    assert summary["rand_error"] == pytest.approx(2 / 11)  # (0 + 4/11) / 2
+    assert summary["rand_error"] == pytest.approx(23 / 74)  # (0 + 23/37) / 2, as in test_evaluate_binary_by_hand
     csv_lines = (pred / "evaluation_binary.csv").read_text().splitlines()
     assert csv_lines[0].startswith("name,dice,iou") and len(csv_lines) == 3
 
@@ -228,3 +228,34 @@ def test_part_of_a_dataset_is_scored_with_only_predicted(binary_folders, tmp_pat
     (part / "stranger.png").write_bytes(kept[0].read_bytes())  # a prediction without a truth stays an error
     assert main(["evaluate", "--truth", str(truth), "--pred", str(part), "--only-predicted"]) == 2
     assert "without a truth image" in capsys.readouterr().err
+
+
+def test_the_truth_is_never_scored_against_itself(tmp_path, capsys):
+    """A dataset folder given as --pred (or its masks/) paired the truth with itself: Dice 1.0, exit 0."""
+    from unetkit.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "ds", n_images=2, seed=1, shape=(32, 32))
+    for truth, pred in (("ds", "ds"), ("ds/masks", "ds"), ("ds", "ds/masks")):
+        code = main(["evaluate", "--truth", str(tmp_path / truth), "--pred", str(tmp_path / pred), "--out",
+                     str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and "is a truth file, found again as a prediction" in err, (truth, pred, err)
+
+
+def test_options_that_change_nothing_are_noted_and_api_options_reach_the_command_line(tmp_path, capsys):
+    """--threshold on 8-bit masks was ignored without a word; 0/255 masks scored as 2 classes lost their
+    foreground to the ignore label (pixel accuracy 1.0); --thresholds and --data-range were API-only."""
+    truth = np.zeros((16, 16), np.uint8)
+    truth[4:12, 4:12] = 255
+    write_png(tmp_path / "truth" / "a.png", truth)
+    write_png(tmp_path / "pred" / "a.png", truth)
+    base = ["evaluate", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "pred"), "--out",
+            str(tmp_path / "out")]
+    assert main([*base, "--threshold", "0.7"]) == 0
+    assert "note: --threshold 0.7 applies to probability maps" in capsys.readouterr().err
+    assert main([*base, "--task", "multiclass", "--num-classes", "2"]) == 0
+    assert "note: the 64 truth pixels of the ignore label (255) were left out" in capsys.readouterr().err
+    assert main([*base, "--task", "instances", "--thresholds", "0.5,0.9", "--json"]) == 0
+    assert last_json(capsys)["dsb_score"] == 1.0
+    assert main([*base, "--task", "instances", "--thresholds", "a"]) == 2
+    assert "--thresholds a: expected numbers" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from unetkit.errors import InputError
 from unetkit.metrics.rand import rand_error, rand_error_sweep
 
 # Formula used in the comments: with n_ij pixels of truth object i in predicted segment j (truth
-# foreground only, prediction background counted as a segment), a_i, b_j the row/column sums,
+# foreground only; each prediction background pixel there is a segment of its own), a_i, b_j the row/column sums,
 # error = 1 - sum n_ij(n_ij-1) / (0.5 sum a_i(a_i-1) + 0.5 sum b_j(b_j-1)).
 
 
@@ -28,8 +28,20 @@ def test_two_cells_merged_into_one():
 def test_one_cell_split_in_two():
     truth = np.ones((2, 4), dtype=np.uint8)  # one 8-pixel cell
     pred = np.array([[1, 1, 0, 1], [1, 1, 0, 1]])  # left 4 px, gap 2 px (pred background), right 2 px
-    # n = [4, 2, 2] -> 12 + 2 + 2 = 16; a = [8] -> 56; b = n -> 16; error = 1 - 16 / (28 + 8) = 5/9
-    assert rand_error(truth, pred) == pytest.approx(5 / 9)
+    # n = [4, 2, 1, 1] -> 12 + 2 = 14; a = [8] -> 56; b = n -> 14; error = 1 - 14 / (28 + 7) = 0.6
+    assert rand_error(truth, pred) == pytest.approx(0.6)
+
+
+def test_a_missed_cell_is_an_error():
+    """The missed cell was one predicted background segment, matching it exactly: error 0 for a miss."""
+    truth = np.zeros((20, 20), np.uint8)
+    truth[2:10, 2:10] = 1  # A: 64 px
+    truth[12:18, 12:18] = 1  # B: 36 px, missed
+    pred = np.zeros_like(truth)
+    pred[2:10, 2:10] = 1
+    # n = [64, 1 x 36] -> 4032; a = [64, 36] -> 4032 + 1260; b = [64, 1 x 36] -> 4032
+    # error = 1 - 4032 / (0.5 * 5292 + 0.5 * 4032) = 1 - 4032 / 4662
+    assert rand_error(truth, pred) == pytest.approx(1 - 4032 / 4662)
 
 
 def test_prediction_on_truth_background_is_not_scored():
@@ -64,8 +76,10 @@ def test_matches_skimage_on_random_masks():
     for _ in range(5):
         truth = ndi.binary_opening(rng.random((64, 64)) > 0.4)
         pred = ndi.binary_opening(rng.random((64, 64)) > 0.4)
-        expected = adapted_rand_error(ndi.label(truth, cross)[0], ndi.label(pred, cross)[0],
-                                      ignore_labels=(0,))[0]
+        pred_cc = ndi.label(pred, cross)[0]
+        lonely = (pred_cc == 0) & truth  # the challenge's convention: each such pixel a segment of its own
+        pred_cc[lonely] = pred_cc.max() + 1 + np.arange(lonely.sum())
+        expected = adapted_rand_error(ndi.label(truth, cross)[0], pred_cc, ignore_labels=(0,))[0]
         assert rand_error(truth, pred) == pytest.approx(expected, abs=1e-12)
 
 

@@ -45,6 +45,10 @@ def add_parser(subparsers) -> None:
                              "(the training's data.class_colors), e.g. '0,0,0;255,0,0;0,255,0'")
     parser.add_argument("--ignore-label", type=int,
                         help="multiclass: truth value left out (default 255)")
+    parser.add_argument("--thresholds", metavar="T[,T...]",
+                        help="instances: the IoU thresholds the score averages over (default 0.5,0.55,...,0.95)")
+    parser.add_argument("--data-range", type=float,
+                        help="regression: the value range of PSNR and SSIM (default: each truth's max - min)")
     parser.add_argument("--threshold", type=float,
                         help="binary: foreground = probability > threshold for float predictions (default 0.5)")
     parser.add_argument("--only-predicted", action="store_true",
@@ -95,6 +99,18 @@ def print_summary(task: str, summary: dict[str, Any]) -> None:
             print(f"  {name:<{name_width}}  {dice:7.4f}  {iou:7.4f}")
 
 
+def _numbers(text: str | None, option: str) -> list[float] | None:
+    """'0.5,0.75' -> [0.5, 0.75]; anything else is named."""
+    from unetkit.errors import InputError
+
+    if not text:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError as error:
+        raise InputError(f"{option} {text}: expected numbers separated by commas, e.g. 0.5,0.75") from error
+
+
 def _colours(text: str | None) -> list[list[int]] | None:
     """'0,0,0;255,0,0' -> [[0, 0, 0], [255, 0, 0]]; a malformed colour is named."""
     from unetkit.errors import InputError
@@ -120,13 +136,22 @@ def run(args: argparse.Namespace) -> int:
     # options left at their defaults are not passed, so each task only sees what the user asked for
     options = {"threshold": args.threshold, "num_classes": args.num_classes, "class_names": names(args.class_names),
                "ignore_label": args.ignore_label, "class_priority": names(args.class_priority),
-               "class_colors": _colours(args.class_colors)}
+               "class_colors": _colours(args.class_colors), "thresholds": _numbers(args.thresholds, "--thresholds"),
+               "data_range": args.data_range}
     options = {key: value for key, value in options.items() if value is not None}
     result = unetkit.evaluate(args.truth, args.pred, args.task, out=Path(args.out) if args.out else Path(args.pred),
                               only_predicted=args.only_predicted, **options)
     left_out = result.summary.get("truth_left_out", 0)
     if left_out:
         print(f"note: {left_out} truth image(s) without a prediction left out (--only-predicted)", file=sys.stderr)
+    if args.threshold is not None and result.summary.get("probability_maps") == 0:
+        print(f"note: --threshold {args.threshold} applies to probability maps (float TIFFs); these predictions are "
+              "masks (non-zero = foreground), so it changed nothing: give probabilities/ to threshold them",
+              file=sys.stderr)
+    if result.summary.get("ignored_pixels") and not any(sum(row) for row in result.summary["confusion_matrix"][1:]):
+        print(f"note: the {result.summary['ignored_pixels']} truth pixels of the ignore label "
+              f"({255 if args.ignore_label is None else args.ignore_label}) were left out and no other class is left "
+              "in the truth; 0/255 masks are scored with --task binary, or give --ignore-label", file=sys.stderr)
     empty = result.summary.get("empty_prediction_names", [])
     if empty:
         print(f"note: {len(empty)} prediction(s) hold no foreground where the truth has some (e.g. {empty[0]}): "

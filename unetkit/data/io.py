@@ -394,7 +394,8 @@ def _to_label_dtype(array: np.ndarray, path: Path) -> np.ndarray:
         if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
             raise InputError(
                 f"{path}: label image holds non-integer values (dtype {array.dtype}); labels must be "
-                "integer class or instance ids (0 = background)"
+                "integer class or instance ids (0 = background), e.g. labels/ or masks/ of `unetkit predict`, "
+                "not its probabilities/"
             )
     elif not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"{path}: label image of dtype {array.dtype}; expected integers")

@@ -236,6 +236,12 @@ def _match(
         )
     if extra:
         problems.append(f"predictions of {len(extra)} image(s) without a truth image in {truth}: {_name_list(extra)}")
+    truth_files = {path.resolve() for item, _, _ in pairs
+                   for path in (item.path, *(item.sample.label_paths if item.sample is not None else ()))}
+    same = next((chosen for _, _, chosen in pairs if chosen.resolve() in truth_files), None)
+    if same is not None:
+        raise InputError(f"{same} is a truth file, found again as a prediction in {pred_dir}: the truth would be "
+                         "scored against itself; give the folder of predictions as --pred")
     if problems:
         subset = " (or, when you predicted part of a dataset on purpose, score that part with --only-predicted)" \
             if missing and pairs and not extra else ""
@@ -403,10 +409,11 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
 
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
-    rows, curves, empty = [], [], []
+    rows, curves, empty, probability_maps = [], [], [], 0
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob = _binary_prediction(chosen)
+        probability_maps += int(is_prob)
         _check_same_shape(truth, pred, item, chosen)
         mask = pred > threshold if is_prob else pred
         row: dict[str, Any] = {"name": item.name, **binary_scores(binary_counts(truth, mask))}
@@ -424,7 +431,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         rows.append(row)
         if truth.any() and not mask.any():
             empty.append(item.name)
-    summary: dict[str, Any] = {"images": len(rows)}
+    summary: dict[str, Any] = {"images": len(rows), "probability_maps": probability_maps}
     if empty:  # Dice 0, but after thinning one segment over the image: a perfect V_rand for a one-object truth
         summary["empty_predictions"] = len(empty)
         summary["empty_prediction_names"] = empty

@@ -4,8 +4,10 @@ Both masks are turned into objects first: the 4-connected components of the non-
 (6-connected in 3D). The score is then ``skimage.metrics.adapted_rand_error(truth_cc, pred_cc,
 ignore_labels=(0,))[0]``: one minus the Rand F-score over pairs of pixels that lie in truth
 foreground, with truth background (membranes in ISBI 2012) ignored. Prediction background inside a
-truth object counts as one more predicted segment, so a prediction that thins or misses cells is
-penalised; predictions on truth background are not scored at all.
+truth object is a segment of one pixel per pixel (the challenge's convention, as in
+``unetkit.metrics.isbi``), so a prediction that thins or misses cells is penalised: as one shared segment
+it would have matched a missed cell exactly and scored it perfect. Predictions on truth background are not
+scored at all.
 
 With ``n_ij`` the pixels of truth object i and predicted segment j (truth foreground only),
 ``a_i = sum_j n_ij`` and ``b_j = sum_i n_ij``, pairs are counted as ``n (n - 1)``::
@@ -67,7 +69,19 @@ def rand_error(truth_mask: np.ndarray, pred_mask: np.ndarray) -> float:
     """
     truth_mask, pred_mask = np.asarray(truth_mask), np.asarray(pred_mask)
     _check(truth_mask, pred_mask)
-    return _rand_error_components(_components(truth_mask), _components(pred_mask))
+    truth_cc = _components(truth_mask)
+    return _rand_error_components(truth_cc, _background_as_singletons(_components(pred_mask), truth_cc > 0))
+
+
+def _background_as_singletons(pred_cc: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """``pred_cc`` with each background pixel inside ``scored`` (the truth's foreground) a segment of its own."""
+    lonely = (pred_cc == 0) & scored
+    count = int(lonely.sum())
+    if not count:
+        return pred_cc
+    out = pred_cc.astype(np.int64)
+    out[lonely] = np.arange(int(out.max()) + 1, int(out.max()) + 1 + count)
+    return out
 
 
 def rand_error_sweep(
@@ -85,6 +99,7 @@ def rand_error_sweep(
     if thresholds.size == 0:
         raise InputError("rand_error_sweep needs at least one threshold")
     truth_cc = _components(truth_mask)  # labelled once, reused for every threshold
-    errors = [_rand_error_components(truth_cc, _components(prob > t)) for t in thresholds]
+    errors = [_rand_error_components(truth_cc, _background_as_singletons(_components(prob > t), truth_cc > 0))
+              for t in thresholds]
     best = int(np.argmin(errors))
     return float(errors[best]), float(thresholds[best])
