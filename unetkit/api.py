@@ -91,17 +91,36 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     from unetkit.safety.paths import check_not_a_prediction_folder, check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
+    if val is not None and "data.val_fraction" in settings:  # the fraction splits data only without --val
+        raise InputError("--val-fraction holds images out of --data when no --val is given; with --val it would be "
+                         "unused: give one or the other")
+    for name in ("task", "recipe"):  # `--set task=...`: a parameter of its own, which would be given twice
+        if name in settings:
+            raise InputError(f"'{name}' is not a config key; give it as --{name} (API: {name}=...)")
     overrides: dict[str, Any] = {"task": task} if task is not None else {}
     for key, value in (("train.epochs", epochs), ("train.time_budget_s", time_budget_s),
                        ("train.device", device)):
         if value is not None:
+            if key in settings and str(settings[key]) != str(value):
+                raise InputError(f"{key} is given twice ({value} and {settings[key]}); give it once")
             overrides[key] = value
     overrides.update(settings)
+    for key in ("train.init_weights", "model.encoder_weights"):  # files: stored absolute, as data paths are
+        value = overrides.get(key)
+        if isinstance(value, (str, Path)) and str(value) and Path(value).expanduser().exists():
+            overrides[key] = str(Path(value).expanduser().resolve())
     folders = [item for item in (data, val) if isinstance(item, (str, Path))]
+    files_read = [item for item in (config, overrides.get("train.init_weights"), overrides.get("model.encoder_weights"))
+                  if isinstance(item, (str, Path)) and str(item) and Path(item).expanduser().exists()]
     check_output_folder(out, folders, inside_inputs=False)  # never into the data, never a file
+    check_output_folder(out, files_read)  # nor over the config or the weights it reads (best.pt, config.yaml)
     check_not_a_prediction_folder(out)  # nor over a prediction's overlays/
     lock = folder_lock(out, "train", enabled=os.environ.get("RANK", "0") == "0")  # one run per folder
     if resume:
+        given = [option for option, value in (("--config", config), ("--recipe", recipe != "default" and recipe))
+                 if value]
+        if given:
+            raise InputError(f"--resume keeps the run's config; leave out {' and '.join(given)}")
         fixed = [key for key in overrides if key not in RESUMABLE_OVERRIDES]
         if fixed:
             raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change "

@@ -8,6 +8,7 @@ so that a checkpoint alone can rebuild its model and its data normalisation. Rec
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,10 +255,29 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     return validate_config(_build(RunConfig, values or {}, ""))
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: ``1e-4`` is a number (YAML 1.1 wants ``1.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text to Python values (safe: no objects), with ``1e-4`` read as a float."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _coerce(text: str, current: Any, key: str) -> Any:
     """Parse an override string into the type of the current value."""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError as error:
         raise InputError(f"cannot parse override {key}={text!r}: {' '.join(str(error).split())}") from error
     if isinstance(current, bool):
@@ -304,10 +324,14 @@ def _split(override: str) -> tuple[str, str]:
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML config file (partial files are fine)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"config {path} is a folder; give a YAML file (e.g. a run's config.yaml)")
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text()) or {}
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not a text file ({error.reason}); give a YAML file") from error
     except yaml.YAMLError as error:
         raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
     if not isinstance(values, dict):

@@ -71,6 +71,8 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     # each image is predicted and post-processed ~36 times (the grid): a few dozen keep the end of a run short
     "postprocess.tune_images": ("int", 1, 1000, "[]"),
     "postprocess.tune_min_objects": ("int", 0, None, "[]"),
+    "train.seed": ("int", 0, 2**32 - 1, "[]"),  # numpy's and torch's seed range
+    "data.split_seed": ("int", 0, 2**32 - 1, "[]"),
 }
 
 # key: allowed words
@@ -181,6 +183,14 @@ def validate_config(config: Any) -> Any:
     for key in FINITE_LISTS:
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values[key]):
             raise InputError(f"config key {key}={values[key]!r}: expected a list of finite numbers")
+    pools = values["model.pool_sizes"]
+    if any(not isinstance(level, list) or not level or any(isinstance(f, bool) or not isinstance(f, int) or f < 1
+                                                           for f in level) for level in pools):
+        raise InputError(f"config key model.pool_sizes={pools!r}: expected one list of pooling factors per level, "
+                         "e.g. [[1, 2, 2], [2, 2, 2]] (one factor per axis), or [] for 2 on every axis")
+    device = values["train.device"]
+    if device != "auto" and device.split(":")[0] not in ("cpu", "cuda"):
+        raise InputError(f"config key train.device={device!r}: expected auto, cpu, cuda or cuda:N")
     if values["data.normalize_low"] >= values["data.normalize_high"]:
         raise InputError(f"config keys data.normalize_low={values['data.normalize_low']!r} and data.normalize_high="
                          f"{values['data.normalize_high']!r}: expected low < high (percentiles)")

@@ -19,9 +19,12 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except (RuntimeError, TypeError) as error:
         raise InputError(f"device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):  # mps, xla, meta...: not a device unetkit trains or predicts on
+        raise InputError(f"device '{name}' is not one unetkit runs on; use auto, cpu, cuda or cuda:N")
+    return device
 
 
 def device_type(name: str) -> str:

@@ -7,6 +7,7 @@ The resolved values are saved as ``config.yaml`` in the run folder, so a run sho
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from unetkit.config import ModelConfig, RunConfig, apply_overrides, load_config, to_dict
@@ -126,5 +127,11 @@ def _read_yaml_keys(path: str) -> dict[str, Any]:
     """The keys a YAML file actually sets (so unset keys keep the recipe's values)."""
     import yaml
 
-    with open(path) as handle:
-        return yaml.safe_load(handle) or {}
+    from unetkit.config import load_yaml
+
+    try:
+        return load_yaml(Path(path).read_text()) or {}
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not a text file ({error.reason}); give a YAML file") from error
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error

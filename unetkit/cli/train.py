@@ -8,6 +8,7 @@ import sys
 
 from unetkit.cli.selection import add_selection_arguments, selection_overrides
 from unetkit.config import TASKS  # the task names, without importing torch
+from unetkit.errors import InputError
 
 
 def add_parser(subparsers) -> None:
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]
     for item in selection_overrides(args) + args.overrides:  # --channel/--axes/--time/--plane: data.* values
         key, value = _split(item)
+        if key in ("task", "recipe"):  # options of their own; as settings they would reach train() twice
+            raise InputError(f"--set {key}={value}: give it as --{key} {value}")
         settings[key] = value  # parsed like the config's own type (unetkit.config.apply_overrides)
     try:
         result = unetkit.train(args.data, args.out, args.task, val=args.val, epochs=args.epochs, recipe=args.recipe,
@@ -100,8 +103,6 @@ def _interrupted(out: str) -> str:
 
 
 def _split(item: str) -> tuple[str, str]:
-    from unetkit.errors import InputError
-
     if "=" not in item:
         raise InputError(f"override '{item}' must look like section.key=value, e.g. train.lr=0.01")
     key, value = item.split("=", 1)

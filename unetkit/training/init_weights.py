@@ -36,9 +36,14 @@ def adopt_init_network(config: RunConfig) -> RunConfig:
                          f"or start from a {ours_dims}D checkpoint")
     same_task = type(get_task(theirs)) is type(get_task(config))
     if theirs.model.out_channels != config.model.out_channels or not same_task:
-        raise InputError(f"train.init_weights={source}: a {theirs.task} model with {theirs.model.out_channels} "
-                         f"outputs, but this run trains {config.task} with {config.model.out_channels}; "
-                         f"fine-tune it with --task {theirs.task} and its target (data.target={theirs.data.target})")
+        article = "an" if theirs.task[0] in "aeiou" else "a"
+        fix = (f"fine-tune it with --task {theirs.task} and its target (data.target={theirs.data.target})"
+               if not same_task else
+               f"its classes are not this data's: fine-tune it on data of its {theirs.model.out_channels} classes "
+               "(data.class_names), or start without --init-weights")
+        raise InputError(f"train.init_weights={source}: {article} {theirs.task} model with "
+                         f"{theirs.model.out_channels} outputs, but this run trains {config.task} with "
+                         f"{config.model.out_channels}; {fix}")
     model = dataclasses.replace(theirs.model, **{key: getattr(config.model, key) for key in KEPT_FROM_RUN})
     data = dataclasses.replace(config.data, normalize_low=theirs.data.normalize_low,
                                normalize_high=theirs.data.normalize_high)

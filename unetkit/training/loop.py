@@ -173,6 +173,10 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
+        done = int(state.get("epoch", 0))
+        if done >= config.train.epochs and (run_dir / "summary.json").is_file():  # finished: leave its records
+            raise InputError(f"{run_dir}: the run has finished its {done} epochs (last.pt); to train it on, resume "
+                             f"with --epochs larger than {done}")
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
         return config, train_dir, val_dir, state
     if (run_dir / "last.pt").exists():
@@ -203,6 +207,11 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
         print(f"note: patches of {' x '.join(map(str, wanted))} px do not fit this network's levels; "
               f"{' x '.join(map(str, input_size))} px are used (data.patch_size / patch_shape)", file=sys.stderr,
               flush=True)
+    spare = config.data.samples_per_epoch % config.train.batch_size
+    if ctx.is_main and ctx.world_size == 1 and state is None and spare:
+        print(f"note: data.samples_per_epoch={config.data.samples_per_epoch} is not a multiple of train.batch_size="
+              f"{config.train.batch_size}; each epoch trains {config.data.samples_per_epoch - spare} patches "
+              "(whole batches)", file=sys.stderr, flush=True)
     dataset, loader = _patch_loader(config, task, train, input_size, output_size, ctx)
     model = _build_model(config, input_size, ctx, pretrained=state is None)
     optimizer = build_optimizer(model, config)
