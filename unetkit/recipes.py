@@ -76,14 +76,23 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
         raise InputError(f"unknown recipe '{recipe}'; choose one of {', '.join(RECIPES)}")
     config = apply_overrides(base or RunConfig(), {"recipe": recipe, **RECIPES[recipe]})
     chosen = set(RECIPES[recipe])
+    by_user: set[str] = set()  # keys the config file or the overrides set
     if config_file:
         file_values = _flatten(to_dict(load_config(config_file)))
         explicit = _flatten(_read_yaml_keys(config_file))
         config = apply_overrides(config, {k: file_values[k] for k in explicit})
-        chosen |= set(explicit)
+        by_user |= set(explicit)
     overrides = overrides or []
     config = apply_overrides(config, overrides)
-    chosen |= set(overrides) if isinstance(overrides, dict) else {o.partition("=")[0].strip() for o in overrides}
+    by_user |= set(overrides) if isinstance(overrides, dict) else {o.partition("=")[0].strip() for o in overrides}
+    chosen |= by_user
+    fixed = {"model.depth": 6, "model.base_channels": 64}  # what ternaus11's VGG11 encoder holds
+    if config.model.name == "ternaus11":
+        values = _flatten(to_dict(config))
+        wrong = [f"{key}={values[key]}" for key in sorted(fixed) if key in by_user and values[key] != fixed[key]]
+        if wrong:
+            raise InputError(f"{', '.join(wrong)}: ternaus11's VGG11 encoder fixes depth 6 and 64 base channels; "
+                             "leave these out, or train --model unet to choose them")
     config = budget_schedule(config, chosen)
     from unetkit.devices import device_type  # imports torch: only when a config is resolved
 

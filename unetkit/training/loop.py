@@ -21,6 +21,7 @@ import dataclasses
 import gc
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -141,6 +142,13 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
     """Train a network as configured; returns the best validation score and the per-epoch history."""
     run_dir = Path(out_dir)
     config, train_dir, val_dir, state = start_run(config, train_dir, run_dir, val_dir, resume, resume_overrides)
+    done = int(state.get("epoch", 0)) if state is not None else 0
+    if state is not None and done >= config.train.epochs and (run_dir / "summary.json").is_file():
+        # a finished run: nothing to train, and its config.yaml and summary.json stay what was trained
+        if os.environ.get("RANK", "0") == "0":
+            print(f"note: {run_dir} has finished its {done} epochs: nothing to train (resume with --epochs larger "
+                  f"than {done} to train it on)", file=sys.stderr, flush=True)
+        return FitResult(run_dir, int(state["best_epoch"]), float(state["best_score"]), list(state["history"]), {})
     with use_selection(selection_of(config.data)):  # the planes of microscopy files every image read uses
         run = build_run(config, train_dir, val_dir, run_dir, state)
         restore(run, state)
@@ -173,10 +181,6 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
         state = ckpt.load_checkpoint(run_dir / "last.pt")
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
-        done = int(state.get("epoch", 0))
-        if done >= config.train.epochs and (run_dir / "summary.json").is_file():  # finished: leave its records
-            raise InputError(f"{run_dir}: the run has finished its {done} epochs (last.pt); to train it on, resume "
-                             f"with --epochs larger than {done}")
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
         return config, train_dir, val_dir, state
     if (run_dir / "last.pt").exists():
@@ -306,7 +310,7 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], boo
         train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
     seconds = time.monotonic() - epoch_start
     row = {"epoch": epoch, "train_loss": round(train_loss, 6), "lr": run.scheduler.get_last_lr()[0],
-           "train_seconds": round(seconds, 2), "patches_per_s": round(seen / max(seconds, 1e-9), 2),
+           "train_seconds": round(seconds, 4), "patches_per_s": round(seen / max(seconds, 1e-9), 2),
            **epoch_columns(seen, cpu_start)}  # patches per CPU-second, summed in summary.json
     return row, stopped
 
