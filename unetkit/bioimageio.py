@@ -22,8 +22,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -220,7 +222,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     from bioimageio.spec.model import v0_5 as spec
 
     from unetkit.checkpoint import load_model
-    from unetkit.export import export_model, verification_shapes
+    from unetkit.export import check_tile_fits, export_model, verification_shapes
     from unetkit.models import sizes
     from unetkit.models.registry import model_spatial_dims
     from unetkit.tasks import get_task
@@ -234,6 +236,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
                          "regression models are exported with --format onnx/torchscript")
     dims = model_spatial_dims(config.model)
     shapes = verification_shapes(config, tile_size, batch=1)
+    check_tile_fits(shapes, config.model.base_channels, tile_size)  # before torch asks for the memory
     in_shape = shapes[0]
     step = sizes.same_divisor(config.model.depth, dims, config.model.pool_sizes or None)
     with torch.no_grad():
@@ -279,12 +282,10 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         citations = [*UNET_CITATIONS] if config.model.name != "ternaus11" else [UNET_CITATIONS[0], TERNAUS_CITATION]
         cite = [spec.CiteEntry(text=text, **({"doi": ref} if ref.startswith("10.") else {"url": ref}))
                 for text, ref in citations]
-        descr = spec.ModelDescr(
-            name=name,
+        descr = _described(spec, name=name, license=license, fields=lambda: dict(
             description=description or f"U-Net segmentation ({config.task}) trained and exported with unetkit",
             authors=[spec.Author(name=a) for a in (authors or ["unetkit user"])],
             cite=cite,
-            license=license,
             documentation=spec.FileDescr(source=folder / "README.md"),
             covers=[spec.FileDescr(source=folder / "cover.png")],
             tags=["unet", "segmentation", f"{dims}d", "unetkit"],
@@ -301,12 +302,27 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
                 torchscript=spec.TorchscriptWeightsDescr(source=folder / "weights.ts",
                                                          pytorch_version=spec.Version(torch.__version__.split("+")[0])),
             ),
-        )
+        ))
         output.parent.mkdir(parents=True, exist_ok=True)
         staging = output.with_name(f".{output.name}.partial.zip")
         save_bioimageio_package(descr, output_path=staging)
         shutil.move(staging, output)
     return BioimageioResult(output, list(diffs), tuple(raw.shape), max(diffs.values()), left_out)
+
+
+def _described(spec: Any, name: str, license: str, fields: Callable[[], dict[str, Any]]) -> Any:
+    """``spec.ModelDescr(name=..., license=..., **fields())``, its validation error one line naming the value:
+    ``--license NOT-A-LICENSE`` ended in a page of pydantic's errors."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.ModelDescr(name=name, license=license, **fields())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = str(first.get("loc", ("?",))[0])
+        hint = {"license": f"--license {license}: give an SPDX licence id, e.g. CC-BY-4.0 or MIT",
+                "name": f"--name {name!r}: give a name of letters, digits, spaces and - _ ( )"}.get(where)
+        raise InputError(hint or f"bioimage.io package: {where}: {first.get('msg', error)}") from error
 
 
 def _identifier(text: str) -> str:

@@ -70,22 +70,27 @@ def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, se
              progress: bool = True, task: str = "binary") -> dict[str, Any]:
     """Run the whole journey for ``task`` (binary, multiclass, regression); returns the test metrics (also
     written to ``metrics.json``)."""
+    from unetkit.config_rules import validate_training_config
+    from unetkit.errors import InputError
     from unetkit.inference.files import PredictOptions, predict_files
     from unetkit.tasks import get_task
     from unetkit.training.loop import fit
 
     demo = demo_for(task)
+    if seed < 0:
+        raise InputError(f"--seed {seed}: expected an integer >= 0")
+    validate_training_config(demo_config(time_budget_s, task))  # before anything in the folder is touched
     out = Path(out_dir)
     if out.exists():
-        if not (out / MARKER).exists():
-            raise FileExistsError(f"{out} exists and is not a demo folder; choose another --out")
-        shutil.rmtree(out)
+        _clear_earlier_demo(out)
     out.mkdir(parents=True)
-    (out / MARKER).write_text("created by unetkit demo\n")
+    write_text(out / MARKER, MARKER_HEADER)
     started = time.monotonic()
 
     print(f"1/4 generating {demo.data} (seed {seed}) in {out / 'data'}")
     splits = demo.write_splits(out / "data", seed)
+    data_files = sorted(str(path.relative_to(out)) for path in (out / "data").rglob("*") if path.is_file())
+    write_text(out / MARKER, MARKER_HEADER + "".join(f"{name}\n" for name in data_files))  # what it may clear
     print(f"2/4 training a small U-Net for at most {time_budget_s:.0f}s (CPU is fine)")
     result = fit(demo_config(time_budget_s, task), splits["train"], out, val_dir=splits["val"], progress=progress)
     print("3/4 predicting the test images tile by tile (overlap-tile strategy)")
@@ -105,6 +110,35 @@ def run_demo(out_dir: str | Path = "runs/demo", time_budget_s: float = 240.0, se
     })
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))  # atomic: a temporary name, then renamed
     return metrics
+
+
+MARKER_HEADER = "created by unetkit demo; the data files it wrote:\n"
+# what a demo writes besides its data (listed in the marker): the run's files, its overlays and test predictions
+DEMO_OUTPUTS = ("best.pt", "last.pt", "config.yaml", "metrics.csv", "curves.png", "summary.json", "metrics.json",
+                "overlays", "test")
+
+
+def _clear_earlier_demo(out: Path) -> None:
+    """Remove an earlier demo's folder, or refuse one holding anything the demo did not write (a user's notes, an
+    image added to its data): a demo never deletes what it did not write."""
+    from unetkit.errors import InputError
+
+    if out.is_symlink() or not out.is_dir():
+        raise InputError(f"--out {out} is a link or a file; give a demo folder of its own")
+    marker = out / MARKER
+    if not marker.is_file():
+        raise FileExistsError(f"{out} exists and is not a demo folder; choose another --out")
+    lines = marker.read_text().splitlines()
+    listed = set(lines[1:])
+    ours = DEMO_OUTPUTS + (("data",) if lines[:1] == ["created by unetkit demo"] else ())  # before the file list
+    foreign = sorted(str(path.relative_to(out)) for path in out.rglob("*")
+                     if path.is_file() and path != marker and not path.name.startswith(".")
+                     and str(path.relative_to(out)) not in listed
+                     and path.relative_to(out).parts[0] not in ours)
+    if foreign:
+        raise InputError(f"--out {out} holds files the demo did not write (e.g. {foreign[0]}); move them away, or "
+                         "choose another --out")
+    shutil.rmtree(out)
 
 
 def describe(task: str, metrics: dict[str, Any], out: str | Path) -> str:

@@ -14,6 +14,7 @@ largest absolute difference of the logits (typically ~1e-6 in float32).
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,21 @@ def _require_onnx() -> None:
         ) from error
 
 
+def check_tile_fits(shapes: list[tuple[int, ...]], base_channels: int, tile_size: int | None) -> None:
+    """Refuse a verification tile whose first level alone (two feature maps of ``base_channels`` floats per
+    pixel, input and output of a conv) would take more than half the memory: --tile 100000 asked torch for
+    80 GB and ended in its traceback."""
+    from unetkit.safety.memory import physical_memory_bytes
+
+    pixels = max(math.prod(shape[2:]) * shape[0] for shape in shapes)
+    need = pixels * max(base_channels, 1) * 4 * 2
+    memory = physical_memory_bytes()
+    if memory and need > memory // 2:
+        raise InputError(f"--tile {tile_size}: verifying the export on this tile needs about {need / 2**30:.0f} GiB, "
+                         f"more than half of this machine's {memory / 2**30:.0f} GiB; give a smaller --tile (the "
+                         "export itself takes any size)")
+
+
 def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx",
                  tile_size: int | None = None) -> ExportResult:
     """Export the network of ``checkpoint`` (a .pt file or run folder) and verify it.
@@ -184,6 +200,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     model = model.eval()
     ensure_folder(out_path.parent)
     shapes = verification_shapes(config, tile_size)
+    check_tile_fits(shapes, config.model.base_channels, tile_size)
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.rand(shape, generator=generator) for shape in shapes]
     started = time.perf_counter()

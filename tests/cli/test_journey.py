@@ -93,6 +93,23 @@ def test_demo_runs_end_to_end_quickly(tmp_path, capsys):
     assert (out / "curves.png").is_file() and list((out / "test" / "overlays").glob("*.png"))
     assert "Demo finished" in capsys.readouterr().out
 
+    # again into the same folder: options checked before anything is touched, and nothing it did not write removed
+    (out / "notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(out), "--time-budget", "-1", "--quiet"]) == 2
+    assert (out / "notes.txt").is_file() and (out / "best.pt").is_file()
+    assert "time_budget_s" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--seed", "-1", "--quiet"]) == 2
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 2
+    assert "holds files the demo did not write (e.g. notes.txt)" in capsys.readouterr().err
+    (out / "notes.txt").unlink()
+    added = next((out / "data").rglob("*.png")).with_name("mine.png")
+    added.write_bytes(b"x")
+    assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 2
+    assert "mine.png" in capsys.readouterr().err and added.is_file()
+    added.unlink()
+    assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 0  # its own files: replaced
+
 
 def test_instances_task_and_tune_postprocess(tmp_path, capsys):
     from unetkit.checkpoint import config_of, load_checkpoint

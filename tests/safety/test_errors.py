@@ -225,3 +225,29 @@ def test_class_probabilities_of_a_model_without_classes_is_refused(run_dir, data
     """--class-probabilities on a binary or regression model was accepted and wrote nothing."""
     one_line(capsys, ["predict", str(dataset / "test" / "images"), "--model", str(run_dir), "--out",
                       str(tmp_path / "p"), "--class-probabilities", "--quiet"], "multiclass model", "binary model")
+
+
+def test_small_commands_name_their_bad_options(run_dir, tmp_path, capsys):
+    """synth --seed -5 and a bioimage.io --license that is no SPDX id were tracebacks; --tile 100000 asked torch
+    for 80 GB; a multi-page label TIFF given to weights pointed at options weights does not have."""
+    import tifffile
+
+    one_line(capsys, ["synth", "--out", str(tmp_path / "s"), "--n", "2", "--seed", "-5"], "--seed -5", ">= 0")
+    one_line(capsys, ["export", "--model", str(run_dir), "--format", "onnx", "--tile", "100000", "--out",
+                      str(tmp_path / "big.onnx")], "--tile 100000", "smaller --tile")
+    assert not (tmp_path / "big.onnx").exists()
+    tifffile.imwrite(tmp_path / "vol.tif", np.zeros((9, 20, 20), np.uint16), photometric="minisblack")
+    one_line(capsys, ["weights", "--labels", str(tmp_path / "vol.tif"), "--out", str(tmp_path / "w.tif")],
+             "a volume of 9 pages", "--volume")
+
+
+def test_bioimageio_export_names_a_bad_license_and_prints_json(run_dir, tmp_path, capsys):
+    pytest.importorskip("bioimageio.spec")
+    one_line(capsys, ["export", "--model", str(run_dir), "--format", "bioimageio", "--out", str(tmp_path / "a.zip"),
+                      "--license", "NOT-A-LICENSE"], "--license NOT-A-LICENSE", "SPDX")
+    assert main(["export", "--model", str(run_dir), "--format", "bioimageio", "--out", str(tmp_path / "b.zip"),
+                 "--json"]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["format"] == "bioimageio" and summary["path"].endswith("b.zip")

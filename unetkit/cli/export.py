@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
               f"diff {package.max_abs_diff:.2e}); check it with: bioimageio test {package.path}")
         for note in package.left_out:  # what unetkit does that the package cannot
             print(f"note: {note}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"path": str(package.path), "format": "bioimageio", "weights": list(package.weights),
+                              "max_abs_diff": package.max_abs_diff}))
         return 0
     out = Path(args.out) if args.out else folder / f"model{default_suffix(args.fmt)}"
     result = export_model(model, out, args.fmt, args.tile)

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--n", args.n), ("--n-train", args.n_train), ("--n-val", args.n_val),
                           ("--n-test", args.n_test), ("--size", min(args.size))):
         check_int(option, value, 1)
+    check_int("--seed", args.seed, 0)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never over (or mixed into) a dataset
         raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "

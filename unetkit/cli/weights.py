@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from unetkit.data.formats import format_of
-    from unetkit.data.io import read_label_volume, read_labels, write_tiff
+    from unetkit.data.io import read_label_volume, read_labels, tiff_pages, write_tiff
     from unetkit.data.weightmaps import instance_labels_from_foreground, weight_map
     from unetkit.errors import InputError
     from unetkit.safety.paths import check_new_output, check_output_file
@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: the weight map is written as a float32 TIFF; name it .tif or .tiff")
     check_new_output(out)
     check_new_output(out.with_suffix(".png"), "--out (its .png picture)")
+    if not args.volume and format_of(args.labels) == "tiff" and Path(args.labels).is_file():
+        pages = tiff_pages(args.labels)
+        if pages > 1:  # read as channels or planes, the 2D reader's messages would point to options weights lacks
+            raise InputError(f"{args.labels}: a volume of {pages} pages; give --volume for a 3D weight map")
     labels = read_label_volume(args.labels) if args.volume else read_labels(args.labels)
     values = np.unique(labels)
     if args.from_foreground:
