@@ -121,8 +121,11 @@ def test_instances_task_and_tune_postprocess(tmp_path, capsys):
                  "--task", "instances", "--epochs", "1", "--quiet", *TINY]) == 0
     assert config_of(load_checkpoint(run / "best.pt")).model.out_channels == 3  # background/interior/boundary
     capsys.readouterr()
-    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update",
-                 "--grid", '{"threshold": [0.3, 0.5], "min_size": [1, 50]}', "--json"]) == 0
+    grid = ["--grid", '{"threshold": [0.3, 0.5], "min_size": [1, 50]}']
+    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update", *grid]) == 2
+    assert "13 truth objects, fewer than 100" in capsys.readouterr().err  # a choice on a few objects is noise
+    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update", *grid,
+                 "--min-objects", "10", "--json"]) == 0
     out = capsys.readouterr().out
     best = json.loads(out.strip().splitlines()[-1])["best"]
     # the line names what the grid tuned, not the other postprocess keys
@@ -146,3 +149,35 @@ def test_info_describes_the_network_of_a_checkpoint_or_packaged_model(capsys):
     assert main(["info", "--model", "unte"]) == 2  # neither a network nor a model: both kinds named
     err = capsys.readouterr().err
     assert "not a network (unet, unet3d, ternaus11)" in err and "nuclei" in err
+
+
+def test_tune_postprocess_keeps_configured_values_that_tie(tmp_path, capsys, monkeypatch):
+    """An untrained net scores 0 at every grid point; --update stored the first grid point (0.4 / 0.5 / 5) over the
+    configured values. As at the end of training, a tie keeps them."""
+    from unetkit.checkpoint import config_of, load_checkpoint
+    from unetkit.data.synthetic import write_synthetic_dataset
+    from unetkit.inference import tuning
+
+    write_synthetic_dataset(tmp_path / "data", n_images=3, seed=5, shape=(64, 64))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "data"), "--val", str(tmp_path / "data"), "--out", str(run),
+                 "--task", "instances", "--epochs", "1", "--quiet", *TINY,
+                 "--set", "postprocess.tune_after_training=false"]) == 0
+    before = config_of(load_checkpoint(run / "best.pt")).postprocess
+    real = tuning.tune_postprocess
+
+    def all_tied(*args, **kwargs):  # every grid point scores the same, and another than the configured comes first
+        import dataclasses
+
+        best, rows = real(*args, **kwargs)
+        rows = sorted(({**row, "score": 0.25} for row in rows), key=lambda row: (row["threshold"], row["min_size"]))
+        return dataclasses.replace(best, threshold=rows[0]["threshold"], min_size=rows[0]["min_size"]), rows
+
+    monkeypatch.setattr(tuning, "tune_postprocess", all_tied)
+    grid = json.dumps({"threshold": [0.3, before.threshold], "min_size": [1, before.min_size]})
+    assert main(["tune-postprocess", "--model", str(run), "--data", str(tmp_path / "data"), "--update",
+                 "--min-objects", "0", "--grid", grid]) == 0
+    after = config_of(load_checkpoint(run / "best.pt")).postprocess
+    assert (after.threshold, after.min_size) == (before.threshold, before.min_size)
+    assert f"stored in the checkpoint: threshold={before.threshold}, min_size={before.min_size}" in \
+        capsys.readouterr().out

@@ -14,6 +14,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--data", required=True, help="labelled images (any training layout); not the test set")
     parser.add_argument("--layout", default="auto")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images (0 = all)")
+    parser.add_argument("--min-objects", type=int,
+                        help="--update needs at least this many truth objects (default: the model's "
+                             "postprocess.tune_min_objects, 100)")
     parser.add_argument("--grid", help='JSON grid, e.g. \'{"threshold": [0.4, 0.5], "min_size": [10, 20]}\'')
     parser.add_argument("--update", action="store_true", help="store the best values in the checkpoint")
     parser.add_argument("--device", default="auto")
@@ -29,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         grid = json.loads(args.grid) if args.grid else None
     except json.JSONDecodeError as error:
         raise InputError(f"--grid is not valid JSON: {error}") from error
-    best, rows = tune_checkpoint(args.model, args.data, args.layout, args.limit, grid, args.update, args.device)
+    best, rows = tune_checkpoint(args.model, args.data, args.layout, args.limit, grid, args.update, args.device,
+                                 min_objects=args.min_objects)
     tuned = [key for key in rows[0] if key not in ("score", "scores")]  # the grid's keys, not all of postprocess
     print("rank  score   " + "  ".join(tuned))
     for rank, row in enumerate(rows[:5], start=1):

@@ -23,13 +23,19 @@ from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for
 from unetkit.inference.postprocess import check_grid, tune_postprocess
 from unetkit.inference.predictor import Predictor
+from unetkit.metrics.instances import object_count
 from unetkit.pretrained import is_packaged
 
 
 def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "auto", limit: int = 0,
                     grid: dict[str, list[Any]] | None = None, update: bool = False, device: str = "auto",
-                    progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them."""
+                    progress: bool = True, min_objects: int | None = None
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(best post-processing values, grid rows best first); ``update`` rewrites the checkpoint with them.
+
+    As at the end of training, values that tie with the checkpoint's own keep them, and ``update`` is refused
+    when the images hold fewer than ``min_objects`` truth objects (None: the checkpoint's
+    ``postprocess.tune_min_objects``, 100 by default)."""
     if update and is_packaged(checkpoint):
         raise InputError(f"'{checkpoint}' is a packaged model and stays as shipped; tune it without --update")
     if grid is not None:
@@ -38,12 +44,13 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
         from unetkit.safety.locks import folder_lock
 
         with folder_lock(ckpt.resolve_path(checkpoint).parent, "tune-postprocess --update"):
-            return _tune(checkpoint, data, layout, limit, grid, update, device, progress)
-    return _tune(checkpoint, data, layout, limit, grid, update, device, progress)
+            return _tune(checkpoint, data, layout, limit, grid, update, device, progress, min_objects)
+    return _tune(checkpoint, data, layout, limit, grid, update, device, progress, min_objects)
 
 
 def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, grid: dict[str, list[Any]] | None,
-          update: bool, device: str, progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+          update: bool, device: str, progress: bool, min_objects: int | None = None
+          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     predictor = Predictor.load(checkpoint, device)
     config = predictor.config
     kind = predictor.task.instance_kind(config)
@@ -58,7 +65,18 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
         image = match_channels(image, config.model.in_channels, sample.image_path)
         probs.append(predictor.output(image))
         truths.append(instance_labels(labels))
+    objects = sum(object_count(labels) for labels in truths)
+    needed = config.postprocess.tune_min_objects if min_objects is None else min_objects
+    if update and objects < needed:  # as training does: a choice among the grid on a few objects is noise
+        raise InputError(f"{data}: {objects} truth objects, fewer than {needed} (--min-objects, by default the "
+                         "model's postprocess.tune_min_objects): values chosen on them would be noise and --update "
+                         "would store them; tune on more labelled images, or leave out --update to look")
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
+    keys = [key for key in rows[0] if key not in ("score", "scores")]
+    configured = next((row for row in rows if all(row[key] == getattr(config.postprocess, key) for key in keys)), None)
+    if configured is not None and configured["score"] >= rows[0]["score"]:  # a tie keeps what the model had
+        best = dataclasses.replace(best, **{key: getattr(config.postprocess, key) for key in keys})
+        rows = [configured] + [row for row in rows if row is not configured]
     filtered, _ = filter_for(probs, truths, best, kind)  # refitted for the new values (three-class)
     values = dataclasses.asdict(best) | filtered
     if update:
