@@ -317,7 +317,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
-    from unetkit.inference.streaming import check_label_output, stream_file
+    from unetkit.inference.streaming import check_label_output, model_origin, stream_file
     from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
     from unetkit.safety.partial import PartialOutput
@@ -348,7 +348,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
         if instances and not into_ome_zarr:
             check_label_output(instances, predictor.spatial_dims)  # and so does a file it cannot write
         stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
-                                         origin={"model": str(Path(model).resolve()), "engine": engine})
+                                         origin=model_origin(model, engine))
         chunked, labels_path = None, None
         if instances:
             postprocess = predictor.config.postprocess

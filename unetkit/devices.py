@@ -17,7 +17,7 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but CUDA is not available; use --set train.device=cpu")
+        raise InputError(f"device '{name}' requested but CUDA is not available; use --device cpu (or auto)")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as error:

@@ -230,3 +230,18 @@ def test_a_label_output_that_cannot_be_written_is_named(name, dims, told):
 
     with pytest.raises(InputError, match=f"--instances {name}: .*{told}"):
         check_label_output(name, dims)
+
+
+def test_a_pyramidal_tiff_is_read_at_full_size(tmp_path):
+    """A pyramid (OME-TIFF with sub-resolutions, as predict-large writes .ome.tif) was a zarr group: 'No array
+    found in store', so predict-large could not read its own .ome.tif."""
+    pytest.importorskip("zarr")
+    from unetkit.inference.streaming import open_source
+
+    full = (np.arange(300 * 280) % 251).astype(np.uint8).reshape(300, 280)
+    with tifffile.TiffWriter(tmp_path / "pyr.ome.tif", bigtiff=True, ome=True) as writer:
+        writer.write(full, subifds=1, tile=(128, 128), metadata={"axes": "YX"})
+        writer.write(full[::2, ::2], tile=(128, 128), subfiletype=1)
+    source = open_source(tmp_path / "pyr.ome.tif")
+    assert tuple(source.shape) == (1, 300, 280)
+    np.testing.assert_array_equal(np.asarray(source[:, :, :]), full[None])

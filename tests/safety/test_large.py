@@ -80,6 +80,21 @@ def test_resume_with_other_settings_is_refused(run_dir, image, tmp_path, capsys,
     capsys.readouterr()
     assert main([*argv, "--resume", "--dtype", "uint8"]) == 2
     assert "dtype" in capsys.readouterr().err
+    assert main([*argv, "--resume", "--precision", "bf16"]) == 2  # bf16 strips beside fp32 ones
+    assert "precision" in capsys.readouterr().err
+    import shutil
+
+    copy = tmp_path / "copy"  # another model's weights under the same file name: its strips beside these
+    shutil.copytree(run_dir, copy)
+    moved = [*argv[:2], "--model", str(copy), *argv[4:]]
+    monkeypatch.setattr(streaming, "_write", dies)
+    assert main([*moved[:-1], str(tmp_path / "other.npy")]) == 130
+    monkeypatch.undo()
+    best = copy / "best.pt"
+    best.write_bytes(best.read_bytes() + b"\0")  # other bytes: a checkpoint trained on, or another one
+    capsys.readouterr()
+    assert main([*moved[:-1], str(tmp_path / "other.npy"), "--resume"]) == 2
+    assert "sha256" in capsys.readouterr().err
 
 
 def test_a_second_run_into_the_same_output_is_refused_and_a_stale_lock_taken_over(run_dir, image, tmp_path,

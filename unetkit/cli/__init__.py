@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"unetkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `unetkit models | head`: the reader left; nothing more to say, and no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 0
     except Exception as error:  # user errors: one line, exit 2; bugs keep their traceback (unetkit.safety.errors)
         message = user_error_message(error)
         if message is None or debug_requested(args.debug):

@@ -404,7 +404,7 @@ def _lazy_tiff(path: Path):
         return tifffile.memmap(path, mode="r")
     except ValueError:  # compressed or tiled: no single memory map
         zarr = _require_zarr(path)
-        return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
+        return zarr.open_array(tifffile.imread(path, aszarr=True, level=0), mode="r")  # a pyramid's full size
 
 
 def lazy_source(path: str | Path, spatial_dims: int | None):

@@ -207,7 +207,8 @@ def finish_ome_zarr(path: str | Path, axes: str, spacing: Sequence[float] | None
         target = group.create_array(str(level), shape=shape, chunks=level0.chunks, dtype=level0.dtype,
                                     fill_value=0, overwrite=True)
         _fill_level(group[str(level - 1)], target, average)
-    ome: dict = {"version": "0.5", "multiscales": _multiscales(axes, spacing, len(shapes), name or Path(path).stem)}
+    stem = Path(path).name.removesuffix(".zarr").removesuffix(".ome").removesuffix(".unfinished")  # the final name
+    ome: dict = {"version": "0.5", "multiscales": _multiscales(axes, spacing, len(shapes), name or stem)}
     if label_of is not None:
         ome["image-label"] = {"version": "0.5", "source": {"image": "../../"}}
     group.attrs["ome"] = ome

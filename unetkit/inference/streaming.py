@@ -154,7 +154,7 @@ def _open_tiff(path: Path):
         except InputError:
             pass
     zarr = require_zarr()
-    return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
+    return zarr.open_array(tifffile.imread(path, aszarr=True, level=0), mode="r")  # a pyramid's full size
 
 
 def estimate_percentiles(source, low: float, high: float, block: int = 256,
@@ -413,7 +413,17 @@ def predict_large(model: str | Path, image: str | Path, output: str | Path, engi
     predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size, overlap=overlap,
                                batch_size=batch_size, tta=tta, nan_policy=nan_policy)
     return stream_file(predictor, image, output, strip_width, out_dtype, progress, resume=resume,
-                       origin={"model": str(Path(model).resolve()), "engine": engine})
+                       origin=model_origin(model, engine))
+
+
+def model_origin(model: str | Path, engine: str) -> dict[str, str]:
+    """The model part of a large prediction's signature: its file (a packaged name resolved, so a resume from
+    another folder finds it) and its sha256 (other weights copied over the same file: refused)."""
+    from unetkit.checkpoint import resolve_path
+    from unetkit.pretrained import sha256_of
+
+    path = resolve_path(model)
+    return {"model": str(Path(path).resolve()), "sha256": sha256_of(path), "engine": engine}
 
 
 def stream_file(predictor, image: str | Path, output: str | Path, strip_width: int = 4096,
@@ -445,6 +455,7 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
                  "percentiles": [lo, hi], "nan_policy": normalized.nan_policy,
+                 "precision": config.inference.precision,  # bf16 strips beside fp32 ones: refused
                  "selection": asdict(selection)}  # channels/time/plane: another --channel never resumes
     deciding = time.perf_counter()
     scale, first = (resumed_scale(partial, signature) if resume else None), None
