@@ -112,6 +112,8 @@ def test_predict_large_ome_zarr_with_labels_and_channel_from_the_checkpoint(tmp_
     postprocess_chunked(probs, in_memory, config.postprocess, "binary", 256, 32, False)
     np.testing.assert_array_equal(labels, in_memory)  # the same labels as from the arrays in memory
     assert zarr.open_group(str(out / "labels"), mode="r").attrs["ome"]["labels"] == ["nuclei"]
+    # the image is named as its final file, not as the unfinished one it was written under
+    assert zarr.open_group(str(out), mode="r").attrs["ome"]["multiscales"][0]["name"] == "pred"
 
 
 def test_predict_large_pyramidal_ome_tiff(tmp_path, checkpoint):
@@ -127,6 +129,10 @@ def test_predict_large_pyramidal_ome_tiff(tmp_path, checkpoint):
     info = image_info(tmp_path / "probs.ome.tif")
     assert info.shape == (2, 600, 560) and info.pixel_size == pytest.approx({"Y": 0.25, "X": 0.25})
     assert not list(tmp_path.glob(".probs*"))  # the staging array is removed
+    # predict-large reads its own pyramidal output back at full size ("No array found in store" before)
+    with use_selection(Selection.from_values("1")):  # its channel 1 (of 2) as the one-channel input
+        predict_large(path, tmp_path / "probs.ome.tif", tmp_path / "again.npy", device="cpu", progress=False)
+    assert np.load(tmp_path / "again.npy").shape == (2, 600, 560)
 
 
 def test_python_api_takes_the_selection_options(tmp_path, checkpoint):
