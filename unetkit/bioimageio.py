@@ -114,8 +114,28 @@ def _cover(raw: np.ndarray, probs: np.ndarray, path: Path) -> None:
     Image.fromarray(np.concatenate([left, right], axis=1).astype(np.uint8)).save(path)
 
 
+def output_channel_names(config) -> list[str]:
+    """What each output channel holds: the class names, the three-class or two-class targets' meaning, or the
+    regression targets' indices."""
+    channels = config.model.out_channels
+    if len(config.data.class_names) == channels:
+        return list(config.data.class_names)
+    if config.task in ("binary", "instances"):
+        return ["background", "interior", "boundary"] if channels == 3 else ["background", "foreground"][:channels]
+    return ["background", *(f"class{k}" for k in range(1, channels))]
+
+
 def _scores(run_dir: Path) -> str:
-    """The run's best validation scores from metrics.json / metrics.csv, as Markdown lines."""
+    """The run's best validation scores from metrics.json / metrics.csv, or a packaged model's card, as Markdown
+    lines."""
+    card = run_dir / "card.yaml"
+    if card.is_file():  # a packaged model: the validation scores its card records
+        import yaml
+
+        validation = (yaml.safe_load(card.read_text()) or {}).get("validation", {})
+        flat = {k: v for k, v in validation.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if flat:
+            return "\n".join(f"- {key}: {value:.4g}" for key, value in flat.items())
     metrics = run_dir / "metrics.json"
     if metrics.is_file():
         values = json.loads(metrics.read_text())
@@ -221,14 +241,16 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.model import v0_5 as spec
 
-    from unetkit.checkpoint import load_model
+    from unetkit.checkpoint import load_model, resolve_path
     from unetkit.export import check_tile_fits, export_model, verification_shapes
     from unetkit.models import sizes
     from unetkit.models.registry import model_spatial_dims
+    from unetkit.pretrained import is_packaged
     from unetkit.tasks import get_task
 
+    packaged = str(checkpoint) if is_packaged(checkpoint) else None  # "nuclei": named, and scored by its card
     checkpoint = Path(checkpoint)
-    run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    run_dir = checkpoint if checkpoint.is_dir() else resolve_path(checkpoint).parent
     model, config = load_model(checkpoint, device="cpu")
     model = model.float().eval()
     if get_task(config).activation != "softmax":  # regression: values, not the softmax the package declares
@@ -245,7 +267,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     rng = np.random.default_rng(0)
     raw = _test_image(config, in_shape, test_image, rng)
     expected = _expected_output(model, raw, config)
-    name = name or f"unetkit {config.model.name} {run_dir.name}"
+    name = name or f"unetkit {config.model.name} {packaged or run_dir.name}"
     left_out = [note for note in (small_objects_note(config),) if note]  # steps the format cannot express
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -267,8 +289,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
             spec.Identifier(f"channel{c}") for c in range(config.model.in_channels)])]
         in_axes += [spec.SpaceInputAxis(id=spec.AxisId(a), size=spec.ParameterizedSize(min=int(n), step=int(s)))
                     for a, n, s in zip(axis_ids, in_shape[2:], step, strict=True)]
-        class_names = list(config.data.class_names) if len(config.data.class_names) == config.model.out_channels \
-            else ["background", *(f"class{k}" for k in range(1, config.model.out_channels))]
+        class_names = output_channel_names(config)
         out_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
             spec.Identifier(_identifier(n)) for n in class_names])]
         out_axes += [spec.SpaceOutputAxis(id=spec.AxisId(a), size=spec.SizeReference(

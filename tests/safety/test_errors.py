@@ -251,3 +251,15 @@ def test_bioimageio_export_names_a_bad_license_and_prints_json(run_dir, tmp_path
 
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["format"] == "bioimageio" and summary["path"].endswith("b.zip")
+
+
+def test_torch_options_with_another_engine_are_refused():
+    """--precision bf16 with onnxruntime was accepted, did nothing, and was recorded in prediction.json."""
+    from unetkit.errors import InputError
+    from unetkit.inference.files import PredictOptions, load_predictor
+
+    for options, named in ((PredictOptions(engine="onnxruntime", precision="bf16"), "--precision applies"),
+                           (PredictOptions(engine="torchscript", compile="inductor", winograd=False),
+                            "--compile, --no-winograd apply")):
+        with pytest.raises(InputError, match=named):
+            load_predictor("model.onnx", options)

@@ -301,3 +301,12 @@ def test_a_folder_of_masks_or_a_folder_inside_the_data_is_no_output_folder(datas
         assert main(["predict", "--model", str(run_dir), str(data / "test" / "images"), "--out", str(out),
                      "--quiet"]) == 0
     assert (out / "masks").is_dir()
+
+
+def test_the_summary_line_names_only_the_folders_written(dataset, run_dir, tmp_path, capsys):
+    """--no-probabilities still listed probabilities/ among the outputs."""
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(run_dir), str(dataset / "test" / "images"), "--out", str(out),
+                 "--quiet", "--no-probabilities"]) == 0
+    line = capsys.readouterr().out
+    assert "(masks/, overlays/)" in line and not (out / "probabilities").exists()

@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         _print_task_summary(args, rows, fractions, pixels, seconds)
         _note_subfolders(args.inputs, args.out, rows)
         return 0
+    folders = ["masks/", *([] if args.no_probabilities else ["probabilities/"]), "overlays/",
+               *(["labels/", "instances/", "objects/"] if any("objects" in r for r in rows) else [])]
     print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
-          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ "
-          "(masks/, probabilities/, overlays/" + (", labels/, instances/, objects/)" if any(
-              "objects" in r for r in rows) else ")"))
+          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ ({', '.join(folders)})")
     if any("scale" in r for r in rows):
         enlarged = sum(r["scale"] > 1 for r in rows)
         print(f"{enlarged} of {len(rows)} image(s) had small objects and were predicted again at 2x "

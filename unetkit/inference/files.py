@@ -96,6 +96,12 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> Predictor
 
     from unetkit.devices import env_world, select_device
 
+    torch_only = [option for option, given in (("--precision", options.precision), ("--compile", options.compile),
+                                               ("--no-winograd", options.winograd is False)) if given]
+    if options.engine != "torch" and torch_only:  # the exported graph runs as it was exported
+        raise InputError(f"{', '.join(torch_only)} {'applies' if len(torch_only) == 1 else 'apply'} to the torch "
+                         f"engine; --engine {options.engine} runs the exported model as it is: leave "
+                         f"{'it' if len(torch_only) == 1 else 'them'} out")
     device = select_device(options.device)
     _, world, local_rank = env_world()
     if world > 1 and device.type == "cuda":
