@@ -105,6 +105,8 @@ def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: 
 
     model = config.model
     dims = model_spatial_dims(model)
+    if tile_size is not None and tile_size < 1:  # 0 took the default, -5 was named as data.patch_size
+        raise InputError(f"--tile {tile_size}: expected an integer >= 1 (or leave it out for the default)")
     want = int(tile_size or min(config.inference.tile_size, 128 if dims == 2 else 48))
     probe = config if want == config.data.patch_size else _with_patch(config, want)
     first, _ = patch_sizes(probe)

@@ -263,3 +263,20 @@ def test_torch_options_with_another_engine_are_refused():
                             "--compile, --no-winograd apply")):
         with pytest.raises(InputError, match=named):
             load_predictor("model.onnx", options)
+
+
+def test_export_tile_below_one_is_named_and_the_version_is_shown(run_dir, tmp_path, capsys):
+    """--tile 0 took the default tile without a word and --tile -5 was named as data.patch_size."""
+    for tile in ("0", "-5"):
+        one_line(capsys, ["export", "--model", str(run_dir), "--format", "onnx", "--tile", tile, "--out",
+                          str(tmp_path / "m.onnx")], f"--tile {tile}", ">= 1")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("unetkit ")
+
+
+def test_the_models_table_keeps_its_columns(capsys):
+    assert main(["models"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("details")]
+    columns = {line.index(" " + line.split()[2] + " ") for line in rows}  # where each row's task begins
+    assert len(rows) >= 3 and len(columns) == 1, rows  # v10 pushed nuclei's task one space out of line

@@ -16,6 +16,16 @@ from unetkit.cli._progress import configure_progress
 from unetkit.safety.errors import debug_requested, user_error_message
 
 
+def _version() -> str:
+    """The installed version, read from the package metadata (importing unetkit would import torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("unetkit")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand module found in this package."""
     parser = argparse.ArgumentParser(
@@ -23,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: environment variable UNETKIT_DEBUG=1)")
+    parser.add_argument("--version", action="version", version=f"unetkit {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

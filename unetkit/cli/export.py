@@ -11,7 +11,8 @@ def add_parser(subparsers) -> None:
         "export", help="export a checkpoint to ONNX or TorchScript (verified: max abs diff vs PyTorch)",
         description="Example: unetkit export --model runs/nuclei --format onnx --out runs/nuclei/model.onnx; "
                     "then: unetkit predict --engine onnxruntime --model runs/nuclei/model.onnx images/ --out pred")
-    parser.add_argument("--model", required=True, help="checkpoint (.pt) or run folder (uses best.pt)")
+    parser.add_argument("--model", required=True,
+                        help="checkpoint (.pt), run folder (uses best.pt) or packaged model name")
     parser.add_argument("--format", dest="fmt", choices=["onnx", "torchscript", "bioimageio"], default="onnx",
                         help="bioimageio: a BioImage Model Zoo package (.zip) for Fiji/QuPath/ilastik/napari")
     parser.add_argument("--out", help="output file (default: model.onnx / model.ts / bioimageio.zip next to the "

@@ -92,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
     for card in cards:
         if args.verify:
             verified_weights(card.name)
-        print(f"{card.name:<{width}}  v{card.version}  {card.task:<10} {card.summary}")
+        print(f"{card.name:<{width}}  {'v' + str(card.version):<4} {card.task:<10} {card.summary}")
     print("details: unetkit models NAME; use: unetkit predict --model NAME IMAGES --out DIR")
     return 0

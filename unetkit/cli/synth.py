@@ -14,10 +14,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--n", type=int, help="write one dataset of N images instead of train/val/test")
     parser.add_argument("--size", "--shape", dest="size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="image size with --n (default 256 256)")
-    parser.add_argument("--n-train", type=int, default=24)
-    parser.add_argument("--n-val", type=int, default=6)
-    parser.add_argument("--n-test", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=24, help="training images (default 24)")
+    parser.add_argument("--n-val", type=int, default=6, help="validation images (default 6)")
+    parser.add_argument("--n-test", type=int, default=6, help="test images (default 6)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed >= 0: the same seed, the same files")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.set_defaults(run=run)
 

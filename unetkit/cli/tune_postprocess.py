@@ -10,17 +10,17 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "tune-postprocess", help="grid-search instance post-processing for the best DSB score",
         description="Example: unetkit tune-postprocess --model runs/dsb/best.pt --data val_folder --update")
-    parser.add_argument("--model", required=True, help="checkpoint (.pt) or run folder")
+    parser.add_argument("--model", required=True, help="checkpoint (.pt), run folder or packaged model name")
     parser.add_argument("--data", required=True, help="labelled images (any training layout); not the test set")
-    parser.add_argument("--layout", default="auto")
+    parser.add_argument("--layout", default="auto", help="layout of --data: auto, folders, dsb, isbi-stack")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images (0 = all)")
     parser.add_argument("--min-objects", type=int,
                         help="--update needs at least this many truth objects (default: the model's "
                              "postprocess.tune_min_objects, 100)")
     parser.add_argument("--grid", help='JSON grid, e.g. \'{"threshold": [0.4, 0.5], "min_size": [10, 20]}\'')
     parser.add_argument("--update", action="store_true", help="store the best values in the checkpoint")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--json", action="store_true", help="print the best values as JSON on the last line")
     parser.set_defaults(run=run)
 
 
