@@ -85,7 +85,7 @@ def test_package_says_it_predicts_images_of_small_objects_once(tmp_path, capsys,
 
 def test_a_packaged_model_is_named_and_scored_by_its_card_and_instances_channels_say_what_they_hold():
     """A package of `nuclei` was named 'unetkit unet ' with 'no validation scores', its channels class1/class2."""
-    from unetkit.bioimageio import _scores, output_channel_names
+    from unetkit.bioimageio import _scores
     from unetkit.checkpoint import load_model, resolve_path
     from unetkit.config import RunConfig, apply_overrides
     from unetkit.pretrained import model_card
@@ -94,6 +94,8 @@ def test_a_packaged_model_is_named_and_scored_by_its_card_and_instances_channels
     score = model_card("nuclei").fields["validation"]["dsb_score"]
     assert folder.name == "nuclei" and f"- dsb_score: {score:.4g}" in _scores(folder)
     _, config = load_model("nuclei", "cpu")
-    assert output_channel_names(config) == ["background", "interior", "boundary"]
+    from unetkit.tasks import get_task
+
+    assert get_task(config).output_names(config) == ["background", "interior", "boundary"]
     binary = apply_overrides(RunConfig(), {"task": "binary", "model.out_channels": 2})
-    assert output_channel_names(binary) == ["background", "foreground"]
+    assert get_task(binary).output_names(binary) == ["background", "foreground"]

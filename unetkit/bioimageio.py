@@ -114,17 +114,6 @@ def _cover(raw: np.ndarray, probs: np.ndarray, path: Path) -> None:
     Image.fromarray(np.concatenate([left, right], axis=1).astype(np.uint8)).save(path)
 
 
-def output_channel_names(config) -> list[str]:
-    """What each output channel holds: the class names, the three-class or two-class targets' meaning, or the
-    regression targets' indices."""
-    channels = config.model.out_channels
-    if len(config.data.class_names) == channels:
-        return list(config.data.class_names)
-    if config.task in ("binary", "instances"):
-        return ["background", "interior", "boundary"] if channels == 3 else ["background", "foreground"][:channels]
-    return ["background", *(f"class{k}" for k in range(1, channels))]
-
-
 def _scores(run_dir: Path) -> str:
     """The run's best validation scores from metrics.json / metrics.csv, or a packaged model's card, as Markdown
     lines."""
@@ -289,7 +278,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
             spec.Identifier(f"channel{c}") for c in range(config.model.in_channels)])]
         in_axes += [spec.SpaceInputAxis(id=spec.AxisId(a), size=spec.ParameterizedSize(min=int(n), step=int(s)))
                     for a, n, s in zip(axis_ids, in_shape[2:], step, strict=True)]
-        class_names = output_channel_names(config)
+        class_names = get_task(config).output_names(config)
         out_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
             spec.Identifier(_identifier(n)) for n in class_names])]
         out_axes += [spec.SpaceOutputAxis(id=spec.AxisId(a), size=spec.SizeReference(

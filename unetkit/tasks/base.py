@@ -148,6 +148,13 @@ class Task(ABC):
     # ---------------------------------------------------------------------------------------------
     # prediction
 
+    def output_names(self, config: RunConfig) -> list[str]:
+        """What each output channel holds (exports name them): the class names, else background, class1, ..."""
+        channels = config.model.out_channels
+        if len(config.data.class_names) == channels:
+            return list(config.data.class_names)
+        return ["background", *(f"class{k}" for k in range(1, channels))]
+
     def instance_kind(self, config: RunConfig) -> str:
         """The target kind post-processing reads to make instance labels (binary / three-class)."""
         raise InputError(f"instance labels come from binary or instances models; this is a {self.name} model")

@@ -132,6 +132,11 @@ class BinaryTask(Task):
     def instance_kind(self, config: RunConfig) -> str:
         return self.target_kind(config)
 
+    def output_names(self, config: RunConfig) -> list[str]:
+        """The target's channels: background / foreground, or background / interior / boundary (three-class)."""
+        names = {"binary": ["background", "foreground"], "three-class": ["background", "interior", "boundary"]}
+        return names.get(self.target_kind(config), super().output_names(config))
+
     def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,
                labels: np.ndarray | None = None) -> Result:
         result = Result(probabilities=output)
