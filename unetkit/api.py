@@ -218,12 +218,20 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
         print(scores.summary["dice"])
     """
+    from unetkit.config import TASKS
+    from unetkit.errors import InputError
     from unetkit.safety.paths import check_evaluation_output
-    from unetkit.safety.records import check_evaluation_task
+    from unetkit.safety.records import recorded_task
     from unetkit.tasks import get_task
 
     task_object = get_task(task)
-    check_evaluation_task(pred, task_object.name)  # the model that predicted them says what they are
+    recorded = recorded_task(pred)  # the model that predicted them says what they are
+    if recorded is not None and recorded[0] in TASKS:
+        made_by, record = get_task(recorded[0]), recorded[1]
+        allowed = made_by.scored_as or (made_by.name,)
+        if task_object.name not in allowed:
+            raise InputError(f"{pred} holds the predictions of a {made_by.name} model ({record}); score them with "
+                             f"--task {' or --task '.join(allowed)}")
     if out is not None:  # before reading: the outputs never overlap the inputs
         from unetkit.metrics.writers import is_evaluation_picture
 

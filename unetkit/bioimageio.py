@@ -117,11 +117,10 @@ def _cover(raw: np.ndarray, probs: np.ndarray, path: Path) -> None:
 def _scores(run_dir: Path) -> str:
     """The run's best validation scores from metrics.json / metrics.csv, or a packaged model's card, as Markdown
     lines."""
-    card = run_dir / "card.yaml"
-    if card.is_file():  # a packaged model: the validation scores its card records
-        import yaml
+    from unetkit.pretrained import CARD, model_card
 
-        validation = (yaml.safe_load(card.read_text()) or {}).get("validation", {})
+    if (run_dir / CARD).is_file():  # a packaged model: the validation scores its card records
+        validation = model_card(run_dir.name).fields.get("validation", {})
         flat = {k: v for k, v in validation.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if flat:
             return "\n".join(f"- {key}: {value:.4g}" for key, value in flat.items())

@@ -323,6 +323,11 @@ def _split(override: str) -> tuple[str, str]:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML config file (partial files are fine)."""
+    return from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The sections and keys a YAML config file sets, as written (``load_config`` fills in the rest)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"config {path} is a folder; give a YAML file (e.g. a run's config.yaml)")
@@ -336,7 +341,7 @@ def load_config(path: str | Path) -> RunConfig:
         raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
     if not isinstance(values, dict):
         raise InputError(f"{path}: expected a mapping of sections (data:, model:, train: ...)")
-    return from_dict(values)
+    return values
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:

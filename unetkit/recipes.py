@@ -7,10 +7,9 @@ The resolved values are saved as ``config.yaml`` in the run folder, so a run sho
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from unetkit.config import ModelConfig, RunConfig, apply_overrides, load_config, to_dict
+from unetkit.config import ModelConfig, RunConfig, apply_overrides, from_dict, read_config_file, to_dict
 from unetkit.errors import InputError
 
 # base channels of a U-Net trained on a CPU when nobody chose a width (``machine_network``; the paper's 64
@@ -78,21 +77,25 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
     chosen = set(RECIPES[recipe])
     by_user: set[str] = set()  # keys the config file or the overrides set
     if config_file:
-        file_values = _flatten(to_dict(load_config(config_file)))
-        explicit = _flatten(_read_yaml_keys(config_file))
+        written = read_config_file(config_file)  # read once: the keys it sets, and their checked values
+        file_values = _flatten(to_dict(from_dict(written)))
+        explicit = _flatten(written)
         config = apply_overrides(config, {k: file_values[k] for k in explicit})
         by_user |= set(explicit)
     overrides = overrides or []
     config = apply_overrides(config, overrides)
     by_user |= set(overrides) if isinstance(overrides, dict) else {o.partition("=")[0].strip() for o in overrides}
     chosen |= by_user
-    fixed = {"model.depth": 6, "model.base_channels": 64}  # what ternaus11's VGG11 encoder holds
-    if config.model.name == "ternaus11":
-        values = _flatten(to_dict(config))
-        wrong = [f"{key}={values[key]}" for key in sorted(fixed) if key in by_user and values[key] != fixed[key]]
+    if config.model.name == "ternaus11":  # its VGG11 encoder fixes the geometry (models.registry)
+        from unetkit.models.registry import resolve_model_config
+
+        fixed = resolve_model_config(config.model)
+        wrong = [f"model.{key}={getattr(config.model, key)}" for key in ("base_channels", "depth")
+                 if f"model.{key}" in by_user and getattr(config.model, key) != getattr(fixed, key)]
         if wrong:
-            raise InputError(f"{', '.join(wrong)}: ternaus11's VGG11 encoder fixes depth 6 and 64 base channels; "
-                             "leave these out, or train --model unet to choose them")
+            raise InputError(f"{', '.join(wrong)}: ternaus11's VGG11 encoder fixes depth {fixed.depth} and "
+                             f"{fixed.base_channels} base channels; leave these out, or train --model unet to choose "
+                             "them")
     config = budget_schedule(config, chosen)
     from unetkit.devices import device_type  # imports torch: only when a config is resolved
 
@@ -130,17 +133,3 @@ def machine_network(config: RunConfig, chosen: set[str], device_type: str) -> tu
     config = apply_overrides(config, {"model.base_channels": CPU_BASE_CHANNELS})
     return config, (f"CPU training: model.base_channels={CPU_BASE_CHANNELS} instead of {default} "
                     "(set model.base_channels to choose)")
-
-
-def _read_yaml_keys(path: str) -> dict[str, Any]:
-    """The keys a YAML file actually sets (so unset keys keep the recipe's values)."""
-    import yaml
-
-    from unetkit.config import load_yaml
-
-    try:
-        return load_yaml(Path(path).read_text()) or {}
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not a text file ({error.reason}); give a YAML file") from error
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from unetkit.data.ome import image_stem
 from unetkit.errors import InputError
 
 UM_PER_CM = 1e4
@@ -207,8 +208,7 @@ def finish_ome_zarr(path: str | Path, axes: str, spacing: Sequence[float] | None
         target = group.create_array(str(level), shape=shape, chunks=level0.chunks, dtype=level0.dtype,
                                     fill_value=0, overwrite=True)
         _fill_level(group[str(level - 1)], target, average)
-    stem = Path(path).name.removesuffix(".zarr").removesuffix(".ome").removesuffix(".unfinished")  # the final name
-    ome: dict = {"version": "0.5", "multiscales": _multiscales(axes, spacing, len(shapes), name or stem)}
+    ome: dict = {"version": "0.5", "multiscales": _multiscales(axes, spacing, len(shapes), name or image_stem(path))}
     if label_of is not None:
         ome["image-label"] = {"version": "0.5", "source": {"image": "../../"}}
     group.attrs["ome"] = ome
@@ -293,14 +293,15 @@ def reopen_output(path: str | Path):
     return None
 
 
-def finish_output(path: str | Path, spacing: Sequence[float] | None) -> None:
-    """Complete an OME output of ``predict_large``: pyramid levels and calibrated metadata (else nothing)."""
+def finish_output(path: str | Path, spacing: Sequence[float] | None, name: str = "") -> None:
+    """Complete an OME output of ``predict_large``: pyramid levels and calibrated metadata (else nothing).
+    ``name``: the image's name in OME-Zarr metadata (the final file's, not the unfinished one being written)."""
     path = Path(path)
     spatial = "ZYX"[3 - len(spacing):] if spacing is not None else None
     if is_ome_zarr_output(path):
         zarr = _zarr()
         ndim = zarr.open_array(str(path / "0"), mode="r").ndim
-        finish_ome_zarr(path, "C" + (spatial or "ZYX"[4 - ndim:]), spacing, average=True)
+        finish_ome_zarr(path, "C" + (spatial or "ZYX"[4 - ndim:]), spacing, average=True, name=name)
     elif is_ome_tiff_output(path):
         staging = _staging(path)
         try:

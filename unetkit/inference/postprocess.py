@@ -421,6 +421,18 @@ def check_grid(grid: Any, base: PostprocessConfig) -> dict[str, list[Any]]:
     return {key: list(values) for key, values in grid.items()}
 
 
+def grid_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The post-processing keys a grid varied (``tune_postprocess``'s rows, beside their scores)."""
+    return [key for key in rows[0] if key not in ("score", "scores")]
+
+
+def configured_row(rows: Sequence[dict[str, Any]], base: PostprocessConfig) -> dict[str, Any] | None:
+    """The row of ``tune_postprocess`` whose grid values are ``base``'s own, or None when they are no grid point:
+    where it ties with the best, the configured values are kept (training's end and ``tune-postprocess``)."""
+    keys = grid_keys(rows)
+    return next((row for row in rows if all(row[key] == getattr(base, key) for key in keys)), None)
+
+
 def tune_postprocess(
     prob_maps: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],

@@ -34,7 +34,7 @@ from unetkit.data.axes import active_selection, merged, selection_of, use_select
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
 from unetkit.data.io import check_not_empty, check_real
-from unetkit.data.ome import lazy_source, pixel_size
+from unetkit.data.ome import image_stem, lazy_source, pixel_size
 from unetkit.errors import InputError
 from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
@@ -481,7 +481,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     finally:
         if hasattr(sink, "close"):
             sink.close()
-    ome_writers.finish_output(partial.work, pixel_size(image, predictor.spatial_dims))  # OME: pyramid + scale
+    ome_writers.finish_output(partial.work, pixel_size(image, predictor.spatial_dims),  # OME: pyramid + scale
+                              name=image_stem(output))
     partial.finish()
     seconds = stats.seconds + deciding
     return replace(stats, seconds=seconds, megapixels_per_s=stats.megapixels / max(seconds, 1e-9))

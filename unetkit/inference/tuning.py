@@ -21,9 +21,9 @@ from unetkit.data.layouts import find_samples, load_sample
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for
-from unetkit.inference.postprocess import check_grid, tune_postprocess
+from unetkit.inference.postprocess import check_grid, configured_row, grid_keys, tune_postprocess
 from unetkit.inference.predictor import Predictor
-from unetkit.metrics.instances import object_count
+from unetkit.metrics.instances import truth_objects
 from unetkit.pretrained import is_packaged
 
 
@@ -59,23 +59,21 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
         raise InputError(f"--limit {limit}: expected the number of images to tune on, >= 0 (0 = all)")
     if limit:
         samples = samples[:limit]
-    probs, truths = [], []
-    for sample in tqdm(samples, desc="predict", unit="img", disable=not progress):
-        image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
-        image = match_channels(image, config.model.in_channels, sample.image_path)
-        probs.append(predictor.output(image))
-        truths.append(instance_labels(labels))
-    objects = sum(object_count(labels) for labels in truths)
+    loaded = [load_sample(sample, config.data.normalize_low, config.data.normalize_high) for sample in samples]
+    truths = [instance_labels(labels) for _, labels in loaded]
+    objects = truth_objects(truths)  # counted before any image is predicted
     needed = config.postprocess.tune_min_objects if min_objects is None else min_objects
     if update and objects < needed:  # as training does: a choice among the grid on a few objects is noise
         raise InputError(f"{data}: {objects} truth objects, fewer than {needed} (--min-objects, by default the "
                          "model's postprocess.tune_min_objects): values chosen on them would be noise and --update "
                          "would store them; tune on more labelled images, or leave out --update to look")
+    probs = [predictor.output(match_channels(image, config.model.in_channels, sample.image_path))
+             for sample, (image, _) in tqdm(list(zip(samples, loaded, strict=True)), desc="predict", unit="img",
+                                            disable=not progress)]
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
-    keys = [key for key in rows[0] if key not in ("score", "scores")]
-    configured = next((row for row in rows if all(row[key] == getattr(config.postprocess, key) for key in keys)), None)
+    configured = configured_row(rows, config.postprocess)
     if configured is not None and configured["score"] >= rows[0]["score"]:  # a tie keeps what the model had
-        best = dataclasses.replace(best, **{key: getattr(config.postprocess, key) for key in keys})
+        best = dataclasses.replace(best, **{key: getattr(config.postprocess, key) for key in grid_keys(rows)})
         rows = [configured] + [row for row in rows if row is not configured]
     filtered, _ = filter_for(probs, truths, best, kind)  # refitted for the new values (three-class)
     values = dataclasses.asdict(best) | filtered

@@ -99,6 +99,11 @@ def object_count(labels: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(labels)))
 
 
+def truth_objects(truths: Sequence[np.ndarray]) -> int:
+    """Objects in all of ``truths`` (instance labels): what a post-processing tuning chooses on."""
+    return sum(object_count(labels) for labels in truths)
+
+
 @dataclass(frozen=True, eq=False)
 class PairOverlaps:
     """Pixel overlaps of two label images, counted sparsely: only pairs that share pixels are listed.

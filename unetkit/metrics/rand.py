@@ -70,11 +70,13 @@ def rand_error(truth_mask: np.ndarray, pred_mask: np.ndarray) -> float:
     truth_mask, pred_mask = np.asarray(truth_mask), np.asarray(pred_mask)
     _check(truth_mask, pred_mask)
     truth_cc = _components(truth_mask)
-    return _rand_error_components(truth_cc, _background_as_singletons(_components(pred_mask), truth_cc > 0))
+    return _rand_error_components(truth_cc, _segments(pred_mask, truth_cc > 0))
 
 
-def _background_as_singletons(pred_cc: np.ndarray, scored: np.ndarray) -> np.ndarray:
-    """``pred_cc`` with each background pixel inside ``scored`` (the truth's foreground) a segment of its own."""
+def _segments(pred_mask: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """The predicted segments: ``pred_mask``'s components, each background pixel inside ``scored`` (the truth's
+    foreground) a segment of its own."""
+    pred_cc = _components(pred_mask)
     lonely = (pred_cc == 0) & scored
     count = int(lonely.sum())
     if not count:
@@ -99,7 +101,7 @@ def rand_error_sweep(
     if thresholds.size == 0:
         raise InputError("rand_error_sweep needs at least one threshold")
     truth_cc = _components(truth_mask)  # labelled once, reused for every threshold
-    errors = [_rand_error_components(truth_cc, _background_as_singletons(_components(prob > t), truth_cc > 0))
-              for t in thresholds]
+    scored = truth_cc > 0
+    errors = [_rand_error_components(truth_cc, _segments(prob > t, scored)) for t in thresholds]
     best = int(np.argmin(errors))
     return float(errors[best]), float(thresholds[best])

@@ -64,13 +64,12 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
 def _check_no_foreign_images(out: Path, option: str) -> None:
     """Refuse a folder that directly holds images, unless a unetkit run or prediction wrote it: a dataset's
     ``masks/``, ``labels/`` or ``images/`` given as ``--out`` would have the outputs written among its files."""
-    from unetkit.data.formats import extensions
+    from unetkit.data.formats import extension, extensions
 
     if not out.is_dir() or any((out / name).is_file() for name in (*RUN_MARKERS, *RUN_FILES, PREDICTION_MARKER)):
         return
     suffixes = extensions("image") + extensions(name="nifti")
-    found = next((path for path in sorted(out.iterdir())
-                  if path.is_file() and any(path.name.lower().endswith(end) for end in suffixes)), None)
+    found = next((path for path in sorted(out.iterdir()) if path.is_file() and extension(path) in suffixes), None)
     if found is not None:
         raise InputError(f"{option} {out} holds images that no unetkit command wrote (e.g. {found.name}): a folder "
                          "of images or masks is never an output folder; choose a new or empty folder")

@@ -54,16 +54,9 @@ def _holds_outputs(out: Path) -> bool:
                for path in out.rglob("*"))
 
 
-# what each task's predictions may be scored as: a binary or instances model writes masks/ (binary) and, with
-# --instances, labels/ (instances); multiclass class maps and regression values are scored as themselves
-SCORED_AS = {"binary": ("binary", "instances"), "instances": ("instances", "binary"), "multiclass": ("multiclass",),
-             "regression": ("regression",)}
-
-
-def check_evaluation_task(pred: str | Path, task: str) -> None:
-    """Refuse to score predictions as a task their model's outputs are not (multiclass class ids as instances,
-    instance labels as regression values): the record ``predict`` left in the folder (or the folder above, for
-    ``pred/masks``) names the model's task. Folders without a record (other tools' predictions) pass."""
+def recorded_task(pred: str | Path) -> tuple[str, Path] | None:
+    """(the task of the model that predicted ``pred``, its record): the record ``predict`` left in the folder, or
+    the folder above for ``pred/masks``; None for folders without one (other tools' predictions)."""
     pred = Path(pred)
     for folder in (pred, pred.parent):
         record = folder / RECORD_NAME
@@ -72,8 +65,6 @@ def check_evaluation_task(pred: str | Path, task: str) -> None:
         try:
             made_by = json.loads(record.read_text()).get("task")
         except (OSError, ValueError, AttributeError):
-            return
-        if made_by in SCORED_AS and task not in SCORED_AS[made_by]:
-            raise InputError(f"{pred} holds the predictions of a {made_by} model ({record}); score them with "
-                             f"--task {' or --task '.join(SCORED_AS[made_by])}")
-        return
+            return None
+        return (made_by, record) if isinstance(made_by, str) else None
+    return None

@@ -92,6 +92,7 @@ class Task(ABC):
     activation: str = "softmax"  # applied to the logits at prediction: softmax | sigmoid | none
     volumes: bool = False  # whether 3D networks train this task
     evaluate_options: tuple[str, ...] = ()  # keyword options of ``evaluate`` (for the CLI and the API)
+    scored_as: tuple[str, ...] = ()  # the tasks its predictions may be evaluated as (empty: its own alone)
     sizes_objects: bool = False  # its answer is objects whose size can choose the scale of a second pass
     #                              (``postprocess.upscale_below_area``, ``unetkit.inference.small_objects``)
 

@@ -33,6 +33,7 @@ class BinaryTask(Task):
     """Foreground segmentation; see the module docstring."""
 
     name = "binary"
+    scored_as = ("binary", "instances")  # masks/ are binary, and with --instances labels/ are instances
     score_key = "val_dice"
     volumes = True
     default_target = "binary"

@@ -22,6 +22,7 @@ class InstancesTask(BinaryTask):
     """Instance segmentation; see the module docstring."""
 
     name = "instances"
+    scored_as = ("instances", "binary")
     score_key = "val_dsb_score"
     default_target = "three-class"
     evaluate_options = ("thresholds",)

@@ -34,9 +34,9 @@ from unetkit import checkpoint as ckpt
 from unetkit.config import PostprocessConfig, RunConfig, apply_overrides, save_config, to_dict
 from unetkit.data.splits import SplitData
 from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
-from unetkit.inference.postprocess import DEFAULT_GRID, tune_postprocess
+from unetkit.inference.postprocess import DEFAULT_GRID, configured_row, grid_keys, tune_postprocess
 from unetkit.inference.predictor import Predictor
-from unetkit.metrics.instances import object_count
+from unetkit.metrics.instances import truth_objects
 
 TUNE_SEED = 1  # the seed of the draws of benchmarks/dsb2018.py and benchmarks/pretrain.py (24 of the training split)
 MAX_SIDE = {2: 512, 3: 128}  # px per axis of a tuning crop: bounds the prediction and watershed cost
@@ -72,11 +72,6 @@ def predict_crops(model: torch.nn.Module, config: RunConfig, device: torch.devic
         model.train(training)
 
 
-def truth_objects(truths: list[np.ndarray]) -> int:
-    """Truth objects in all of ``truths`` (instance labels): what the tuning chooses on."""
-    return sum(object_count(labels) for labels in truths)
-
-
 def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.device, images: list[np.ndarray],
                    truths: list[np.ndarray], kind: str, probs: list[np.ndarray] | None = None,
                    ) -> tuple[dict[str, Any], float, float | None]:
@@ -91,9 +86,9 @@ def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.devi
         values = {key: rows[0][key] for key in DEFAULT_GRID if key in rows[0]}
         return values, rows[0]["score"], rows[0]["score"]
     best, rows = tune_postprocess(probs, truths, kind, DEFAULT_GRID, base=config.postprocess)
-    keys = [key for key in DEFAULT_GRID if key in rows[0]]  # seed_threshold only for seeded routes
-    start = next((row["score"] for row in rows
-                  if all(row[key] == getattr(config.postprocess, key) for key in keys)), None)
+    keys = grid_keys(rows)  # seed_threshold only for seeded routes
+    configured = configured_row(rows, config.postprocess)
+    start = None if configured is None else configured["score"]
     if start is not None and start >= rows[0]["score"]:
         return {key: getattr(config.postprocess, key) for key in keys}, start, start
     return {key: getattr(best, key) for key in keys}, rows[0]["score"], start
