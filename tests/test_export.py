@@ -90,6 +90,14 @@ def test_engine_errors_name_the_fix(exported, tmp_path):
         load_engine_model(root / "model.ts", "onnxruntime")
     with pytest.raises(InputError, match="model.onnx is for --engine onnxruntime; --engine torchscript reads .ts"):
         load_engine_model(root / "model.onnx", "torchscript")
+    # an export where a checkpoint belongs (export --model, --init-weights) is named, not "holds Python objects"
+    from unetkit.checkpoint import load_checkpoint
+
+    renamed = tmp_path / "model.pt"
+    renamed.write_bytes((root / "model.ts").read_bytes())  # a TorchScript archive by content, whatever its name
+    for path, kind in ((root / "model.onnx", "ONNX"), (root / "model.ts", "TorchScript"), (renamed, "TorchScript")):
+        with pytest.raises(InputError, match=f"an exported {kind} model, not a checkpoint"):
+            load_checkpoint(path)
 
 
 def test_cli_export_prints_the_difference_and_json(exported, tmp_path, capsys):

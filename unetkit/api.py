@@ -255,9 +255,9 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     ``options`` are the fields of ``unetkit.inference.files.PredictOptions``: ``tile_size``, ``overlap``,
     ``batch_size``, ``tta``, ``instances``, ``device``, ``engine``, ``save_probabilities``,
     ``class_probabilities``, ``compile``, ``winograd``, ``autotune``, ``precision``, ``nan_policy``, and for
-    microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices or names, e.g. ``["DAPI"]``), ``axes``
-    (e.g. ``"TYX"``), ``time`` and ``plane`` (None: what the model was trained on). ``out`` must not hold
-    an input or be a dataset folder, and is locked against a second writer while predicting
+    microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr) ``channels`` (indices from 0, -1 the last, or names,
+    e.g. ``["DAPI"]``), ``axes`` (e.g. ``"TYX"``), ``time`` and ``plane`` (None: what the model was trained on).
+    ``out`` must not hold an input or be a dataset folder, and is locked against a second writer while predicting
     (``unetkit.safety``). ``out/prediction.json`` records the model and settings; a folder whose record names
     another model or other settings is refused (``safety.records``).
     """
@@ -269,7 +269,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
     from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
-    from unetkit.safety.records import claim_prediction_folder
+    from unetkit.safety.records import claim_prediction_folder, release_unused_claim
 
     if isinstance(inputs, (str, Path)):  # one file or folder (iterating a string would give its characters)
         inputs = [inputs]
@@ -285,10 +285,16 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     with folder_lock(out, "predict", enabled=first_rank):  # one writer per folder
         predictor = load_predictor(model, settings)
         if first_rank:  # out/prediction.json: another model's or other settings' folder is refused
-            recorded = {key: value for key, value in dataclasses.asdict(settings).items()
-                        if key not in ("device", "batch_size", "compile", "autotune")}  # same outputs either way
+            unused = {"save_probabilities", "class_probabilities"} - set(predictor.task.map_options)
+            recorded = {key: value for key, value in dataclasses.asdict(settings).items()  # same outputs either way:
+                        if key not in ("device", "batch_size", "compile", "autotune", *unused)}
             claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name)
-        return predict_with(predictor, list(inputs), out, settings, progress=progress)
+        try:
+            return predict_with(predictor, list(inputs), out, settings, progress=progress)
+        except BaseException:  # refused or interrupted before its first output: no record claims the folder
+            if first_rank:
+                release_unused_claim(out)
+            raise
 
 
 def predict_large(model: str | Path, image: str | Path, out: str | Path, *, instances: str | Path | None = None,
@@ -321,6 +327,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     import contextlib
 
     from unetkit.data.formats import format_of
+    from unetkit.data.ome import pixel_size
     from unetkit.errors import InputError
     from unetkit.inference import ome_writers
     from unetkit.inference.chunked import instances_large
@@ -367,7 +374,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
             else:
                 labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
                 labels.start({}, resume=False)
-                chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress)
+                chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress,
+                                          spacing=pixel_size(image, predictor.spatial_dims))
                 labels.finish()
                 labels_path = name
         return {"prediction": stats, "instances": chunked, "instances_path": labels_path}

@@ -77,6 +77,20 @@ def _is_bioimageio_package(path: Path) -> bool:
         return False
 
 
+def _exported_kind(path: Path) -> str | None:
+    """"ONNX" / "TorchScript" for a model that ``unetkit export`` writes (by its ending, or the code a TorchScript
+    archive holds), else None."""
+    import zipfile
+
+    if path.suffix.lower() == ".onnx":
+        return "ONNX"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "TorchScript" if any("/code/" in name for name in archive.namelist()) else None
+    except (OSError, zipfile.BadZipFile):
+        return "TorchScript" if path.suffix.lower() == ".ts" else None
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
     path = resolve_path(path)
@@ -90,6 +104,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if head.startswith(b"PK") and _is_bioimageio_package(path):
         raise InputError(f"{path}: a bioimage.io package, not a checkpoint; predict from the checkpoint it was "
                          "exported from, or unzip it and give its weights.onnx with --engine onnxruntime")
+    exported = _exported_kind(path)
+    if exported:  # an exported network has no training state: export and fine-tuning read the checkpoint
+        engine = "onnxruntime" if exported == "ONNX" else "torchscript"
+        raise InputError(f"{path}: an exported {exported} model, not a checkpoint; give the checkpoint (.pt), run "
+                         f"folder or packaged model it was exported from (predict runs it with --engine {engine})")
     if foreign:  # weights_only's "holds Python objects" would mislead: the file is no checkpoint at all
         raise InputError(f"{path}: not a checkpoint but {foreign}; give a .pt file written by unetkit train, a run "
                          "folder or a packaged model name")

@@ -96,6 +96,10 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
             raise InputError(f"{', '.join(wrong)}: ternaus11's VGG11 encoder fixes depth {fixed.depth} and "
                              f"{fixed.base_channels} base channels; leave these out, or train --model unet to choose "
                              "them")
+    if config.train.init_weights:  # fine-tuning keeps the checkpoint's network: a different choice is refused
+        from unetkit.training.init_weights import refuse_chosen_network
+
+        refuse_chosen_network(config, by_user)
     config = budget_schedule(config, chosen)
     from unetkit.devices import device_type  # imports torch: only when a config is resolved
 
@@ -128,7 +132,7 @@ def machine_network(config: RunConfig, chosen: set[str], device_type: str) -> tu
     """
     default = ModelConfig().base_channels
     if (device_type != "cpu" or "model.base_channels" in chosen or config.model.base_channels != default
-            or config.model.name == "ternaus11"):
+            or config.model.name == "ternaus11" or config.train.init_weights):  # fine-tuning keeps its network
         return config, ""
     config = apply_overrides(config, {"model.base_channels": CPU_BASE_CHANNELS})
     return config, (f"CPU training: model.base_channels={CPU_BASE_CHANNELS} instead of {default} "

@@ -135,6 +135,20 @@ def test_predict_large_pyramidal_ome_tiff(tmp_path, checkpoint):
     assert np.load(tmp_path / "again.npy").shape == (2, 600, 560)
 
 
+def test_plain_tiff_outputs_of_predict_large_keep_the_pixel_size(tmp_path, checkpoint):
+    """Plain tiled .tif probabilities and labels carried no pixel size; the OME ones did."""
+    import unetkit
+
+    path, _, _ = checkpoint
+    image = np.random.default_rng(4).integers(0, 255, (1, 300, 280)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "slide.tif", image, imagej=True, metadata={"axes": "CYX", "unit": "um"},
+                     resolution=(1 / 0.25, 1 / 0.5))
+    unetkit.predict_large(path, tmp_path / "slide.tif", tmp_path / "probs.tif", instances=tmp_path / "labels.tif",
+                          device="cpu", progress=False, channels=[0])
+    for name in ("probs.tif", "labels.tif"):
+        assert image_info(tmp_path / name).pixel_size == pytest.approx({"Y": 0.5, "X": 0.25}), name
+
+
 def test_python_api_takes_the_selection_options(tmp_path, checkpoint):
     """``unetkit.predict_large(..., time=1)`` and ``unetkit.predict_files(..., channels=[...])`` pick the
     planes as --time / --channel do; a channel choice over the checkpoint's wins."""

@@ -112,3 +112,21 @@ def test_plan_tiles_rounds_to_valid_sizes():
     tile_in, tile_out, starts = plan_tiles((1000, 1000), geometry, 580)
     assert tile_in == (572, 572) and tile_out == (388, 388)
     assert starts[0] == [0, 384, 624]
+
+
+def test_tiling_options_the_net_takes_otherwise_are_named():
+    """`--tile 17` was rounded and `--overlap` ignored by a valid net without a word."""
+    from unetkit.inference.predict import tiling_notes
+
+    same = NetGeometry.from_config(ModelConfig(depth=5, padding="same"))
+    assert tiling_notes(same, 256, 0.5) == []  # a multiple of 2**4, and overlap is used
+    assert tiling_notes(same, 17, None) == ["tile 17 taken as 16 (a multiple of 16, this net's pooling)"]
+    assert tiling_notes(same, 8, None)[0].startswith("tile 8 taken as 16")  # never below one pooling step
+    valid = NetGeometry.from_config(ModelConfig(depth=5, padding="valid"))
+    paper = tiling_notes(valid, 572, None)
+    assert paper == []  # the paper's 572 -> 388 tile is valid
+    below, _ = sizes.nearest_valid_sizes(580, 5)
+    assert tiling_notes(valid, 580, None) == [f"tile 580 taken as {below} (the valid input sizes of this unpadded "
+                                              "net of depth 5)"]
+    overlap = tiling_notes(valid, None, 0.5)
+    assert len(overlap) == 1 and overlap[0].startswith("overlap 0.5 not used")

@@ -256,6 +256,23 @@ def test_volumes_are_evaluated_in_3d(tmp_path):
     assert evaluate_binary(tmp_path / "truth", tmp_path / "pred").summary["dice"] == pytest.approx(0.75)
 
 
+def test_volumes_of_few_slices_are_not_read_as_channels(tmp_path):
+    """A 3-slice probability volume was read as 3 channels and refused; its truth was a volume."""
+    truth = np.zeros((3, 10, 10), np.uint8)
+    truth[0, 2:6, 2:6] = 1
+    truth[1, 3:7, 3:7] = 1  # slices differ: a volume, not an equal-page mask
+    prob = np.where(truth > 0, 0.9, 0.1).astype(np.float32)
+    prob[2, 0, 0] = 0.8  # one false positive voxel on the last slice
+    write_tiff(tmp_path / "truth" / "v.tif", truth)
+    write_tiff(tmp_path / "pred" / "v.tif", prob)
+    scores = evaluate_binary(tmp_path / "truth", tmp_path / "pred").summary
+    assert scores["dice"] == pytest.approx(2 * 32 / (2 * 32 + 1)) and scores["probability_maps"] == 1
+    labels = truth.astype(np.int32) * np.array([1, 2, 3], np.int32)[:, None, None]  # a different id per slice
+    write_labels(tmp_path / "ti" / "v.tif", truth.astype(np.int32))
+    write_labels(tmp_path / "pi" / "v_labels.tif", labels)
+    assert evaluate_instances(tmp_path / "ti", tmp_path / "pi").summary["dsb_score"] == pytest.approx(0.0)
+
+
 def test_nifti_predictions_pair_with_their_truth(tmp_path):
     """predict writes NIfTI outputs for NIfTI inputs; evaluate found 'no prediction images' among them."""
     pytest.importorskip("nibabel")

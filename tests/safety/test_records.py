@@ -79,3 +79,33 @@ def test_evaluate_refuses_a_task_the_predicting_model_does_not_have(dataset, run
         assert code == 2 and "holds the predictions of a binary model" in err and "--task binary" in err, err
     assert main(["evaluate", "--task", "binary", "--truth", truth, "--pred", str(out / "masks")]) == 0
     assert main(["evaluate", "--task", "instances", "--truth", truth, "--pred", str(out / "masks")]) == 0
+
+
+def test_a_run_refused_before_its_first_output_leaves_no_record(tmp_path, capsys):
+    """A refused predict left prediction.json (and its folder) behind, claiming a folder that held nothing."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.tif").write_text("not a tiff")
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", "nuclei", str(tmp_path / "in"), "--out", str(out), "--quiet"]) == 2
+    assert "x.tif" in capsys.readouterr().err
+    assert not out.exists()
+    (out / "masks").mkdir(parents=True)
+    (out / "masks" / "kept.png").write_bytes(b"an earlier output")
+    assert main(["predict", "--model", "nuclei", str(tmp_path / "in"), "--out", str(out), "--quiet"]) == 2
+    assert (out / RECORD_NAME).is_file()  # a folder with outputs keeps the record that names them
+
+
+def test_the_record_holds_only_the_output_options_the_task_reads(tmp_path):
+    """A multiclass predict recorded save_probabilities: true though it wrote no probability maps."""
+    import numpy as np
+
+    import unetkit
+    from unetkit.data.io import write_png
+
+    write_png(tmp_path / "in" / "x.png", np.random.default_rng(0).integers(0, 255, (64, 64)).astype(np.uint8))
+    for model, kept, left in (("em-organelles", "class_probabilities", "save_probabilities"),
+                              ("nuclei", "save_probabilities", "class_probabilities")):
+        unetkit.predict_files(model, tmp_path / "in", tmp_path / model, progress=False, device="cpu")
+        settings = json.loads((tmp_path / model / RECORD_NAME).read_text())["settings"]
+        assert kept in settings and left not in settings, (model, settings)
+    assert not (tmp_path / "em-organelles" / "probabilities").exists()

@@ -100,3 +100,18 @@ def test_samples_per_epoch_that_is_no_multiple_of_the_batch_is_noted(data, tmp_p
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY,
                  "--set", "data.samples_per_epoch=10"]) == 0
     assert "each epoch trains 8 patches (whole batches)" in capsys.readouterr().err
+
+
+def test_a_network_chosen_beside_init_weights_is_refused_not_replaced(data, tmp_path, capsys):
+    """`--init-weights nuclei --model unet3d` (or model.base_channels=32) trained the checkpoint's net instead,
+    printing only which one it took; a choice that agrees with the checkpoint is kept."""
+    base = ["train", "--data", str(data), "--init-weights", "nuclei", "--epochs", "1", "--quiet"]
+    _refused(capsys, [*base, "--out", str(tmp_path / "a"), "--model", "unet3d"],
+             "model.name=unet3d", "holds model.name=unet")
+    _refused(capsys, [*base, "--out", str(tmp_path / "b"), "--set", "model.base_channels=32"],
+             "model.base_channels=32", "holds model.base_channels=16")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    from unetkit.recipes import resolve_config
+
+    agreed = resolve_config(overrides=["train.init_weights=nuclei", "model.name=unet", "model.base_channels=16"])
+    assert agreed.model.name == "unet"

@@ -10,7 +10,8 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     """--channel, --axes, --time, --plane (see unetkit.data.axes)."""
     group = parser.add_argument_group("microscopy files (OME-TIFF, ImageJ TIFF, OME-Zarr)")
     group.add_argument("--channel", metavar="N|NAME[,...]",
-                       help="channel(s) to read, by index or OME channel name, e.g. 1, DAPI or 0,2")
+                       help="channel(s) to read, by index (from 0; -1 the last) or OME channel name, e.g. 1, DAPI "
+                            "or 0,2")
     group.add_argument("--axes", metavar="LETTERS",
                        help="axis letters of the file when its metadata lacks them, e.g. TYX or CZYX")
     group.add_argument("--time", type=int, metavar="N", help="time point to read from a time series")

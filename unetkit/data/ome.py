@@ -140,6 +140,21 @@ def _imagej_info(tif: tifffile.TiffFile) -> dict:
     return sizes
 
 
+def _resolution_info(page: tifffile.TiffPage) -> dict:
+    """Pixel sizes (µm) of a plain TIFF from its resolution tags in pixels per centimetre, as unetkit writes them
+    and Fiji reads them. Tags in inches are left out: 72 or 300 dpi is what non-microscopy software writes."""
+    tags = page.tags
+    if "ResolutionUnit" not in tags or int(tags["ResolutionUnit"].value) != 3:  # 3: centimetre
+        return {}
+    sizes = {}
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        if tag in tags:
+            numerator, denominator = tags[tag].value
+            if numerator > 0 and denominator > 0:
+                sizes[axis] = 1e4 * denominator / numerator
+    return sizes if len(sizes) == 2 else {}
+
+
 def _tiff_info(path: Path) -> ImageInfo:
     try:
         with tifffile.TiffFile(path) as tif:
@@ -151,7 +166,7 @@ def _tiff_info(path: Path) -> ImageInfo:
                 return ImageInfo("ome-tiff", axes, shape, sizes, names, levels)
             if tif.is_imagej:
                 return ImageInfo("imagej-tiff", axes, shape, _imagej_info(tif), [], levels)
-            return ImageInfo("tiff", axes, shape, {}, [], levels)
+            return ImageInfo("tiff", axes, shape, _resolution_info(tif.pages[0]), [], levels)
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
         raise InputError(f"{path}: cannot read the TIFF ({type(error).__name__}: {error})") from error
 

@@ -176,14 +176,19 @@ class TiledTiff:
         self._tile_bytes = int(np.prod(self.tile)) * self.dtype.itemsize
 
     @classmethod
-    def create(cls, path: str | Path, shape: Sequence[int], dtype, tile: int = 256) -> TiledTiff:
+    def create(cls, path: str | Path, shape: Sequence[int], dtype, tile: int = 256,
+               spacing: Sequence[float] | None = None) -> TiledTiff:
+        """A zero-filled file; ``spacing`` (µm per y, x) goes into its resolution tags, as Fiji and QuPath read them."""
         import tifffile
 
+        from unetkit.inference.ome_writers import resolution_tags
+
         path = Path(path)
+        resolution = resolution_tags("YX", None if spacing is None else tuple(spacing)[-2:])
         path.parent.mkdir(parents=True, exist_ok=True)
         planar = "separate" if shape[0] > 1 else None  # tifffile refuses a planar config for one sample
         tifffile.imwrite(path, shape=tuple(shape), dtype=np.dtype(dtype), tile=(tile, tile), bigtiff=True,
-                         photometric="minisblack", planarconfig=planar, metadata=None)
+                         photometric="minisblack", planarconfig=planar, metadata=None, **resolution)
         return cls(path)
 
     def close(self) -> None:

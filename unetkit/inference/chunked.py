@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,13 +115,14 @@ def postprocess_chunked(probs, output, config: PostprocessConfig, kind: str, chu
 
 
 def instances_large(probabilities: str | Path, labels: str | Path, config: PostprocessConfig, kind: str,
-                    chunk: int = 2048, halo: int = 128, progress: bool = True) -> ChunkedStats:
+                    chunk: int = 2048, halo: int = 128, progress: bool = True,
+                    spacing: Sequence[float] | None = None) -> ChunkedStats:
     """Chunked instance labels from a probability file (.npy/.tif/.zarr, (K, *S)) into ``labels``
-    (.npy/.zarr, uint32 (*S), or .tif)."""
+    (.npy/.zarr, uint32 (*S), or .tif with the pixel size ``spacing``)."""
     from unetkit.inference.streaming import create_label_sink, open_source
 
     probs = open_source(probabilities, spatial_dims=None)
-    sink = create_label_sink(labels, probs.shape[1:])
+    sink = create_label_sink(labels, probs.shape[1:], spacing)
     try:
         return postprocess_chunked(probs, sink, config, kind, chunk, halo, progress)
     finally:

@@ -45,7 +45,7 @@ def ome_metadata(axes: str, spacing: Sequence[float] | None, channel_names: Sequ
     return metadata
 
 
-def _resolution(axes: str, spacing: Sequence[float] | None) -> dict:
+def resolution_tags(axes: str, spacing: Sequence[float] | None) -> dict:
     """Resolution tags (pixels per cm) for the Y/X spacing, or nothing."""
     if spacing is None:
         return {}
@@ -64,7 +64,7 @@ def write_ome_tiff(path: str | Path, array: np.ndarray, axes: str, spacing: Sequ
     temporary = _temporary(path)
     tifffile.imwrite(temporary, array, ome=True, photometric="minisblack",
                      metadata=ome_metadata(axes, spacing, channel_names),
-                     compression="zlib" if compress else None, **_resolution(axes, spacing))
+                     compression="zlib" if compress else None, **resolution_tags(axes, spacing))
     os.replace(temporary, path)
     return path
 
@@ -250,7 +250,7 @@ def write_pyramidal_ome_tiff(source, path: str | Path, axes: str, spacing: Seque
     with tifffile.TiffWriter(temporary, bigtiff=True, ome=True) as tif:
         options = {"tile": (tile, tile), "dtype": dtype, "photometric": "minisblack", "compression": "zlib"}
         tif.write(tiles(0), shape=shapes[0], subifds=len(shapes) - 1, metadata=ome_metadata(axes, spacing),
-                  **_resolution(axes, spacing), **options)
+                  **resolution_tags(axes, spacing), **options)
         for level in range(1, len(shapes)):
             tif.write(tiles(level), shape=shapes[level], subfiletype=1, **options)
     os.replace(temporary, path)

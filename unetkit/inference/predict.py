@@ -88,6 +88,27 @@ def plan_tiles(spatial_shape: Sequence[int], geometry: NetGeometry, tile_size: i
     return tuple(tile_in), tuple(tile_out), starts
 
 
+def tiling_notes(geometry: NetGeometry, tile_size: int | None, overlap: float | None) -> list[str]:
+    """Notes for tiling options a network cannot take as given: a tile size rounded to the sizes it accepts,
+    an overlap on a valid net (whose output tiles meet edge to edge, their context read from the input)."""
+    notes = []
+    if tile_size is not None and tile_size >= 1:
+        if geometry.padding == "valid":
+            taken = [sizes.nearest_valid_sizes(int(tile_size), geometry.depth, geometry.axis_factors(axis))
+                     for axis in range(len(geometry.align))]
+            taken = sorted({below or above for below, above in taken})
+            why = f"the valid input sizes of this unpadded net of depth {geometry.depth}"
+        else:
+            taken = sorted({max(align, int(tile_size) // align * align) for align in geometry.align})
+            why = f"a multiple of {' / '.join(str(a) for a in sorted(set(geometry.align)))}, this net's pooling"
+        if taken != [int(tile_size)]:
+            notes.append(f"tile {tile_size} taken as {' / '.join(str(t) for t in taken)} ({why})")
+    if overlap is not None and geometry.padding == "valid":
+        notes.append(f"overlap {overlap} not used: the output tiles of an unpadded (valid) net meet edge to edge, "
+                     "each reading its context from the image around it")
+    return notes
+
+
 def patch_sizes(config: RunConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(input, output) patch sizes: valid nets round the patch to a valid input size.
 

@@ -18,6 +18,7 @@ Nothing in ``unetkit/inference`` imports the training package.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from unetkit.data.io import check_real, normalize_percentile
 from unetkit.devices import select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
-from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled, tiling_notes
 from unetkit.inference.small_objects import ScaledOutput, rule_applies
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.safety.finite import apply_nan_policy
@@ -113,7 +114,10 @@ class Predictor:
         config = apply_overrides(config, values)
         if engine == "torch":
             network = compiled(network, config.inference.compile, "inference.compile")
-        return cls(network, config, torch_device)
+        predictor = cls(network, config, torch_device)
+        for note in tiling_notes(predictor.geometry, inference.get("tile_size"), inference.get("overlap")):
+            print(f"note: {note}", file=sys.stderr)  # options the net takes otherwise than given are named
+        return predictor
 
     # ---------------------------------------------------------------------------------------------
 

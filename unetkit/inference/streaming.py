@@ -214,9 +214,10 @@ class Normalized:
 # sinks
 
 
-def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
+def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32",
+                spacing: Sequence[float] | None = None):
     """A new on-disk array to write predictions into, chosen by suffix: .npy, .tif/.tiff (tiled BigTIFF,
-    2D only) or .zarr (chunks of 1 x 256 x 256)."""
+    2D only, with the pixel size ``spacing`` in its resolution tags) or .zarr (chunks of 1 x 256 x 256)."""
     path = Path(path)
     if dtype not in OUT_DTYPES:
         raise InputError(f"output dtype must be one of {', '.join(OUT_DTYPES)}; got '{dtype}'")
@@ -226,7 +227,7 @@ def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32"):
     if kind == "tiff":
         if len(shape) != 3:
             raise InputError(f"{path}: tiled TIFF output is for 2D images; write 3D predictions to .npy or .zarr")
-        return TiledTiff.create(path, shape, dtype)
+        return TiledTiff.create(path, shape, dtype, spacing=spacing)
     if kind == "zarr":
         zarr = require_zarr()
         chunks = (1, *([256] * (len(shape) - 1)))
@@ -246,16 +247,16 @@ def check_label_output(path: str | Path, spatial_dims: int, option: str | None =
     raise InputError(f"{named}: instance labels of large images are written to {ends}; give such a path")
 
 
-def create_label_sink(path: str | Path, shape: Sequence[int]):
+def create_label_sink(path: str | Path, shape: Sequence[int], spacing: Sequence[float] | None = None):
     """A new uint32 label array (*S) on disk: .npy, .zarr (chunks of 256 per axis) or, for 2D, a tiled
-    BigTIFF (256 px tiles, read by Fiji and QuPath)."""
+    BigTIFF (256 px tiles, read by Fiji and QuPath; ``spacing`` in its resolution tags)."""
     path = Path(path)
     check_label_output(path, len(shape), None)
     kind = format_of(path)
     if kind == "npy":
         return create_npy(path, shape, np.uint32)
     if kind == "tiff":
-        return TiffPlane(TiledTiff.create(path, (1, *shape), np.uint32))
+        return TiffPlane(TiledTiff.create(path, (1, *shape), np.uint32, spacing=spacing))
     zarr = require_zarr()
     return zarr.create_array(str(path), shape=tuple(shape), chunks=(256,) * len(shape), dtype="uint32",
                              overwrite=True, fill_value=0)
@@ -466,7 +467,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     if partial.start(signature, resume):
         sink = open_sink(partial.work, shape)
     else:
-        sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(partial.work, shape, out_dtype)
+        sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(
+            partial.work, shape, out_dtype, spacing=pixel_size(image, predictor.spatial_dims))
     try:
         if scale == 1 and first is not None:  # the whole first answer is this road's output: write it
             stats = _write_first_answer(first, sink, predictor, tile, out_dtype)

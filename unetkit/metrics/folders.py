@@ -272,10 +272,11 @@ def _is_tiff(path: Path) -> bool:
     return format_of(path) == "tiff"
 
 
-def _read_2d_or_volume(path: Path, read_2d, read_3d) -> np.ndarray:
+def _read_2d_or_volume(path: Path, read_2d, read_3d, volume: bool = False) -> np.ndarray:
     """``read_2d(path)``, or ``read_3d(path)`` for a multi-page TIFF that the 2D reader refuses. A one-page
-    TIFF that both refuse is named by the 2D reader's reason (its values), not the volume reader's."""
-    if format_of(path) == "nifti":  # always a volume
+    TIFF that both refuse is named by the 2D reader's reason (its values), not the volume reader's.
+    ``volume``: the truth is a volume, so a TIFF of 2 to 4 pages is its slices, not channels."""
+    if format_of(path) == "nifti" or (volume and _is_tiff(path)):  # always a volume
         return read_3d(path)
     try:
         return read_2d(path)
@@ -302,18 +303,19 @@ def _check_finite(array: np.ndarray, path: Path, what: str) -> None:
                          "would leave the image out of the means, or make its score meaningless)")
 
 
-def _read_array(path: Path) -> np.ndarray:
-    """An image as channels-first (C, H, W), or a 3D TIFF as (C, D, H, W), native dtype."""
+def _read_array(path: Path, volume: bool = False) -> np.ndarray:
+    """An image as channels-first (C, H, W), or a 3D TIFF as (C, D, H, W), native dtype (``volume``: the
+    truth is a volume, so this is one too)."""
     from unetkit.data.io import read_image, read_volume
 
-    return _read_2d_or_volume(path, read_image, read_volume)
+    return _read_2d_or_volume(path, read_image, read_volume, volume)
 
 
-def _read_label_array(path: Path) -> np.ndarray:
-    """A label image (H, W) or a 3D label TIFF (D, H, W) as int32."""
+def _read_label_array(path: Path, volume: bool = False) -> np.ndarray:
+    """A label image (H, W) or a 3D label TIFF (D, H, W) as int32 (``volume``: as in ``_read_array``)."""
     from unetkit.data.io import read_label_volume, read_labels
 
-    return _read_2d_or_volume(path, read_labels, read_label_volume)
+    return _read_2d_or_volume(path, read_labels, read_label_volume, volume)
 
 
 def _truth_labels(item: _TruthItem) -> np.ndarray:
@@ -344,9 +346,10 @@ def _check_same_shape(truth: np.ndarray, pred: np.ndarray, item: _TruthItem, pre
         )
 
 
-def _binary_prediction(path: Path) -> tuple[np.ndarray, bool]:
-    """(spatial array, is_probability): float files are probabilities in [0, 1], others masks."""
-    array = _read_array(path)
+def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bool]:
+    """(spatial array, is_probability): float files are probabilities in [0, 1], others masks (``volume``: the
+    truth is a volume)."""
+    array = _read_array(path, volume)
     if np.issubdtype(array.dtype, np.floating):
         if array.shape[0] != 1:
             raise InputError(
@@ -412,7 +415,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     rows, curves, empty, probability_maps = [], [], [], 0
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
-        pred, is_prob = _binary_prediction(chosen)
+        pred, is_prob = _binary_prediction(chosen, volume=truth.ndim == 3)
         probability_maps += int(is_prob)
         _check_same_shape(truth, pred, item, chosen)
         mask = pred > threshold if is_prob else pred
@@ -420,7 +423,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         row["rand_error"] = rand_error(truth, mask)
         prob = pred if is_prob else None
         if prob is None and "_prob" in kinds:
-            prob, prob_ok = _binary_prediction(kinds["_prob"])
+            prob, prob_ok = _binary_prediction(kinds["_prob"], volume=truth.ndim == 3)
             prob = prob if prob_ok else None
             if prob is not None:
                 _check_same_shape(truth, prob, item, kinds["_prob"])
@@ -461,7 +464,7 @@ def evaluate_instances(
     rows, scores = [], []
     for item, _, chosen in _match(truth, pred_dir, PREFER["instances"]):
         labels = _instance_labels(_truth_labels(item))
-        pred = _instance_labels(_read_label_array(chosen))
+        pred = _instance_labels(_read_label_array(chosen, volume=labels.ndim == 3))
         _check_same_shape(labels, pred, item, chosen)
         result = instance_scores(labels, pred, thresholds)
         scores.append(result)
@@ -567,7 +570,7 @@ def evaluate_multiclass(
     rows, matrices, ignored = [], [], 0
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
         truth = _truth_labels(item) if table is None else _colour_truth(item, table)
-        pred = _read_label_array(chosen)
+        pred = _read_label_array(chosen, volume=truth.ndim == 3)
         _check_same_shape(truth, pred, item, chosen)
         if ignore_label is not None:
             ignored += int(np.count_nonzero(truth == ignore_label))
@@ -615,7 +618,7 @@ def evaluate_regression(
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["regression"]):
         truth_path = item.path if item.sample is None else item.sample.label_paths[0]
         truth = _read_array(truth_path).astype(np.float64)
-        pred = _read_array(chosen).astype(np.float64)
+        pred = _read_array(chosen, volume=truth.ndim == 4).astype(np.float64)
         _check_finite(truth, truth_path, "the truth")
         _check_finite(pred, chosen, "the prediction")
         _check_same_shape(truth, pred, item, chosen)

@@ -48,6 +48,14 @@ def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[s
     return record
 
 
+def release_unused_claim(out: str | Path) -> None:
+    """Remove ``out``'s record when the folder holds no output: a run refused before writing any leaves no record
+    behind (which would make the folder look like a prediction folder to the dataset and --out checks)."""
+    record = Path(out) / RECORD_NAME
+    if record.is_file() and not _holds_outputs(Path(out)):
+        record.unlink(missing_ok=True)
+
+
 def _holds_outputs(out: Path) -> bool:
     """True when ``out`` holds a file besides its record (hidden files, such as the lock, not counted)."""
     return any(path.is_file() and path.name != RECORD_NAME and not path.name.startswith(".")

@@ -95,6 +95,8 @@ class Task(ABC):
     scored_as: tuple[str, ...] = ()  # the tasks its predictions may be evaluated as (empty: its own alone)
     sizes_objects: bool = False  # its answer is objects whose size can choose the scale of a second pass
     #                              (``postprocess.upscale_below_area``, ``unetkit.inference.small_objects``)
+    map_options: tuple[str, ...] = ()  # which of OutputOptions' save_probabilities / class_probabilities its
+    #                                    ``write_outputs`` reads (the other changes nothing it writes)
 
     # ---------------------------------------------------------------------------------------------
     # training

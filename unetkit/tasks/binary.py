@@ -38,6 +38,7 @@ class BinaryTask(Task):
     volumes = True
     default_target = "binary"
     evaluate_options = ("threshold",)
+    map_options = ("save_probabilities",)
 
     # ---------------------------------------------------------------------------------------------
     # training

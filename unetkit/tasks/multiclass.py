@@ -150,6 +150,7 @@ class MulticlassTask(Task):
     name = "multiclass"
     score_key = "val_mean_dice"
     evaluate_options = ("num_classes", "ignore_label", "class_names", "class_priority", "class_colors")
+    map_options = ("class_probabilities",)
 
     def find_samples(self, root: str | Path, config: RunConfig, require_labels: bool = True) -> list[Sample]:
         """Class-folders layout (one mask folder per class) or any ``find_samples`` layout with one

@@ -53,6 +53,23 @@ def adopt_init_network(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, model=model, data=data)
 
 
+def refuse_chosen_network(config: RunConfig, chosen: set[str]) -> None:
+    """Refuse ``model.*`` keys the user chose (``chosen``) that differ from the ``train.init_weights``
+    checkpoint's network. Why: fine-tuning keeps the checkpoint's network, so an explicit ``--model`` or
+    ``model.base_channels`` would otherwise be replaced without a word and another net trained than asked."""
+    names = sorted({key.partition(".")[2] for key in chosen if key.startswith("model.")} - set(KEPT_FROM_RUN))
+    if not names:
+        return
+    source = config.train.init_weights
+    theirs = ckpt.config_of(ckpt.load_checkpoint(source)).model
+    wrong = [name for name in names if hasattr(theirs, name) and getattr(config.model, name) != getattr(theirs, name)]
+    if wrong:
+        asked = ", ".join(f"model.{name}={getattr(config.model, name)}" for name in wrong)
+        held = ", ".join(f"model.{name}={getattr(theirs, name)}" for name in wrong)
+        raise InputError(f"{asked}: train.init_weights={source} holds {held}, and fine-tuning keeps its network; "
+                         "leave these out, or train without --init-weights to choose them")
+
+
 def load_init_weights(model: torch.nn.Module, source: str) -> None:
     """Load the weights of ``source`` (a checkpoint, a run folder or a packaged model's name) into a new
     run's network; a network of other settings is refused naming the key."""
