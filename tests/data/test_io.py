@@ -309,3 +309,21 @@ def test_real_nuclei3d_volume():
     labels = read_label_volume(_real("nuclei3d/labels.tif"))
     assert image.shape == (1, 31, 61, 57) and image.dtype == np.uint16
     assert labels.shape == (31, 61, 57) and labels.max() > 10
+
+
+def test_normalisation_keeps_pixels_beside_a_large_offset_and_names_values_past_float32():
+    """int32 pixels + 2**30 and float64 1e6 + 0.001 * pixel were rounded to float32 before the percentiles were
+    subtracted (19 objects instead of 43); a float64 1e300 among 0..255 became NaN probabilities without a word."""
+    from unetkit.data.io import working_dtype
+
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 40))
+    reference = normalize_percentile(pixels.astype(np.uint8))
+    np.testing.assert_allclose(normalize_percentile(pixels.astype(np.int32) + 2**30), reference, atol=1e-6)
+    np.testing.assert_allclose(normalize_percentile(pixels * 1e-3 + 1e6), reference, atol=1e-5)
+    assert normalize_percentile(pixels.astype(np.int64) + 2**40).dtype == np.float32
+    assert [working_dtype(t) for t in (np.uint8, np.uint16, np.float32, np.int32, np.float64)] == [
+        np.float32, np.float32, np.float32, np.float64, np.float64]
+    huge = pixels.astype(np.float64)
+    huge[0, 0] = 1e300
+    with pytest.raises(InputError, match=r"scan\.tif: 1 pixel value\(s\) \(up to 1e\+300\).*exceed float32"):
+        normalize_percentile(huge, name="scan.tif")

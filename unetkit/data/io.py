@@ -450,24 +450,51 @@ def read_label_volume(path: str | Path) -> np.ndarray:
 # normalisation
 
 
-def normalize_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+def working_dtype(dtype: DTypeLike) -> np.dtype:
+    """The float type images of ``dtype`` are normalised in: float32 for what it holds exactly (bool, 8- and
+    16-bit integers, float16/32), float64 for 32/64-bit integers and float64. Why: cast to float32 first, an
+    offset such as 2**30 + pixel or 1e6 + 0.001 * pixel rounds the pixels away before the percentiles are
+    subtracted, and a float64 value past float32's range becomes inf."""
+    dtype = np.dtype(dtype)
+    exact = dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize <= 2) or dtype in (np.float16, np.float32)
+    return np.dtype(np.float32 if exact else np.float64)
+
+
+def check_normalized(result: np.ndarray, data: np.ndarray, name: str) -> np.ndarray:
+    """Refuse finite pixels that normalisation took past float32's range (a float64 1e300 among 0..255)."""
+    if result.dtype == data.dtype or np.isfinite(result).all():
+        return result
+    beyond = np.isfinite(data) & ~np.isfinite(result)
+    if beyond.any():
+        largest = float(np.abs(data[beyond]).max())
+        raise InputError(f"{name}: {int(beyond.sum())} pixel value(s) (up to {largest:.3g}) lie so far beyond the "
+                         "image's others that they exceed float32 once normalised; clip or fix those values")
+    return result
+
+
+def normalize_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.8, name: str = "image") -> np.ndarray:
     """Map the ``low``/``high`` percentiles of the whole image to 0/1 as float32 (any shape).
 
     All channels share one mapping, so colour ratios are kept. Values outside the percentiles are
     mapped linearly, not clipped (e.g. uint8 with p1 = 10, p99.8 = 210: 10 -> 0, 210 -> 1, 255 -> 1.225).
     When the percentiles coincide (sparse images) the min/max range is used; constant images give zeros.
+    The arithmetic is in ``working_dtype`` (float64 for 32/64-bit integers and float64), then float32.
     """
     if not 0 <= low < high <= 100:
         raise InputError(f"normalisation percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
-    data = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
+    work = working_dtype(image.dtype)
+    data = np.asarray(image, dtype=work)
     if data.size == 0:
-        return data.copy()
+        return data.astype(np.float32)
     lo, hi = np.percentile(data, [low, high])
     if hi <= lo:
         lo, hi = float(data.min()), float(data.max())
     if hi <= lo:
-        return np.zeros_like(data)
-    return ((data - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32, copy=False)
+        return np.zeros(data.shape, np.float32)
+    with np.errstate(over="ignore"):  # values past float32 are named by check_normalized
+        result = ((data - work.type(lo)) / work.type(hi - lo)).astype(np.float32, copy=False)
+    return check_normalized(result, data, name)
 
 
 # --------------------------------------------------------------------------------------------------

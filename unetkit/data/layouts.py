@@ -374,7 +374,7 @@ def load_image(sample: Sample, low: float = 1.0, high: float = 99.8) -> np.ndarr
     else:
         image = read_image(sample.image_path)
     image = apply_nan_policy(image, sample.image_path)  # NaN/Inf pixels: refused or replaced (safety/finite.py)
-    return normalize_percentile(image, low, high)
+    return normalize_percentile(image, low, high, name=str(sample.image_path))
 
 
 def _merge_masks(paths: Sequence[Path], shape: tuple[int, int], image_path: Path) -> np.ndarray:

@@ -434,7 +434,7 @@ def load_volume(path: str | Path, low: float = 1.0, high: float = 99.8) -> tuple
     """A volume as ``(C, D, H, W)`` float32 after percentile normalisation of the whole volume, with meta."""
     volume, meta = read_volume_file(path)
     volume = apply_nan_policy(volume, path)  # NaN/Inf voxels: refused or replaced (safety/finite.py)
-    return normalize_percentile(volume, low, high), meta
+    return normalize_percentile(volume, low, high, name=str(path)), meta
 
 
 def load_volume_sample(sample: Sample, low: float = 1.0, high: float = 99.8) -> tuple[np.ndarray, np.ndarray]:

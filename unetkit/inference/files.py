@@ -81,7 +81,7 @@ def read_for_prediction(path: Path, config: RunConfig) -> np.ndarray:
 def prepare_for_prediction(raw: np.ndarray, path: Path, config: RunConfig) -> np.ndarray:
     """Normalise a raw (C, H, W) image as the checkpoint's training did; float32, channels matched."""
     image = apply_nan_policy(raw, path, config.data.nan_policy)  # refuse or replace NaN/Inf
-    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high)
+    image = normalize_percentile(image, config.data.normalize_low, config.data.normalize_high, name=str(path))
     return match_channels(image, config.model.in_channels, path)
 
 
@@ -193,7 +193,8 @@ def _read(path: Path, config: RunConfig, out_dir: Path, volumetric: bool, instan
         check_prediction_fits(path, (voxels,), config.model.in_channels, config.model.out_channels, instances,
                               noun="megavoxel volume")
     raw, meta = read_volume_file(path)  # as load_volume, keeping the raw values for the object table
-    image = normalize_percentile(apply_nan_policy(raw, path), config.data.normalize_low, config.data.normalize_high)
+    image = normalize_percentile(apply_nan_policy(raw, path), config.data.normalize_low, config.data.normalize_high,
+                                 name=str(path))
     image = match_channels(image, config.model.in_channels, path)  # (C, D, H, W)
     # NIfTI inputs give NIfTI outputs (same viewers, same affine); all others TIFF
     ext = ".nii.gz" if any(path.name.lower().endswith(e) for e in NIFTI_EXTENSIONS) else ".tif"

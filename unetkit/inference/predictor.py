@@ -150,7 +150,7 @@ class Predictor:
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])
             array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
-            normalized = normalize_percentile(array, data.normalize_low, data.normalize_high)
+            normalized = normalize_percentile(array, data.normalize_low, data.normalize_high, name=name)
             return match_channels(normalized, channels, name)
         source = image if layout == "first" else ChannelsFirst(image, layout)
         source = pick_array_channels(source, data.channels, channels, name)

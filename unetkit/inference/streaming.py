@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from unetkit.data.axes import active_selection, merged, selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
-from unetkit.data.io import check_not_empty, check_real
+from unetkit.data.io import check_normalized, check_not_empty, check_real, working_dtype
 from unetkit.data.ome import image_stem, lazy_source, pixel_size
 from unetkit.errors import InputError
 from unetkit.inference import ome_writers, tiling
@@ -165,14 +165,15 @@ def estimate_percentiles(source, low: float, high: float, block: int = 256,
     ``blocks_per_axis`` x ``blocks_per_axis`` evenly spaced blocks of ``block`` px (8 x 8 x 256^2 = 4.2 MP).
     """
     spatial = tuple(source.shape[1:])
+    work = working_dtype(source.dtype)  # as normalize_percentile computes them
     if math.prod(spatial) <= FULL_READ_PIXELS:
-        values = np.asarray(source[(slice(None), *(slice(0, n) for n in spatial))], dtype=np.float32)
+        values = np.asarray(source[(slice(None), *(slice(0, n) for n in spatial))], dtype=work)
     else:
         samples = []
         axis_starts = [np.unique(np.linspace(0, max(0, n - block), blocks_per_axis).astype(int)) for n in spatial]
         for start in itertools.product(*axis_starts):
             box = tuple(slice(s, min(s + block, n)) for s, n in zip(start, spatial, strict=True))
-            samples.append(np.asarray(source[(slice(None), *box)], dtype=np.float32).ravel())
+            samples.append(np.asarray(source[(slice(None), *box)], dtype=work).ravel())
         values = np.concatenate(samples)
     values = values[np.isfinite(values)]  # NaN/Inf pixels are handled by the nan policy, not counted here
     if values.size == 0:
@@ -192,10 +193,11 @@ class Normalized:
     def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error"):
         self.source = source
         self.nan_policy = nan_policy  # applied per block read: "nearest" fills from within the tile read
-        # the arithmetic of ``normalize_percentile``: float32 (x - lo) / (hi - lo), so that an image read
-        # whole gives bit for bit the input that ``unetkit predict`` gives the network
-        self.lo = np.float32(lo)
-        self.span = np.float32(hi - lo) if hi > lo else None
+        # the arithmetic of ``normalize_percentile``: (x - lo) / (hi - lo) in its working dtype, then float32, so
+        # that an image read whole gives bit for bit the input that ``unetkit predict`` gives the network
+        self.work = working_dtype(source.dtype)
+        self.lo = self.work.type(lo)
+        self.span = self.work.type(hi - lo) if hi > lo else None
         self.channels = channels
         self.name = name
         self.shape = (channels, *source.shape[1:])
@@ -204,10 +206,13 @@ class Normalized:
         match_channels(np.zeros((source.shape[0], 1), np.float32), channels, name)  # fail early on mismatch
 
     def __getitem__(self, key) -> np.ndarray:
-        block = np.asarray(self.source[(slice(None), *key[1:])], dtype=np.float32)
+        block = np.asarray(self.source[(slice(None), *key[1:])], dtype=self.work)
         block = apply_nan_policy(block, self.name, self.nan_policy, quiet=True)
-        block = (block - self.lo) / self.span if self.span is not None else np.zeros_like(block)
-        return match_channels(block, self.channels)  # the file was checked once, in __init__
+        if self.span is None:
+            return match_channels(np.zeros(block.shape, np.float32), self.channels)
+        with np.errstate(over="ignore"):  # values past float32 are named by check_normalized
+            normalized = ((block - self.lo) / self.span).astype(np.float32, copy=False)
+        return match_channels(check_normalized(normalized, block, self.name), self.channels)  # checked in __init__
 
 
 # --------------------------------------------------------------------------------------------------
