@@ -88,7 +88,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
     from unetkit.safety.locks import folder_lock
-    from unetkit.safety.paths import check_not_a_prediction_folder, check_output_folder
+    from unetkit.safety.paths import check_new_run_folder, check_not_a_prediction_folder, check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
     if val is not None and "data.val_fraction" in settings:  # the fraction splits data only without --val
@@ -134,6 +134,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         raise InputError("--data is required (a dataset folder), unless --resume")
     if (Path(out) / "last.pt").exists():  # before in-memory pairs are written into it
         raise InputError(f"{out} already holds a run; use --resume to continue it or another --out")
+    check_new_run_folder(out, PAIRS_MARKER)  # nor among files that no run wrote (config.yaml, summary.json)
     resolved = resolve_config(recipe, str(config) if config else None, _as_strings(overrides))
     with lock:
         train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)

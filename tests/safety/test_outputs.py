@@ -102,7 +102,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)
-    stale = tmp_path / f".last.pt.{pid}.tmp"
+    stale = tmp_path / f".last.pt.{pid}.tmp.pt"  # what temporary_path makes
     stale.write_bytes(b"x")
     mine = temporary_path(tmp_path / "best.pt")
     mine.write_bytes(b"y")  # this process is alive: its temporary file stays

@@ -89,8 +89,13 @@ def test_a_run_refused_before_its_first_output_leaves_no_record(tmp_path, capsys
     assert main(["predict", "--model", "nuclei", str(tmp_path / "in"), "--out", str(out), "--quiet"]) == 2
     assert "x.tif" in capsys.readouterr().err
     assert not out.exists()
-    (out / "masks").mkdir(parents=True)
-    (out / "masks" / "kept.png").write_bytes(b"an earlier output")
+    import numpy as np
+
+    from unetkit.data.io import write_png
+
+    (tmp_path / "good").mkdir()
+    write_png(tmp_path / "good" / "y.png", np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8))
+    assert main(["predict", "--model", "nuclei", str(tmp_path / "good"), "--out", str(out), "--quiet"]) == 0
     assert main(["predict", "--model", "nuclei", str(tmp_path / "in"), "--out", str(out), "--quiet"]) == 2
     assert (out / RECORD_NAME).is_file()  # a folder with outputs keeps the record that names them
 

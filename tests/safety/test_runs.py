@@ -42,7 +42,7 @@ def test_kill_while_best_pt_is_written_is_repaired_on_resume(dataset, tmp_path, 
     monkeypatch.setattr(ckpt, "save_checkpoint", killed_at_best)
     assert _train(dataset, run, tiny, "--epochs", "1") == 130
     monkeypatch.setattr(ckpt, "save_checkpoint", real)
-    stale = run / f".last.pt.{_dead_pid()}.tmp"
+    stale = run / f".last.pt.{_dead_pid()}.tmp.pt"  # the name temporary_path gives it
     stale.write_bytes(b"left by a killed run")
     assert main(["train", "--out", str(run), "--resume", "--epochs", "1", "--quiet"]) == 0
     last = torch.load(run / "last.pt", weights_only=True)

@@ -81,6 +81,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_ours(name: str, match: re.Match) -> bool:
+    """True when ``name`` is what ``temporary_path`` makes: its ending repeats the inner name's own
+    (``.img.png.42.tmp.png``), which ``.thesis.1999.tmp.txt`` or ``.budget.2024.tmp.xlsx`` of a user does not."""
+    inner = name[1:match.start(1) - 1]  # between the leading dot and ".<pid>"
+    return bool(inner) and name[match.end(1) + len(".tmp"):] == _suffix(Path(inner))
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete temporary files left in ``folder`` by processes that no longer run; returns them."""
     folder = Path(folder)
@@ -89,7 +96,7 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         match = _TEMPORARY.match(entry.name)
-        if match and entry.is_file() and not _pid_alive(int(match.group(1))):
+        if match and _is_ours(entry.name, match) and entry.is_file() and not _pid_alive(int(match.group(1))):
             with contextlib.suppress(OSError):
                 entry.unlink()
                 removed.append(entry)

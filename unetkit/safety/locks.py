@@ -10,6 +10,7 @@ temporary files the dead process left in the folder are removed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -42,7 +43,11 @@ def _is_live(owner: dict | None) -> bool:
 def acquire(folder: str | Path, command: str) -> Path:
     """Create the lock file of ``folder`` for this process; InputError when a live process holds it."""
     folder = ensure_folder(folder)
-    return _acquire(folder / LOCK_NAME, folder, command)
+    lock = _acquire(folder / LOCK_NAME, folder, command)
+    for sub in folder.iterdir():  # masks/, probabilities/, overlays/: where a killed writer left its files too
+        if sub.is_dir() and not sub.is_symlink() and not sub.name.startswith("."):
+            remove_stale_temporaries(sub)
+    return lock
 
 
 def lock_path_of(output: str | Path) -> Path:
@@ -52,37 +57,65 @@ def lock_path_of(output: str | Path) -> Path:
 
 
 def _acquire(lock: Path, folder: Path, command: str) -> Path:
-    """Create ``lock`` for this process (taking over a stale one); ``folder`` is what it protects."""
+    """Create ``lock`` for this process (taking over a stale one); ``folder`` is what it protects.
+
+    The lock file is also held with ``flock`` while the command runs, so that two processes starting at once
+    never both take it: one holds the kernel lock and the other is refused, whatever the file says yet (it is
+    written after the kernel lock is taken). A record of a live process that holds no kernel lock (an older
+    unetkit) is still respected; a dead one's is written over in place, never deleted from under another."""
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})
-    for _ in range(2):
+    for _ in range(20):
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _owner(lock)
-            if _is_live(owner):
-                raise InputError(
-                    f"{folder} is in use by `unetkit {owner.get('command')}` (pid {owner.get('pid')} on "
-                    f"{owner.get('host')}, since {owner.get('started')}); wait for it to finish, or write elsewhere "
-                    f"(if that process is gone, delete {lock})") from None
-            print(f"{folder}: taking over a stale lock of pid {(owner or {}).get('pid', '?')} (no longer running)",
-                  file=sys.stderr)
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds it now
+            os.close(fd)
+            _refuse(lock, folder, _owner(lock))
+        if not _same_file(lock, fd):  # released (and removed) between our open and our lock: open it anew
+            os.close(fd)
             continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(record)
+        owner = _owner(lock)
+        if owner and _is_live(owner):  # a live process that holds no kernel lock (an older unetkit, or a test)
+            os.close(fd)
+            _refuse(lock, folder, owner)
+        if owner:  # a record, and no process holding the kernel lock: a killed run's
+            print(f"{folder}: taking over a stale lock of pid {owner.get('pid', '?')} (no longer running)",
+                  file=sys.stderr)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode(), 0)
+        _HELD[str(lock)] = fd
         remove_stale_temporaries(lock.parent)  # files of a killed writer, never of a live one
         return lock
     raise InputError(f"{folder}: could not take the lock {lock}; another process keeps creating it")
 
 
+_HELD: dict[str, int] = {}  # lock path -> the open file holding its kernel lock, until release
+
+
+def _same_file(lock: Path, fd: int) -> bool:
+    try:
+        return os.stat(lock).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _refuse(lock: Path, folder: Path, owner: dict | None) -> None:
+    who = (f"`unetkit {owner.get('command')}` (pid {owner.get('pid')} on {owner.get('host')}, since "
+           f"{owner.get('started')})" if owner else "another unetkit process")
+    raise InputError(f"{folder} is in use by {who}; wait for it to finish, or write elsewhere (if that process is "
+                     f"gone, delete {lock})") from None
+
+
 def release(lock: Path) -> None:
-    """Remove ``lock`` if this process holds it."""
+    """Remove ``lock`` if this process holds it (then let go of its kernel lock)."""
+    fd = _HELD.pop(str(lock), None)
     owner = _owner(lock)
     if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
+    if fd is not None:
+        os.close(fd)
 
 
 @contextlib.contextmanager

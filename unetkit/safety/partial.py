@@ -50,6 +50,7 @@ class PartialOutput:
                                  "use the same ones to --resume, or run without --resume to start over")
             self.done = set(stored.get("done", []))
             return True
+        self._check_ours()
         self.discard()
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self._save()
@@ -89,6 +90,21 @@ class PartialOutput:
         os.replace(self.work, self.final)
         self.progress.unlink(missing_ok=True)
         return self.final
+
+    def _check_ours(self) -> None:
+        """Refuse to remove an unfinished name or progress file that unetkit did not write: a file of the user's
+        that happens to be called ``slide.unfinished.npy`` (the input itself, even) is never deleted."""
+        if self.work.exists() and not self.progress.is_file():
+            raise InputError(f"{self.work} exists and is not an unfinished output of unetkit (it has no "
+                             f"{self.progress.name}); move or rename it, or choose another output name")
+        if self.progress.is_file():
+            try:
+                stored = json.loads(self.progress.read_text())
+            except (OSError, ValueError):
+                stored = None
+            if not isinstance(stored, dict) or "signature" not in stored:
+                raise InputError(f"{self.progress} is not a progress file of unetkit; move or rename it, or choose "
+                                 "another output name")
 
     def discard(self) -> None:
         """Remove an unfinished output and its progress file (starting over)."""

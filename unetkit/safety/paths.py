@@ -62,21 +62,62 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
 
 
 def _check_no_foreign_images(out: Path, option: str) -> None:
-    """Refuse a folder that directly holds images, unless a unetkit run or prediction wrote it: a dataset's
-    ``masks/``, ``labels/`` or ``images/`` given as ``--out`` would have the outputs written among its files."""
+    """Refuse a folder that holds images, directly or one folder down (``masks/``, ``overlays/``: where outputs go),
+    unless a unetkit run or prediction wrote it: a dataset's ``masks/``, ``labels/`` or ``images/`` given as
+    ``--out``, or a folder whose ``masks/`` holds hand-made masks, would have the outputs written among its files."""
     from unetkit.data.formats import extension, extensions
 
-    if not out.is_dir() or any((out / name).is_file() for name in (*RUN_MARKERS, *RUN_FILES, PREDICTION_MARKER)):
+    if not out.is_dir() or any((out / name).is_file() for name in (*RUN_MARKERS, PREDICTION_MARKER)):
+        return
+    if is_run_config(out / "config.yaml"):  # a run that failed before its first checkpoint
         return
     suffixes = extensions("image") + extensions(name="nifti")
-    found = next((path for path in sorted(out.iterdir()) if path.is_file() and extension(path) in suffixes), None)
-    if found is not None:
-        raise InputError(f"{option} {out} holds images that no unetkit command wrote (e.g. {found.name}): a folder "
-                         "of images or masks is never an output folder; choose a new or empty folder")
+    folders = [out, *sorted(path for path in out.iterdir() if path.is_dir() and not path.name.startswith("."))]
+    for folder in folders:
+        found = next((path for path in sorted(folder.iterdir()) if path.is_file() and extension(path) in suffixes),
+                     None)
+        if found is not None:
+            raise InputError(f"{option} {out} holds images that no unetkit command wrote (e.g. "
+                             f"{found.relative_to(out)}): a folder of images or masks is never an output folder; "
+                             "choose a new or empty folder")
+
+
+def is_run_config(path: Path) -> bool:
+    """True for a ``config.yaml`` that a unetkit run wrote: a mapping with its task, recipe and sections."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(values, dict) and {"task", "recipe", "data", "model", "train"} <= set(values)
+
+
+def check_new_run_folder(out_dir: str | Path, pairs_marker: str, option: str = "--out") -> None:
+    """Refuse to start a run in a folder of files that no unetkit run wrote (a run writes ``config.yaml``,
+    ``summary.json`` and ``curves.png`` over any there). A folder left by a run that failed before its first
+    checkpoint (its own ``config.yaml``), or holding only the pairs ``unetkit.train`` wrote, is started again."""
+    out = Path(out_dir)
+    if not out.is_dir() or (out / "last.pt").exists():  # a whole run is refused or resumed by the caller
+        return
+    config = out / "config.yaml"
+    if config.exists():
+        if is_run_config(config):
+            return
+        raise InputError(f"{option} {out} holds a config.yaml that no unetkit run wrote; a run would replace it: "
+                         "choose a new or empty folder")
+    entries = sorted(path for path in out.iterdir() if not path.name.startswith("."))
+    foreign = [path for path in entries if not (path.name == "data" and _holds_pairs(path, pairs_marker))]
+    if foreign:
+        raise InputError(f"{option} {out} holds files that no unetkit run wrote (e.g. {foreign[0].name}); a run "
+                         "would write among them: choose a new or empty folder")
+
+
+def _holds_pairs(folder: Path, marker: str) -> bool:
+    return folder.is_dir() and all((part / marker).is_file() for part in folder.iterdir() if part.is_dir())
 
 
 RUN_MARKERS = ("last.pt", "best.pt")  # a folder holding one of these is a training run's
-RUN_FILES = ("config.yaml", "metrics.csv")  # a run writes these first: a run that failed early left them
 PREDICTION_MARKER = "prediction.json"  # the record `predict` writes (unetkit.safety.records)
 
 
