@@ -130,3 +130,22 @@ def test_tiling_options_the_net_takes_otherwise_are_named():
                                               "net of depth 5)"]
     overlap = tiling_notes(valid, None, 0.5)
     assert len(overlap) == 1 and overlap[0].startswith("overlap 0.5 not used")
+
+
+@pytest.mark.parametrize("depth", [4, 5])
+def test_valid_nets_never_take_tiles_narrower_than_their_pooling_grid(depth):
+    """At the smallest valid input (a 4 px output tile) aligned starts left most pixels unwritten, or crashed past
+    the image's end; every requested tile now gives the whole-image pass."""
+    torch.manual_seed(depth)
+    net = UNet(1, 2, depth=depth, base_channels=2, padding="valid").eval()
+    geometry = NetGeometry.from_config(ModelConfig(depth=depth, padding="valid"))
+    image = np.random.default_rng(depth).random((1, 245, 131)).astype(np.float32)
+    predictor = TorchPredictor(net, "cpu")
+    whole = predict_tiled(image, predictor, geometry, 2, 2000)
+    smallest = sizes.nearest_valid_sizes(1, depth)[1]
+    for tile in (2 ** (depth - 1), smallest, smallest + 2 ** (depth - 1)):
+        _, out_tile, _ = plan_tiles(image.shape[1:], geometry, tile)
+        assert min(out_tile) >= geometry.align[0]
+        np.testing.assert_allclose(predict_tiled(image, predictor, geometry, 2, tile), whole, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="narrower than the pooling grid"):
+        tiling.valid_tile_starts(245, 4, 16)

@@ -72,8 +72,7 @@ def plan_tiles(spatial_shape: Sequence[int], geometry: NetGeometry, tile_size: i
         align = geometry.align[axis]
         if geometry.padding == "valid":
             factors = geometry.axis_factors(axis)
-            below, above = sizes.nearest_valid_sizes(want, geometry.depth, factors)
-            t = below or above
+            t = valid_tile_input(want, geometry, axis)
             t = min(t, sizes.valid_input_for_output(length, geometry.depth, factors))
             o = sizes.valid_output_size((t,), geometry.depth, [[f] for f in factors] or None)[0]
             axis_starts = tiling.valid_tile_starts(length, o, align)
@@ -88,15 +87,22 @@ def plan_tiles(spatial_shape: Sequence[int], geometry: NetGeometry, tile_size: i
     return tuple(tile_in), tuple(tile_out), starts
 
 
+def valid_tile_input(want: int, geometry: NetGeometry, axis: int) -> int:
+    """The input tile a valid net takes for a request of ``want`` px along ``axis``: the largest valid size not
+    above it, but never one whose output is narrower than the pooling grid (``align``). Why: tiles start on that
+    grid, so a narrower output tile (4 px at the smallest valid input) would leave the pixels between unwritten."""
+    factors = geometry.axis_factors(axis)
+    below, above = sizes.nearest_valid_sizes(int(want), geometry.depth, factors)
+    return max(below or above, sizes.valid_input_for_output(geometry.align[axis], geometry.depth, factors))
+
+
 def tiling_notes(geometry: NetGeometry, tile_size: int | None, overlap: float | None) -> list[str]:
     """Notes for tiling options a network cannot take as given: a tile size rounded to the sizes it accepts,
     an overlap on a valid net (whose output tiles meet edge to edge, their context read from the input)."""
     notes = []
     if tile_size is not None and tile_size >= 1:
         if geometry.padding == "valid":
-            taken = [sizes.nearest_valid_sizes(int(tile_size), geometry.depth, geometry.axis_factors(axis))
-                     for axis in range(len(geometry.align))]
-            taken = sorted({below or above for below, above in taken})
+            taken = sorted({valid_tile_input(int(tile_size), geometry, axis) for axis in range(len(geometry.align))})
             why = f"the valid input sizes of this unpadded net of depth {geometry.depth}"
         else:
             taken = sorted({max(align, int(tile_size) // align * align) for align in geometry.align})

@@ -154,7 +154,7 @@ class Predictor:
             return match_channels(normalized, channels, name)
         source = image if layout == "first" else ChannelsFirst(image, layout)
         source = pick_array_channels(source, data.channels, channels, name)
-        lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high)
+        lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high, nan_policy=data.nan_policy)
         return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
 
     @property

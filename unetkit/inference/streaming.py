@@ -158,11 +158,13 @@ def _open_tiff(path: Path):
 
 
 def estimate_percentiles(source, low: float, high: float, block: int = 256,
-                         blocks_per_axis: int = 8) -> tuple[float, float]:
+                         blocks_per_axis: int = 8, nan_policy: str = "error") -> tuple[float, float]:
     """The ``low``/``high`` percentiles of a channels-first image, over all its channels.
 
     Images up to 16 MP are read whole (exactly ``normalize_percentile``); larger ones are sampled in
     ``blocks_per_axis`` x ``blocks_per_axis`` evenly spaced blocks of ``block`` px (8 x 8 x 256^2 = 4.2 MP).
+    NaN/Inf pixels count as the zeros they become under ``nan_policy`` "zero" (as an image in memory is
+    normalised after they are set to 0); otherwise they are left out.
     """
     spatial = tuple(source.shape[1:])
     work = working_dtype(source.dtype)  # as normalize_percentile computes them
@@ -175,7 +177,8 @@ def estimate_percentiles(source, low: float, high: float, block: int = 256,
             box = tuple(slice(s, min(s + block, n)) for s, n in zip(start, spatial, strict=True))
             samples.append(np.asarray(source[(slice(None), *box)], dtype=work).ravel())
         values = np.concatenate(samples)
-    values = values[np.isfinite(values)]  # NaN/Inf pixels are handled by the nan policy, not counted here
+    finite = np.isfinite(values)
+    values = np.where(finite, values, 0) if nan_policy == "zero" else values[finite]
     if values.size == 0:
         return 0.0, 0.0
     lo, hi = np.percentile(values, [low, high])
@@ -451,7 +454,8 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     with use_selection(selection):
         source = open_source(image, predictor.spatial_dims)
     check_real(source.dtype, image)  # before any pixel is read
-    lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high)
+    lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high,
+                                  nan_policy=config.data.nan_policy)
     normalized = Normalized(source, lo, hi, config.model.in_channels, str(image), config.data.nan_policy)
     out_channels = config.model.out_channels
     inference = config.inference

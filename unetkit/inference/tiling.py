@@ -24,9 +24,11 @@ def valid_tile_starts(length: int, output_tile: int, align: int) -> list[int]:
     Example: length 1000, output tile 388, align 16 -> step 384, starts 0, 384, 624
     (624 = 1000 - 388 = 612 rounded up to a multiple of 16, so the last tile covers the end).
     """
-    step = max(align, output_tile // align * align)
     if length <= output_tile:
         return [0]
+    if output_tile < align:  # aligned starts would leave gaps between tiles (plan_tiles never asks for this)
+        raise ValueError(f"output tile {output_tile} is narrower than the pooling grid {align}")
+    step = output_tile // align * align
     last = math.ceil((length - output_tile) / align) * align
     starts = list(range(0, last, step))
     if not starts or starts[-1] != last:
