@@ -262,10 +262,11 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     (``unetkit.safety``). ``out/prediction.json`` records the model and settings; a folder whose record names
     another model or other settings is refused (``safety.records``).
     """
+    import contextlib
     import dataclasses
-    import os
 
     from unetkit.checkpoint import resolve_path
+    from unetkit.devices import object_group
     from unetkit.errors import InputError
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
     from unetkit.safety.locks import folder_lock
@@ -282,16 +283,29 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     settings = PredictOptions(**options)
     check_output_folder(out, inputs)  # before the lock creates the folder
     check_not_a_run_folder(out)  # whose overlays/ predictions would replace
-    first_rank = os.environ.get("RANK", "0") == "0"
-    with folder_lock(out, "predict", enabled=first_rank):  # one writer per folder
-        predictor = load_predictor(model, settings)
-        if first_rank:  # out/prediction.json: another model's or other settings' folder is refused
-            unused = {"save_probabilities", "class_probabilities"} - set(predictor.task.map_options)
-            recorded = {key: value for key, value in dataclasses.asdict(settings).items()  # same outputs either way:
-                        if key not in ("device", "batch_size", "compile", "autotune", *unused)}
-            claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name)
+    with object_group() as group, contextlib.ExitStack() as held:  # under torchrun: its processes, joined
+        first_rank = group is None or group.rank == 0
+        refusal: Exception | None = None
         try:
-            return predict_with(predictor, list(inputs), out, settings, progress=progress)
+            if first_rank:  # one writer per folder; out/prediction.json: another model's or settings' is refused
+                held.enter_context(folder_lock(out, "predict"))
+            predictor = load_predictor(model, settings)
+            if first_rank:
+                unused = {"save_probabilities", "class_probabilities"} - set(predictor.task.map_options)
+                recorded = {key: value for key, value in dataclasses.asdict(settings).items()  # same outputs
+                            if key not in ("device", "batch_size", "compile", "autotune", *unused)}  # either way
+                claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name)
+        except Exception as error:  # noqa: BLE001 - told to the other processes first, then raised
+            refusal = error
+        if group is not None:  # the first process's checks stop every process, before any writes
+            told = group.broadcast(None if refusal is None else str(refusal))
+            if refusal is None and told is not None:
+                raise InputError(told)
+        if refusal is not None:
+            raise refusal
+        try:
+            return predict_with(predictor, list(inputs), out, settings, progress=progress,
+                                gather=None if group is None else group.gather)
         except BaseException:  # refused or interrupted before its first output: no record claims the folder
             if first_rank:
                 release_unused_claim(out)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -46,6 +48,50 @@ def env_world() -> tuple[int, int, int]:
     if world < 1 or not 0 <= rank < world:
         raise InputError(f"RANK {rank} is outside WORLD_SIZE {world}")
     return rank, world, local
+
+
+class ObjectGroup:
+    """torchrun's processes, joined to pass Python objects between them (gloo: no tensors, no GPU needed)."""
+
+    def __init__(self, rank: int, world_size: int):
+        self.rank, self.world_size = rank, world_size
+
+    def broadcast(self, value: Any) -> Any:
+        """The first process's ``value``, in every process."""
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, items: list) -> list:
+        """Every process's ``items``, joined in rank order, in every process."""
+        import torch.distributed as dist
+
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, items)
+        return [item for part in parts for item in part]
+
+
+@contextlib.contextmanager
+def object_group() -> Iterator[ObjectGroup | None]:
+    """Under torchrun, the processes joined as an ``ObjectGroup`` (a gloo group made here unless one exists);
+    None for a single process. Why: prediction shares its checks and its results across the processes (the
+    first one's refusal stops all, and one ``classes.csv`` covers every image)."""
+    rank, world, _ = env_world()
+    if world == 1 or "MASTER_ADDR" not in os.environ:
+        yield None
+        return
+    import torch.distributed as dist
+
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        yield ObjectGroup(rank, world)
+    finally:
+        if owns:
+            dist.destroy_process_group()
 
 
 def shard(items: Sequence, rank: int | None = None, world_size: int | None = None) -> list:

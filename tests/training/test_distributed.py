@@ -2,6 +2,7 @@
 same global batch, rank 0 alone writes, and a run resumes with a different number of processes."""
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,3 +52,38 @@ def test_two_processes_train_like_one_and_resume_with_one(tiny_dataset, tmp_path
     b = ckpt.load_checkpoint(tmp_path / "one" / "last.pt")["model"]
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-4), key
+
+
+def _predict_or_note_refusal(model: str, images: str, out: str, notes: str) -> None:
+    import os
+
+    import unetkit
+
+    try:
+        unetkit.predict_files(model, images, out, progress=False, device="cpu")
+    except InputError as error:
+        Path(notes).mkdir(exist_ok=True)
+        (Path(notes) / f"refused-{os.environ['RANK']}").write_text(str(error))
+
+
+def test_torchrun_prediction_checks_once_for_all_and_sums_up_every_image(tmp_path):
+    """Under torchrun only the first process checked the folder: the second wrote another model's predictions
+    into it; and each process wrote classes.csv over the other's with its own images alone."""
+    import numpy as np
+
+    from unetkit.data.io import write_png
+
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        write_png(tmp_path / "in" / f"img{index}.png", rng.integers(0, 255, (48, 48)).astype(np.uint8))
+    out, notes = tmp_path / "pred", tmp_path / "notes"
+    spawn_local(_predict_or_note_refusal, 2, "nuclei", str(tmp_path / "in"), str(out), str(notes))
+    assert not notes.exists() and len(list((out / "masks").iterdir())) == 3
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    spawn_local(_predict_or_note_refusal, 2, "em-membranes", str(tmp_path / "in"), str(out), str(notes))
+    assert sorted(path.name for path in notes.iterdir()) == ["refused-0", "refused-1"]
+    assert "holds the predictions of another model" in (notes / "refused-1").read_text()
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    spawn_local(_predict_or_note_refusal, 2, "em-organelles", str(tmp_path / "in"), str(tmp_path / "mc"), str(notes))
+    rows = list(csv.DictReader(open(tmp_path / "mc" / "classes.csv")))
+    assert sorted(Path(row["image"]).name for row in rows) == ["img0.png", "img1.png", "img2.png"], rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from unetkit.cli.inference_options import add_inference_arguments
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
                                  autotune=False if args.no_autotune else None, precision=args.precision,
                                  nan_policy=args.nan_policy,
                                  **selection_options(args))
+    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process sums up every process's images
+        return 0
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)
     fractions = [key for key in (rows[0] if rows else {}) if key.startswith("fraction_")]

@@ -21,7 +21,9 @@ Under torchrun each process predicts every N-th file.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,8 +122,11 @@ def predict_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str
 
 
 def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | Path,
-                 options: PredictOptions | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """``predict_files`` with a loaded ``Predictor``."""
+                 options: PredictOptions | None = None, progress: bool = True,
+                 gather: Callable[[list], list] | None = None) -> list[dict[str, Any]]:
+    """``predict_files`` with a loaded ``Predictor``. Under torchrun each process predicts its share of the files;
+    ``gather`` (``ObjectGroup.gather``) joins their rows, so that every process returns the rows of all images
+    and the first writes the task's files over all of them (a multiclass ``classes.csv``)."""
     from unetkit.data.layouts import find_images
     from unetkit.devices import shard
 
@@ -161,7 +166,10 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
             row.update({"seconds": round(seconds, 3), speed: round(voxels / 1e6 / max(seconds, 1e-9), 3)})
             row.update(task.write_outputs(result, image, writer, config, outputs))
             rows.append(row)
-    task.finish_outputs(rows, out_dir)
+    if gather is not None:
+        rows = sorted(gather(rows), key=lambda row: row["image"])
+    if os.environ.get("RANK", "0") == "0":
+        task.finish_outputs(rows, out_dir)
     return rows
 
 
