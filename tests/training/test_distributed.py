@@ -87,3 +87,25 @@ def test_torchrun_prediction_checks_once_for_all_and_sums_up_every_image(tmp_pat
     spawn_local(_predict_or_note_refusal, 2, "em-organelles", str(tmp_path / "in"), str(tmp_path / "mc"), str(notes))
     rows = list(csv.DictReader(open(tmp_path / "mc" / "classes.csv")))
     assert sorted(Path(row["image"]).name for row in rows) == ["img0.png", "img1.png", "img2.png"], rows
+
+
+def test_two_processes_pool_multiclass_validation_over_every_pixel_and_draw_every_overlay(tmp_path):
+    """Under torchrun the multiclass scores were image-count-weighted means of each rank's pooled scores (0.0847
+    against 0.0830 for the same weights), and rank 0 drew only the overlays of its own share of the images."""
+    from unetkit.data.synthetic_tasks import write_multiclass_dataset
+
+    write_multiclass_dataset(tmp_path / "train", 2, seed=1, shape=(64, 64))
+    write_multiclass_dataset(tmp_path / "val", 3, seed=2, sizes=[(64, 64), (48, 80), (72, 56)])
+    config = _config(**{"task": "multiclass", "model.out_channels": 3, "train.epochs": 1, "train.lr": 1e-12,
+                        "train.overlays": 3, "train.weight_decay": 0.0})
+    spawn_local(fit, 2, config, tmp_path / "train", tmp_path / "ddp", tmp_path / "val", False, None, False)
+    ddp = next(csv.DictReader(open(tmp_path / "ddp" / "metrics.csv")))
+    from unetkit.training.data import prepare_data
+    from unetkit.training.validation import validate
+
+    model, saved = ckpt.load_model(tmp_path / "ddp" / "last.pt")
+    _, val, _ = prepare_data(saved, tmp_path / "train", tmp_path / "val")
+    single = validate(model, val, saved, torch.device("cpu"))  # one process, every image
+    for key in ("val_mean_dice", "val_pixel_accuracy", "val_dice_class1"):
+        assert float(ddp[key]) == pytest.approx(single[key], abs=1e-6), key
+    assert len(list((tmp_path / "ddp" / "overlays").iterdir())) == 3

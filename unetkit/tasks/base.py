@@ -95,6 +95,7 @@ class Task(ABC):
     scored_as: tuple[str, ...] = ()  # the tasks its predictions may be evaluated as (empty: its own alone)
     sizes_objects: bool = False  # its answer is objects whose size can choose the scale of a second pass
     #                              (``postprocess.upscale_below_area``, ``unetkit.inference.small_objects``)
+    POOLED = "_pooled"  # a validation row's key for what the task pools over images (summed over processes)
     map_options: tuple[str, ...] = ()  # which of OutputOptions' save_probabilities / class_probabilities its
     #                                    ``write_outputs`` reads (the other changes nothing it writes)
 
@@ -147,6 +148,11 @@ class Task(ABC):
     def validate(self, predict: PredictFn, val: SplitData, config: RunConfig,
                  overlay_dir: Path | None = None) -> dict[str, float]:
         """Validation scores (``val_*``) of whole-image predictions; overlays of the first images."""
+
+    def pooled_row(self, pooled: Any, config: RunConfig) -> dict[str, float]:
+        """The validation scores of what ``validate`` pooled under ``POOLED`` (the sum over torchrun's processes of
+        each one's share): tasks whose scores pool over pixels, not mean over images, implement it."""
+        raise NotImplementedError(f"the {self.name} task pools nothing")
 
     # ---------------------------------------------------------------------------------------------
     # prediction

@@ -221,10 +221,16 @@ class MulticlassTask(Task):
                 truth = np.where(labels == table.ignore_label, 0, labels)
                 panel = side_by_side(class_overlay(image, predicted, colours), class_overlay(image, truth, colours))
                 save_rgb(overlay_dir / f"{name}.png", with_legend(panel, table.names, colours))
-        result = metric.compute()
-        row = {"val_mean_dice": result["mean_dice"], "val_mean_iou": result["mean_iou"],
-               "val_pixel_accuracy": result["pixel_accuracy"]}
-        row.update({f"val_dice_{n}": float(d) for n, d in zip(table.names, result["per_class_dice"], strict=True)})
+        return {**self.pooled_row(metric.confusion, config), self.POOLED: metric.confusion}
+
+    def pooled_row(self, pooled: Any, config: RunConfig) -> dict[str, float]:
+        """Mean / per-class Dice, IoU and pixel accuracy of a pooled confusion matrix."""
+        from unetkit.metrics.multiclass import mean_foreground, per_class_dice, per_class_iou, pixel_accuracy
+
+        dice, iou = per_class_dice(pooled), per_class_iou(pooled)
+        row = {"val_mean_dice": mean_foreground(dice), "val_mean_iou": mean_foreground(iou),
+               "val_pixel_accuracy": pixel_accuracy(pooled)}
+        row.update({f"val_dice_{n}": float(d) for n, d in zip(class_table(config).names, dice, strict=True)})
         return row
 
     def result(self, output: np.ndarray, config: RunConfig, instances: bool = False,

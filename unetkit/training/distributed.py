@@ -85,6 +85,14 @@ class DistributedContext:
                 result[key] = sum(x * c for x, c in pairs) / total
         return result
 
+    def total(self, array: Any) -> Any:
+        """The sum over ranks of an array (a confusion matrix pooled by each rank over its images)."""
+        if not self.distributed:
+            return array
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, array)
+        return sum(gathered[1:], gathered[0])
+
     def agree(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any rank (e.g. one rank ran out of time)."""
         if not self.distributed:

@@ -59,7 +59,7 @@ from unetkit.training.finalize import finish_postprocess
 from unetkit.training.init_weights import adopt_init_network, load_init_weights
 from unetkit.training.optim import BudgetClock, autocast_dtype, build_optimizer, lr_lambda, train_channels_last
 from unetkit.training.throughput import describe_throughput, epoch_columns, run_throughput
-from unetkit.training.validation import validate
+from unetkit.training.validation import validate_pooled
 from unetkit.visualize.curves import plot_curves
 
 RESUMABLE_OVERRIDES = ("train.epochs", "train.time_budget_s", "train.device", "data.num_workers", "train.compile",
@@ -322,9 +322,13 @@ def validate_epoch(run: Run, epoch: int, row: dict[str, Any], last: bool) -> Non
     config, ctx = run.config, run.ctx
     if run.val.images and (epoch % config.train.val_every == 0 or last):
         mine = shard_split(run.val, ctx.rank, ctx.world_size)  # each rank validates every N-th image
-        overlays = run.run_dir / "overlays" if ctx.is_main else None
-        scores = validate(run.model, mine, config, run.device, overlays)
+        # the overlays of the first train.overlays images, each drawn by the rank that validates it
+        drawn = len(range(ctx.rank, config.train.overlays, ctx.world_size))
+        local = apply_overrides(config, {"train.overlays": drawn}) if ctx.distributed else config
+        scores, pooled = validate_pooled(run.model, mine, local, run.device, run.run_dir / "overlays")
         row.update(ctx.mean_dict(scores, len(mine.images)))
+        if pooled is not None and ctx.distributed:  # pixels pooled over every image, not a mean of ranks' scores
+            row.update(run.task.pooled_row(ctx.total(pooled), config))
     row["elapsed_s"] = round(time.monotonic() - run.started, 1)
     run.history.append(row)
 

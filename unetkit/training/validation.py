@@ -10,6 +10,7 @@ its trend, not its level, with ``train_loss`` when ``data.weight_map`` is on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,13 @@ def validate(model: torch.nn.Module, val: SplitData, config: RunConfig, device: 
     """The task's validation scores (``val_*``) and ``val_loss`` of ``model`` on ``val``; overlays of the
     first images. The network is left in training mode afterwards.
     """
+    return validate_pooled(model, val, config, device, overlay_dir)[0]
+
+
+def validate_pooled(model: torch.nn.Module, val: SplitData, config: RunConfig, device: torch.device,
+                    overlay_dir: Path | None = None) -> tuple[dict[str, float], Any]:
+    """``validate``'s scores, and what the task pooled over the images (``Task.POOLED``: a multiclass confusion
+    matrix; None for tasks that mean per-image scores), which torchrun's processes sum before scoring it."""
     predictor = Predictor(model, config, device)
     task = predictor.task
     loss_fn = task.loss(config)
@@ -45,6 +53,7 @@ def validate(model: torch.nn.Module, val: SplitData, config: RunConfig, device: 
         scores = task.validate(predict_and_score, val, config, overlay_dir)
     finally:
         model.train()
+    pooled = scores.pop(task.POOLED, None)
     if losses:
         scores["val_loss"] = float(np.mean(losses))
-    return scores
+    return scores, pooled
