@@ -118,6 +118,25 @@ DEMO_OUTPUTS = ("best.pt", "last.pt", "config.yaml", "metrics.csv", "curves.png"
                 "overlays", "test")
 
 
+PREDICTION_FOLDERS = ("masks", "probabilities", "overlays", "labels", "instances", "objects", "predictions")
+DEMO_TABLES = ("evaluation", "prediction", "classes", "confusion_matrix", "objects")  # test/'s own files
+
+
+def _demo_output(rel: Path, stems: set[str], any_name: bool) -> bool:
+    """True for a file the demo writes: its run's files, and under ``overlays/`` and ``test/`` the pictures and maps
+    named after its images (``any_name``: an old marker without the image list) and test/'s tables."""
+    parts = rel.parts
+    if len(parts) == 1:
+        return parts[0] in DEMO_OUTPUTS
+    if parts[0] == "test" and len(parts) == 2 and rel.name.startswith(DEMO_TABLES):
+        return True
+    where = parts[:1] if parts[0] == "overlays" else parts[:2]
+    folders = (("overlays",), *(("test", folder) for folder in PREDICTION_FOLDERS))
+    if where not in folders or len(parts) != len(where) + 1:  # a picture or map directly in one of them
+        return False
+    return any_name or rel.name.split(".")[0] in stems
+
+
 def _clear_earlier_demo(out: Path) -> None:
     """Remove an earlier demo's folder, or refuse one holding anything the demo did not write (a user's notes, an
     image added to its data): a demo never deletes what it did not write."""
@@ -130,11 +149,12 @@ def _clear_earlier_demo(out: Path) -> None:
         raise FileExistsError(f"{out} exists and is not a demo folder; choose another --out")
     lines = marker.read_text().splitlines()
     listed = set(lines[1:])
-    ours = DEMO_OUTPUTS + (("data",) if lines[:1] == ["created by unetkit demo"] else ())  # before the file list
-    foreign = sorted(str(path.relative_to(out)) for path in out.rglob("*")
-                     if path.is_file() and path != marker and not path.name.startswith(".")
-                     and str(path.relative_to(out)) not in listed
-                     and path.relative_to(out).parts[0] not in ours)
+    old_style = lines[:1] == ["created by unetkit demo"]  # before the file list: its data/ is taken as the demo's
+    stems = {Path(line).name.split(".")[0] for line in listed}  # the demo's images: outputs are named after them
+    foreign = sorted(str(rel) for rel in (path.relative_to(out) for path in out.rglob("*")
+                                          if path.is_file() and path != marker and not path.name.startswith("."))
+                     if not (str(rel) in listed or (old_style and rel.parts[0] == "data")
+                             or _demo_output(rel, stems, old_style)))
     if foreign:
         raise InputError(f"--out {out} holds files the demo did not write (e.g. {foreign[0]}); move them away, or "
                          "choose another --out")

@@ -108,6 +108,13 @@ def test_demo_runs_end_to_end_quickly(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 2
     assert "mine.png" in capsys.readouterr().err and added.is_file()
     added.unlink()
+    for mine in (out / "test" / "my_notes.txt", out / "test" / "hand_corrected" / "synth_0000.tif",
+                 out / "overlays" / "figure.png"):  # under the demo's own folders: they were deleted with them
+        mine.parent.mkdir(exist_ok=True)
+        mine.write_text("mine")
+        assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 2
+        assert str(mine.relative_to(out)) in capsys.readouterr().err and mine.is_file()
+        mine.unlink()
     assert main(["demo", "--out", str(out), "--time-budget", "1", "--quiet"]) == 0  # its own files: replaced
 
 
