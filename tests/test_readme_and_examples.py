@@ -45,14 +45,22 @@ def test_python_section_of_the_readme_runs(synth, monkeypatch):
 def test_example_scripts_run_on_tiny_data(synth, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def run(script: str, *args: str) -> str:
+    def run(script: str, *args: str, code: int = 0) -> str:
         done = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
+        assert done.returncode == code, done.stderr[-2000:]
+        return done.stdout if code == 0 else done.stderr
 
     out = run("train_and_predict.py", "--data", str(synth / "data" / "synth"), "--out", "runs/example",
               "--epochs", "1", "--base-channels", "8", "--patches", "16")
     assert "test: DSB score" in out and (tmp_path / "runs" / "example" / "best.pt").is_file()
     out = run("measure_large_array.py", "--model", "runs/example", "--size", "300", "--out", "runs/objects.csv")
     assert "300x300 px" in out and (tmp_path / "runs" / "objects.csv").read_text().startswith("id,area")
+    # again: the table and the mosaic are never written over, and a mistake is one line
+    table = (tmp_path / "runs" / "objects.csv").read_text()
+    err = run("measure_large_array.py", "--model", "runs/example", "--size", "300", "--out", "runs/objects.csv", code=2)
+    assert "runs/objects.csv exists" in err and "Traceback" not in err
+    err = run("measure_large_array.py", "--model", "runs/example", "--size", "300", "--out", "runs/again.csv", code=2)
+    assert "mosaic.npy exists" in err and (tmp_path / "runs" / "objects.csv").read_text() == table
+    err = run("train_and_predict.py", "--data", str(synth / "data" / "synth"), "--out", "runs/example", code=2)
+    assert "already holds a run" in err and len(err.strip().splitlines()) == 1
