@@ -259,3 +259,18 @@ def test_percentiles_of_an_image_with_nan_agree_with_the_in_memory_road():
     assert estimate_percentiles(image, 1.0, 99.8, nan_policy="zero") == pytest.approx(tuple(expected))
     left_out = np.percentile(image[np.isfinite(image)], [1.0, 99.8])
     assert estimate_percentiles(image, 1.0, 99.8, nan_policy="nearest") == pytest.approx(tuple(left_out))
+
+
+@pytest.mark.parametrize("options", [{"compression": "lzw"}, {"tile": (64, 64)}, {"tile": (64, 64),
+                                                                                   "compression": "zlib"}])
+def test_a_truncated_tiff_is_named_when_its_pixels_are_read(tmp_path, options):
+    """predict-large ended in tifffile's, numpy's or a codec's traceback on a truncated strip or tile."""
+    from unetkit.inference.streaming import open_source
+
+    image = np.random.default_rng(0).integers(0, 255, (256, 256)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "whole.tif", image, **options)
+    raw = (tmp_path / "whole.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(raw[:len(raw) * 3 // 5])
+    np.testing.assert_array_equal(open_source(tmp_path / "whole.tif")[:, :, :][0], image)
+    with pytest.raises(InputError, match=r"cut\.tif: cannot read its pixels .*truncated or corrupt"):
+        open_source(tmp_path / "cut.tif")[:, :, :]

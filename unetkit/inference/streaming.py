@@ -89,7 +89,33 @@ def peak_rss_mb() -> float:
 # sources
 
 
+class CheckedReads:
+    """A lazy source whose failed reads name the file: a truncated or corrupt strip or tile of a large image comes up
+    only when it is read, deep in the prediction, as tifffile's or a codec's own error."""
+
+    def __init__(self, source, path: Path):
+        self.source, self.path = source, path
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)
+
+    def __getitem__(self, key):
+        import tifffile
+
+        try:
+            return self.source[key]
+        except (OSError, ValueError, RuntimeError, tifffile.TiffFileError) as error:
+            detail = " ".join(str(error).split())[:160]
+            raise InputError(f"{self.path}: cannot read its pixels ({type(error).__name__}: {detail}); the file may be "
+                             "truncated or corrupt: copy or export it again") from error
+
+
 def open_source(path: str | Path, spatial_dims: int | None = 2):
+    """``_open_source`` with reads that name the file when it cannot be read (``CheckedReads``)."""
+    return CheckedReads(_open_source(path, spatial_dims), Path(path))
+
+
+def _open_source(path: str | Path, spatial_dims: int | None = 2):
     """A lazy channels-first (C, *S) array over an image file: .npy, TIFF or .zarr, never read whole.
 
     Uncompressed contiguous TIFFs and .npy files are read by file offset; tiled or compressed TIFFs
