@@ -7,10 +7,10 @@ from unetkit.metrics.folders import PAIR_EXTENSIONS
 
 
 def test_roles_and_derived_lists():
-    assert IMAGE_EXTENSIONS == (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".czi", ".nd2", ".lif")
+    assert IMAGE_EXTENSIONS == (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif", ".czi", ".nd2", ".lif")
     assert TIFF_EXTENSIONS == (".tif", ".tiff") and NIFTI_EXTENSIONS == (".nii", ".nii.gz")
     assert VOLUME_EXTENSIONS == (".tif", ".tiff", ".nii", ".nii.gz", ".czi", ".nd2", ".lif")
-    assert PAIR_EXTENSIONS == (".png", ".tif", ".tiff", ".nii", ".nii.gz")  # evaluate pairs NIfTI volumes too
+    assert PAIR_EXTENSIONS == (".png", ".tif", ".tiff", ".bmp", ".gif", ".nii", ".nii.gz")  # and NIfTI volumes
     assert formats.extensions("large") == (".tif", ".tiff", ".npy", ".zarr")
 
 

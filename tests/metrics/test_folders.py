@@ -287,3 +287,16 @@ def test_nifti_predictions_pair_with_their_truth(tmp_path):
     pairs = pair_files(tmp_path / "truth", tmp_path / "pred", ("_labels",))
     assert [(name, pred.name) for name, _, pred in pairs] == [("v", "v.nii.gz")]
     assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0
+
+
+def test_jpeg_truth_is_named_not_left_out(tmp_path):
+    """A .jpg truth mask was not paired and left out without a word (Dice 1.0 over the other images)."""
+    from PIL import Image
+
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:12, 4:12] = 255
+    write_png(tmp_path / "truth" / "a.png", mask)
+    Image.fromarray(mask).save(tmp_path / "truth" / "b.jpg")
+    write_png(tmp_path / "pred" / "a.png", mask)
+    with pytest.raises(InputError, match="b.jpg: a mask stored with lossy JPEG"):
+        evaluate_binary(tmp_path / "truth", tmp_path / "pred")

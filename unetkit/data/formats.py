@@ -40,6 +40,8 @@ FORMATS: tuple[Format, ...] = (
     _format("png", (".png",), "image", "labels"),
     _format("tiff", (".tif", ".tiff"), "image", "volume", "labels", "large"),
     _format("jpeg", (".jpg", ".jpeg"), "image"),
+    _format("bmp", (".bmp",), "image", "labels"),  # lossless, through Pillow
+    _format("gif", (".gif",), "image", "labels"),  # lossless palette images; one frame
     _format("nifti", (".nii", ".nii.gz"), "volume"),
     _format("npy", (".npy",), "large"),
     _format("zarr", (".zarr",), "large"),

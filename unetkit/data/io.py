@@ -90,7 +90,7 @@ def _png_header(path: Path) -> tuple[int, int] | None:
 
 
 def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
-    """PNG/JPEG as (H, W, C) in native dtype with any alpha channel removed.
+    """PNG/JPEG/BMP/GIF as (H, W, C) in native dtype with any alpha channel removed.
 
     ``palette_as_index`` keeps the palette indices of mode "P" images (label images store class ids
     that way) instead of converting them to RGB colours.
@@ -104,6 +104,9 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
         )
     try:
         with Image.open(path) as image:
+            if getattr(image, "n_frames", 1) > 1:  # an animated GIF or a multi-page file: not one 2D image
+                raise InputError(f"{path}: {image.n_frames} frames; give one 2D image per file (save the frames as "
+                                 "separate files, or the stack as a TIFF)")
             image.load()
             mode = image.mode
             if mode == "1":
@@ -116,6 +119,8 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
                 image = image.convert("RGBA" if mode == "RGBa" else "LA")
             mode = image.mode
             array = np.asarray(image)
+    except InputError:
+        raise
     except Image.DecompressionBombError as error:
         raise InputError(f"{path}: {error}; an image this large is read tile by tile with predict-large "
                          "(save it as .npy or a tiled .tif)") from error
@@ -407,6 +412,23 @@ def _to_label_dtype(array: np.ndarray, path: Path) -> np.ndarray:
     return array.astype(np.int32)
 
 
+def check_lossless(path: Path) -> None:
+    """Refuse a mask stored lossily (JPEG, or a TIFF compressed with JPEG or WebP): its values are blurred at every
+    edge (a 0/255 mask read back holds some 30 values), so masks grow by a ring of false foreground and grey levels
+    pass for instance ids."""
+    kind = "JPEG" if extension(path) in extensions(name="jpeg") else None
+    if kind is None and extension(path) in extensions(name="tiff"):
+        try:
+            with tifffile.TiffFile(path) as tif:
+                codec = str(getattr(tif.pages[0].compression, "name", "")).upper()
+        except (OSError, ValueError, IndexError, tifffile.TiffFileError):
+            return  # unreadable: the reader names it
+        kind = next((name for name in ("JPEG", "WEBP") if name in codec), None)
+    if kind:
+        raise InputError(f"{path}: a mask stored with lossy {kind} compression, whose values are changed at every "
+                         "edge; save masks as PNG or uncompressed / LZW / zlib TIFF")
+
+
 def read_labels(path: str | Path) -> np.ndarray:
     """A 2D label or mask image as ``(H, W)`` int32 with values kept (ids, classes or 0/255).
 
@@ -414,6 +436,7 @@ def read_labels(path: str | Path) -> np.ndarray:
     are refused (they need a colour -> class table). Palette PNGs give their palette indices.
     """
     path = _check_file(path)
+    check_lossless(path)
     array = _read_2d(path, palette_as_index=True)  # (H, W, C)
     check_not_empty(array.shape, path)
     if array.shape[-1] > 1:
@@ -440,6 +463,7 @@ def read_label_volume(path: str | Path) -> np.ndarray:
                 raise InputError(f"{file}: slice shape {labels.shape} differs from {files[0].name} "
                                  f"{slices[0].shape}")
         return np.stack(slices)
+    check_lossless(path)
     volume = read_volume(path)
     if volume.shape[0] != 1:
         raise InputError(f"{path}: label volume has {volume.shape[0]} channels; expected one (ZYX)")

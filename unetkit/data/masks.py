@@ -112,16 +112,20 @@ def class_dtype(num_classes: int, ignore_label: int) -> type:
 
 
 def binary_mask(mask: np.ndarray) -> np.ndarray:
-    """A per-class mask as bool: on where the value is above half the mask's maximum.
+    """A per-class mask as bool: non-zero, or for a drawn mask (its maximum, 128 or more, holds at least half of its
+    non-zero pixels) the values above half that maximum.
 
-    Covers 0/1 and 0/255 masks and anti-aliased ones (0..255 edges count from 128 on). An all-zero
-    mask is all off. Example: values [0, 10, 127, 128, 255] -> [F, F, F, T, T].
+    Covers 0/1 and 0/255 masks, anti-aliased drawings (0..255 edges count from 128 on) and masks of instance ids
+    (1..N, each object one value: all of them are the class). An all-zero mask is all off. Examples: values
+    [0, 10, 127, 128, 255, 255, 255] -> [F, F, F, T, T, T, T]; ids [0, 1, 2, 3, 77] -> [F, T, T, T, T].
     """
     mask = np.asarray(mask)
     top = mask.max() if mask.size else 0
     if top <= 0:
         return np.zeros(mask.shape, dtype=bool)
-    return mask.astype(np.float64) * 2 > float(top)
+    on = mask > 0
+    drawn = top >= 128 and np.count_nonzero(mask == top) * 2 >= np.count_nonzero(on)
+    return mask.astype(np.float64) * 2 > float(top) if drawn else on
 
 
 def merge_class_masks(masks: Sequence[np.ndarray], priority: Sequence[int]) -> np.ndarray:
@@ -190,7 +194,9 @@ def read_class_mask(path: str | Path, table: ClassTable) -> np.ndarray:
     With colours in the table, colour files (RGB, or palette PNGs shown as colours) are mapped by colour;
     gray files are index images in every case (palette PNGs without a colour table give their indices).
     """
-    from unetkit.data.io import read_image, read_labels
+    from unetkit.data.io import check_lossless, read_image, read_labels
+
+    check_lossless(Path(path))  # colour-coded or not: a lossy mask's colours are no class table's
 
     path = Path(path)
     if table.colors:

@@ -125,6 +125,11 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
         raise InputError(f"{root}: a class-folders dataset (one mask folder per class) is truth for "
                          "--task multiclass only; give a folder of masks or label images for this task")
     if detect_layout(root) == "images":  # a plain folder of label images
+        from unetkit.data.io import check_lossless
+
+        for path in sorted(root.iterdir()):  # JPEG truth is not paired: named rather than left out unsaid
+            if extension(path) in extensions(name="jpeg"):
+                check_lossless(path)
         files = _image_files(root)
         if not files:
             raise InputError(f"{root}: no truth images ({', '.join(PAIR_EXTENSIONS)}) in this folder")
