@@ -9,6 +9,7 @@ import torch
 from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.data.synthetic import make_nuclei_image
+from unetkit.errors import InputError
 from unetkit.inference.segment import segment_array
 from unetkit.models.registry import build_model
 
@@ -56,7 +57,42 @@ def test_segment_widget_adds_layers_at_the_image_scale_and_shows_them(make_napar
     assert np.abs(after.astype(int) - before.astype(int)).sum() > 0  # the result is drawn over the image
 
 
-def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, qtbot, tmp_path):
+def test_segment_widget_reads_full_resolution_replaces_its_layers_and_shows_classes(make_napari_viewer, qtbot,
+                                                                                   run_dir):
+    """A multiscale layer was segmented at its smallest level and drawn at full scale; each run piled up new
+    layers; a multiclass model lost its class map; rotation and units were dropped."""
+    viewer = make_napari_viewer()
+    nuclei, _ = make_nuclei_image(np.random.default_rng(2), (64, 80), bit_depth=8)
+    pyramid = viewer.add_image([nuclei, nuclei[::2, ::2]], multiscale=True, name="slide", scale=(0.5, 0.5),
+                               rotate=30)
+    widget = widgets.segment_widget()
+    for _ in range(2):  # a second run on the same image replaces its layers
+        widget(viewer=viewer, image=pyramid, checkpoint=str(run_dir), channel=-1, tile=0, tta=False, instances=True)
+        qtbot.waitUntil(lambda: "slide instances" in viewer.layers, timeout=120_000)
+    qtbot.wait(500)
+    assert [layer.name for layer in viewer.layers] == ["slide", "slide foreground", "slide instances"]
+    result = viewer.layers["slide instances"]
+    assert result.data.shape == nuclei.shape  # level 0, not the 32 x 40 level
+    np.testing.assert_allclose(result.scale, (0.5, 0.5))
+    np.testing.assert_allclose(result.rotate, pyramid.rotate)
+    organelles = viewer.add_image(nuclei[:48, :48], name="em")
+    widget(viewer=viewer, image=organelles, checkpoint="em-organelles", channel=-1, tile=0, tta=False,
+           instances=True)
+    qtbot.waitUntil(lambda: "em classes" in viewer.layers, timeout=120_000)
+    assert viewer.layers["em classes"].data.max() < 7 and "mitochondrion" in viewer.status
+    stacked = viewer.add_image(np.stack([nuclei, nuclei], axis=-1), name="two channels last")
+    with pytest.raises(InputError, match="looks like channels"):
+        widget(viewer=viewer, image=stacked, checkpoint="nuclei", channel=0, tile=0, tta=False, instances=True)
+    with pytest.raises(InputError, match="no image layer"):
+        widget(viewer=viewer, image=None, checkpoint="nuclei", channel=-1, tile=0, tta=False, instances=True)
+
+
+def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    import tempfile
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))  # where the widget stages the pair
     viewer = make_napari_viewer()
     nuclei, truth = make_nuclei_image(np.random.default_rng(1), (64, 64), bit_depth=8)
     image = viewer.add_image(nuclei, name="cells")
@@ -67,3 +103,4 @@ def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, 
     qtbot.waitUntil(lambda: "unetkit training curves" in viewer.layers, timeout=300_000)
     assert (tmp_path / "run" / "best.pt").is_file()
     assert "best epoch 1" in viewer.status
+    assert not list(staging.iterdir())  # the pair staged for the run is removed

@@ -21,13 +21,21 @@ class Segmentation:
 
     foreground: np.ndarray  # (*S) float32 foreground probability (1 - background)
     mask: np.ndarray  # (*S) bool, foreground > the checkpoint's threshold
-    labels: np.ndarray | None  # (*S) int32 instance ids, when instances were asked for
+    labels: np.ndarray | None  # (*S) int32 instance ids, when instances were asked for and the model makes them
     probabilities: np.ndarray  # (K, *S) float32 softmax of every class
+    classes: np.ndarray | None = None  # (*S) class ids of a multiclass model (its names in ``class_names``)
+    class_names: list[str] | None = None
 
 
 def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None = None) -> np.ndarray:
-    """A viewer's array as (C, *S): (Y, X) -> (1, Y, X); RGB (Y, X, 3) -> (3, Y, X); (C, Y, X) picks ``channel``."""
+    """A viewer's array as (C, *S): (Y, X) -> (1, Y, X); RGB (Y, X, 3) -> (3, Y, X); (C, Y, X) picks ``channel``.
+
+    A last axis of 2 to 4 values that is not RGB is refused: a viewer shows it as the image's X, but it is most
+    likely channels (open them with napari's channel_axis, one layer each)."""
     data = np.asarray(data)
+    if not rgb and data.ndim >= 3 and 2 <= data.shape[-1] <= 4 and data.shape[-2] > 4:
+        raise InputError(f"image of shape {data.shape}: its last axis ({data.shape[-1]} values) looks like channels; "
+                         "open the file with one layer per channel (napari's channel_axis), or as RGB")
     if rgb:
         data = np.moveaxis(data[..., :3], -1, 0)
     elif data.ndim == 2:
@@ -43,8 +51,10 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
 
 
 def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool | None = None,
-                  instances: bool = True, device: str = "auto") -> Segmentation:
-    """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file or run folder)."""
+                  instances: bool = True, device: str = "auto", name: str = "image") -> Segmentation:
+    """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file, run folder or packaged
+    model's name). ``instances``: instance labels where the model makes them (binary and instances models);
+    a multiclass model gives its class map in ``classes``. ``name`` is what messages call the image."""
     from unetkit.inference.files import prepare_for_prediction
     from unetkit.inference.predictor import Predictor
 
@@ -53,9 +63,16 @@ def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int |
     if task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
         raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "
                          "use unetkit predict")
-    prepared = prepare_for_prediction(np.asarray(image), Path(str(checkpoint)), config)
+    if instances:
+        try:
+            task.instance_kind(config)
+        except InputError:  # a class map has no instances: its classes are the answer
+            instances = False
+    prepared = prepare_for_prediction(np.asarray(image), Path(name), config)
     result = predictor.result(prepared, instances=instances)  # labels: the task's post-processing
+    class_names = result.extra.get("class_names")
     probs = result.probabilities.astype(np.float32, copy=False)
     foreground = result.foreground
-    labels = None if result.labels is None else result.labels.astype(np.int32)
-    return Segmentation(foreground, foreground > config.inference.threshold, labels, probs)
+    labels = None if result.labels is None or not instances else result.labels.astype(np.int32)
+    classes = None if class_names is None else result.mask.astype(np.int32)
+    return Segmentation(foreground, foreground > config.inference.threshold, labels, probs, classes, class_names)

@@ -5,6 +5,7 @@ the work itself is one library call. Result layers take the image layer's scale 
 they overlay the image in physical units (µm for OME-TIFF / OME-Zarr opened with their pixel size).
 """
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,39 +14,76 @@ import numpy as np
 from magicgui import magic_factory
 from napari.qt.threading import FunctionWorker, GeneratorWorker, thread_worker
 
+from unetkit.errors import InputError
 from unetkit.inference.segment import Segmentation, as_channels_first, segment_array
 
 
-def _placement(layer: napari.layers.Layer) -> dict:
-    """Scale and translation of the layer's spatial axes, for layers that must overlay it."""
-    ndim = layer.data.ndim - (1 if getattr(layer, "rgb", False) else 0)
-    spatial = slice(ndim - 2, ndim) if ndim >= 2 else slice(None)
-    return {"scale": tuple(layer.scale[spatial]), "translate": tuple(layer.translate[spatial])}
+def _placement(layer: napari.layers.Layer, ndim: int) -> dict:
+    """Where a result of ``ndim`` spatial axes overlays ``layer``: the scale, translation and units of the layer's
+    last ``ndim`` axes, and its rotation, shear and affine too when it has no other axes (a channel picked)."""
+    layer_ndim = layer.data[0].ndim if layer.multiscale else layer.data.ndim
+    layer_ndim -= 1 if getattr(layer, "rgb", False) else 0
+    spatial = slice(layer_ndim - ndim, layer_ndim)
+    placement = {"scale": tuple(layer.scale[spatial]), "translate": tuple(layer.translate[spatial])}
+    if getattr(layer, "units", None) is not None:
+        placement["units"] = tuple(layer.units[spatial])
+    if layer_ndim == ndim:  # the same axes: the layer's whole transform
+        placement.update(rotate=layer.rotate, shear=layer.shear, affine=layer.affine)
+    return placement
+
+
+RESULT = "unetkit result"  # layer metadata key: a layer this plugin made, replaced by the next run on its image
+
+
+def _show(viewer: napari.Viewer, data: np.ndarray, name: str, kind: str, placement: dict, **style) -> object:
+    """Add a result layer, or replace the data of the one an earlier run on the same image added."""
+    if name in viewer.layers and viewer.layers[name].metadata.get(RESULT) == kind:
+        layer = viewer.layers[name]
+        layer.data = data
+        return layer
+    add = viewer.add_labels if kind == "labels" else viewer.add_image
+    return add(data, name=name, metadata={RESULT: kind}, **placement, **style)
 
 
 def add_segmentation(viewer: napari.Viewer, image: napari.layers.Image, result: Segmentation) -> list:
-    """Foreground probability (image layer) and instance labels or the mask (labels layer) over ``image``."""
-    placement = _placement(image)
-    layers = [viewer.add_image(result.foreground, name=f"{image.name} foreground", colormap="magma",
-                               blending="additive", opacity=0.5, contrast_limits=(0.0, 1.0), **placement)]
-    labels = result.labels if result.labels is not None else result.mask.astype(np.int32)
-    kind = "instances" if result.labels is not None else "mask"
-    layers.append(viewer.add_labels(labels, name=f"{image.name} {kind}", **placement))
+    """Foreground probability (image layer) and instance labels, class ids or the mask (labels layer) over
+    ``image``; a second run on the same image replaces its layers instead of piling up new ones."""
+    placement = _placement(image, result.foreground.ndim)
+    layers = [_show(viewer, result.foreground, f"{image.name} foreground", "image", placement, colormap="magma",
+                    blending="additive", opacity=0.5, contrast_limits=(0.0, 1.0))]
+    if result.classes is not None:
+        labels, kind = result.classes, "classes"
+    elif result.labels is not None:
+        labels, kind = result.labels, "instances"
+    else:
+        labels, kind = result.mask.astype(np.int32), "mask"
+    layers.append(_show(viewer, labels, f"{image.name} {kind}", "labels", placement))
+    if result.class_names:
+        viewer.status = "unetkit classes: " + ", ".join(f"{i} {n}" for i, n in enumerate(result.class_names))
     return layers
 
 
-@magic_factory(call_button="Segment", checkpoint={"label": "checkpoint (.pt or run folder)"},
+def _layer_data(image: napari.layers.Image) -> np.ndarray:
+    """The full-resolution array of an image layer (a multiscale layer's first level, not its smallest)."""
+    if image is None:
+        raise InputError("no image layer: open or select an image to segment")
+    return np.asarray(image.data[0] if image.multiscale else image.data)
+
+
+@magic_factory(call_button="Segment", checkpoint={"label": "model (packaged name, .pt or run folder)"},
                channel={"label": "channel (-1: the layer as it is)", "min": -1},
-               tile={"label": "tile size (0: the checkpoint's)", "min": 0, "step": 16})
-def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint: Path = Path("runs/demo"),
+               tile={"label": "tile size (0: the checkpoint's)", "min": 0, "max": 16384, "step": 16},
+               tta={"label": "flip test-time augmentation"})
+def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint: str = "nuclei",
                    channel: int = -1, tile: int = 0, tta: bool = False, instances: bool = True) -> GeneratorWorker:
-    """Segment ``image`` with a unetkit checkpoint in a background thread; adds the result layers."""
-    data = as_channels_first(image.data, rgb=image.rgb, channel=None if channel < 0 else channel)
+    """Segment ``image`` with a packaged model or a checkpoint in a background thread; adds the result layers."""
+    data = as_channels_first(_layer_data(image), rgb=image.rgb, channel=None if channel < 0 else channel)
 
     @thread_worker(progress={"total": 2, "desc": "unetkit: segmenting"})
     def work():
         yield  # 1 of 2: started (the progress bar shows the job while the network runs)
-        result = segment_array(checkpoint, data, tile_size=tile or None, tta=tta or None, instances=instances)
+        result = segment_array(str(checkpoint), data, tile_size=tile or None, tta=tta, instances=instances,
+                               name=f"layer '{image.name}'")
         yield
         return result
 
@@ -56,11 +94,17 @@ def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint
 
 
 def _write_pair(folder: Path, image: napari.layers.Image, labels: napari.layers.Labels) -> Path:
-    """The layers as a one-image `folders` dataset (images/ + labels/ TIFFs) for training."""
+    """The layers as a one-image `folders` dataset (images/ + labels/ TIFFs) for training: a 2D image (gray or RGB)
+    and its labels; other layers are refused (training would take their first channel or frame unsaid)."""
     from unetkit.data.io import write_labels, write_tiff
 
-    data = as_channels_first(image.data, rgb=image.rgb, channel=0 if image.data.ndim == 3 and not image.rgb
-                             else None)
+    if labels is None:
+        raise InputError("no labels layer: paint or open the labels of the image to train on")
+    pixels = _layer_data(image)
+    if pixels.ndim - (1 if image.rgb else 0) != 2:
+        raise InputError(f"layer '{image.name}' has shape {pixels.shape}: training here takes one 2D image (gray or "
+                         "RGB) and its labels; save stacks or channels as files and train with unetkit train")
+    data = as_channels_first(pixels, rgb=image.rgb)
     write_tiff(folder / "images" / "layer.tif", data)
     write_labels(folder / "labels" / "layer.tif", np.asarray(labels.data))
     return folder
@@ -78,13 +122,20 @@ def train_widget(viewer: napari.Viewer, image: napari.layers.Image, labels: napa
     settings = {"data.patch_size": patch, "model.depth": depth, "model.base_channels": base_channels,
                 "data.samples_per_epoch": samples_per_epoch, "inference.tile_size": max(patch, 128)}
     staging = tempfile.mkdtemp(prefix="unetkit-napari-")
-    data = _write_pair(Path(staging), image, labels)
+    try:
+        data = _write_pair(Path(staging), image, labels)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
     @thread_worker(progress=True)
     def work():
         import unetkit
 
-        return unetkit.train(data, out_dir, task, val=data, epochs=epochs, progress=False, **settings)
+        try:
+            return unetkit.train(data, out_dir, task, val=data, epochs=epochs, progress=False, **settings)
+        finally:  # the pair was copied for this run alone
+            shutil.rmtree(staging, ignore_errors=True)
 
     def show(result) -> None:
         curves = Path(result.run_dir) / "curves.png"
