@@ -109,3 +109,18 @@ def test_cli_export_prints_the_difference_and_json(exported, tmp_path, capsys):
     summary = json.loads(lines[-1])
     assert summary["format"] == "torchscript" and summary["max_abs_diff"] < 1e-4
     assert (tmp_path / "m.ts").is_file()
+
+
+def test_an_export_that_fails_verification_leaves_no_file(exported, tmp_path, monkeypatch):
+    """An interrupted or failed export left an unverified model under its final name."""
+    import unetkit.export as export
+
+    root = exported[0]
+
+    def broken(path, device):
+        raise RuntimeError("interrupted while verifying")
+
+    monkeypatch.setattr(export, "load_exported", broken)
+    with pytest.raises(RuntimeError, match="interrupted while verifying"):
+        export.export_model(root / "best.pt", tmp_path / "m.onnx", "onnx")
+    assert list(tmp_path.iterdir()) == []

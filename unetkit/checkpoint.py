@@ -43,9 +43,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], compress: bool = 
             else:
                 torch.save(content, tmp)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as a RuntimeError
-        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-        raise InputError(f"cannot write checkpoint {path} ({' '.join(str(error).split())[:200]}); {kept}; "
-                         "free disk space, then continue with --resume") from error
+        kept = (f"the previous {path.name} is intact; free disk space, then continue with --resume" if path.exists()
+                else f"no {path.name} was written; free disk space, then run it again")
+        raise InputError(f"cannot write checkpoint {path} ({' '.join(str(error).split())[:200]}); {kept}") from error
     return path
 
 
@@ -94,6 +94,9 @@ def _exported_kind(path: Path) -> str | None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a unetkit checkpoint; clear errors for missing, foreign or corrupt files."""
     path = resolve_path(path)
+    if path.is_dir() and (path / "config.yaml").is_file():  # a run folder before its first checkpoint
+        raise InputError(f"{path}: a training run without a checkpoint yet (best.pt and last.pt are written at the "
+                         "end of its first epoch); wait for it, or give another model")
     if not path.is_file():
         names = ", ".join(card.name for card in list_models())
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict, to_dict
 from unetkit.errors import InputError
-from unetkit.safety.atomic import atomic_path, ensure_folder
+from unetkit.safety.atomic import atomic_path, ensure_folder, temporary_path
 
 FORMATS = ("onnx", "torchscript")
 CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSON
@@ -206,21 +207,27 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.rand(shape, generator=generator) for shape in shapes]
     started = time.perf_counter()
-    if fmt == "onnx":
-        _export_onnx(model, inputs[0], out_path, config)
-    else:
-        _export_torchscript(model, inputs[0], out_path, config)
-    seconds = time.perf_counter() - started
-    exported = load_exported(out_path, "cpu")
-    worst = 0.0
-    with torch.inference_mode():
-        for x in inputs:
-            expected = model(x)
-            got = exported(x)
-            if got.shape != expected.shape:
-                raise RuntimeError(f"exported model gives {tuple(got.shape)} for input {tuple(x.shape)}, "
-                                   f"PyTorch gives {tuple(expected.shape)}")
-            worst = max(worst, float((got - expected).abs().max()))
+    unverified = temporary_path(out_path)  # renamed only once verified: never an unchecked file under its name
+    try:
+        if fmt == "onnx":
+            _export_onnx(model, inputs[0], unverified, config)
+        else:
+            _export_torchscript(model, inputs[0], unverified, config)
+        seconds = time.perf_counter() - started
+        exported = load_exported(unverified, "cpu")
+        worst = 0.0
+        with torch.inference_mode():
+            for x in inputs:
+                expected = model(x)
+                got = exported(x)
+                if got.shape != expected.shape:
+                    raise RuntimeError(f"exported model gives {tuple(got.shape)} for input {tuple(x.shape)}, "
+                                       f"PyTorch gives {tuple(expected.shape)}")
+                worst = max(worst, float((got - expected).abs().max()))
+        del exported  # onnxruntime's session holds the file open
+        os.replace(unverified, out_path)
+    finally:
+        unverified.unlink(missing_ok=True)
     return ExportResult(out_path, fmt, [tuple(s) for s in shapes], worst, seconds)
 
 

@@ -188,3 +188,19 @@ def test_tune_postprocess_keeps_configured_values_that_tie(tmp_path, capsys, mon
     assert (after.threshold, after.min_size) == (before.threshold, before.min_size)
     assert f"stored in the checkpoint: threshold={before.threshold}, min_size={before.min_size}" in \
         capsys.readouterr().out
+
+
+def test_an_interrupted_synth_leaves_no_dataset(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during synth left 2 of 40 images under the final name; train then used them without a word."""
+    import unetkit.data.synthetic as synthetic
+
+    def interrupted(folder, **options):
+        (folder / "train" / "images").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "write_synthetic_splits", interrupted)
+    assert main(["synth", "--out", str(tmp_path / "s")]) != 0
+    assert "interrupted" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n-train", "2", "--n-val", "1", "--n-test", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["test", "train", "val"]

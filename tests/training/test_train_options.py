@@ -115,3 +115,24 @@ def test_a_network_chosen_beside_init_weights_is_refused_not_replaced(data, tmp_
 
     agreed = resolve_config(overrides=["train.init_weights=nuclei", "model.name=unet", "model.base_channels=16"])
     assert agreed.model.name == "unet"
+
+
+def test_masks_without_background_and_a_run_without_checkpoint_are_named(tmp_path, capsys):
+    """Masks of {1, 2} (background saved as 1) trained a net that finds everything; predicting from a run folder
+    still in its first epoch said it was not a run folder."""
+    import numpy as np
+
+    from unetkit.data.io import write_png
+
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        write_png(tmp_path / "d" / "images" / f"{index}.png", rng.integers(0, 255, (48, 48)).astype(np.uint8))
+        mask = np.ones((48, 48), np.uint8)
+        mask[10:20, 10:20] = 2
+        write_png(tmp_path / "d" / "masks" / f"{index}.png", mask)
+    _refused(capsys, ["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), *TINY],
+             "training masks is an object (no label pixel is 0")
+    (tmp_path / "early").mkdir()
+    (tmp_path / "early" / "config.yaml").write_text("task: binary\n")
+    _refused(capsys, ["predict", "--model", str(tmp_path / "early"), str(tmp_path / "d" / "images"), "--out",
+                      str(tmp_path / "p")], "a training run without a checkpoint yet")

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     folders = ["masks/", *([] if args.no_probabilities else ["probabilities/"]), "overlays/",
                *(["labels/", "instances/", "objects/"] if any("objects" in r for r in rows) else [])]
     print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
-          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ ({', '.join(folders)})")
+          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {Path(args.out)}/ ({', '.join(folders)})")
     if any("scale" in r for r in rows):
         enlarged = sum(r["scale"] > 1 for r in rows)
         print(f"{enlarged} of {len(rows)} image(s) had small objects and were predicted again at 2x "
@@ -102,7 +102,7 @@ def _print_task_summary(args: argparse.Namespace, rows: list[dict], fractions: l
     else:
         outputs = "predictions/ (float32 TIFF in target units), overlays/"
     print(f"predicted {len(rows)} image(s), {pixels / 1e6:.2f} MP in {seconds:.1f}s "
-          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {args.out}/ ({outputs})")
+          f"({pixels / 1e6 / max(seconds, 1e-9):.2f} MP/s); outputs in {Path(args.out)}/ ({outputs})")
     if fractions:
         width = max(len(key) - len("fraction_") for key in fractions)
         print(f"  {'class':<{width}}  mean share of pixels")

@@ -24,6 +24,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import shutil
     from pathlib import Path
 
     from unetkit.data.synthetic import write_synthetic_dataset, write_synthetic_splits
@@ -39,18 +40,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "
                          "overwritten or mixed with new ones: choose a new folder, or remove it first")
 
+    partial = out.with_name(f".{out.name}.unfinished")  # complete or absent: an interrupted run leaves no dataset
+    shutil.rmtree(partial, ignore_errors=True)  # an earlier interrupted one's
+    try:
+        if args.n is not None:
+            count = len(write_synthetic_dataset(partial, args.n, seed=args.seed, shape=tuple(args.size)))
+        else:
+            splits = write_synthetic_splits(partial, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
+                                            n_test=args.n_test)
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if args.n is not None:
-        paths = write_synthetic_dataset(args.out, args.n, seed=args.seed, shape=tuple(args.size))
-        print(f"wrote {len(paths)} images to {args.out}/images and instance labels to {args.out}/masks")
-        written = {"images": len(paths), "folders": {"dataset": str(args.out)}}
+        print(f"wrote {count} images to {args.out}/images and instance labels to {args.out}/masks")
+        written = {"images": count, "folders": {"dataset": str(args.out)}}
     else:
-        splits = write_synthetic_splits(args.out, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
-                                        n_test=args.n_test)
         counts = {}
-        for name, folder in splits.items():
+        for name in splits:
+            folder = out / name
             counts[name] = len(list((folder / "images").iterdir()))
             print(f"{name}: {counts[name]} images in {folder}/images, instance labels in {folder}/masks")
-        written = {"images": sum(counts.values()), "folders": {k: str(v) for k, v in splits.items()}}
+        written = {"images": sum(counts.values()), "folders": {name: str(out / name) for name in splits}}
     if args.json:
         print(json.dumps({"seed": args.seed, **written}))
     return 0

@@ -99,7 +99,9 @@ def _interrupted(out: str) -> str:
         done = f" after epoch {ckpt.load_checkpoint(last)['epoch']}"
     except Exception:  # noqa: BLE001 - a checkpoint being replaced: say less, never fail here
         done = ""
-    return f"unetkit train: interrupted{done}; continue it with: unetkit train --out {out} --resume"
+    import shlex
+
+    return f"unetkit train: interrupted{done}; continue it with: unetkit train --out {shlex.quote(str(out))} --resume"
 
 
 def _split(item: str) -> tuple[str, str]:

@@ -43,8 +43,9 @@ def tune_checkpoint(checkpoint: str | Path, data: str | Path, layout: str = "aut
     if update:  # the checkpoint's folder is locked: a run still training there would write over the update
         from unetkit.safety.locks import folder_lock
 
-        with folder_lock(ckpt.resolve_path(checkpoint).parent, "tune-postprocess --update"):
-            return _tune(checkpoint, data, layout, limit, grid, update, device, progress, min_objects)
+        real = ckpt.resolve_path(checkpoint).resolve()  # through a link: the run's own file is updated, its run locked
+        with folder_lock(real.parent, "tune-postprocess --update"):
+            return _tune(real, data, layout, limit, grid, update, device, progress, min_objects)
     return _tune(checkpoint, data, layout, limit, grid, update, device, progress, min_objects)
 
 

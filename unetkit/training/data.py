@@ -40,6 +40,10 @@ def prepare_data(config: RunConfig, train_dir: str | Path, val_dir: str | Path |
         raise InputError(f"{train_dir}: no mask of the {len(train.targets)} training images holds any object (every "
                          "label pixel is 0, background): the network would learn to find nothing; check the masks "
                          "(saved blank, or their values lost in a conversion)")
+    if task.activation == "softmax" and not _any_background(train, config):
+        raise InputError(f"{train_dir}: every pixel of the {len(train.targets)} training masks is an object (no "
+                         "label pixel is 0, background): the network would learn to find everything; check the "
+                         "masks (background saved as 1 or 255, or masks inverted)")
     if train.one_valued == len(train.labels) and task.target_kind(config) == "three-class":
         _say(f"note: the {len(train.labels)} training masks hold one value for every object (binary), so objects are "
              "their connected components: touching nuclei are one object and no boundary is learnt between them; "
@@ -69,6 +73,12 @@ def _any_foreground(split: SplitData, config: RunConfig) -> bool:
     """Whether any target pixel is a class other than background (the ignore label left out)."""
     ignore = config.data.ignore_label
     return any(np.any((target > 0) & (target != ignore)) for target in split.targets)
+
+
+def _any_background(split: SplitData, config: RunConfig) -> bool:
+    """Whether any target pixel is background (the ignore label left out)."""
+    ignore = config.data.ignore_label
+    return any(np.any((target == 0) & (target != ignore)) for target in split.targets)
 
 
 def _say(line: str) -> None:
