@@ -41,3 +41,19 @@ def test_a_precision_outside_the_choices_is_refused(capsys):
 @pytest.mark.parametrize("command", ["predict", "predict-large"])
 def test_cli_tta_flags(command, flags, expected):
     assert _parse(command, flags).tta is expected
+
+
+def test_a_mistyped_option_is_one_line_naming_the_command_and_the_nearest_option(capsys):
+    """`predict --tille 512` printed the top-level usage and `unetkit: error`; `--tile abc` ten lines of usage."""
+    from unetkit.cli import main
+
+    for argv, words in ((["predict", "img", "--model", "m", "--out", "o", "--tille", "512"],
+                         ["unetkit predict: error: unrecognized arguments: --tille 512", "did you mean --tile?"]),
+                        (["predict", "img", "--model", "m", "--out", "o", "--tile", "abc"],
+                         ["unetkit predict: error: argument --tile: invalid int value: 'abc'"])):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        for word in words:
+            assert word in err, err

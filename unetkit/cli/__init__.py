@@ -26,9 +26,23 @@ def _version() -> str:
         return "(not installed)"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An option the command does not know, or a value it cannot take, is one line naming the command, the nearest
+    option and where the options are listed (argparse prints the whole usage first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        import difflib
+
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        options = [option for action in self._actions for option in action.option_strings]
+        near = [difflib.get_close_matches(item.partition("=")[0], options, n=1) for item in unknown]
+        hint = "; ".join(f"did you mean {match[0]}?" for match in near if match)
+        self.exit(2, f"{self.prog}: error: {message}{'; ' + hint if hint else ''} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand module found in this package."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="unetkit", description="U-Net biomedical image segmentation: train, predict, evaluate."
     )
     parser.add_argument("--debug", action="store_true",
@@ -48,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the subcommand
-    args = build_parser().parse_args([item for item in argv if item != "--debug"])
+    parser = build_parser()
+    args, unknown = parser.parse_known_args([item for item in argv if item != "--debug"])
+    if unknown:  # named by the subcommand's own parser, with the nearest of its options
+        parser._subparsers._group_actions[0].choices[args.command].error(  # noqa: SLF001 - argparse keeps it there
+            f"unrecognized arguments: {' '.join(unknown)}")
     args.debug = debug
     configure_progress(getattr(args, "quiet", False))  # --quiet silences every bar; logs get few lines
     try:
