@@ -169,3 +169,16 @@ def test_a_2d_image_among_volumes_is_named_not_left_out(tmp_path):
     for z in range(3):
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(slices / f"z{z}.png")
     assert find_volumes([slices]) == [slices]
+
+
+def test_the_labels_of_an_image_and_labels_stack_pair_are_not_predicted(tmp_path):
+    """Predicting a folder in the image.tif + labels.tif layout (which trains) predicted the labels as an image."""
+    from unetkit.data.layouts import find_images
+    from unetkit.data.volumes import find_volumes
+
+    volume = np.random.default_rng(0).integers(0, 255, (4, 16, 16)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "image.tif", volume, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "labels.tif", (volume > 128).astype(np.uint8), photometric="minisblack")
+    assert find_volumes([tmp_path]) == [tmp_path / "image.tif"]
+    assert find_images([tmp_path]) == [tmp_path / "image.tif"]
+    assert find_volumes([tmp_path / "labels.tif"]) == [tmp_path / "labels.tif"]  # named as a file: as asked

@@ -71,8 +71,18 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _predictable_in(folder: Path) -> list[Path]:
-    """What ``predict`` reads directly inside ``folder``: image files and OME-Zarr images (which are folders)."""
-    return _images_in(folder) + [sub for sub in _subfolders(folder) if is_zarr_dir(sub)]
+    """What ``predict`` reads directly inside ``folder``: image files and OME-Zarr images (which are folders), less
+    the labels of an image + labels stack pair (``stack_labels``)."""
+    labels = stack_labels(folder)
+    return [path for path in _images_in(folder) if path != labels] + [sub for sub in _subfolders(folder)
+                                                                       if is_zarr_dir(sub)]
+
+
+def stack_labels(folder: Path) -> Path | None:
+    """The labels TIFF of a folder holding one image TIFF and one labels TIFF (``train-volume.tif`` +
+    ``train-labels.tif``, ``image.tif`` + ``labels.tif``): a dataset, whose labels are never an input to predict."""
+    image, labels = _stack_pair(folder)
+    return labels if image is not None else None
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -36,7 +36,7 @@ from unetkit.data.io import (
     read_volume,
     real_pixels,
 )
-from unetkit.data.layouts import LABEL_WORDS, Sample, expand_patterns
+from unetkit.data.layouts import LABEL_WORDS, Sample, expand_patterns, stack_labels
 from unetkit.errors import InputError
 from unetkit.safety.atomic import atomic_path
 from unetkit.safety.finite import apply_nan_policy
@@ -415,7 +415,8 @@ def find_volumes(inputs: Iterable[str | Path]) -> list[Path]:
             found.add(path)
             continue
         folder = path / "images" if (path / "images").is_dir() else path
-        volumes = _volumes_in(folder)
+        labels = stack_labels(folder)  # image.tif + labels.tif: a dataset, whose labels are not predicted
+        volumes = [volume for volume in _volumes_in(folder) if volume != labels]
         if volumes:
             found.update(volumes)
         elif _is_slice_folder(folder):
