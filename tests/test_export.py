@@ -124,3 +124,22 @@ def test_an_export_that_fails_verification_leaves_no_file(exported, tmp_path, mo
     with pytest.raises(RuntimeError, match="interrupted while verifying"):
         export.export_model(root / "best.pt", tmp_path / "m.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_folders_export_of_an_earlier_checkpoint_is_refused(exported, tmp_path):
+    """predict --engine onnxruntime --model RUN used a model.onnx exported before the run went on (0.49 apart)."""
+    import shutil
+
+    from unetkit.inference.engines import load_engine_model
+
+    root = exported[0]
+    run = tmp_path / "run"
+    shutil.copytree(root, run)
+    for engine in ("onnxruntime", "torchscript"):
+        load_engine_model(run, engine)  # exported from this best.pt: taken
+    payload = ckpt.load_checkpoint(run / "best.pt")
+    payload["epoch"] = 2  # the run went on: another best.pt
+    ckpt.save_checkpoint(run / "best.pt", payload)
+    for engine, name in (("onnxruntime", "model.onnx"), ("torchscript", "model.ts")):
+        with pytest.raises(InputError, match=f"{name} was exported from an earlier best.pt of this run"):
+            load_engine_model(run, engine)

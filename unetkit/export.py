@@ -30,6 +30,7 @@ from unetkit.safety.atomic import atomic_path, ensure_folder, temporary_path
 FORMATS = ("onnx", "torchscript")
 CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSON
 CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run config
+SOURCE_KEY = "unetkit_source_sha256"  # ONNX metadata key / TorchScript extra file: the checkpoint exported
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 ONNX_OPSET = 18
 # the ending an exported file must have: predict picks the engine's loader by it, and .pt is a checkpoint's
@@ -122,7 +123,7 @@ def _with_patch(config: RunConfig, patch: int) -> RunConfig:
     return apply_overrides(config, {"data.patch_size": patch})
 
 
-def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig) -> None:
+def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig, source: str) -> None:
     import onnx
 
     spatial = range(2, example.ndim)
@@ -144,16 +145,20 @@ def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, conf
     proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(to_dict(config))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = SOURCE_KEY, source
     with atomic_path(path) as tmp:  # a temporary name, renamed when complete
         onnx.save(proto, str(tmp))
 
 
-def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig) -> None:
+def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, config: RunConfig,
+                        source: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace is deprecated upstream but still the TorchScript route
         traced = torch.jit.trace(model, example, check_trace=False)
         with atomic_path(path) as tmp:
-            torch.jit.save(traced, str(tmp), _extra_files={CONFIG_FILE: json.dumps(to_dict(config))})
+            extra = {CONFIG_FILE: json.dumps(to_dict(config)), SOURCE_KEY: source}
+            torch.jit.save(traced, str(tmp), _extra_files=extra)
 
 
 def _require_onnx() -> None:
@@ -192,7 +197,8 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     """
     import time
 
-    from unetkit.checkpoint import load_model
+    from unetkit.checkpoint import load_model, resolve_path
+    from unetkit.pretrained import sha256_of
 
     if fmt not in FORMATS:
         raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")
@@ -201,6 +207,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     out_path = check_export_path(out_path, fmt, checkpoint_files(checkpoint))
     model, config = load_model(checkpoint, "cpu")
     model = model.eval()
+    source = sha256_of(resolve_path(checkpoint))  # a run folder's predict checks its export is of this file
     ensure_folder(out_path.parent)
     shapes = verification_shapes(config, tile_size)
     check_tile_fits(shapes, config.model.base_channels, tile_size)
@@ -210,9 +217,9 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     unverified = temporary_path(out_path)  # renamed only once verified: never an unchecked file under its name
     try:
         if fmt == "onnx":
-            _export_onnx(model, inputs[0], unverified, config)
+            _export_onnx(model, inputs[0], unverified, config, source)
         else:
-            _export_torchscript(model, inputs[0], unverified, config)
+            _export_torchscript(model, inputs[0], unverified, config, source)
         seconds = time.perf_counter() - started
         exported = load_exported(unverified, "cpu")
         worst = 0.0
@@ -295,6 +302,20 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> torch
         raise InputError(f"{path}: not a TorchScript file ({type(error).__name__}); export one with "
                          "`unetkit export --format torchscript`") from error
     return module.eval()
+
+
+def exported_source(path: str | Path) -> str | None:
+    """The sha256 of the checkpoint an exported file was made from (None for exports older than the record)."""
+    path = _check_exported(Path(path))
+    if path.suffix.lower() == ".onnx":
+        _require_onnx()
+        return onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+    extra = {SOURCE_KEY: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    value = extra[SOURCE_KEY]  # TorchScript gives the extra file back as bytes
+    return (value.decode() if isinstance(value, bytes) else value) or None
 
 
 def load_exported_config(path: str | Path) -> RunConfig:

@@ -25,12 +25,28 @@ ENGINES = ("torch", "onnxruntime", "torchscript")
 EXPORTED_SUFFIX = {"onnxruntime": SUFFIXES["onnx"], "torchscript": SUFFIXES["torchscript"]}  # export's endings
 
 
+def _check_current(exported: Path, run: Path, engine: str) -> None:
+    """Refuse a run folder's export made from another checkpoint than the run's ``best.pt`` now (the run went on,
+    or resumed, after ``unetkit export``): its predictions would silently be those of the older network."""
+    from unetkit.checkpoint import resolve_path
+    from unetkit.export import exported_source
+    from unetkit.pretrained import sha256_of
+
+    source = exported_source(exported)
+    checkpoint = resolve_path(run)
+    if source is not None and checkpoint.is_file() and sha256_of(checkpoint) != source:
+        raise InputError(f"{exported} was exported from an earlier {checkpoint.name} of this run; export it again "
+                         f"(unetkit export --model {run} --format {'onnx' if engine == 'onnxruntime' else engine}) "
+                         "or predict with --engine torch")
+
+
 def _exported_path(path: Path, engine: str) -> Path:
     """The exported file for ``engine``: ``path`` itself, or ``model<suffix>`` inside a run folder."""
     suffix = EXPORTED_SUFFIX[engine]
     if path.is_dir():
         candidate = path / f"model{suffix}"
         if candidate.is_file():
+            _check_current(candidate, path, engine)
             return candidate
         raise FileNotFoundError(
             f"{path}: no {candidate.name} for --engine {engine}; create it with "
