@@ -280,3 +280,20 @@ def test_the_models_table_keeps_its_columns(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("details")]
     columns = {line.index(" " + line.split()[2] + " ") for line in rows}  # where each row's task begins
     assert len(rows) >= 3 and len(columns) == 1, rows  # v10 pushed nuclei's task one space out of line
+
+
+def test_a_full_disk_met_through_a_file_handle_names_the_file(tmp_path):
+    """tifffile's short write ("262144 requested and 184252 written") was a traceback, and ENOSPC from a file handle
+    did not say which file."""
+    import errno
+
+    from unetkit.safety.atomic import atomic_path
+    from unetkit.safety.errors import user_error_message
+
+    for raised in (OSError("262144 requested and 184252 written"), OSError(errno.ENOSPC, "No space left on device")):
+        with pytest.raises(OSError) as caught, atomic_path(tmp_path / "out" / "mask.tif"):
+            raise raised
+        message = user_error_message(caught.value)
+        assert message is not None and message.startswith(f"{tmp_path / 'out' / 'mask.tif'}: "), message
+        assert "free disk space" in message
+        assert not list((tmp_path / "out").iterdir())

@@ -46,9 +46,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(error, OSError) and not error.filename:  # a full disk met through a file handle: say where
+            error.filename = str(path)
         raise
 
 

@@ -48,10 +48,13 @@ def user_error_message(error: BaseException) -> str | None:
         if error.errno is None and isinstance(error, (FileNotFoundError, NotADirectoryError, FileExistsError)):
             return _one_line(error)  # raised by unetkit with its own message
         fix = _OS_FIXES.get(error.errno)
+        said = error.strerror or " ".join(str(arg) for arg in error.args)
+        if fix is None and error.errno is None and " requested and " in said and " written" in said:
+            fix = _OS_FIXES[errno.ENOSPC]  # tifffile's short write, without an errno: the disk filled up
         if fix is None:
             return None
         where = f"{error.filename}: " if error.filename else ""
-        return _one_line(f"{where}{error.strerror or error}; {fix}")
+        return _one_line(f"{where}{said}; {fix}")
     if isinstance(error, MemoryError):
         return ("out of memory (an image, tile or network larger than this machine holds); use smaller tiles "
                 "(--tile), a smaller batch (--batch), predict-large for huge images, or a smaller network")
