@@ -158,6 +158,21 @@ def test_info_describes_the_network_of_a_checkpoint_or_packaged_model(capsys):
     assert "not a network (unet, unet3d, ternaus11)" in err and "nuclei" in err
 
 
+def test_info_of_a_paper_run_shows_the_tile_prediction_takes(tmp_path, capsys):
+    """A paper run stores tile 256, which its valid net cannot take: info refused it, predict rounds it to 252."""
+    from unetkit import checkpoint as ckpt
+    from unetkit.config import RunConfig, apply_overrides, to_dict
+    from unetkit.models.registry import build_model
+
+    config = apply_overrides(RunConfig(), {"model.padding": "valid", "model.base_channels": 2,
+                                           "inference.tile_size": 256})
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": build_model(config.model)
+                                                .state_dict()})
+    assert main(["info", "--model", str(tmp_path), "--json"]) == 0
+    info = last_json(capsys)
+    assert info["input_size"] == [252, 252] and info["output_size"] == [68, 68]
+
+
 def test_tune_postprocess_keeps_configured_values_that_tie(tmp_path, capsys, monkeypatch):
     """An untrained net scores 0 at every grid point; --update stored the first grid point (0.4 / 0.5 / 5) over the
     configured values. As at the end of training, a tie keeps them."""

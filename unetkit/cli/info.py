@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError as error:
             raise InputError(f"--model {args.model}: not a network ({', '.join(MODEL_NAMES)}) and {error}") from error
         config = stored.model
-        size = args.input_size or list(stored.inference.tile_shape) or [stored.inference.tile_size]
+        size = args.input_size or _prediction_tile(stored)
     else:
         try:
             pools = [[int(v) for v in level.split(",")] for level in args.pool_sizes.split(";") if level.strip()]
@@ -71,3 +71,15 @@ def run(args: argparse.Namespace) -> int:
         shown = f"{value:,}" if key == "parameters" else value
         print(f"{key:<{width}}  {shown}")
     return 0
+
+
+def _prediction_tile(stored) -> list[int]:
+    """The input tile ``predict`` takes with a checkpoint's settings on a large image (a paper run stores 256, which
+    its valid net rounds to 252)."""
+    from unetkit.inference.predict import NetGeometry, plan_tiles
+    from unetkit.models.registry import model_spatial_dims, resolve_model_config
+
+    model = resolve_model_config(stored.model)
+    dims = model_spatial_dims(model)
+    tile = list(stored.inference.tile_shape) or stored.inference.tile_size
+    return list(plan_tiles((10**6,) * dims, NetGeometry.from_config(model), tile)[0])
