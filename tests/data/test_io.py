@@ -362,3 +362,17 @@ def test_class_masks_of_instance_ids_keep_every_object():
     drawn = np.array([0, 10, 127, 128, 255, 255, 255])  # an anti-aliased 0/255 drawing: edges from 128
     assert binary_mask(drawn).tolist() == [False, False, False, True, True, True, True]
     assert binary_mask(np.array([0, 1, 1, 2, 2])).tolist() == [False, True, True, True, True]
+
+
+def test_a_tiff_of_several_images_says_which_one_is_read(tmp_path, capsys):
+    """Only the first series of a multi-series TIFF or OME-TIFF was read, and the others left out without a word."""
+    first = np.random.default_rng(0).integers(0, 255, (24, 24)).astype(np.uint8)
+    with tifffile.TiffWriter(tmp_path / "two.ome.tif", ome=True) as writer:
+        writer.write(first, metadata={"axes": "YX"})
+        writer.write(255 - first, metadata={"axes": "YX"})
+    tifffile.imwrite(tmp_path / "one.tif", first)
+    np.testing.assert_array_equal(read_image(tmp_path / "two.ome.tif")[0], first)
+    read_image(tmp_path / "two.ome.tif")  # named once per file
+    read_image(tmp_path / "one.tif")
+    err = capsys.readouterr().err
+    assert err.count("two.ome.tif holds 2 images (TIFF series); the first is read") == 1 and "one.tif" not in err

@@ -12,6 +12,7 @@ with the file name, what is wrong and how to fix it.
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,10 +147,24 @@ def _squeeze_axes(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], s
     return tuple(n for n, _ in kept), "".join(a for _, a in kept)
 
 
+_NOTED_SERIES: set[str] = set()  # files whose other TIFF series were named once in this process
+
+
+def note_other_series(tif: tifffile.TiffFile, path: Path) -> None:
+    """One note per file holding more than one image (TIFF series: several OME images, a slide's label and macro):
+    unetkit reads the first, and the others were left out without a word."""
+    count = len(tif.series)
+    if count > 1 and str(path) not in _NOTED_SERIES:
+        _NOTED_SERIES.add(str(path))
+        print(f"note: {path} holds {count} images (TIFF series); the first is read: save the others as files of "
+              "their own to use them", file=sys.stderr)
+
+
 def _read_tiff_2d(path: Path) -> np.ndarray:
     """A single-plane TIFF as (H, W, C) in native dtype with extra (alpha) samples removed."""
     try:
         with tifffile.TiffFile(path) as tif:
+            note_other_series(tif, path)
             series = tif.series[0]
             shape, axes = _squeeze_axes(series.shape, series.axes)
             n_extra = len(tif.pages[0].extrasamples or ())
@@ -280,6 +295,7 @@ def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
     """Whole first series of a TIFF with its tifffile axes, singleton axes squeezed."""
     try:
         with tifffile.TiffFile(path) as tif:
+            note_other_series(tif, path)
             series = tif.series[0]
             shape, axes = _squeeze_axes(series.shape, series.axes)
             check_fits_in_memory(path, series.shape, series.dtype.itemsize)

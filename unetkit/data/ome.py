@@ -156,8 +156,11 @@ def _resolution_info(page: tifffile.TiffPage) -> dict:
 
 
 def _tiff_info(path: Path) -> ImageInfo:
+    from unetkit.data.io import note_other_series
+
     try:
         with tifffile.TiffFile(path) as tif:
+            note_other_series(tif, path)
             series = tif.series[0]
             axes, shape = series.axes, tuple(series.shape)
             levels = len(getattr(series, "levels", [series]))
