@@ -402,8 +402,8 @@ def _read_volume_plain(path: str | Path) -> np.ndarray:
             return np.ascontiguousarray(np.moveaxis(array, axes.index("C"), 0))
         return np.ascontiguousarray(array.transpose(1, 0, 2, 3))  # assume ZCYX
     raise InputError(
-        f"{path}: TIFF of shape {array.shape} (axes {axes}) is not a 3D volume (ZYX or ZCYX); "
-        "2D images are read with read_image"
+        f"{path}: TIFF of shape {array.shape} (axes {axes}) is not a 3D volume (ZYX or ZCYX) but a 2D image; give it "
+        "where 2D images are read (weights: without --volume; a 2D model)"
     )
 
 

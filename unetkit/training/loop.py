@@ -178,7 +178,13 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
         if not (run_dir / "last.pt").exists():
             raise InputError(f"{run_dir}: no run to resume (no last.pt: it is written at the end of the first "
                              "epoch); leave out --resume to start one")
-        state = ckpt.load_checkpoint(run_dir / "last.pt")
+        try:
+            state = ckpt.load_checkpoint(run_dir / "last.pt")
+        except InputError as error:  # damaged (a disk filled, a copy cut short): say how to go on
+            best = run_dir / "best.pt"
+            way = (f"resume from its best epoch by copying {best.name} over last.pt, or start a new run in another "
+                   "--out" if best.is_file() else "start a new run in another --out")
+            raise InputError(f"{error}; the run cannot resume from it: {way}") from error
         config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
@@ -196,6 +202,7 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     from unetkit.training.distributed import init_from_env
 
     ctx = init_from_env(select_device(config.train.device))  # torchrun: several processes, one group
+    ctx.local_batch(config.train.batch_size)  # a batch the processes cannot share is named before any file is written
     if ctx.is_main:  # rank 0 alone writes the run folder
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
