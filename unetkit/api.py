@@ -15,7 +15,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from unetkit.inference.predictor import Predictor
-    from unetkit.inference.streaming import StreamStats
     from unetkit.metrics.folders import EvaluationResult
     from unetkit.training.loop import FitResult
 
@@ -340,6 +339,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     ChunkedStats or None, "instances_path": where the labels went or None}``.
     """
     import contextlib
+    import math
+    import sys
 
     from unetkit.data.formats import format_of
     from unetkit.data.ome import pixel_size
@@ -356,7 +357,13 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     check_output_file(out, [image, model])
-    check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
+    labels_of_out = {"probabilities": str(Path(out).resolve())}  # the unfinished labels say what they are made of
+    if Path(out).exists():
+        labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
+    labels_only = (resume and instances is not None and Path(out).exists()  # the instance step was interrupted
+                   and PartialOutput(instances).stored_signature() == labels_of_out)
+    if not labels_only:
+        check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
     if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
         raise InputError(f"--out {out}: the probabilities of a large image are written to .npy, .tif/.tiff or "
                          ".zarr (.ome.zarr, .ome.tif with OME metadata); give such a path")
@@ -377,8 +384,17 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
         if instances and not into_ome_zarr:
             check_label_output(instances, predictor.spatial_dims)  # and so does a file it cannot write
-        stats: StreamStats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
-                                         origin=model_origin(model, engine))
+        if labels_only:  # its probabilities are complete: the labels are made from them again
+            from unetkit.inference.streaming import StreamStats, open_source, peak_rss_mb
+
+            print(f"note: {out} is complete and its instance labels were interrupted: they are made from it again",
+                  file=sys.stderr)
+            shape = tuple(int(n) for n in open_source(out, spatial_dims=None).shape)
+            stats = StreamStats(shape, 0.0, math.prod(shape[1:]) / 1e6, 0.0, 0, 0, peak_rss_mb())
+        else:
+            stats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
+                                origin=model_origin(model, engine))
+            labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
         chunked, labels_path = None, None
         if instances:
             postprocess = predictor.config.postprocess
@@ -388,7 +404,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
                 labels_path = f"{out}/labels/{name}"
             else:
                 labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
-                labels.start({}, resume=False)
+                labels.start(labels_of_out, resume=False)
                 chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress,
                                           spacing=pixel_size(image, predictor.spatial_dims))
                 labels.finish()

@@ -153,5 +153,5 @@ def test_ctrl_c_during_predict_large_says_resume_when_strips_are_kept(tmp_path, 
 
     monkeypatch.setattr(unetkit, "predict_large", interrupted)
     assert main(["predict-large", "x.npy", "--model", "m", "--out", str(out)]) == 130
-    assert "interrupted; the strips written are kept: continue with the same command and --resume" in \
+    assert "interrupted; what was written is kept: continue with the same command and --resume" in \
         capsys.readouterr().err

@@ -185,3 +185,29 @@ def test_a_label_file_it_cannot_write_is_refused_before_predicting(run_dir, imag
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--instances" in err and ".tif" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slide.npy"]  # nothing predicted, nothing left behind
+
+
+def test_labels_interrupted_after_the_probabilities_are_made_again_with_resume(run_dir, image, tmp_path,
+                                                                               monkeypatch, capsys):
+    """Ctrl-C in the instance step left a complete --out and unfinished labels: the same command, with or without
+    --resume, then said "--out already exists", a dead end."""
+    from unetkit.inference import chunked
+
+    argv = ["predict-large", str(image), "--model", str(run_dir), "--quiet", "--out", str(tmp_path / "p.npy"),
+            "--instances", str(tmp_path / "labels.npy")]
+    real = chunked.postprocess_chunked
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chunked, "postprocess_chunked", interrupted)
+    assert main(argv) == 130
+    assert "continue with the same command and --resume" in capsys.readouterr().err
+    probabilities = (tmp_path / "p.npy").read_bytes()
+    monkeypatch.setattr(chunked, "postprocess_chunked", real)
+    assert main([*argv, "--resume"]) == 0
+    assert "its instance labels were interrupted: they are made from it again" in capsys.readouterr().err
+    assert (tmp_path / "p.npy").read_bytes() == probabilities and (tmp_path / "labels.npy").is_file()
+    assert not unfinished_path(tmp_path / "labels.npy").exists()
+    (tmp_path / "labels.npy").unlink()
+    assert main([*argv, "--resume"]) == 2  # finished labels gone, no unfinished ones: --out is not written over

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
         partial = PartialOutput(args.out)
         resumable = partial.work.exists() and partial.progress.is_file()
-        print("unetkit predict-large: interrupted" + ("; the strips written are kept: continue with the same command "
+        resumable |= bool(args.instances) and PartialOutput(args.instances).stored_signature() is not None
+        print("unetkit predict-large: interrupted" + ("; what was written is kept: continue with the same command "
               "and --resume" if resumable else ""), file=sys.stderr)
         return 130
     stats = done["prediction"]
