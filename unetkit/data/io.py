@@ -283,7 +283,8 @@ def holds_colour(path: str | Path) -> bool | None:
     if not path.exists():
         return None
     if path.is_dir() or _extension(path) not in TIFF_EXTENSIONS:
-        return _extension(path) in extensions(name="png") + extensions(name="jpeg")
+        return _extension(path) in (extensions(name="png") + extensions(name="jpeg") + extensions(name="bmp")
+                                    + extensions(name="gif"))
     try:
         with tifffile.TiffFile(path) as tif:
             return tif.pages[0].photometric in _COLOUR_PHOTOMETRICS

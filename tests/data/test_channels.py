@@ -1,0 +1,27 @@
+"""Channels matched to a network: colours averaged or replicated, anything else named."""
+
+from __future__ import annotations
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from unetkit.data import channels
+from unetkit.data.channels import match_channels
+from unetkit.data.io import holds_colour, read_image
+
+
+def test_three_gray_planes_given_to_an_rgb_model_are_noted_once(tmp_path, capsys, monkeypatch):
+    """Three gray TIFF pages (or DAPI/GFP/RFP) were fed to an RGB model as R, G, B without a word (a gray model
+    refuses them)."""
+    monkeypatch.setattr(channels, "_NOTED", set())
+    planes = np.random.default_rng(0).integers(0, 255, (3, 20, 20)).astype(np.uint8)
+    for name in ("a.tif", "b.tif"):
+        tifffile.imwrite(tmp_path / name, planes, photometric="minisblack")
+    Image.fromarray(np.moveaxis(planes, 0, -1)).save(tmp_path / "c.bmp")
+    assert holds_colour(tmp_path / "c.bmp") is True and holds_colour(tmp_path / "a.tif") is False
+    for name in ("c.bmp", "a.tif", "b.tif"):
+        image = read_image(tmp_path / name)
+        np.testing.assert_array_equal(match_channels(image, 3, tmp_path / name), image)
+    err = capsys.readouterr().err
+    assert err.count("its 3 channels are not RGB colours") == 1 and "a.tif" in err
