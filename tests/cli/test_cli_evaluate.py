@@ -259,3 +259,25 @@ def test_options_that_change_nothing_are_noted_and_api_options_reach_the_command
     assert last_json(capsys)["dsb_score"] == 1.0
     assert main([*base, "--task", "instances", "--thresholds", "a"]) == 2
     assert "--thresholds a: expected numbers" in capsys.readouterr().err
+
+
+def test_eight_bit_probabilities_scored_as_masks_are_noted(tmp_path, capsys):
+    """A prediction saved as round(p * 255) was scored as non-zero = foreground (Dice 0.82 against its own
+    thresholded mask) without a word."""
+    import numpy as np
+
+    from unetkit.data.io import write_png
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((32, 32), np.uint8)
+    truth[8:24, 8:24] = 255
+    graded = np.clip(np.where(truth > 0, 220, 20) + rng.integers(-15, 16, truth.shape), 1, 255).astype(np.uint8)
+    write_png(tmp_path / "truth" / "a.png", truth)
+    write_png(tmp_path / "pred" / "a.png", graded)
+    write_png(tmp_path / "labels" / "a.png", (truth > 0).astype(np.uint8) * 3)  # a label image: mostly 0
+    assert main(["evaluate", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "pred"), "--task",
+                 "binary", "--out", str(tmp_path / "e1")]) == 0
+    assert "8-bit prediction(s) hold many grey levels" in capsys.readouterr().err
+    assert main(["evaluate", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "labels"), "--task",
+                 "binary", "--out", str(tmp_path / "e2")]) == 0
+    assert "grey levels" not in capsys.readouterr().err

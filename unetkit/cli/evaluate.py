@@ -157,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {len(empty)} prediction(s) hold no foreground where the truth has some (e.g. {empty[0]}): "
               "Dice 0, but the thinned Rand / info and warping errors see one segment over the image, which scores "
               "well against a truth of one object", file=sys.stderr)
+    graded = result.summary.get("graded_mask_names", [])
+    if graded:
+        print(f"note: {len(graded)} 8-bit prediction(s) hold many grey levels, mostly non-zero (e.g. {graded[0]}), "
+              "and were scored as masks (non-zero = foreground); if they are probabilities x 255, save them as "
+              "float TIFFs in [0, 1] (or threshold them) to score them as such", file=sys.stderr)
     if args.ignore_label is not None and result.summary.get("ignored_pixels") == 0:
         print(f"note: --ignore-label {args.ignore_label}: no truth pixel has this value, so none was left out",
               file=sys.stderr)

@@ -351,9 +351,16 @@ def _check_same_shape(truth: np.ndarray, pred: np.ndarray, item: _TruthItem, pre
         )
 
 
+def looks_graded(array: np.ndarray) -> bool:
+    """Whether an 8-bit mask looks like probabilities x 255 (an export of a probability map): many grey levels and
+    mostly non-zero, where masks hold two values and label images are mostly background (0)."""
+    return (array.dtype == np.uint8 and np.count_nonzero(array) > array.size // 2
+            and len(np.unique(array[:, ::7, ::7] if array.ndim == 3 else array)) > 16)
+
+
 def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bool]:
     """(spatial array, is_probability): float files are probabilities in [0, 1], others masks (``volume``: the
-    truth is a volume)."""
+    truth is a volume); an 8-bit mask that ``looks_graded`` is named in ``GRADED`` for a note."""
     array = _read_array(path, volume)
     if np.issubdtype(array.dtype, np.floating):
         if array.shape[0] != 1:
@@ -376,7 +383,12 @@ def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bo
             "foreground; gray, or RGB with equal channels) or foreground probabilities: unetkit predict writes "
             "them to masks/, probabilities/ and labels/ (instances/ and overlays/ are pictures)"
         )
+    if looks_graded(array):
+        GRADED.append(path.name)
     return (array != 0).any(axis=0), False
+
+
+GRADED: list[str] = []  # the predictions of the last evaluate_binary that look like probabilities x 255
 
 
 def _instance_labels(labels: np.ndarray) -> np.ndarray:
@@ -418,6 +430,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
     rows, curves, empty, probability_maps = [], [], [], 0
+    GRADED.clear()
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob = _binary_prediction(chosen, volume=truth.ndim == 3)
@@ -443,6 +456,8 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     if empty:  # Dice 0, but after thinning one segment over the image: a perfect V_rand for a one-object truth
         summary["empty_predictions"] = len(empty)
         summary["empty_prediction_names"] = empty
+    if GRADED:  # scored as masks (non-zero = foreground): probabilities x 255 would be all foreground
+        summary["graded_mask_names"] = list(GRADED)
     for key in ("dice", "iou", "precision", "recall", "pixel_error", "rand_error"):
         summary[key] = _mean(rows, key)
     if any("rand_error_best" in r for r in rows):
