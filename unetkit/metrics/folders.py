@@ -358,9 +358,9 @@ def looks_graded(array: np.ndarray) -> bool:
             and len(np.unique(array[:, ::7, ::7] if array.ndim == 3 else array)) > 16)
 
 
-def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bool]:
-    """(spatial array, is_probability): float files are probabilities in [0, 1], others masks (``volume``: the
-    truth is a volume); an 8-bit mask that ``looks_graded`` is named in ``GRADED`` for a note."""
+def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bool, bool]:
+    """(spatial array, is_probability, graded): float files are probabilities in [0, 1], others masks (``volume``:
+    the truth is a volume); ``graded``: an 8-bit mask that ``looks_graded``, for a note."""
     array = _read_array(path, volume)
     if np.issubdtype(array.dtype, np.floating):
         if array.shape[0] != 1:
@@ -376,19 +376,14 @@ def _binary_prediction(path: Path, volume: bool = False) -> tuple[np.ndarray, bo
                 "in [0, 1]; save foreground probabilities, or a mask (non-zero = foreground) as PNG or "
                 "integer TIFF"
             )
-        return prob, True
+        return prob, True, False
     if array.shape[0] > 1 and np.any(array != array[:1]):  # channels that differ: a picture, not a mask
         raise InputError(
             f"{path}: a colour image (its channels differ), not a mask; binary evaluation reads masks (non-zero = "
             "foreground; gray, or RGB with equal channels) or foreground probabilities: unetkit predict writes "
             "them to masks/, probabilities/ and labels/ (instances/ and overlays/ are pictures)"
         )
-    if looks_graded(array):
-        GRADED.append(path.name)
-    return (array != 0).any(axis=0), False
-
-
-GRADED: list[str] = []  # the predictions of the last evaluate_binary that look like probabilities x 255
+    return (array != 0).any(axis=0), False, looks_graded(array)
 
 
 def _instance_labels(labels: np.ndarray) -> np.ndarray:
@@ -429,11 +424,12 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
 
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
-    rows, curves, empty, probability_maps = [], [], [], 0
-    GRADED.clear()
+    rows, curves, empty, graded, probability_maps = [], [], [], [], 0
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
-        pred, is_prob = _binary_prediction(chosen, volume=truth.ndim == 3)
+        pred, is_prob, looks_like_probabilities = _binary_prediction(chosen, volume=truth.ndim == 3)
+        if looks_like_probabilities:
+            graded.append(chosen.name)
         probability_maps += int(is_prob)
         _check_same_shape(truth, pred, item, chosen)
         mask = pred > threshold if is_prob else pred
@@ -441,7 +437,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         row["rand_error"] = rand_error(truth, mask)
         prob = pred if is_prob else None
         if prob is None and "_prob" in kinds:
-            prob, prob_ok = _binary_prediction(kinds["_prob"], volume=truth.ndim == 3)
+            prob, prob_ok, _ = _binary_prediction(kinds["_prob"], volume=truth.ndim == 3)
             prob = prob if prob_ok else None
             if prob is not None:
                 _check_same_shape(truth, prob, item, kinds["_prob"])
@@ -456,8 +452,8 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     if empty:  # Dice 0, but after thinning one segment over the image: a perfect V_rand for a one-object truth
         summary["empty_predictions"] = len(empty)
         summary["empty_prediction_names"] = empty
-    if GRADED:  # scored as masks (non-zero = foreground): probabilities x 255 would be all foreground
-        summary["graded_mask_names"] = list(GRADED)
+    if graded:  # scored as masks (non-zero = foreground): probabilities x 255 would be all foreground
+        summary["graded_mask_names"] = graded
     for key in ("dice", "iou", "precision", "recall", "pixel_error", "rand_error"):
         summary[key] = _mean(rows, key)
     if any("rand_error_best" in r for r in rows):
