@@ -24,6 +24,14 @@ def test_as_channels_first_layouts():
         as_channels_first(data)
     with pytest.raises(InputError, match="2 channel"):
         as_channels_first(data, channel=2)
+    # a trailing axis of 2 to 4 is channels, not X; a time series or 5 axes is not one image
+    with pytest.raises(InputError, match=r"last axis \(2 values\) looks like channels"):
+        as_channels_first(np.zeros((64, 80, 2)), channel=0)
+    with pytest.raises(InputError, match="4 axes; choose the channel"):
+        as_channels_first(np.zeros((2, 3, 16, 16)))
+    assert as_channels_first(np.zeros((2, 8, 16, 16)), channel=1).shape == (1, 8, 16, 16)  # a 3D model's stack
+    with pytest.raises(InputError, match="5 axes"):
+        as_channels_first(np.zeros((2, 2, 3, 16, 16)), channel=0)
 
 
 def test_segment_array_matches_tiled_prediction(tmp_path):

@@ -40,9 +40,10 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
         data = np.moveaxis(data[..., :3], -1, 0)
     elif data.ndim == 2:
         data = data[None]
-    elif channel is None and data.ndim == 3:
-        raise InputError(f"image of shape {data.shape}: 3 axes; choose the channel (first axis) to segment, or "
-                         "open the channels as separate layers (napari's channel_axis)")
+    elif data.ndim > 4 or (channel is None and data.ndim >= 3):
+        raise InputError(f"image of shape {data.shape}: {data.ndim} axes; choose the channel (first axis) to "
+                         "segment a plane (or, for a 3D model, a stack), or open the channels as separate layers "
+                         "(napari's channel_axis); a time series is segmented one time point at a time")
     if channel is not None:
         if not -data.shape[0] <= channel < data.shape[0]:
             raise InputError(f"channel {channel} requested but the image has {data.shape[0]} channel(s)")
