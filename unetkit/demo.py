@@ -22,6 +22,7 @@ from typing import Any
 
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.safety.atomic import write_text
+from unetkit.safety.paths import PREDICTION_FOLDERS
 
 MARKER = ".unetkit-demo"  # only folders carrying this are cleared before a new demo
 
@@ -118,7 +119,6 @@ DEMO_OUTPUTS = ("best.pt", "last.pt", "config.yaml", "metrics.csv", "curves.png"
                 "overlays", "test")
 
 
-PREDICTION_FOLDERS = ("masks", "probabilities", "overlays", "labels", "instances", "objects", "predictions")
 DEMO_TABLES = ("evaluation", "prediction", "classes", "confusion_matrix", "objects")  # test/'s own files
 
 

@@ -57,3 +57,13 @@ def test_a_mistyped_option_is_one_line_naming_the_command_and_the_nearest_option
         assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
         for word in words:
             assert word in err, err
+
+
+def test_an_option_given_before_its_command_says_where_it_belongs(capsys):
+    """`unetkit --quiet predict ...` said "unrecognized arguments: --quiet; did you mean --quiet?"."""
+    from unetkit.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--quiet", "predict", "img", "--model", "m", "--out", "o"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--quiet is an option of the command: give it after the command name" in err

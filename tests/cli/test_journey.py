@@ -219,3 +219,10 @@ def test_an_interrupted_synth_leaves_no_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.undo()
     assert main(["synth", "--out", str(tmp_path / "s"), "--n-train", "2", "--n-val", "1", "--n-test", "1"]) == 0
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["test", "train", "val"]
+
+
+def test_synth_into_the_current_folder(tmp_path, monkeypatch):
+    """`synth --out . --n 1` in an empty folder ended in "PosixPath('.') has an empty name"."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["synth", "--out", ".", "--n", "1", "--size", "32", "32"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "masks"]

@@ -362,6 +362,18 @@ def test_class_masks_of_instance_ids_keep_every_object():
     drawn = np.array([0, 10, 127, 128, 255, 255, 255])  # an anti-aliased 0/255 drawing: edges from 128
     assert binary_mask(drawn).tolist() == [False, False, False, True, True, True, True]
     assert binary_mask(np.array([0, 1, 1, 2, 2])).tolist() == [False, True, True, True, True]
+    # thin anti-aliased lines (8 px drawn at 4x, resampled down): most of their pixels are blurred edge
+    from PIL import ImageDraw
+
+    canvas = Image.new("L", (400, 400), 0)
+    for offset in range(0, 400, 50):
+        ImageDraw.Draw(canvas).line([(0, offset + 10), (400, offset + 20)], fill=255, width=8)
+    small = np.array(canvas.resize((100, 100), Image.BILINEAR))
+    assert binary_mask(small).sum() == (small.astype(np.float64) * 2 > small.max()).sum()
+    ids = np.zeros((120, 120), np.int32)
+    for index, (y, x) in enumerate(np.ndindex(10, 10)):
+        ids[y * 12 + 2:y * 12 + 10, x * 12 + 2:x * 12 + 10] = 100 + index  # ids 100..199: a maximum over 128
+    assert binary_mask(ids).sum() == np.count_nonzero(ids)
 
 
 def test_a_tiff_of_several_images_says_which_one_is_read(tmp_path, capsys):

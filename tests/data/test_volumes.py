@@ -182,3 +182,8 @@ def test_the_labels_of_an_image_and_labels_stack_pair_are_not_predicted(tmp_path
     assert find_volumes([tmp_path]) == [tmp_path / "image.tif"]
     assert find_images([tmp_path]) == [tmp_path / "image.tif"]
     assert find_volumes([tmp_path / "labels.tif"]) == [tmp_path / "labels.tif"]  # named as a file: as asked
+    other = tmp_path / "fluorescence"
+    other.mkdir()
+    for name in ("control.tif", "GFP_labelled.tif"):  # "label" inside a word: both are images
+        tifffile.imwrite(other / name, volume, photometric="minisblack")
+    assert find_images([other]) == [other / "GFP_labelled.tif", other / "control.tif"]

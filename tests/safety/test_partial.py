@@ -91,3 +91,22 @@ def _hold_briefly(folder: str, start: float) -> str:
         return "refused"
     time.sleep(1.0)  # holds it while the others try
     return "held"
+
+
+def test_a_file_system_without_flock_still_locks_by_the_record(tmp_path, monkeypatch):
+    """Lustre (noflock) or NFS without lockd answer flock with ENOSYS / ENOLCK: every command was refused as if
+    another process held the lock."""
+    import errno
+    import fcntl
+
+    from unetkit.safety.locks import LOCK_NAME, acquire, folder_lock
+
+    def unsupported(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    with folder_lock(tmp_path / "run", "predict"):
+        assert (tmp_path / "run" / LOCK_NAME).is_file()
+        with pytest.raises(InputError, match="is in use by `unetkit predict`"):  # the record of a live process
+            acquire(tmp_path / "run", "predict")
+    assert not (tmp_path / "run").exists()

@@ -114,3 +114,17 @@ def test_the_record_holds_only_the_output_options_the_task_reads(tmp_path):
         settings = json.loads((tmp_path / model / RECORD_NAME).read_text())["settings"]
         assert kept in settings and left not in settings, (model, settings)
     assert not (tmp_path / "em-organelles" / "probabilities").exists()
+
+
+def test_a_record_of_another_version_with_one_setting_more_is_the_same_settings(tmp_path):
+    """Folders predicted before the record held only the options a task reads were refused to the same model and
+    settings ("class_probabilities differs")."""
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"model")
+    out = tmp_path / "pred"
+    claim_prediction_folder(out, model, {"tta": False, "save_probabilities": True, "class_probabilities": False})
+    (out / "masks").mkdir()
+    (out / "masks" / "x.png").write_bytes(b"mask")
+    claim_prediction_folder(out, model, {"tta": False, "save_probabilities": True})  # accepted
+    with pytest.raises(InputError, match="tta differs"):
+        claim_prediction_folder(out, model, {"tta": True, "save_probabilities": True})

@@ -65,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args([item for item in argv if item != "--debug"])
     if unknown:  # named by the subcommand's own parser, with the nearest of its options
-        parser._subparsers._group_actions[0].choices[args.command].error(  # noqa: SLF001 - argparse keeps it there
-            f"unrecognized arguments: {' '.join(unknown)}")
+        command = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001 - argparse keeps it there
+        options = {option for action in command._actions for option in action.option_strings}  # noqa: SLF001
+        misplaced = [item for item in unknown if item.partition("=")[0] in options]
+        if misplaced:  # `unetkit --quiet predict ...`: an option of the command given before it
+            command.exit(2, f"{command.prog}: error: {' '.join(misplaced)} is an option of the command: give it after "
+                            f"the command name ({command.prog} {misplaced[0]} ...)\n")
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.debug = debug
     configure_progress(getattr(args, "quiet", False))  # --quiet silences every bar; logs get few lines
     try:

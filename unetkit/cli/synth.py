@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                           ("--n-test", args.n_test), ("--size", min(args.size))):
         check_int(option, value, 1)
     check_int("--seed", args.seed, 0)
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # "." has no name to put the unfinished one beside
     if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never over (or mixed into) a dataset
         raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "
                          "overwritten or mixed with new ones: choose a new folder, or remove it first")
@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         counts = {}
         for name in splits:
-            folder = out / name
+            folder = Path(args.out) / name
             counts[name] = len(list((folder / "images").iterdir()))
             print(f"{name}: {counts[name]} images in {folder}/images, instance labels in {folder}/masks")
-        written = {"images": sum(counts.values()), "folders": {name: str(out / name) for name in splits}}
+        written = {"images": sum(counts.values()), "folders": {name: str(Path(args.out) / name) for name in splits}}
     if args.json:
         print(json.dumps({"seed": args.seed, **written}))
     return 0

@@ -402,9 +402,11 @@ def _read_volume_plain(path: str | Path) -> np.ndarray:
         if "C" in axes and "Z" in axes:
             return np.ascontiguousarray(np.moveaxis(array, axes.index("C"), 0))
         return np.ascontiguousarray(array.transpose(1, 0, 2, 3))  # assume ZCYX
+    flat = array.ndim == 2 or (array.ndim == 3 and axes[-1] == "S")
     raise InputError(
-        f"{path}: TIFF of shape {array.shape} (axes {axes}) is not a 3D volume (ZYX or ZCYX) but a 2D image; give it "
-        "where 2D images are read (weights: without --volume; a 2D model)"
+        f"{path}: TIFF of shape {array.shape} (axes {axes}) is not a 3D volume (ZYX or ZCYX)"
+        + ("; it is a 2D image: give it where 2D images are read (a 2D model; weights without --volume)" if flat
+           else "; save it as one: a gray or multi-channel z-stack of one time point")
     )
 
 
@@ -429,9 +431,13 @@ def _to_label_dtype(array: np.ndarray, path: Path) -> np.ndarray:
     return array.astype(np.int32)
 
 
+LOSSY_TIFF_CODECS = ("JPEG", "OJPEG", "ALT_JPEG", "JPEG_LOSSY", "JPEG_2000_LOSSY")  # lossy by definition; JPEG 2000,
+#   JPEG XL, JPEG XR and WebP can be lossless, and are read as they are
+
+
 def check_lossless(path: Path) -> None:
-    """Refuse a mask stored lossily (JPEG, or a TIFF compressed with JPEG or WebP): its values are blurred at every
-    edge (a 0/255 mask read back holds some 30 values), so masks grow by a ring of false foreground and grey levels
+    """Refuse a mask stored lossily (JPEG, or a TIFF compressed with JPEG): its values are blurred at every edge
+    (a 0/255 mask read back holds some 30 values), so masks grow by a ring of false foreground and grey levels
     pass for instance ids."""
     kind = "JPEG" if extension(path) in extensions(name="jpeg") else None
     if kind is None and extension(path) in extensions(name="tiff"):
@@ -440,7 +446,7 @@ def check_lossless(path: Path) -> None:
                 codec = str(getattr(tif.pages[0].compression, "name", "")).upper()
         except Exception:  # noqa: BLE001 - unreadable (truncated, foreign): the reader names it
             return
-        kind = next((name for name in ("JPEG", "WEBP") if name in codec), None)
+        kind = codec if codec in LOSSY_TIFF_CODECS else None
     if kind:
         raise InputError(f"{path}: a mask stored with lossy {kind} compression, whose values are changed at every "
                          "edge; save masks as PNG or uncompressed / LZW / zlib TIFF")

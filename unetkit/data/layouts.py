@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,11 +79,24 @@ def _predictable_in(folder: Path) -> list[Path]:
                                                                        if is_zarr_dir(sub)]
 
 
+_NOTED_LABELS: set[str] = set()  # labels files left out of predict, noted once per process
+STACK_LABEL_STEMS = ("labels", "label", "masks", "mask")  # a stack pair's labels: alone, or after "-" / "_"
+
+
 def stack_labels(folder: Path) -> Path | None:
-    """The labels TIFF of a folder holding one image TIFF and one labels TIFF (``train-volume.tif`` +
-    ``train-labels.tif``, ``image.tif`` + ``labels.tif``): a dataset, whose labels are never an input to predict."""
+    """The labels TIFF of a folder holding one image TIFF and one labels TIFF named as such (``train-volume.tif`` +
+    ``train-labels.tif``, ``image.tif`` + ``labels.tif``): a dataset, whose labels are never an input to predict.
+    Stricter than training's detection: ``GFP_labelled.tif`` or ``cells_masked.tif`` are images to predict."""
     image, labels = _stack_pair(folder)
-    return labels if image is not None else None
+    if image is None or labels is None:
+        return None
+    stem = labels.stem.lower()
+    named = any(stem == word or stem.endswith((f"-{word}", f"_{word}")) for word in STACK_LABEL_STEMS)
+    if named and str(labels) not in _NOTED_LABELS:
+        _NOTED_LABELS.add(str(labels))
+        print(f"note: {labels} left out: the labels of {image.name} (an image + labels dataset folder)",
+              file=sys.stderr)
+    return labels if named else None
 
 
 def _subfolders(folder: Path) -> list[Path]:

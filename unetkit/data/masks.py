@@ -112,19 +112,26 @@ def class_dtype(num_classes: int, ignore_label: int) -> type:
 
 
 def binary_mask(mask: np.ndarray) -> np.ndarray:
-    """A per-class mask as bool: non-zero, or for a drawn mask (its maximum, 128 or more, holds at least half of its
-    non-zero pixels) the values above half that maximum.
+    """A per-class mask as bool: non-zero, or for a drawn mask the values above half its maximum.
 
-    Covers 0/1 and 0/255 masks, anti-aliased drawings (0..255 edges count from 128 on) and masks of instance ids
-    (1..N, each object one value: all of them are the class). An all-zero mask is all off. Examples: values
-    [0, 10, 127, 128, 255, 255, 255] -> [F, F, F, T, T, T, T]; ids [0, 1, 2, 3, 77] -> [F, T, T, T, T].
+    A mask is drawn (0/255 with anti-aliased edges) when its maximum is 128 or more and most of its values between
+    0 and the maximum have a higher neighbour (the slope of a blurred edge); otherwise its non-zero values are all
+    the class: 0/1 masks, and masks of instance ids 1..N, whose pixels neighbour their own id or 0 (where two
+    objects touch, one side only). An all-zero mask is all off. Examples: values [0, 10, 127, 128, 255, 255, 255]
+    in a row -> [F, F, F, T, T, T, T]; ids [0, 1, 2, 3, 77] -> [F, T, T, T, T].
     """
     mask = np.asarray(mask)
     top = mask.max() if mask.size else 0
     if top <= 0:
         return np.zeros(mask.shape, dtype=bool)
     on = mask > 0
-    drawn = top >= 128 and np.count_nonzero(mask == top) * 2 >= np.count_nonzero(on)
+    between = on & (mask < top)
+    if top < 128 or not between.any():
+        return on
+    from scipy import ndimage as ndi
+
+    rising = ndi.maximum_filter(mask, size=3, mode="nearest") > mask  # a higher value beside it
+    drawn = np.count_nonzero(between & rising) * 2 >= np.count_nonzero(between)
     return mask.astype(np.float64) * 2 > float(top) if drawn else on
 
 

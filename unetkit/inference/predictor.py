@@ -18,6 +18,7 @@ Nothing in ``unetkit/inference`` imports the training package.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -115,7 +116,8 @@ class Predictor:
         if engine == "torch":
             network = compiled(network, config.inference.compile, "inference.compile")
         predictor = cls(network, config, torch_device)
-        for note in tiling_notes(predictor.geometry, inference.get("tile_size"), inference.get("overlap")):
+        notes = tiling_notes(predictor.geometry, inference.get("tile_size"), inference.get("overlap"))
+        for note in notes if os.environ.get("RANK", "0") == "0" else ():  # under torchrun the first process says it
             print(f"note: {note}", file=sys.stderr)  # options the net takes otherwise than given are named
         return predictor
 

@@ -6,13 +6,13 @@ that resolving a model name never imports torch.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from unetkit.pretrained import CARD, WEIGHTS, sha256_of
+from unetkit.safety.atomic import write_text
 
 
 def quantize_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor],
@@ -42,10 +42,7 @@ def write_card(folder: str | Path, card: dict[str, Any]) -> Path:
     folder = Path(folder)
     values = {"name": folder.name, **{k: v for k, v in card.items() if k not in ("name", "sha256")},
               "sha256": sha256_of(folder / WEIGHTS)}
-    tmp = folder / f".{CARD}.{os.getpid()}.tmp"
-    tmp.write_text(yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
-    os.replace(tmp, folder / CARD)
-    return folder / CARD
+    return write_text(folder / CARD, yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
 
 
 def write_packaged_model(checkpoint: str | Path, folder: str | Path, card: dict[str, Any]) -> Path:

@@ -10,7 +10,7 @@ temporary files the dead process left in the folder are removed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import json
 import os
 import socket
@@ -21,6 +21,13 @@ from pathlib import Path
 
 from unetkit.errors import InputError
 from unetkit.safety.atomic import _pid_alive, ensure_folder, remove_stale_temporaries
+
+try:
+    import fcntl  # POSIX: the kernel lock beside the record
+except ImportError:  # pragma: no cover - Windows: the record alone
+    fcntl = None  # type: ignore[assignment]
+
+HELD_ERRNOS = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)  # flock's "another process holds it"
 
 LOCK_NAME = ".unetkit.lock"
 
@@ -68,10 +75,14 @@ def _acquire(lock: Path, folder: Path, command: str) -> Path:
     for _ in range(20):
         fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # another process holds it now
-            os.close(fd)
-            _refuse(lock, folder, _owner(lock))
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in HELD_ERRNOS:  # another process holds it now
+                os.close(fd)
+                _refuse(lock, folder, _owner(lock))
+            # a file system without flock (Lustre's noflock, NFS without lockd): the record alone decides, as
+            # before the kernel lock was added
         if not _same_file(lock, fd):  # released (and removed) between our open and our lock: open it anew
             os.close(fd)
             continue

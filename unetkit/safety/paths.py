@@ -62,7 +62,7 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
 
 
 def _check_no_foreign_images(out: Path, option: str) -> None:
-    """Refuse a folder that holds images, directly or one folder down (``masks/``, ``overlays/``: where outputs go),
+    """Refuse a folder that holds images, directly or in the folders outputs go to (``PREDICTION_FOLDERS``),
     unless a unetkit run or prediction wrote it: a dataset's ``masks/``, ``labels/`` or ``images/`` given as
     ``--out``, or a folder whose ``masks/`` holds hand-made masks, would have the outputs written among its files."""
     from unetkit.data.formats import extension, extensions
@@ -72,7 +72,7 @@ def _check_no_foreign_images(out: Path, option: str) -> None:
     if is_run_config(out / "config.yaml"):  # a run that failed before its first checkpoint
         return
     suffixes = extensions("image") + extensions(name="nifti")
-    folders = [out, *sorted(path for path in out.iterdir() if path.is_dir() and not path.name.startswith("."))]
+    folders = [out, *(out / name for name in PREDICTION_FOLDERS if (out / name).is_dir())]
     for folder in folders:
         found = next((path for path in sorted(folder.iterdir()) if path.is_file() and extension(path) in suffixes),
                      None)
@@ -117,6 +117,8 @@ def _holds_pairs(folder: Path, marker: str) -> bool:
     return folder.is_dir() and all((part / marker).is_file() for part in folder.iterdir() if part.is_dir())
 
 
+PREDICTION_FOLDERS = ("masks", "probabilities", "overlays", "labels", "instances", "objects", "predictions")  # what
+#   predict writes one file per image into (a training run: overlays/)
 RUN_MARKERS = ("last.pt", "best.pt")  # a folder holding one of these is a training run's
 PREDICTION_MARKER = "prediction.json"  # the record `predict` writes (unetkit.safety.records)
 

@@ -39,7 +39,8 @@ def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[s
     if stored.get("sha256") != wanted["sha256"]:
         raise InputError(f"--out {out} holds the predictions of another model ({stored.get('model')}); choose "
                          f"another --out, or remove {out} to predict into it again")
-    changed = sorted(key for key in set(stored_settings) | set(wanted["settings"])
+    # keys in both: a record of another unetkit version may hold a setting this one leaves out (or the reverse)
+    changed = sorted(key for key in set(stored_settings) & set(wanted["settings"])
                      if stored_settings.get(key) != wanted["settings"].get(key))
     if changed:
         raise InputError(f"--out {out} holds predictions made with other settings ({', '.join(changed)} "
