@@ -48,7 +48,10 @@ def test_a_mistyped_option_is_one_line_naming_the_command_and_the_nearest_option
     from unetkit.cli import main
 
     for argv, words in ((["predict", "img", "--model", "m", "--out", "o", "--tille", "512"],
-                         ["unetkit predict: error: unrecognized arguments: --tille 512", "did you mean --tile?"]),
+                         ["unetkit predict: error: unrecognized arguments: --tille 512",
+                          "--tille: did you mean --tile?"]),
+                        (["predict", "img", "--modle", "m", "--out", "o"],
+                         ["the following arguments are required: --model", "--modle: did you mean --model?"]),
                         (["predict", "img", "--model", "m", "--out", "o", "--tile", "abc"],
                          ["unetkit predict: error: argument --tile: invalid int value: 'abc'"])):
         with pytest.raises(SystemExit) as stop:

@@ -30,13 +30,17 @@ class OneLineParser(argparse.ArgumentParser):
     """An option the command does not know, or a value it cannot take, is one line naming the command, the nearest
     option and where the options are listed (argparse prints the whole usage first)."""
 
+    given: list[str] = []  # the command line being parsed: a required option's typo is named too
+
     def error(self, message: str):  # type: ignore[override]
         import difflib
 
-        unknown = message.partition("unrecognized arguments: ")[2].split()
         options = [option for action in self._actions for option in action.option_strings]
-        near = [difflib.get_close_matches(item.partition("=")[0], options, n=1) for item in unknown]
-        hint = "; ".join(f"did you mean {match[0]}?" for match in near if match)
+        unknown = message.partition("unrecognized arguments: ")[2].split() or [
+            item for item in self.given if item.startswith("--") and item.partition("=")[0] not in options]
+        near = [(item.partition("=")[0], difflib.get_close_matches(item.partition("=")[0], options, n=1))
+                for item in unknown]
+        hint = "; ".join(f"{item}: did you mean {match[0]}?" for item, match in near if match)
         self.exit(2, f"{self.prog}: error: {message}{'; ' + hint if hint else ''} (see {self.prog} --help)\n")
 
 
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the subcommand
     parser = build_parser()
+    OneLineParser.given = argv
     args, unknown = parser.parse_known_args([item for item in argv if item != "--debug"])
     if unknown:  # named by the subcommand's own parser, with the nearest of its options
         command = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001 - argparse keeps it there
