@@ -39,3 +39,22 @@ def test_instance_labels_are_used_as_they_are_and_bad_out_name_fails(tmp_path, c
     np.testing.assert_array_equal(tifffile.imread(out), weight_map(labels.astype(np.int32), w0=5))
     assert main(["weights", "--labels", str(tmp_path / "labels.tif"), "--out", str(tmp_path / "w.png")]) == 2
     assert ".tif" in capsys.readouterr().err
+
+
+def test_an_interrupted_picture_leaves_neither_file(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the picture was drawn left the TIFF without its PNG, and a rerun was refused ("exists")."""
+    from unetkit.cli import weights
+
+    mask = np.zeros((30, 30), np.uint8)
+    mask[5:15, 5:15] = 255
+    write_png(tmp_path / "mask.png", mask)
+    argv = ["weights", "--labels", str(tmp_path / "mask.png"), "--out", str(tmp_path / "w.tif")]
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weights, "_save_picture", interrupted)
+    assert main(argv) != 0
+    assert not (tmp_path / "w.tif").exists() and not (tmp_path / "w.png").exists()
+    monkeypatch.undo()
+    assert main(argv) == 0 and (tmp_path / "w.png").is_file()

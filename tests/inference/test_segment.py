@@ -47,3 +47,10 @@ def test_segment_array_matches_tiled_prediction(tmp_path):
     assert result.labels is not None and result.labels.shape == (40, 50)
     assert np.array_equal(result.mask, result.foreground > config.inference.threshold)
     assert segment_array(tmp_path, image, device="cpu", instances=False).labels is None
+    # NaN pixels: named after the layer (not the checkpoint), or replaced as asked
+    holes = image.astype(np.float32)
+    holes[0, :3] = np.nan
+    with pytest.raises(InputError, match="layer 'cells'"):
+        segment_array(tmp_path, holes, device="cpu", name="layer 'cells'")
+    filled = segment_array(tmp_path, holes, device="cpu", nan_policy="zero")
+    assert np.isfinite(filled.foreground).all()

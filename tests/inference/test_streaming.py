@@ -274,3 +274,16 @@ def test_a_truncated_tiff_is_named_when_its_pixels_are_read(tmp_path, options):
     np.testing.assert_array_equal(open_source(tmp_path / "whole.tif")[:, :, :][0], image)
     with pytest.raises(InputError, match=r"cut\.tif: cannot read its pixels .*truncated or corrupt"):
         open_source(tmp_path / "cut.tif")[:, :, :]
+
+
+def test_a_page_stack_and_an_empty_zarr_folder_are_named(tmp_path):
+    """predict-large called a 6-page TIFF "6 channels", and an empty .zarr folder "No array found in store"."""
+    from unetkit.inference.streaming import open_source
+
+    tifffile.imwrite(tmp_path / "six.tif", np.zeros((6, 32, 32), np.uint8), photometric="minisblack")
+    with pytest.raises(InputError, match="six.tif: a multi-page TIFF with 6 pages .* --axes ZYX --plane N"):
+        open_source(tmp_path / "six.tif")
+    assert open_source(tmp_path / "six.tif", spatial_dims=3).shape == (1, 6, 32, 32)  # a volume for a 3D model
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(InputError, match="empty.zarr: no zarr array here"):
+        open_source(tmp_path / "empty.zarr")

@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     weights = weight_map(labels, w0=args.w0, sigma=args.sigma)
     write_tiff(out, weights)
     picture = out.with_suffix(".png")
-    _save_picture(weights, picture, f"{Path(args.labels).name}: w0={args.w0:g}, sigma={args.sigma:g} px")
+    try:
+        _save_picture(weights, picture, f"{Path(args.labels).name}: w0={args.w0:g}, sigma={args.sigma:g} px")
+    except BaseException:  # the map and its picture are written as a pair: a rerun would find the map and refuse
+        out.unlink(missing_ok=True)
+        raise
     summary = {
         "labels": str(args.labels), "out": str(out), "picture": str(picture), "cells": cells,
         "shape": list(weights.shape), "w0": args.w0, "sigma": args.sigma,

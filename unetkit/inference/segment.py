@@ -52,14 +52,16 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
 
 
 def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool | None = None,
-                  instances: bool = True, device: str = "auto", name: str = "image") -> Segmentation:
+                  instances: bool = True, device: str = "auto", name: str = "image",
+                  nan_policy: str | None = None) -> Segmentation:
     """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file, run folder or packaged
     model's name). ``instances``: instance labels where the model makes them (binary and instances models);
-    a multiclass model gives its class map in ``classes``. ``name`` is what messages call the image."""
+    a multiclass model gives its class map in ``classes``. ``name`` is what messages call the image.
+    ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels refused (``error``) or replaced (``zero``, ``nearest``)."""
     from unetkit.inference.files import prepare_for_prediction
     from unetkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(checkpoint, device, "torch", tile_size=tile_size or None, tta=tta)
+    predictor = Predictor.load(checkpoint, device, "torch", nan_policy=nan_policy, tile_size=tile_size or None, tta=tta)
     task, config = predictor.task, predictor.config
     if task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
         raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "

@@ -132,8 +132,14 @@ def _open_source(path: str | Path, spatial_dims: int | None = 2):
         base = open_npy(path)
     elif kind == "tiff":
         base = _open_tiff(path)
+        _check_not_a_page_stack(path, spatial_dims)
     elif kind == "zarr":
-        base = require_zarr().open_array(str(path), mode="r")
+        zarr = require_zarr()
+        try:
+            base = zarr.open_array(str(path), mode="r")
+        except Exception as error:  # noqa: BLE001 - zarr's errors differ by version: an empty or foreign folder
+            raise InputError(f"{path}: no zarr array here ({type(error).__name__}); give a .zarr array, an OME-Zarr "
+                             "image, or another format (.npy, .tif)") from error
     else:
         raise InputError(f"{path}: large-image prediction reads .npy, .tif/.tiff or .zarr; convert the image "
                          "to one of them (e.g. np.save('image.npy', array))")
@@ -161,6 +167,23 @@ def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
         layout = channel_layout(shape, spatial_dims)
         axes = {"none": spatial, "first": "C" + spatial, "last": spatial + "C"}[layout]
     return SelectedSource(base, ImageInfo(kind, axes, shape), selection, spatial_dims, str(path))
+
+
+def _check_not_a_page_stack(path: Path, spatial_dims: int | None) -> None:
+    """Refuse a plain TIFF of more gray pages than an image has channels where a 2D image is read, as ``predict``
+    does: a z-stack or time-lapse of 6 pages was called "6 channels"."""
+    import tifffile
+
+    from unetkit.data.io import MAX_PAGE_CHANNELS
+
+    if spatial_dims != 2:
+        return
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, tuple(series.shape)
+    if len(shape) == 3 and axes[0] in "QIZT" and shape[0] > MAX_PAGE_CHANNELS:
+        raise InputError(f"{path}: a multi-page TIFF with {shape[0]} pages (axes {axes}, shape {shape}) where a 2D "
+                         "image is read; choose one page with --axes ZYX --plane N (API: axes='ZYX', plane=N)")
 
 
 def _open_tiff(path: Path):

@@ -73,9 +73,11 @@ def _layer_data(image: napari.layers.Image) -> np.ndarray:
 @magic_factory(call_button="Segment", checkpoint={"label": "model (packaged name, .pt or run folder)"},
                channel={"label": "channel (-1: the layer as it is)", "min": -1},
                tile={"label": "tile size (0: the checkpoint's)", "min": 0, "max": 16384, "step": 16},
-               tta={"label": "flip test-time augmentation"})
+               tta={"label": "flip test-time augmentation"},
+               nan_policy={"label": "NaN/Inf pixels (--nan-policy)", "choices": ["error", "zero", "nearest"]})
 def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint: str = "nuclei",
-                   channel: int = -1, tile: int = 0, tta: bool = False, instances: bool = True) -> GeneratorWorker:
+                   channel: int = -1, tile: int = 0, tta: bool = False, instances: bool = True,
+                   nan_policy: str = "error") -> GeneratorWorker:
     """Segment ``image`` with a packaged model or a checkpoint in a background thread; adds the result layers."""
     data = as_channels_first(_layer_data(image), rgb=image.rgb, channel=None if channel < 0 else channel)
 
@@ -83,7 +85,7 @@ def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint
     def work():
         yield  # 1 of 2: started (the progress bar shows the job while the network runs)
         result = segment_array(str(checkpoint), data, tile_size=tile or None, tta=tta, instances=instances,
-                               name=f"layer '{image.name}'")
+                               name=f"layer '{image.name}'", nan_policy=nan_policy)
         yield
         return result
 
