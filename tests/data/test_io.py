@@ -388,3 +388,18 @@ def test_a_tiff_of_several_images_says_which_one_is_read(tmp_path, capsys):
     read_image(tmp_path / "one.tif")
     err = capsys.readouterr().err
     assert err.count("two.ome.tif holds 2 images (TIFF series); the first is read") == 1 and "one.tif" not in err
+
+
+def test_a_palette_mask_shown_inverted_is_noted(tmp_path, capsys):
+    """A palette PNG mask whose index 0 is white was read by index (foreground and background swapped: Dice 0)
+    without a word; indices stay the labels, as label tools write them, and the colours are named."""
+    from unetkit.data.io import read_labels
+
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 8:20] = 255
+    Image.fromarray(mask).convert("RGB").quantize(2).save(tmp_path / "pal.png")  # index 0 = white here
+    assert set(np.unique(read_labels(tmp_path / "pal.png"))) == {0, 1}
+    assert "index 0 is shown as (255, 255, 255)" in capsys.readouterr().err
+    Image.fromarray(mask).convert("P").save(tmp_path / "dark.png")  # index 0 = black: nothing to say
+    read_labels(tmp_path / "dark.png")
+    assert "palette" not in capsys.readouterr().err

@@ -90,6 +90,19 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
+_NOTED_PALETTES: set[str] = set()  # palette masks noted once per process
+
+
+def _note_light_background_index(path: Path, palette: list[int]) -> None:
+    """A note, once per file, for a palette mask whose index 0 (read as background) is shown light: its indices are
+    the labels, as label tools write them, but a mask saved from a picture may hold its colours the other way."""
+    if len(palette) >= 3 and sum(palette[:3]) > 3 * 128 and str(path) not in _NOTED_PALETTES:
+        _NOTED_PALETTES.add(str(path))
+        print(f"note: {path}: a palette image whose index 0 is shown as {tuple(palette[:3])}; its indices are read as "
+              "labels (0 = background): if the objects are dark in it, save the mask as gray values",
+              file=sys.stderr)
+
+
 def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
     """PNG/JPEG/BMP/GIF as (H, W, C) in native dtype with any alpha channel removed.
 
@@ -114,6 +127,8 @@ def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
                 image = image.convert("L")  # bilevel -> 0/255
             elif mode in ("P", "PA") and not palette_as_index:
                 image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+            elif mode == "P":
+                _note_light_background_index(path, image.getpalette() or [])
             elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
                 image = image.convert("RGB")
             elif mode in ("RGBa", "La"):  # premultiplied alpha
