@@ -287,3 +287,20 @@ def test_a_folder_contributes_its_ome_zarr_images(tmp_path):
     write_png(folder / "a.png", np.zeros((4, 4), np.uint8))
     (folder / "notes").mkdir()  # a plain sub-folder is no image
     assert find_images([folder]) == [folder / "a.png", folder / "b.ome.zarr"]
+
+
+def test_a_link_to_a_missing_image_is_named(tmp_path):
+    """A broken link among the images was left out without a word by predict, and reported by train as a mask
+    without an image."""
+    import os
+
+    from unetkit.data.layouts import find_images, find_samples
+    from unetkit.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "d", n_images=2, seed=0, shape=(32, 32))
+    image = next((tmp_path / "d" / "images").iterdir())
+    image.unlink()
+    os.symlink(tmp_path / "gone.png", image)
+    for call in (lambda: find_images([tmp_path / "d" / "images"]), lambda: find_samples(tmp_path / "d")):
+        with pytest.raises(InputError, match=f"{image.name}: a link to .*gone.png, which does not exist"):
+            call()

@@ -310,3 +310,20 @@ def test_the_summary_line_names_only_the_folders_written(dataset, run_dir, tmp_p
                  "--quiet", "--no-probabilities"]) == 0
     line = capsys.readouterr().out
     assert "(masks/, overlays/)" in line and not (out / "probabilities").exists()
+
+
+def test_an_output_folder_linked_to_nowhere_is_named_before_anything_is_written(tmp_path, capsys):
+    """--out whose masks/ was a dangling link failed with "File exists" after the probabilities were written."""
+    import os
+
+    import numpy as np
+
+    from unetkit.cli import main
+    from unetkit.data.io import write_png
+
+    write_png(tmp_path / "in" / "a.png", np.random.default_rng(0).integers(0, 255, (32, 32)).astype(np.uint8))
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "nowhere", tmp_path / "out" / "masks")
+    assert main(["predict", "--model", "nuclei", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 2
+    assert "masks/ is a link to" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["masks"]

@@ -67,7 +67,12 @@ def _is_image(path: Path) -> bool:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name (hidden files skipped)."""
+    """Image files directly inside ``folder``, sorted by name (hidden files skipped); a link among them whose file is
+    gone is named (it was left out without a word, or its mask reported as "without an image")."""
+    broken = next((p for p in sorted(folder.iterdir()) if p.is_symlink() and not p.exists()
+                   and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS), None)
+    if broken is not None:
+        raise InputError(f"{broken}: a link to {os.readlink(broken)}, which does not exist; fix or remove the link")
     return sorted(p for p in folder.iterdir() if _is_image(p))
 
 

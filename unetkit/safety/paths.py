@@ -20,6 +20,7 @@ Rules (refused with an ``InputError`` naming the paths and the fix):
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -57,6 +58,11 @@ def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path] = (), 
             raise InputError(
                 f"{option} {out} is a dataset folder (it has {marker}/); its masks/labels would be overwritten; "
                 "choose another output folder")
+    for name in PREDICTION_FOLDERS:  # a dangling link where an output folder goes failed after the first outputs
+        sub = out / name
+        if sub.is_symlink() and not sub.exists():
+            raise InputError(f"{option} {out}: {name}/ is a link to {os.readlink(sub)}, which does not exist; fix or "
+                             "remove the link")
     _check_no_foreign_images(out, option)
     return out
 
