@@ -82,8 +82,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         run = unetkit.train("data/train", out="runs/x", task="instances", epochs=30,
                             **{"model.base_channels": 32})
     """
-    import os
 
+    from unetkit.devices import is_first_process
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
     from unetkit.safety.locks import folder_lock
@@ -114,7 +114,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     check_output_folder(out, folders, inside_inputs=False)  # never into the data, never a file
     check_output_folder(out, files_read)  # nor over the config or the weights it reads (best.pt, config.yaml)
     check_not_a_prediction_folder(out)  # nor over a prediction's overlays/
-    lock = folder_lock(out, "train", enabled=os.environ.get("RANK", "0") == "0")  # one run per folder
+    lock = folder_lock(out, "train", enabled=is_first_process())  # one run per folder
     if resume:
         given = [option for option, value in (("--config", config), ("--recipe", recipe != "default" and recipe))
                  if value]

@@ -37,6 +37,11 @@ def device_type(name: str) -> str:
     return name.split(":")[0]
 
 
+def is_first_process() -> bool:
+    """True in a single process, and in torchrun's first (RANK 0): the one that writes shared files and says notes."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def env_world() -> tuple[int, int, int]:
     """(rank, world size, local rank) from the variables torchrun sets; (0, 1, 0) without them."""
     try:

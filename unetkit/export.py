@@ -304,36 +304,32 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> torch
     return module.eval()
 
 
-def exported_source(path: str | Path) -> str | None:
-    """The sha256 of the checkpoint an exported file was made from (None for exports older than the record)."""
+def exported_metadata(path: str | Path) -> dict[str, str]:
+    """What an exported .onnx or TorchScript file records beside the network, read once: its run config
+    (``CONFIG_KEY``) and the sha256 of the checkpoint it was made from (``SOURCE_KEY``; absent in older exports)."""
     path = _check_exported(Path(path))
     if path.suffix.lower() == ".onnx":
         _require_onnx()
-        return onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
-    extra = {SOURCE_KEY: ""}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    value = extra[SOURCE_KEY]  # TorchScript gives the extra file back as bytes
-    return (value.decode() if isinstance(value, bytes) else value) or None
+        stored = onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        return {key: stored[key] for key in (CONFIG_KEY, SOURCE_KEY) if stored.get(key)}
+    extra = {CONFIG_FILE: "", SOURCE_KEY: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as error:
+        raise InputError(f"{path}: not a TorchScript file ({type(error).__name__})") from error
+    texts = {CONFIG_KEY: extra[CONFIG_FILE], SOURCE_KEY: extra[SOURCE_KEY]}  # extra files come back as bytes
+    return {key: value.decode() if isinstance(value, bytes) else value for key, value in texts.items() if value}
+
+
+def exported_config(path: str | Path, metadata: dict[str, str]) -> RunConfig:
+    """The run config in an exported file's ``metadata`` (``exported_metadata``)."""
+    if CONFIG_KEY not in metadata:
+        raise InputError(f"{path}: holds no unetkit config; export it with `unetkit export` from a checkpoint")
+    return from_dict(json.loads(metadata[CONFIG_KEY]))
 
 
 def load_exported_config(path: str | Path) -> RunConfig:
     """The run config stored inside an exported .onnx or TorchScript file."""
-    path = _check_exported(Path(path))
-    if path.suffix.lower() == ".onnx":
-        _require_onnx()
-        meta = onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta()
-        text = meta.custom_metadata_map.get(CONFIG_KEY)
-    else:
-        extra = {CONFIG_FILE: ""}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-        except Exception as error:
-            raise InputError(f"{path}: not a TorchScript file ({type(error).__name__})") from error
-        text = extra[CONFIG_FILE] or None
-    if not text:
-        raise InputError(f"{path}: holds no unetkit config; export it with `unetkit export` from a checkpoint")
-    return from_dict(json.loads(text))
+    return exported_config(path, exported_metadata(path))

@@ -6,7 +6,6 @@ The resolved values are saved as ``config.yaml`` in the run folder, so a run sho
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from unetkit.config import ModelConfig, RunConfig, apply_overrides, from_dict, read_config_file, to_dict
@@ -101,10 +100,10 @@ def resolve_config(recipe: str = "default", config_file: str | None = None,
 
         refuse_chosen_network(config, by_user)
     config = budget_schedule(config, chosen)
-    from unetkit.devices import device_type  # imports torch: only when a config is resolved
+    from unetkit.devices import device_type, is_first_process  # imports torch: only when a config is resolved
 
     config, note = machine_network(config, chosen, device_type(config.train.device))
-    if note and os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
+    if note and is_first_process():  # under torchrun the first process says it
         print(note, flush=True)
     return config
 

@@ -6,7 +6,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from unetkit.data import channels
+from unetkit import notes
 from unetkit.data.channels import match_channels
 from unetkit.data.io import holds_colour, read_image
 
@@ -14,7 +14,7 @@ from unetkit.data.io import holds_colour, read_image
 def test_three_gray_planes_given_to_an_rgb_model_are_noted_once(tmp_path, capsys, monkeypatch):
     """Three gray TIFF pages (or DAPI/GFP/RFP) were fed to an RGB model as R, G, B without a word (a gray model
     refuses them)."""
-    monkeypatch.setattr(channels, "_NOTED", set())
+    monkeypatch.setattr(notes, "_SAID", set())
     planes = np.random.default_rng(0).integers(0, 255, (3, 20, 20)).astype(np.uint8)
     for name in ("a.tif", "b.tif"):
         tifffile.imwrite(tmp_path / name, planes, photometric="minisblack")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from unetkit.cli.inference_options import add_inference_arguments
@@ -42,6 +41,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import unetkit
+    from unetkit.devices import is_first_process
 
     rows = unetkit.predict_files(args.model, args.inputs, args.out, progress=not args.quiet, tile_size=args.tile,
                                  overlap=args.overlap, batch_size=args.batch, tta=args.tta, instances=args.instances,
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                                  autotune=False if args.no_autotune else None, precision=args.precision,
                                  nan_policy=args.nan_policy,
                                  **selection_options(args))
-    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process sums up every process's images
+    if not is_first_process():  # under torchrun the first process sums up every process's images
         return 0
     pixels = sum(r["height"] * r["width"] * r.get("depth", 1) for r in rows)  # voxels for volumes
     seconds = sum(r["seconds"] for r in rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from unetkit.cli.selection import add_selection_arguments, selection_overrides
@@ -55,6 +54,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import unetkit
+    from unetkit.devices import is_first_process
 
     shortcuts = {"data.layout": args.layout, "model.name": args.model, "model.encoder_weights": args.encoder_weights,
                  "model.freeze_encoder_epochs": args.freeze_encoder_epochs, "data.val_fraction": args.val_fraction,
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(_interrupted(args.out), file=sys.stderr)
         return 130
-    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+    if is_first_process():  # under torchrun only the first process reports
         if any(key.startswith("val_") for row in result.history for key in row):
             print(f"best epoch {result.best_epoch}: score {result.best_score:.4f}; run folder {result.run_dir}")
         else:  # the score is the training loss, negated: say so rather than print "score -1.1"

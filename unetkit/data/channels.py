@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from unetkit.data.io import holds_colour
 from unetkit.errors import InputError
+from unetkit.notes import note_once, said
+
+RGB_NOTE = "channels as RGB"  # said once per process, for the first file: the header read is skipped after
 
 
 def is_colour(image: np.ndarray) -> bool:
@@ -18,9 +20,6 @@ def is_colour(image: np.ndarray) -> bool:
     """
     span = float(image.max() - image.min())
     return span > 0 and float(np.abs(image - image.mean(axis=0)).mean()) > 0.01 * span
-
-
-_NOTED: set[str] = set()  # the first file whose channels were taken for RGB (noted once per process)
 
 
 def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
@@ -33,11 +32,10 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
     """
     have = image.shape[0]
     if have == channels:
-        if have == 3 and path is not None and not _NOTED and holds_colour(path) is False:
-            _NOTED.add(str(path))  # the mirror of the refusal below, where a choice would be a guess: said once
-            print(f"note: {path}: its 3 channels are not RGB colours (gray pages or a channel axis) and are read as "
-                  "the R, G, B of this model's images (said once, for the first such file); pick other ones with "
-                  "--channel", file=sys.stderr)
+        if have == 3 and path is not None and not said(RGB_NOTE) and holds_colour(path) is False:  # the mirror
+            note_once(RGB_NOTE, f"{path}: its 3 channels are not RGB colours (gray pages or a channel axis) "
+                      "and are read as the R, G, B of this model's images (said once, for the first such file); pick "
+                      "other ones with --channel")
         return image
     if have == 1:
         return np.repeat(image, channels, axis=0)

@@ -12,7 +12,6 @@ with the file name, what is wrong and how to fix it.
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from PIL import Image
 from unetkit.data import ome
 from unetkit.data.formats import extension, extensions
 from unetkit.errors import InputError
+from unetkit.notes import note_once
 from unetkit.safety.atomic import atomic_path
 from unetkit.safety.memory import check_fits_in_memory
 
@@ -90,17 +90,13 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
-_NOTED_PALETTES: set[str] = set()  # palette masks noted once per process
-
-
 def _note_light_background_index(path: Path, palette: list[int]) -> None:
     """A note, once per file, for a palette mask whose index 0 (read as background) is shown light: its indices are
     the labels, as label tools write them, but a mask saved from a picture may hold its colours the other way."""
-    if len(palette) >= 3 and sum(palette[:3]) > 3 * 128 and str(path) not in _NOTED_PALETTES:
-        _NOTED_PALETTES.add(str(path))
-        print(f"note: {path}: a palette image whose index 0 is shown as {tuple(palette[:3])}; its indices are read as "
-              "labels (0 = background): if the objects are dark in it, save the mask as gray values",
-              file=sys.stderr)
+    if len(palette) >= 3 and sum(palette[:3]) > 3 * 128:
+        note_once(f"palette {path}", f"{path}: a palette image whose index 0 is shown as {tuple(palette[:3])}; its "
+                  "indices are read as labels (0 = background): if the objects are dark in it, save the mask as "
+                  "gray values")
 
 
 def _read_pillow(path: Path, palette_as_index: bool) -> np.ndarray:
@@ -162,17 +158,19 @@ def _squeeze_axes(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], s
     return tuple(n for n, _ in kept), "".join(a for _, a in kept)
 
 
-_NOTED_SERIES: set[str] = set()  # files whose other TIFF series were named once in this process
-
-
 def note_other_series(tif: tifffile.TiffFile, path: Path) -> None:
     """One note per file holding more than one image (TIFF series: several OME images, a slide's label and macro):
     unetkit reads the first, and the others were left out without a word."""
     count = len(tif.series)
-    if count > 1 and str(path) not in _NOTED_SERIES:
-        _NOTED_SERIES.add(str(path))
-        print(f"note: {path} holds {count} images (TIFF series); the first is read: save the others as files of "
-              "their own to use them", file=sys.stderr)
+    if count > 1:
+        note_once(f"series {path}", f"{path} holds {count} images (TIFF series); the first is read: save the others "
+                  "as files of their own to use them")
+
+
+def page_stack_message(path: str | Path, shape: tuple[int, ...], axes: str) -> str:
+    """What to say of a TIFF of pages (a z-stack, a time-lapse) given where a 2D image is read."""
+    return (f"{path}: a multi-page TIFF with {shape[0]} pages (axes {axes}, shape {tuple(shape)}) where a 2D image is "
+            "read; choose one page with --axes ZYX --plane N (API: axes='ZYX', plane=N)")
 
 
 def _read_tiff_2d(path: Path) -> np.ndarray:
@@ -185,12 +183,9 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
             n_extra = len(tif.pages[0].extrasamples or ())
             if len(shape) == 3 and axes[-1] != "S" and axes[0] not in "CS":
                 if axes[0] != "Q" or shape[0] > MAX_PAGE_CHANNELS:
-                    raise InputError(
-                        f"{path}: a multi-page TIFF with {shape[0]} pages (axes {series.axes}, shape "
-                        f"{series.shape}) where a 2D image is read; choose one page with --axes ZYX --plane N "
-                        "(API: axes='ZYX', plane=N), or in Python read it with read_stack (2D slices, such as "
-                        "ISBI train-volume.tif) or read_volume (a 3D image)"
-                    )
+                    raise InputError(page_stack_message(path, series.shape, series.axes) + ", or in Python read it "
+                                     "with read_stack (2D slices, such as ISBI train-volume.tif) or read_volume (a 3D "
+                                     "image)")
             if len(shape) not in (2, 3):
                 raise InputError(
                     f"{path}: TIFF of shape {series.shape} (axes {series.axes}) is not a 2D image; "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from unetkit.data.io import (
 )
 from unetkit.data.ome import image_stem, is_zarr_dir
 from unetkit.errors import InputError
+from unetkit.notes import note_once
 from unetkit.safety.finite import apply_nan_policy
 
 LAYOUTS = ("folders", "dsb", "isbi-stack", "images")
@@ -69,11 +69,12 @@ def _is_image(path: Path) -> bool:
 def _images_in(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name (hidden files skipped); a link among them whose file is
     gone is named (it was left out without a word, or its mask reported as "without an image")."""
-    broken = next((p for p in sorted(folder.iterdir()) if p.is_symlink() and not p.exists()
-                   and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS), None)
+    entries = sorted(folder.iterdir())
+    broken = next((p for p in entries if p.is_symlink() and not p.exists() and not p.name.startswith(".")
+                   and p.suffix.lower() in IMAGE_EXTENSIONS), None)
     if broken is not None:
         raise InputError(f"{broken}: a link to {os.readlink(broken)}, which does not exist; fix or remove the link")
-    return sorted(p for p in folder.iterdir() if _is_image(p))
+    return [p for p in entries if _is_image(p)]
 
 
 def _predictable_in(folder: Path) -> list[Path]:
@@ -84,7 +85,6 @@ def _predictable_in(folder: Path) -> list[Path]:
                                                                        if is_zarr_dir(sub)]
 
 
-_NOTED_LABELS: set[str] = set()  # labels files left out of predict, noted once per process
 STACK_LABEL_STEMS = ("labels", "label", "masks", "mask")  # a stack pair's labels: alone, or after "-" / "_"
 
 
@@ -97,10 +97,9 @@ def stack_labels(folder: Path) -> Path | None:
         return None
     stem = labels.stem.lower()
     named = any(stem == word or stem.endswith((f"-{word}", f"_{word}")) for word in STACK_LABEL_STEMS)
-    if named and str(labels) not in _NOTED_LABELS:
-        _NOTED_LABELS.add(str(labels))
-        print(f"note: {labels} left out: the labels of {image.name} (an image + labels dataset folder)",
-              file=sys.stderr)
+    if named:
+        note_once(f"stack labels {labels}", f"{labels} left out: the labels of {image.name} (an image + labels "
+                  "dataset folder)")
     return labels if named else None
 
 

@@ -25,14 +25,12 @@ ENGINES = ("torch", "onnxruntime", "torchscript")
 EXPORTED_SUFFIX = {"onnxruntime": SUFFIXES["onnx"], "torchscript": SUFFIXES["torchscript"]}  # export's endings
 
 
-def _check_current(exported: Path, run: Path, engine: str) -> None:
-    """Refuse a run folder's export made from another checkpoint than the run's ``best.pt`` now (the run went on,
-    or resumed, after ``unetkit export``): its predictions would silently be those of the older network."""
+def _check_current(exported: Path, source: str | None, run: Path, engine: str) -> None:
+    """Refuse a run folder's export made from another checkpoint (sha256 ``source``) than the run's ``best.pt`` now
+    (the run went on, or resumed, after ``unetkit export``): its predictions would silently be the older network's."""
     from unetkit.checkpoint import resolve_path
-    from unetkit.export import exported_source
     from unetkit.pretrained import sha256_of
 
-    source = exported_source(exported)
     checkpoint = resolve_path(run)
     if source is not None and checkpoint.is_file() and sha256_of(checkpoint) != source:
         raise InputError(f"{exported} was exported from an earlier {checkpoint.name} of this run; export it again "
@@ -46,7 +44,6 @@ def _exported_path(path: Path, engine: str) -> Path:
     if path.is_dir():
         candidate = path / f"model{suffix}"
         if candidate.is_file():
-            _check_current(candidate, path, engine)
             return candidate
         raise FileNotFoundError(
             f"{path}: no {candidate.name} for --engine {engine}; create it with "
@@ -72,7 +69,7 @@ def load_engine_model(path: str | Path, engine: str = "torch", device: str | tor
     checkpoint's ``inference.winograd``) runs a 2D torch model's wide 3x3 convs as Winograd on CPU;
     ``autotune`` (None: ``inference.autotune``) keeps Winograd only where it measured faster here.
     """
-    from unetkit.export import load_exported, load_exported_config
+    from unetkit.export import SOURCE_KEY, exported_config, exported_metadata, load_exported
 
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}; got '{engine}'")
@@ -93,4 +90,7 @@ def load_engine_model(path: str | Path, engine: str = "torch", device: str | tor
             accelerate_convs(model, autotune=config.inference.autotune if autotune is None else autotune)
         return model, config
     exported = _exported_path(Path(path), engine)
-    return load_exported(exported, device), load_exported_config(exported)
+    metadata = exported_metadata(exported)  # the config and the checkpoint it was made from, read once
+    if Path(path).is_dir():
+        _check_current(exported, metadata.get(SOURCE_KEY), Path(path), engine)
+    return load_exported(exported, device), exported_config(exported, metadata)

@@ -21,7 +21,6 @@ Under torchrun each process predicts every N-th file.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.io import image_shape, normalize_percentile, read_image
 from unetkit.data.ome import image_stem, pixel_size, selected_channel_names
+from unetkit.devices import is_first_process
 from unetkit.errors import InputError
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
@@ -168,7 +168,7 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
             rows.append(row)
     if gather is not None:
         rows = sorted(gather(rows), key=lambda row: row["image"])
-    if os.environ.get("RANK", "0") == "0":
+    if is_first_process():
         task.finish_outputs(rows, out_dir)
     return rows
 

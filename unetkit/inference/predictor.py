@@ -18,7 +18,6 @@ Nothing in ``unetkit/inference`` imports the training package.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.channels import match_channels
 from unetkit.data.io import check_real, normalize_percentile
-from unetkit.devices import select_device
+from unetkit.devices import is_first_process, select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
 from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled, tiling_notes
@@ -117,7 +116,7 @@ class Predictor:
             network = compiled(network, config.inference.compile, "inference.compile")
         predictor = cls(network, config, torch_device)
         notes = tiling_notes(predictor.geometry, inference.get("tile_size"), inference.get("overlap"))
-        for note in notes if os.environ.get("RANK", "0") == "0" else ():  # under torchrun the first process says it
+        for note in notes if is_first_process() else ():  # under torchrun the first process says it
             print(f"note: {note}", file=sys.stderr)  # options the net takes otherwise than given are named
         return predictor
 

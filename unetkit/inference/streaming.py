@@ -131,8 +131,7 @@ def _open_source(path: str | Path, spatial_dims: int | None = 2):
     if kind == "npy":
         base = open_npy(path)
     elif kind == "tiff":
-        base = _open_tiff(path)
-        _check_not_a_page_stack(path, spatial_dims)
+        base = _open_tiff(path, spatial_dims)
     elif kind == "zarr":
         zarr = require_zarr()
         try:
@@ -169,32 +168,21 @@ def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
     return SelectedSource(base, ImageInfo(kind, axes, shape), selection, spatial_dims, str(path))
 
 
-def _check_not_a_page_stack(path: Path, spatial_dims: int | None) -> None:
-    """Refuse a plain TIFF of more gray pages than an image has channels where a 2D image is read, as ``predict``
-    does: a z-stack or time-lapse of 6 pages was called "6 channels"."""
+def _open_tiff(path: Path, spatial_dims: int | None = 2):
+    """A plain TIFF's first series, lazily; a stack of more gray pages than an image has channels, given where a 2D
+    image is read, is refused as ``predict`` refuses it (a 6-page z-stack was read as "6 channels")."""
     import tifffile
 
-    from unetkit.data.io import MAX_PAGE_CHANNELS
-
-    if spatial_dims != 2:
-        return
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes, shape = series.axes, tuple(series.shape)
-    if len(shape) == 3 and axes[0] in "QIZT" and shape[0] > MAX_PAGE_CHANNELS:
-        raise InputError(f"{path}: a multi-page TIFF with {shape[0]} pages (axes {axes}, shape {shape}) where a 2D "
-                         "image is read; choose one page with --axes ZYX --plane N (API: axes='ZYX', plane=N)")
-
-
-def _open_tiff(path: Path):
-    import tifffile
+    from unetkit.data.io import MAX_PAGE_CHANNELS, page_stack_message
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page = series.pages[0]
         offset = series.dataoffset  # set when the whole series is stored contiguous and uncompressed
-        shape, dtype = series.shape, series.dtype
+        shape, dtype, axes = series.shape, series.dtype, series.axes
         tiled = page.is_tiled and page.compression == 1
+    if spatial_dims == 2 and len(shape) == 3 and axes[0] in "QIZT" and shape[0] > MAX_PAGE_CHANNELS:
+        raise InputError(page_stack_message(path, shape, axes))
     if offset is not None:
         return RawArray(path, offset, shape, dtype)
     if tiled and len(shape) in (2, 3):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from unetkit.errors import InputError
 from unetkit.safety.atomic import _pid_alive, ensure_folder, remove_stale_temporaries
+from unetkit.safety.paths import PREDICTION_FOLDERS
 
 try:
     import fcntl  # POSIX: the kernel lock beside the record
@@ -51,9 +52,9 @@ def acquire(folder: str | Path, command: str) -> Path:
     """Create the lock file of ``folder`` for this process; InputError when a live process holds it."""
     folder = ensure_folder(folder)
     lock = _acquire(folder / LOCK_NAME, folder, command)
-    for sub in folder.iterdir():  # masks/, probabilities/, overlays/: where a killed writer left its files too
-        if sub.is_dir() and not sub.is_symlink() and not sub.name.startswith("."):
-            remove_stale_temporaries(sub)
+    for name in PREDICTION_FOLDERS:  # masks/, probabilities/, overlays/: where a killed writer left its files too
+        if (folder / name).is_dir() and not (folder / name).is_symlink():
+            remove_stale_temporaries(folder / name)
     return lock
 
 

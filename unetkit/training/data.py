@@ -7,7 +7,6 @@ targets and weight maps once per image.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from unetkit.config import RunConfig
 from unetkit.data.layouts import split_samples
 from unetkit.data.overlap import overlap_note, shared_images
 from unetkit.data.splits import SplitData
+from unetkit.devices import is_first_process
 from unetkit.errors import InputError
 from unetkit.tasks import get_task
 
@@ -82,5 +82,5 @@ def _any_background(split: SplitData, config: RunConfig) -> bool:
 
 
 def _say(line: str) -> None:
-    if os.environ.get("RANK", "0") == "0":  # under torchrun the first process says it
+    if is_first_process():  # under torchrun the first process says it
         print(line, file=sys.stderr, flush=True)

@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -40,7 +39,7 @@ from unetkit.config_rules import validate_training_config
 from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.sampling import PatchDataset
 from unetkit.data.splits import SplitData
-from unetkit.devices import select_device
+from unetkit.devices import is_first_process, select_device
 from unetkit.errors import InputError
 from unetkit.inference.predict import NetGeometry, patch_sizes, plan_tiles
 from unetkit.metrics.writers import write_rows_csv
@@ -145,7 +144,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
     done = int(state.get("epoch", 0)) if state is not None else 0
     if state is not None and done >= config.train.epochs and (run_dir / "summary.json").is_file():
         # a finished run: nothing to train, and its config.yaml and summary.json stay what was trained
-        if os.environ.get("RANK", "0") == "0":
+        if is_first_process():
             print(f"note: {run_dir} has finished its {done} epochs: nothing to train (resume with --epochs larger "
                   f"than {done} to train it on)", file=sys.stderr, flush=True)
         return FitResult(run_dir, int(state["best_epoch"]), float(state["best_score"]), list(state["history"]), {})
