@@ -215,6 +215,18 @@ def test_array_channels_are_picked_by_index_and_two_trailing_channels_are_channe
         unetkit.load(ckpt, device="cpu", channels=["DAPI"]).predict(pair)
 
 
+def test_a_thin_colour_strip_is_read_with_its_trailing_channels_for_a_colour_model(tmp_path):
+    """An (H <= 4, W, 3) strip was read channels-first (H channels of a W x 3 image) and refused for a colour
+    model; where both ends are short, the one holding the model's channel count is the channel axis."""
+    ckpt = _checkpoint(tmp_path / "colour.pt", "binary", **{"model.in_channels": 3})
+    strip = np.stack([_image((2, 96), seed=s) for s in range(3)], axis=-1)  # (2, 96, 3)
+    predictor = unetkit.load(ckpt, device="cpu")
+    result = predictor.predict(strip)
+    assert result.probabilities.shape[1:] == (2, 96)
+    expected = predictor.predict(np.ascontiguousarray(np.moveaxis(strip, -1, 0))).probabilities
+    np.testing.assert_array_equal(result.probabilities, expected)
+
+
 def test_the_public_api_is_documented_and_typed():
     expected = {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
     assert set(unetkit.__all__) == expected

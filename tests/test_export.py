@@ -126,6 +126,28 @@ def test_an_export_that_fails_verification_leaves_no_file(exported, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_torchscript_export_on_a_full_disk_is_one_line_and_leaves_no_file(exported, tmp_path, monkeypatch, capsys):
+    """torch's own file writer aborted the whole process (a C++ abort, no message) when the disk filled up; the
+    model is now serialised in memory and written by Python, whose ENOSPC is named."""
+    import errno
+    import pathlib
+
+    root = exported[0]
+    real = pathlib.Path.write_bytes
+
+    def full(self, data):
+        if self.parent == tmp_path:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full)
+    code = main(["export", "--model", str(root / "best.pt"), "--format", "torchscript", "--out",
+                 str(tmp_path / "m.ts")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "m.ts" in err[0] and "free disk space" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_folders_export_of_an_earlier_checkpoint_is_refused(exported, tmp_path):
     """predict --engine onnxruntime --model RUN used a model.onnx exported before the run went on (0.49 apart)."""
     import shutil

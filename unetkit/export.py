@@ -13,6 +13,7 @@ largest absolute difference of the logits (typically ~1e-6 in float32).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -156,9 +157,10 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Pat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace is deprecated upstream but still the TorchScript route
         traced = torch.jit.trace(model, example, check_trace=False)
-        with atomic_path(path) as tmp:
-            extra = {CONFIG_FILE: json.dumps(to_dict(config)), SOURCE_KEY: source}
-            torch.jit.save(traced, str(tmp), _extra_files=extra)
+        buffer = io.BytesIO()  # serialised in memory: torch's own file writer aborts the process on a full disk
+        torch.jit.save(traced, buffer, _extra_files={CONFIG_FILE: json.dumps(to_dict(config)), SOURCE_KEY: source})
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())  # a full disk raises OSError here, named by the caller
 
 
 def _require_onnx() -> None:

@@ -87,6 +87,26 @@ def test_segment_widget_reads_full_resolution_replaces_its_layers_and_shows_clas
         widget(viewer=viewer, image=None, checkpoint="nuclei", channel=-1, tile=0, tta=False, instances=True)
 
 
+def test_segment_widget_segments_a_z_stack_plane_by_plane(make_napari_viewer, qtbot, run_dir):
+    """A z-stack or time series was refused; a 2D model now segments it plane by plane, each object with its own
+    id, at the layer's scale."""
+    viewer = make_napari_viewer()
+    planes = [make_nuclei_image(np.random.default_rng(seed), (48, 56), bit_depth=8)[0] for seed in range(3)]
+    stack = viewer.add_image(np.stack(planes), name="zstack", scale=(2.0, 0.5, 0.5))
+    widget = widgets.segment_widget()
+    widget(viewer=viewer, image=stack, checkpoint=str(run_dir), channel=-1, tile=0, tta=False, instances=True)
+    qtbot.waitUntil(lambda: "zstack instances" in viewer.layers, timeout=120_000)
+    labels = viewer.layers["zstack instances"]
+    assert labels.data.shape == (3, 48, 56)
+    np.testing.assert_allclose(labels.scale, (2.0, 0.5, 0.5))
+    for index, plane in enumerate(planes):
+        alone = segment_array(run_dir, plane[None], device="cpu")
+        np.testing.assert_array_equal(labels.data[index] > 0, alone.labels > 0)
+        np.testing.assert_allclose(viewer.layers["zstack foreground"].data[index], alone.foreground, atol=1e-5)
+    ids = [set(np.unique(plane[plane > 0])) for plane in labels.data]
+    assert sum(len(i) for i in ids) == len(set().union(*ids))
+
+
 def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     import tempfile
 

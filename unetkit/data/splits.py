@@ -42,11 +42,15 @@ class SplitData:
         self.images.append(match_channels(image, channels, path))
 
 
+LOAD_BAR_DELAY_S = 5.0  # seconds of loading before its bar appears
+
+
 def map_samples(samples: list[Sample], function: Callable[[Sample], Any], desc: str) -> list[Any]:
-    """``[function(s) for s in samples]`` on 4 threads with a progress bar (none when not on a terminal)."""
+    """``[function(s) for s in samples]`` on 4 threads with a progress bar, shown only once loading has taken
+    ``LOAD_BAR_DELAY_S`` (a log gets it too, throttled by the CLI; short loads print nothing)."""
     with ThreadPoolExecutor(max_workers=4) as pool:  # PNG/TIFF decoding releases the GIL
         return list(tqdm(pool.map(function, samples), total=len(samples), desc=desc, unit="img", leave=False,
-                         disable=None))
+                         delay=LOAD_BAR_DELAY_S))
 
 
 def model_channels(config: RunConfig, sample: Sample, volumetric: bool = False) -> int:

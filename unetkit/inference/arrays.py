@@ -263,18 +263,21 @@ class TiffPlane:
         self.tiff.close()
 
 
-def channel_layout(shape: Sequence[int], spatial_dims: int) -> str:
+def channel_layout(shape: Sequence[int], spatial_dims: int, channels: int | None = None) -> str:
     """'first' (C, *S), 'none' (*S) or 'last' (*S, C) for an array of ``shape``.
 
     A trailing axis of 1 to 4 after a longer first axis is taken as channels: (512, 512, 3), (512, 512, 2) (gray
     and alpha, or two stains) and (512, 512, 1) (gray with a trailing axis, as many readers give it) are 'last',
-    (3, 512, 512) is 'first'.
+    (3, 512, 512) is 'first'. Where both ends are that short (a thin strip, (2, 900, 3)), the end that holds the
+    model's ``channels`` is the channel axis; channels-first when neither or both do.
     """
     shape = tuple(shape)
     if len(shape) == spatial_dims:
         return "none"
     if len(shape) == spatial_dims + 1:
         if shape[-1] in (1, 2, 3, 4) and shape[0] > 4:
+            return "last"
+        if shape[-1] in (1, 2, 3, 4) and channels is not None and shape[-1] == channels != shape[0]:
             return "last"
         return "first"
     raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis; "

@@ -145,8 +145,8 @@ class Predictor:
 
         data = self.config.data
         image = check_array(image, name)
-        layout = channel_layout(image.shape, self.spatial_dims)
         channels = self.config.model.in_channels
+        layout = channel_layout(image.shape, self.spatial_dims, channels)
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])

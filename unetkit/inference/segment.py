@@ -30,12 +30,9 @@ class Segmentation:
 def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None = None) -> np.ndarray:
     """A viewer's array as (C, *S): (Y, X) -> (1, Y, X); RGB (Y, X, 3) -> (3, Y, X); (C, Y, X) picks ``channel``.
 
-    A last axis of 2 to 4 values that is not RGB is refused: a viewer shows it as the image's X, but it is most
-    likely channels (open them with napari's channel_axis, one layer each)."""
+    A last axis of 2 to 4 values that is not RGB is refused (``check_viewer_array``)."""
     data = np.asarray(data)
-    if not rgb and data.ndim >= 3 and 2 <= data.shape[-1] <= 4 and data.shape[-2] > 4:
-        raise InputError(f"image of shape {data.shape}: its last axis ({data.shape[-1]} values) looks like channels; "
-                         "open the file with one layer per channel (napari's channel_axis), or as RGB")
+    check_viewer_array(data, rgb)
     if rgb:
         data = np.moveaxis(data[..., :3], -1, 0)
     elif data.ndim == 2:
@@ -51,21 +48,82 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
     return data
 
 
-def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool | None = None,
-                  instances: bool = True, device: str = "auto", name: str = "image",
-                  nan_policy: str | None = None) -> Segmentation:
-    """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file, run folder or packaged
-    model's name). ``instances``: instance labels where the model makes them (binary and instances models);
-    a multiclass model gives its class map in ``classes``. ``name`` is what messages call the image.
-    ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels refused (``error``) or replaced (``zero``, ``nearest``)."""
-    from unetkit.inference.files import prepare_for_prediction
+def check_viewer_array(data: np.ndarray, rgb: bool = False) -> None:
+    """Refuse a last axis of 2 to 4 values that is not RGB: a viewer shows it as the image's X, but it is most
+    likely channels (open them with napari's channel_axis, one layer each)."""
+    if not rgb and data.ndim >= 3 and 2 <= data.shape[-1] <= 4 and data.shape[-2] > 4:
+        raise InputError(f"image of shape {data.shape}: its last axis ({data.shape[-1]} values) looks like channels; "
+                         "open the file with one layer per channel (napari's channel_axis), or as RGB")
+
+
+def viewer_images(data: np.ndarray, *, rgb: bool = False, channel: int | None = None, spatial_dims: int = 2,
+                  in_channels: int = 1) -> tuple[list[np.ndarray], bool]:
+    """The (C, *S) images of a viewer's array for a model of ``spatial_dims`` axes and ``in_channels`` channels, and
+    whether they are the planes of a stack.
+
+    RGB keeps its colour; ``channel`` picks one of the first axis; an array with as many first-axis planes as a
+    colour model has channels is that model's channels. One axis more than the model's (a z-stack or time series
+    for a 2D model, a time series of volumes for a 3D one) is segmented plane by plane, as the StarDist and
+    Cellpose plugins do.
+    """
+    data = np.asarray(data)
+    check_viewer_array(data, rgb)
+    if rgb:
+        data = np.moveaxis(data[..., :3], -1, 0)
+    elif channel is None:
+        many = in_channels > 1 and data.ndim == spatial_dims + 1 and data.shape[0] == in_channels
+        data = data if many else data[None]
+    if channel is not None:
+        if not -data.shape[0] <= channel < data.shape[0]:
+            raise InputError(f"channel {channel} requested but the image has {data.shape[0]} channel(s)")
+        data = data[channel:channel + 1] if channel >= 0 else data[channel:][:1]
+    axes = data.ndim - 1
+    if axes == spatial_dims:
+        return [data], False
+    if axes == spatial_dims + 1:
+        return [data[:, plane] for plane in range(data.shape[1])], True
+    shape = tuple(np.shape(data))
+    raise InputError(f"image of {axes} axes {shape[1:]}, its channel aside, for a {spatial_dims}D model: give one "
+                     f"{spatial_dims}D image or a stack of them (choose the channel, first axis, of a multichannel "
+                     "layer, or open the channels as separate layers with napari's channel_axis)")
+
+
+def stack_segmentations(planes: list[Segmentation]) -> Segmentation:
+    """Planes segmented one by one as one stack (plane axis first, after the class axis of the probabilities);
+    each plane's instance ids are moved past the previous planes' so that every object keeps an id of its own."""
+    labels = None
+    if planes[0].labels is not None:
+        offset, shifted = 0, []
+        for plane in planes:
+            ids = plane.labels.astype(np.int32, copy=True)
+            ids[ids > 0] += offset
+            offset = max(offset, int(ids.max()))
+            shifted.append(ids)
+        labels = np.stack(shifted)
+    classes = None if planes[0].classes is None else np.stack([plane.classes for plane in planes])
+    return Segmentation(np.stack([p.foreground for p in planes]), np.stack([p.mask for p in planes]), labels,
+                        np.stack([p.probabilities for p in planes], axis=1), classes, planes[0].class_names)
+
+
+def load_segmenter(checkpoint: str | Path, *, tile_size: int | None = None, tta: bool | None = None,
+                   device: str = "auto", nan_policy: str | None = None):
+    """The ``Predictor`` of a segmentation checkpoint (a .pt file, run folder or packaged model's name); a regression
+    model is refused. ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels refused or replaced."""
     from unetkit.inference.predictor import Predictor
 
     predictor = Predictor.load(checkpoint, device, "torch", nan_policy=nan_policy, tile_size=tile_size or None, tta=tta)
-    task, config = predictor.task, predictor.config
-    if task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
-        raise InputError(f"{checkpoint}: a {task.name} checkpoint gives images, not segmentations; "
+    if predictor.task.activation != "softmax":  # a regression model's outputs are values, not class probabilities
+        raise InputError(f"{checkpoint}: a {predictor.task.name} checkpoint gives images, not segmentations; "
                          "use unetkit predict")
+    return predictor
+
+
+def segment_with(predictor, image: np.ndarray, *, instances: bool = True, name: str = "image") -> Segmentation:
+    """Segment a raw channels-first image ``image`` (C, *S) with a ``load_segmenter`` predictor (see
+    ``segment_array``)."""
+    from unetkit.inference.files import prepare_for_prediction
+
+    task, config = predictor.task, predictor.config
     if instances:
         try:
             task.instance_kind(config)
@@ -79,3 +137,14 @@ def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int |
     labels = None if result.labels is None or not instances else result.labels.astype(np.int32)
     classes = None if class_names is None else result.mask.astype(np.int32)
     return Segmentation(foreground, foreground > config.inference.threshold, labels, probs, classes, class_names)
+
+
+def segment_array(checkpoint: str | Path, image: np.ndarray, *, tile_size: int | None = None, tta: bool | None = None,
+                  instances: bool = True, device: str = "auto", name: str = "image",
+                  nan_policy: str | None = None) -> Segmentation:
+    """Segment a raw channels-first image ``image`` (C, *S) with ``checkpoint`` (a .pt file, run folder or packaged
+    model's name). ``instances``: instance labels where the model makes them (binary and instances models);
+    a multiclass model gives its class map in ``classes``. ``name`` is what messages call the image.
+    ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels refused (``error``) or replaced (``zero``, ``nearest``)."""
+    predictor = load_segmenter(checkpoint, tile_size=tile_size, tta=tta, device=device, nan_policy=nan_policy)
+    return segment_with(predictor, image, instances=instances, name=name)

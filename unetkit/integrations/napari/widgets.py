@@ -13,9 +13,18 @@ import napari
 import numpy as np
 from magicgui import magic_factory
 from napari.qt.threading import FunctionWorker, GeneratorWorker, thread_worker
+from napari.utils import progress
 
 from unetkit.errors import InputError
-from unetkit.inference.segment import Segmentation, as_channels_first, segment_array
+from unetkit.inference.segment import (
+    Segmentation,
+    as_channels_first,
+    check_viewer_array,
+    load_segmenter,
+    segment_with,
+    stack_segmentations,
+    viewer_images,
+)
 
 
 def _placement(layer: napari.layers.Layer, ndim: int) -> dict:
@@ -78,16 +87,25 @@ def _layer_data(image: napari.layers.Image) -> np.ndarray:
 def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint: str = "nuclei",
                    channel: int = -1, tile: int = 0, tta: bool = False, instances: bool = True,
                    nan_policy: str = "error") -> GeneratorWorker:
-    """Segment ``image`` with a packaged model or a checkpoint in a background thread; adds the result layers."""
-    data = as_channels_first(_layer_data(image), rgb=image.rgb, channel=None if channel < 0 else channel)
+    """Segment ``image`` with a packaged model or a checkpoint in a background thread; adds the result layers.
 
-    @thread_worker(progress={"total": 2, "desc": "unetkit: segmenting"})
+    A z-stack or time series one axis deeper than the model's images is segmented plane by plane, with a progress
+    bar over the planes; stopping the worker (``worker.quit()``) ends it after the current plane."""
+    data = _layer_data(image)
+    check_viewer_array(data, image.rgb)  # model-independent mistakes are named at once, in the GUI thread
+    picked = None if channel < 0 else channel
+
+    @thread_worker
     def work():
-        yield  # 1 of 2: started (the progress bar shows the job while the network runs)
-        result = segment_array(str(checkpoint), data, tile_size=tile or None, tta=tta, instances=instances,
-                               name=f"layer '{image.name}'", nan_policy=nan_policy)
-        yield
-        return result
+        predictor = load_segmenter(str(checkpoint), tile_size=tile or None, tta=tta, nan_policy=nan_policy)
+        images, is_stack = viewer_images(data, rgb=image.rgb, channel=picked, spatial_dims=predictor.spatial_dims,
+                                         in_channels=predictor.config.model.in_channels)
+        planes = []
+        for index, plane in enumerate(progress(images, desc="unetkit: segmenting")):
+            name = f"layer '{image.name}'" + (f" plane {index}" if is_stack else "")
+            planes.append(segment_with(predictor, plane, instances=instances, name=name))
+            yield index  # a point where quit() may stop the work
+        return stack_segmentations(planes) if is_stack else planes[0]
 
     worker = work()
     worker.returned.connect(lambda result: add_segmentation(viewer, image, result))
