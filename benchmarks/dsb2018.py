@@ -72,7 +72,6 @@ def image_type(path: Path) -> str:
 
 def evaluate_variant(run_dir: Path, samples, tune_samples, config_kind: str) -> dict:
     model, config = load_model(run_dir / "best.pt")
-    out_channels = config.model.out_channels
     kind = get_task(config).instance_kind(config)
 
     def probabilities(sample):
@@ -81,7 +80,7 @@ def evaluate_variant(run_dir: Path, samples, tune_samples, config_kind: str) -> 
 
         image = match_channels(image, config.model.in_channels, sample.image_path)
         started = time.perf_counter()
-        probs = predict_probabilities(model, image, config, "cpu", out_channels)
+        probs = predict_probabilities(model, image, config, "cpu")
         return probs, instance_labels(labels), time.perf_counter() - started
 
     tune = [probabilities(s) for s in tune_samples]

@@ -142,7 +142,7 @@ def score_samples(model, config, samples: list, out: Path | None = None) -> dict
         image, truth = load_multiclass_sample(sample, config, table)
         image = match_channels(image, config.model.in_channels, sample.image_path)  # some slices are RGBA
         started = time.perf_counter()
-        predicted = predict_probabilities(model, image, config, "cpu", table.num_classes).argmax(0)
+        predicted = predict_probabilities(model, image, config, "cpu").argmax(0)
         seconds += time.perf_counter() - started
         pixels += truth.size
         metric.update(truth, predicted)

@@ -73,7 +73,7 @@ def score(run_dir: Path, val_dir: Path) -> dict:
     rows, curves = [], []
     for sample in find_samples(val_dir):
         image, labels = load_sample(sample, config.data.normalize_low, config.data.normalize_high)
-        probs = predict_probabilities(model, image, config, "cpu", config.model.out_channels)
+        probs = predict_probabilities(model, image, config, "cpu")
         foreground = 1.0 - probs[0]  # probability of cell interior
         truth = labels > 0
         counts = binary_counts(truth, foreground > 0.5)

@@ -62,8 +62,7 @@ def main() -> int:
         truth = instance_labels(labels)
         row = {"type": kind_of_image}
         for name, change in VARIANTS.items():
-            probs = predict_probabilities(model, change(image).astype(np.float32), config, "cpu",
-                                          config.model.out_channels)
+            probs = predict_probabilities(model, change(image).astype(np.float32), config, "cpu")
             scores = instance_scores(truth, postprocess(probs, config.postprocess, kind))
             row[name] = (scores.dsb_score, scores.ap50)
         rows.append(row)

@@ -208,7 +208,7 @@ def probabilities(model, config, sample):
     from unetkit.inference.predictor import predict_probabilities
 
     image, labels = load_normalised(config, sample)
-    return predict_probabilities(model, image, config, "cpu", config.model.out_channels), labels
+    return predict_probabilities(model, image, config, "cpu"), labels
 
 
 class ProbabilityMean(torch.nn.Module):

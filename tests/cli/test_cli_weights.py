@@ -43,7 +43,7 @@ def test_instance_labels_are_used_as_they_are_and_bad_out_name_fails(tmp_path, c
 
 def test_an_interrupted_picture_leaves_neither_file(tmp_path, monkeypatch, capsys):
     """Ctrl-C while the picture was drawn left the TIFF without its PNG, and a rerun was refused ("exists")."""
-    from unetkit.cli import weights
+    from unetkit.visualize import weights
 
     mask = np.zeros((30, 30), np.uint8)
     mask[5:15, 5:15] = 255
@@ -53,8 +53,26 @@ def test_an_interrupted_picture_leaves_neither_file(tmp_path, monkeypatch, capsy
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(weights, "_save_picture", interrupted)
+    monkeypatch.setattr(weights, "save_weight_picture", interrupted)
     assert main(argv) != 0
     assert not (tmp_path / "w.tif").exists() and not (tmp_path / "w.png").exists()
     monkeypatch.undo()
     assert main(argv) == 0 and (tmp_path / "w.png").is_file()
+
+
+def test_two_ids_without_background_stay_two_cells_in_every_command(tmp_path):
+    """Two touching objects, ids 1 and 2 with no background, were two objects in evaluate and submit but one in the
+    binary task and tune-postprocess (two labelling rules); one rule now serves all."""
+    from unetkit.data.components import instance_labels
+    from unetkit.data.targets import instance_labels as target_labels
+    from unetkit.data.weight_files import write_weight_map
+
+    labels = np.ones((20, 30), np.uint8)
+    labels[:, 15:] = 2
+    assert target_labels is instance_labels
+    assert len(np.unique(instance_labels(labels))) == 2
+    write_png(tmp_path / "two.png", labels)
+    assert write_weight_map(tmp_path / "two.png", tmp_path / "w.tif")["cells"] == 2
+    mask = np.zeros((20, 30), np.uint8)
+    mask[2:8, 2:8] = mask[12:18, 12:18] = 255
+    assert int(instance_labels(mask).max()) == 2  # a binary mask: its components

@@ -73,6 +73,7 @@ def test_segment_widget_reads_full_resolution_replaces_its_layers_and_shows_clas
     assert [layer.name for layer in viewer.layers] == ["slide", "slide foreground", "slide instances"]
     result = viewer.layers["slide instances"]
     assert result.data.shape == nuclei.shape  # level 0, not the 32 x 40 level
+    assert widgets._layer_data(pyramid) is pyramid.data[0]  # not read into memory in the GUI thread
     np.testing.assert_allclose(result.scale, (0.5, 0.5))
     np.testing.assert_allclose(result.rotate, pyramid.rotate)
     organelles = viewer.add_image(nuclei[:48, :48], name="em")

@@ -60,13 +60,22 @@ def test_inference_never_imports_training():
 
 
 def test_only_the_tasks_package_compares_task_names():
-    """``if config.task == ...`` belongs in unetkit/tasks; elsewhere code asks the task object."""
+    """``if config.task == ...`` or ``if task.name == ...`` belongs in unetkit/tasks; elsewhere code asks the task
+    object (its attributes and methods)."""
+
+    def names_a_task(node: ast.AST) -> bool:
+        if not isinstance(node, ast.Attribute):
+            return False
+        if node.attr == "task":
+            return True
+        return node.attr == "name" and isinstance(node.value, ast.Attribute | ast.Name) and (
+            getattr(node.value, "attr", None) == "task" or getattr(node.value, "id", None) == "task")
+
     offenders = []
     for path, tree in _sources("."):
         if "tasks" in path.relative_to(PACKAGE).parts:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Compare) and any(isinstance(n, ast.Attribute) and n.attr == "task"
-                                                     for n in [node.left, *node.comparators]):
+            if isinstance(node, ast.Compare) and any(names_a_task(n) for n in [node.left, *node.comparators]):
                 offenders.append(f"{path}:{node.lineno}")
     assert not offenders

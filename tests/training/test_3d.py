@@ -120,7 +120,7 @@ def test_valid_3d_prediction_with_a_memory_shrunk_tile_is_exact(volumes, tmp_pat
     torch.manual_seed(0)
     model = build_model(config.model).eval()
     image = np.random.default_rng(0).random((1, 10, 36, 44)).astype(np.float32)
-    whole = predict_probabilities(model, image, config, "cpu", 2)
+    whole = predict_probabilities(model, image, config, "cpu")
     from unetkit.inference.predictor import prediction_tile
     from unetkit.models.memory import GB, estimate_bytes
 
@@ -129,7 +129,7 @@ def test_valid_3d_prediction_with_a_memory_shrunk_tile_is_exact(volumes, tmp_pat
 
     tile, batch = prediction_tile(small, image.shape[1:], "cpu")
     assert batch == 1 and np.prod(tile) < 28 * 40 * 40
-    np.testing.assert_allclose(predict_probabilities(model, image, small, "cpu", 2), whole, atol=1e-5)
+    np.testing.assert_allclose(predict_probabilities(model, image, small, "cpu"), whole, atol=1e-5)
 
 
 def test_nuclei3d_loads_as_one_training_volume():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from unetkit.data.components import instance_labels as instance_labels  # the one rule (data.components)
 from unetkit.errors import InputError
 
 TARGET_KINDS = ("binary", "three-class", "distance")
@@ -143,14 +144,3 @@ def make_target(labels: np.ndarray, kind: str, boundary_width: int = 2) -> np.nd
     if kind == "distance":
         return distance_target(labels)
     raise InputError(f"unknown target kind '{kind}'; choose one of {', '.join(TARGET_KINDS)}")
-
-
-def instance_labels(labels: np.ndarray) -> np.ndarray:
-    """Instance ids from stored labels: a two-valued mask (0/255, ISBI interior/membrane) becomes its
-    connected components; an instance label image is kept."""
-    from unetkit.data.weightmaps import instance_labels_from_foreground
-
-    values = np.unique(labels)
-    if len(values) <= 2:
-        return instance_labels_from_foreground(labels > 0)
-    return labels

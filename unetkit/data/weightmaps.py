@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from unetkit.data.components import instance_labels_from_foreground as instance_labels_from_foreground
 from unetkit.errors import InputError
 
 EPS = 1e-3  # largest border term dropped by the bounded neighbourhood
@@ -169,19 +170,6 @@ def small_object_factors(labels: np.ndarray, area: float) -> np.ndarray:
     small[0] = False
     factors[small] = np.sqrt(area / sizes[small])
     return factors[labels]
-
-
-def instance_labels_from_foreground(mask: np.ndarray) -> np.ndarray:
-    """Connected components (4-connected in 2D, 6-connected in 3D) of ``mask > 0``, int32 ids 1..n.
-
-    For ISBI-style labels (255 = cell interior, 0 = membrane) this separates the cells along the
-    membranes, so that the weight map's border term falls on the membranes between them.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim not in (2, 3):
-        raise InputError(f"foreground mask must be 2D (H, W) or 3D (D, H, W), got shape {mask.shape}")
-    labels, _ = ndimage.label(mask > 0)  # default structure: face neighbours only (4 / 6-connected)
-    return labels.astype(np.int32, copy=False)
 
 
 class WeightMapCache:

@@ -135,10 +135,10 @@ def predict_with(predictor: Predictor, inputs: list[str | Path], out_dir: str | 
     check_not_a_run_folder(out_dir)  # nor over a training run's overlays/
     out_dir = Path(out_dir)
     task, config = predictor.task, predictor.config
-    if options.class_probabilities and task.name != "multiclass":
+    if options.class_probabilities and "class_probabilities" not in task.map_options:
         raise InputError(f"--class-probabilities writes one map per class of a multiclass model; this is a "
                          f"{task.name} model: leave the option out (its probabilities are in probabilities/)")
-    outputs = OutputOptions(instances=options.instances or task.name == "instances",
+    outputs = OutputOptions(instances=options.instances or task.instances_always,
                             save_probabilities=options.save_probabilities,
                             class_probabilities=options.class_probabilities)
     volumetric = predictor.spatial_dims == 3

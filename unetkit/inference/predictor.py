@@ -226,8 +226,8 @@ def check_array(image: Any, name: str = "image") -> Any:
     return image
 
 
-def predict_probabilities(model: torch.nn.Module, image: np.ndarray, config: RunConfig, device,
-                          out_channels: int | None = None, progress: bool = False) -> np.ndarray:
+def predict_probabilities(model: torch.nn.Module, image: np.ndarray, config: RunConfig, device: str | torch.device,
+                          progress: bool = False) -> np.ndarray:
     """Overlap-tile output (K, *S) of one normalised image with a config's settings (softmax
     probabilities; regression: values in the target's units). Shorthand for ``Predictor(...).output``."""
     return Predictor(model, config, device).output(image, progress)

@@ -51,8 +51,9 @@ def as_channels_first(data: np.ndarray, rgb: bool = False, channel: int | None =
 def check_viewer_array(data: np.ndarray, rgb: bool = False) -> None:
     """Refuse a last axis of 2 to 4 values that is not RGB: a viewer shows it as the image's X, but it is most
     likely channels (open them with napari's channel_axis, one layer each)."""
-    if not rgb and data.ndim >= 3 and 2 <= data.shape[-1] <= 4 and data.shape[-2] > 4:
-        raise InputError(f"image of shape {data.shape}: its last axis ({data.shape[-1]} values) looks like channels; "
+    shape = tuple(int(n) for n in data.shape)  # any array-like (a dask or zarr level is not read)
+    if not rgb and len(shape) >= 3 and 2 <= shape[-1] <= 4 and shape[-2] > 4:
+        raise InputError(f"image of shape {shape}: its last axis ({shape[-1]} values) looks like channels; "
                          "open the file with one layer per channel (napari's channel_axis), or as RGB")
 
 

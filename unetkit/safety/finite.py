@@ -41,10 +41,6 @@ def nan_policy(name: str) -> Iterator[None]:
         _policy = previous
 
 
-def current_policy() -> str:
-    return _policy
-
-
 def apply_nan_policy(image: np.ndarray, where: str | Path, policy: str | None = None,
                      quiet: bool = False) -> np.ndarray:
     """``image`` (C, *S) with non-finite values refused or replaced; integer images pass unchanged."""

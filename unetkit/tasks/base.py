@@ -98,6 +98,8 @@ class Task(ABC):
     POOLED = "_pooled"  # a validation row's key for what the task pools over images (summed over processes)
     map_options: tuple[str, ...] = ()  # which of OutputOptions' save_probabilities / class_probabilities its
     #                                    ``write_outputs`` reads (the other changes nothing it writes)
+    instances_always: bool = False  # its answer is instances: ``predict`` writes them without --instances
+    tunes_postprocess: bool = False  # a run tunes its instance post-processing at its end (``training.finalize``)
 
     # ---------------------------------------------------------------------------------------------
     # training

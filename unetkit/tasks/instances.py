@@ -27,6 +27,8 @@ class InstancesTask(BinaryTask):
     default_target = "three-class"
     evaluate_options = ("thresholds",)
     sizes_objects = True
+    instances_always = True
+    tunes_postprocess = True
 
     def extra_scores(self, probs: np.ndarray, labels: np.ndarray, config: RunConfig) -> dict[str, float]:
         """DSB score and AP50 after post-processing (not with sparse labels: unannotated objects)."""

@@ -162,11 +162,6 @@ class StepShardSampler(Sampler[int]):
         return self.num_samples // self.global_batch * self.local
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The network inside a DistributedDataParallel wrapper (checkpoints and prediction use it)."""
-    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-
-
 def shard_split(split, rank: int, world_size: int):
     """Every ``world_size``-th image of a ``SplitData`` from ``rank`` (validation shards); same type."""
     import dataclasses

@@ -117,7 +117,7 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
     ``last.pt``). Returns the values stored in last.pt, or None when nothing was tuned.
     """
     config = run.config
-    if not run.ctx.is_main or run.task.name != "instances" or not config.postprocess.tune_after_training:
+    if not run.ctx.is_main or not run.task.tunes_postprocess or not config.postprocess.tune_after_training:
         return None
     if config.data.sparse_labels or not run.train.images or not run.history:
         if config.data.sparse_labels:

@@ -72,11 +72,12 @@ def add_segmentation(viewer: napari.Viewer, image: napari.layers.Image, result: 
     return layers
 
 
-def _layer_data(image: napari.layers.Image) -> np.ndarray:
-    """The full-resolution array of an image layer (a multiscale layer's first level, not its smallest)."""
+def _layer_data(image: napari.layers.Image):
+    """The full-resolution array of an image layer (a multiscale layer's first level, not its smallest), as the
+    layer holds it: a dask or zarr level is read later, in the worker, not in the GUI thread."""
     if image is None:
         raise InputError("no image layer: open or select an image to segment")
-    return np.asarray(image.data[0] if image.multiscale else image.data)
+    return image.data[0] if image.multiscale else image.data
 
 
 @magic_factory(call_button="Segment", checkpoint={"label": "model (packaged name, .pt or run folder)"},
@@ -120,7 +121,7 @@ def _write_pair(folder: Path, image: napari.layers.Image, labels: napari.layers.
 
     if labels is None:
         raise InputError("no labels layer: paint or open the labels of the image to train on")
-    pixels = _layer_data(image)
+    pixels = np.asarray(_layer_data(image))
     if pixels.ndim - (1 if image.rgb else 0) != 2:
         raise InputError(f"layer '{image.name}' has shape {pixels.shape}: training here takes one 2D image (gray or "
                          "RGB) and its labels; save stacks or channels as files and train with unetkit train")
