@@ -109,3 +109,30 @@ def test_cli_class_priority_json(folders, tmp_path, capsys):
     assert code == 2 and "--num-classes 5" in capsys.readouterr().err
     assert main(["evaluate", "--task", "binary", "--truth", str(truth), "--pred", str(pred),
                  "--class-priority", "b"]) == 2
+
+
+def test_the_models_recorded_class_order_reads_a_class_folders_truth(tmp_path):
+    """em-organelles' classes are not in folder-name order: its predictions scored against class folders (sorted)
+    gave each class another's id, and every foreground Dice near 0 without a word. The model's class names, kept in
+    prediction.json by predict, now order the truth's classes."""
+    import unetkit
+
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    nucleus, cytoplasm = _rows(0, 1), _rows(2, 4)
+    write_png(truth / "images" / "a.png", np.full((H, W), 100, np.uint8))
+    write_png(truth / "nucleus" / "a.png", nucleus)
+    write_png(truth / "cytoplasm" / "a.png", cytoplasm)
+    ids = np.zeros((H, W), np.uint8)
+    ids[nucleus > 0], ids[cytoplasm > 0] = 1, 2  # the model's order: background, nucleus, cytoplasm
+    write_png(pred / "masks" / "a.png", ids)
+    record = {"task": "multiclass", "class_names": ["background", "nucleus", "cytoplasm"]}
+    (pred / "prediction.json").write_text(json.dumps(record))
+    scores = unetkit.evaluate(truth, pred / "masks", "multiclass")
+    assert scores.summary["class_names"] == record["class_names"] and scores.summary["mean_dice"] == 1.0
+    explicit = unetkit.evaluate(truth, pred / "masks", "multiclass", class_names=["background", "cytoplasm", "nucleus"])
+    assert explicit.summary["mean_dice"] < 0.5  # the user's names win (here: the sorted order, which is wrong)
+    write_png(truth / "ids" / "a.png", ids)  # class-id truth: the record gives the number of classes too
+    assert unetkit.evaluate(truth / "ids", pred / "masks", "multiclass").summary["mean_dice"] == 1.0
+    (pred / "prediction.json").write_text(json.dumps({**record, "class_names": ["background", "nucleus", "axon"]}))
+    with pytest.raises(InputError, match="no mask folder for the class.*axon of the model that made"):
+        unetkit.evaluate(truth, pred / "masks", "multiclass")

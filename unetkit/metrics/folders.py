@@ -514,8 +514,11 @@ def _multiclass_truth(
         if class_priority:
             raise InputError(f"{root}: --class-priority applies to a class-folders truth (one mask folder per "
                              "class); this folder holds class-id images, so leave the priority out")
+        if num_classes is None and class_names:  # one name per class, background first
+            num_classes = len(class_names)
         if num_classes is None:
-            raise InputError(f"{root}: class-id truth images need --num-classes K (background included)")
+            raise InputError(f"{root}: class-id truth images need --num-classes K (background included) or "
+                             "--class-names")
         return _class_names(num_classes, class_names), None
     # names after the first are folder names; without class_names every mask folder, sorted
     names = class_folder_names(root, class_names=class_names or ())

@@ -15,17 +15,18 @@ from unetkit.safety.paths import PREDICTION_MARKER
 RECORD_NAME = PREDICTION_MARKER  # a folder holding it is a prediction folder (safety.paths)
 
 
-def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any], task: str | None = None
-                            ) -> Path:
+def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[str, Any], task: str | None = None,
+                            details: dict[str, Any] | None = None) -> Path:
     """Record ``model`` and ``settings`` in ``out/prediction.json``, or refuse a folder whose record names another
     model or other settings and holds their outputs (InputError naming the folder and the fix). The same model and
     settings may predict into it again (more images, or the same ones anew); a record beside no output (a run
-    refused before writing any) is replaced. Returns the record's path."""
+    refused before writing any) is replaced. ``details``: what the task keeps of the model for reading the
+    predictions later (``Task.prediction_record``: a multiclass model's class names). Returns the record's path."""
     from unetkit.pretrained import sha256_of
 
     out, model = Path(out), Path(model)
     wanted = json.loads(json.dumps({"model": str(model.resolve()), "sha256": sha256_of(model), "settings": settings,
-                                    **({"task": task} if task else {})}))
+                                    **({"task": task} if task else {}), **(details or {})}))
     record = out / RECORD_NAME
     if not record.is_file() or not _holds_outputs(out):  # a run refused before its first output claims nothing
         out.mkdir(parents=True, exist_ok=True)
@@ -63,17 +64,24 @@ def _holds_outputs(out: Path) -> bool:
                for path in out.rglob("*"))
 
 
-def recorded_task(pred: str | Path) -> tuple[str, Path] | None:
-    """(the task of the model that predicted ``pred``, its record): the record ``predict`` left in the folder, or
-    the folder above for ``pred/masks``; None for folders without one (other tools' predictions)."""
+def recorded_value(pred: str | Path, key: str) -> tuple[Any, Path] | None:
+    """(``key`` of the record of the model that predicted ``pred``, the record): the record ``predict`` left in the
+    folder, or the folder above for ``pred/masks``; None for folders without one (other tools' predictions) or a
+    record without ``key``."""
     pred = Path(pred)
     for folder in (pred, pred.parent):
         record = folder / RECORD_NAME
         if not record.is_file():
             continue
         try:
-            made_by = json.loads(record.read_text()).get("task")
+            value = json.loads(record.read_text()).get(key)
         except (OSError, ValueError, AttributeError):
             return None
-        return (made_by, record) if isinstance(made_by, str) else None
+        return None if value is None else (value, record)
     return None
+
+
+def recorded_task(pred: str | Path) -> tuple[str, Path] | None:
+    """(the task of the model that predicted ``pred``, its record), as ``recorded_value``."""
+    found = recorded_value(pred, "task")
+    return found if found is not None and isinstance(found[0], str) else None

@@ -167,6 +167,11 @@ class Task(ABC):
             return list(config.data.class_names)
         return ["background", *(f"class{k}" for k in range(1, channels))]
 
+    def prediction_record(self, config: RunConfig) -> dict[str, Any]:
+        """What a prediction folder's record (``prediction.json``) keeps of the model beside its task, for reading
+        the predictions later (evaluate): nothing by default."""
+        return {}
+
     def instance_kind(self, config: RunConfig) -> str:
         """The target kind post-processing reads to make instance labels (binary / three-class)."""
         raise InputError(f"instance labels come from binary or instances models; this is a {self.name} model")

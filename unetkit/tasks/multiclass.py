@@ -266,14 +266,23 @@ class MulticlassTask(Task):
 
         return [write_rows_csv(rows, out_dir / "classes.csv")] if rows else []
 
+    def prediction_record(self, config: RunConfig) -> dict[str, Any]:
+        """The model's class names: its class ids are their order, which a class-folders truth must follow."""
+        return {"class_names": list(config.data.class_names)} if config.data.class_names else {}
+
     def evaluate(self, truth: str | Path, pred: str | Path, **options: Any):
+        """Score class-id predictions. Without ``class_names`` the model's, recorded where ``predict`` wrote
+        ``pred``, name the classes: a class-folders truth is then read in the model's class order (its folders
+        sorted would give other ids to the same classes), and class-id truth needs no ``num_classes``."""
         from unetkit.metrics.folders import evaluate_multiclass
 
         self.check_options(options)
         ignore = options.get("ignore_label")
-        return evaluate_multiclass(truth, pred, options.get("num_classes"), 255 if ignore is None else ignore,
-                                   options.get("class_names"), options.get("class_priority") or (),
-                                   options.get("class_colors") or ())
+        names, num_classes = options.get("class_names"), options.get("num_classes")
+        if not names and not options.get("class_colors"):
+            names = _recorded_class_names(truth, pred, num_classes)
+        return evaluate_multiclass(truth, pred, num_classes, 255 if ignore is None else ignore,
+                                   names, options.get("class_priority") or (), options.get("class_colors") or ())
 
     def evaluation_files(self, out: Path) -> list[Path]:
         """The per-image CSV, ``confusion_matrix.csv`` and ``confusion_matrix.png``."""
@@ -304,3 +313,26 @@ def _multiclass_weights(labels: np.ndarray, config: RunConfig, table: ClassTable
                          balance=config.data.weight_balance, small_object_area=config.data.small_object_area)
     weights[labels == table.ignore_label] = 0
     return weights
+
+
+def _recorded_class_names(truth: str | Path, pred: str | Path, num_classes: int | None) -> list[str] | None:
+    """The class names of the model that predicted ``pred`` (its record), checked against ``truth``'s class folders;
+    None without a record, or when ``num_classes`` says the user counts the classes otherwise."""
+    from unetkit.data.class_folders import class_folder_names, is_class_folders
+    from unetkit.safety.records import recorded_value
+
+    recorded = recorded_value(pred, "class_names")
+    if recorded is None:
+        return None
+    names, record = recorded
+    if not isinstance(names, list) or (num_classes is not None and num_classes != len(names)):
+        return None
+    if Path(truth).is_dir() and is_class_folders(Path(truth)):
+        folders = class_folder_names(truth)[1:]
+        missing = [name for name in names[1:] if name not in folders]
+        if missing:
+            raise InputError(f"{truth}: no mask folder for the class(es) {', '.join(missing)} of the model that made "
+                             f"{pred} ({record}: {', '.join(names)}); name the truth's folders after the model's "
+                             "classes, or give --class-names (background first, then the truth's folder for each of "
+                             "the model's classes, in the model's order)")
+    return names
