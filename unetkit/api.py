@@ -293,8 +293,9 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
                 unused = {"save_probabilities", "class_probabilities"} - set(predictor.task.map_options)
                 recorded = {key: value for key, value in dataclasses.asdict(settings).items()  # same outputs
                             if key not in ("device", "batch_size", "compile", "autotune", *unused)}  # either way
-                claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name,
-                                        predictor.task.prediction_record(predictor.config))
+                used = {"inference": dataclasses.asdict(predictor.config.inference),  # the values behind the Nones
+                        **predictor.task.prediction_record(predictor.config)}
+                claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name, used)
         except Exception as error:  # noqa: BLE001 - told to the other processes first, then raised
             refusal = error
         if group is not None:  # the first process's checks stop every process, before any writes

@@ -150,6 +150,32 @@ def config_of(payload: dict[str, Any]) -> RunConfig:
     return from_dict(payload["config"])
 
 
+TRAINED_CONFIG = "trained_config"  # a checkpoint's config as its epochs ran, before tuning rewrote postprocess
+
+
+def trained_config(payload: dict[str, Any]) -> RunConfig:
+    """The config a checkpoint's epochs ran with: tuning (a run's end, ``tune-postprocess --update``) rewrites its
+    ``postprocess``, which predict reads, and a resume must go on validating with the values the run started
+    with."""
+    kept = payload.get(TRAINED_CONFIG)
+    return from_dict(kept) if isinstance(kept, dict) else config_of(payload)
+
+
+def store_postprocess(path: str | Path, values: dict[str, Any]) -> RunConfig:
+    """Rewrite checkpoint ``path`` (atomically) with ``values`` as its ``postprocess.*``, the config it had kept as
+    its ``trained_config``; returns the new config."""
+    from unetkit.config import apply_overrides, to_dict
+
+    payload = load_checkpoint(path)
+    config = apply_overrides(config_of(payload), {f"postprocess.{k}": v for k, v in values.items()})
+    payload.setdefault(TRAINED_CONFIG, payload["config"])
+    payload["config"] = to_dict(config)
+    payload.pop("format", None)  # written again by save_checkpoint
+    payload.pop("version", None)
+    save_checkpoint(path, payload)
+    return config
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
     """Rebuild the network of a checkpoint with its weights, in eval mode."""
     from unetkit.models.registry import build_model

@@ -66,7 +66,14 @@ def test_training_stores_tuned_postprocessing_and_a_cpu_width(nuclei, tmp_path, 
         assert ckpt.config_of(ckpt.load_checkpoint(path)).model.base_channels == 16  # predict rebuilds it
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["model"]["base_channels"] == 16
-    assert {key: saved["postprocess"][key] for key in DEFAULT_GRID} == last
+    # config.yaml stays the config the epochs validated with (a run repeated from it chose its best.pt on the tuned
+    # values and differed); the tuned ones are in last.pt and summary.json, the trained ones kept in last.pt too
+    bad = {key[12:]: value for key, value in BAD.items()}
+    assert {key: saved["postprocess"][key] for key in DEFAULT_GRID} == bad
+    trained = ckpt.trained_config(ckpt.load_checkpoint(run / "last.pt")).postprocess
+    assert {key: getattr(trained, key) for key in DEFAULT_GRID} == bad
+    assert {key: json.loads((run / "summary.json").read_text())["postprocess_tuned"][key] for key in DEFAULT_GRID} \
+        == last
     # the stored values are what tuning last.pt's weights on the drawn training images gives
     config, model, images, truths = _tuning_crops(run, nuclei / "train")
     values, score, _ = tune_for_model(model, config, torch.device("cpu"), images, truths, "three-class")

@@ -55,7 +55,9 @@ def test_train_predict_evaluate_multiclass(cells, tmp_path, capsys):
     total = sum(tifffile.imread(out / "probabilities" / name / "cells_0000.tif")
                 for name in ("background", "cytoplasm", "nucleus"))
     assert np.allclose(total, 1.0, atol=1e-4)
-    assert json.loads((out / "prediction.json").read_text())["class_names"] == ["background", "cytoplasm", "nucleus"]
+    record = json.loads((out / "prediction.json").read_text())
+    assert record["class_names"] == ["background", "cytoplasm", "nucleus"]
+    assert record["settings"]["tile_size"] is None and record["inference"]["tile_size"] == 64  # the value used
     rows = list(csv.DictReader(open(out / "classes.csv")))
     assert len(rows) == 2 and "fraction_nucleus" in rows[0]
     assert (out / "overlays" / "cells_0000.png").is_file()

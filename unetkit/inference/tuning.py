@@ -15,7 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from unetkit import checkpoint as ckpt
-from unetkit.config import PostprocessConfig, apply_overrides, to_dict
+from unetkit.config import PostprocessConfig
 from unetkit.data.channels import match_channels
 from unetkit.data.layouts import find_samples, load_sample
 from unetkit.data.targets import instance_labels
@@ -79,11 +79,5 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
     filtered, _ = filter_for(probs, truths, best, kind)  # refitted for the new values (three-class)
     values = dataclasses.asdict(best) | filtered
     if update:
-        path = ckpt.resolve_path(checkpoint)
-        payload = ckpt.load_checkpoint(path)
-        payload["config"] = to_dict(apply_overrides(ckpt.config_of(payload), {
-            f"postprocess.{key}": value for key, value in values.items()}))
-        payload.pop("format", None)
-        payload.pop("version", None)
-        ckpt.save_checkpoint(path, payload)
+        ckpt.store_postprocess(ckpt.resolve_path(checkpoint), values)
     return values, rows

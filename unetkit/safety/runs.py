@@ -25,17 +25,38 @@ def absolute(path: str | Path | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
+CONTENT_HASH_LIMIT = 4 << 30  # bytes: datasets up to this size are hashed whole (~1 s per GB), larger ones by sizes
+
+
 def data_fingerprint(*folders: str | Path | None) -> dict[str, Any]:
-    """{"files": count, "names_sha256": hash of the sorted relative file names} over the given folders."""
-    names = []
+    """{"files": count, "names_sha256": the sorted relative file names, "sizes_sha256": names and sizes,
+    "content_sha256": the files' bytes (datasets up to ``CONTENT_HASH_LIMIT``)} over the given folders: a resume
+    notices files renamed, added, or changed in place (corrected masks)."""
+    entries: list[tuple[str, Path]] = []
     for index, folder in enumerate(folders):
         if folder is None:
             continue
         root = Path(folder)
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        names += [f"{index}/{p.relative_to(root) if p != root else p.name}" for p in files]
-    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()
-    return {"files": len(names), "names_sha256": digest}
+        entries += [(f"{index}/{p.relative_to(root) if p != root else p.name}", p) for p in files]
+    names = [name for name, _ in entries]
+    sizes = [path.stat().st_size for _, path in entries]
+    fingerprint = {"files": len(names), "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+                   "sizes_sha256": hashlib.sha256(
+                       "\n".join(f"{n}\t{b}" for n, b in zip(names, sizes, strict=True)).encode()).hexdigest()}
+    if sum(sizes) <= CONTENT_HASH_LIMIT:
+        digest = hashlib.sha256()
+        for _, path in entries:
+            with path.open("rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    digest.update(block)
+        fingerprint["content_sha256"] = digest.hexdigest()
+    return fingerprint
+
+
+def same_data(stored: dict[str, Any], found: dict[str, Any]) -> bool:
+    """Whether two fingerprints agree on every hash both hold (an older run's record holds fewer)."""
+    return all(stored[key] == found[key] for key in set(stored) & set(found))
 
 
 def resume_data(state: dict[str, Any], train_dir: str | Path | None,
@@ -50,7 +71,7 @@ def resume_data(state: dict[str, Any], train_dir: str | Path | None,
             raise InputError(f"dataset folder not found: {path} (stored in the run); give its new location with "
                              f"{option} together with --resume")
     stored = state.get("data_fingerprint")
-    if stored is not None and data_fingerprint(train, val) != stored:
+    if stored is not None and not same_data(stored, data_fingerprint(train, val)):
         print(f"warning: the data in {train}" + (f" and {val}" if val else "") + f" differ from those the run "
               f"started with ({stored['files']} files then); training continues on the files found now",
               file=sys.stderr)

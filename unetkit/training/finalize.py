@@ -13,9 +13,10 @@ watershed runs 12 times per image) for the best mean DSB score (unless the crops
 ``postprocess.tune_min_objects`` truth objects: then the configured values stay); for three-class outputs
 the object filter (``unetkit.inference.object_filter``) is then fitted on the same crops for the winning
 values, and kept only where dropping doubtful objects scores better on them. The winner goes into the config of
-``last.pt`` (the weights it was tuned for) and ``config.yaml`` (the run's config, which ``--resume`` continues),
-and ``best.pt`` gets the values tuned again for its own weights when it holds an earlier epoch (so its values
-may differ from ``config.yaml``'s); all three are rewritten atomically. ``postprocess.tune_after_training
+``last.pt`` (the weights it was tuned for; the config its epochs ran with is kept beside it, which ``--resume``
+continues) and ``summary.json`` (``postprocess_tuned``), and ``best.pt`` gets the values tuned again for its own
+weights when it holds an earlier epoch; both are rewritten atomically. ``config.yaml`` stays the config the run
+trained with, so that a run repeated from it validates as this one did. ``postprocess.tune_after_training
 =false`` keeps the configured values. Cost: at most 96 crops of 512 x 512 px predicted (twice when best.pt
 is an earlier epoch) and post-processed 36 times each: ~50 CPU-s on one core for a 16-wide net on DSB 2018
 (24 crops took 12 CPU-s, BENCHMARKS.md "Network width on a CPU").
@@ -24,14 +25,14 @@ is an earlier epoch) and post-processed 36 times each: ~50 CPU-s on one core for
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from unetkit import checkpoint as ckpt
-from unetkit.config import PostprocessConfig, RunConfig, apply_overrides, save_config, to_dict
+from unetkit.checkpoint import store_postprocess as store_postprocess
+from unetkit.config import PostprocessConfig, RunConfig, apply_overrides
 from unetkit.data.splits import SplitData
 from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
 from unetkit.inference.postprocess import DEFAULT_GRID, configured_row, grid_keys, tune_postprocess
@@ -99,16 +100,6 @@ def tuned(config: RunConfig, values: dict[str, Any]) -> PostprocessConfig:
     return apply_overrides(config, {f"postprocess.{k}": v for k, v in values.items()}).postprocess
 
 
-def store_postprocess(path: Path, values: dict[str, Any]) -> RunConfig:
-    """Rewrite checkpoint ``path`` (atomically) with ``values`` as its ``postprocess.*``; returns its config."""
-    payload = ckpt.load_checkpoint(path)
-    config = apply_overrides(ckpt.config_of(payload), {f"postprocess.{k}": v for k, v in values.items()})
-    payload["config"] = to_dict(config)
-    payload.pop("format", None)  # written again by save_checkpoint
-    payload.pop("version", None)
-    ckpt.save_checkpoint(path, payload)
-    return config
-
 
 def finish_postprocess(run: Any) -> dict[str, Any] | None:
     """Tune an instances run's post-processing (see the module docstring); the first process only.
@@ -139,8 +130,8 @@ def finish_postprocess(run: Any) -> dict[str, Any] | None:
         best_values, best_text = tune_and_fit(model, config, run.device, images, truths, kind)
         store_postprocess(best_path, best_values)
         stored.append(best_text + f" -> best.pt (epoch {run.best_epoch})")
-    save_config(last_config, run.run_dir / "config.yaml")
-    run.config = last_config
+    run.config = last_config  # config.yaml keeps the values the epochs ran with (a retrain from it repeats them)
+    run.postprocess_tuned = values
     objects, needed = truth_objects(truths), config.postprocess.tune_min_objects
     few = (f"; the grid kept as configured: {objects} truth objects on them, fewer than "
            f"postprocess.tune_min_objects={needed}") if objects < needed else ""

@@ -110,6 +110,8 @@ class Run:
     elapsed_before: float = 0.0  # wall seconds of the run before a resume
     started: float = 0.0  # time.monotonic() at the (virtual) start of training
     tuned_scores: dict[str, float] = field(default_factory=dict)  # validation with the tuned post-processing
+    postprocess_tuned: dict[str, Any] = field(default_factory=dict)  # the values tuning stored in last.pt
+    resumes: list[dict[str, Any]] = field(default_factory=list)  # when the run was resumed, and what changed
 
     @property
     def device(self) -> torch.device:
@@ -141,16 +143,14 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
     """Train a network as configured; returns the best validation score and the per-epoch history."""
     run_dir = Path(out_dir)
     config, train_dir, val_dir, state = start_run(config, train_dir, run_dir, val_dir, resume, resume_overrides)
-    done = int(state.get("epoch", 0)) if state is not None else 0
-    if state is not None and done >= config.train.epochs and (run_dir / "summary.json").is_file():
-        # a finished run: nothing to train, and its config.yaml and summary.json stay what was trained
+    finished = finished_note(config, run_dir, state)
+    if finished:  # nothing to train, and its config.yaml and summary.json stay what was trained
         if is_first_process():
-            print(f"note: {run_dir} has finished its {done} epochs: nothing to train (resume with --epochs larger "
-                  f"than {done} to train it on)", file=sys.stderr, flush=True)
+            print(f"note: {finished}", file=sys.stderr, flush=True)
         return FitResult(run_dir, int(state["best_epoch"]), float(state["best_score"]), list(state["history"]), {})
     with use_selection(selection_of(config.data)):  # the planes of microscopy files every image read uses
         run = build_run(config, train_dir, val_dir, run_dir, state)
-        restore(run, state)
+        restore(run, state, resume_overrides)
         # DistributedDataParallel with several processes, then torch.compile on request; `model` is the network
         run.train_model = compiled(run.ctx.wrap(run.model), config.train.compile, "train.compile")
         progress = progress and run.ctx.is_main
@@ -158,7 +158,11 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
         run.started = time.monotonic() - run.elapsed_before
         stopped = False
         for epoch in range(run.start_epoch, config.train.epochs + 1):
+            if epoch > run.start_epoch and budget_spent(run):  # the last validation took the rest of the budget
+                stopped = True
+                break
             row, stopped = run_epoch(run, epoch, progress)
+            stopped = stopped or budget_spent(run)  # spent as the epoch ended: validated as the last one
             validate_epoch(run, epoch, row, last=epoch == config.train.epochs or stopped)
             save_epoch(run, epoch, row, stopped)
             if stopped:
@@ -184,7 +188,8 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
             way = (f"resume from its best epoch by copying {best.name} over last.pt, or start a new run in another "
                    "--out" if best.is_file() else "start a new run in another --out")
             raise InputError(f"{error}; the run cannot resume from it: {way}") from error
-        config = apply_overrides(ckpt.config_of(state), resume_overrides or {})
+        trained = ckpt.trained_config(state)  # not the tuned post-processing: validation goes on as it began
+        config = resume_schedule(trained, apply_overrides(trained, resume_overrides or {}))
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
         return config, train_dir, val_dir, state
@@ -193,6 +198,49 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
     validate_training_config(config)  # before any image is decoded or the run folder is made
     with use_selection(selection_of(config.data)):  # channels are counted on the planes the run reads
         return resolve_for_data(config, train_dir, val_dir), train_dir, val_dir, None
+
+
+def finished_note(config: RunConfig, run_dir: Path, state: dict[str, Any] | None) -> str:
+    """Why a resumed run has nothing left to train (its epochs done, or its time budget spent), or ""."""
+    if state is None or not (run_dir / "summary.json").is_file():
+        return ""
+    done = int(state.get("epoch", 0))
+    if done >= config.train.epochs:
+        return (f"{run_dir} has finished its {done} epochs: nothing to train (resume with --epochs larger than {done} "
+                "to train it on)")
+    budget, spent = config.train.time_budget_s, float(state.get("budget_elapsed_s", 0.0))
+    try:  # a run that stopped on its budget after last.pt was written (its curves, the next epoch's start)
+        ended = json.loads((run_dir / "summary.json").read_text())
+        stopped_at = float(ended["time_budget_s"]) if ended.get("stopped_by_time_budget") else math.inf
+    except (OSError, ValueError, KeyError, TypeError):
+        stopped_at = math.inf
+    if budget > 0 and (spent >= budget or budget <= stopped_at):
+        return (f"{run_dir} has spent its time budget ({spent:.0f} of {budget:g} s, {done} epochs): nothing to "
+                f"train (resume with a --time-budget larger than {spent:.0f} s to train it on)")
+    return ""
+
+
+def resume_schedule(before: RunConfig, config: RunConfig) -> RunConfig:
+    """The schedule of a resumed run whose time budget was given or taken away (``--time-budget``): a budget added
+    to an epoch run anneals the learning rate over it (cosine-time, as a new run with a budget does), and a
+    budget-annealed run without one anneals over its epochs (cosine), each said in a note."""
+    budget, scheduler = config.train.time_budget_s, config.train.scheduler
+    if budget > 0 and scheduler == "cosine" and before.train.time_budget_s <= 0:
+        change, why = "cosine-time", f"the learning rate now anneals over the {budget:g} s budget"
+    elif budget <= 0 and scheduler == "cosine-time":
+        change, why = "cosine", f"without a time budget the learning rate anneals over the {config.train.epochs} epochs"
+    else:
+        return config
+    if is_first_process():
+        print(f"note: train.scheduler {scheduler} -> {change}: {why}", file=sys.stderr, flush=True)
+    return apply_overrides(config, {"train.scheduler": change})
+
+
+def budget_spent(run: Run) -> bool:
+    """True on every process when the run has a time budget and it is spent."""
+    if run.config.train.time_budget_s <= 0:
+        return False
+    return run.ctx.agree(run.clock.out_of_time())
 
 
 def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | None, run_dir: Path,
@@ -279,10 +327,13 @@ def _build_model(config: RunConfig, input_size: tuple[int, ...], ctx, pretrained
     return model
 
 
-def restore(run: Run, state: dict[str, Any] | None) -> None:
-    """Load the resume state of ``last.pt`` (weights, optimiser, schedule, scaler, RNG, history)."""
+def restore(run: Run, state: dict[str, Any] | None, overrides: dict[str, Any] | list[str] | None = None) -> None:
+    """Load the resume state of ``last.pt`` (weights, optimiser, schedule, scaler, RNG, history) and record the
+    resume (after which epoch, with which ``overrides``) beside the earlier ones."""
     if state is None:
         return
+    changed = dict(overrides) if isinstance(overrides, dict) else list(overrides or [])
+    run.resumes = [*state.get("resumes", []), {"after_epoch": int(state["epoch"]), "changed": changed}]
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -303,6 +354,7 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], boo
     run.dataset.set_epoch(epoch)
     set_encoder_frozen(run.model, epoch <= config.model.freeze_encoder_epochs)  # pretrained encoder warm-up
     epoch_start, cpu_start = time.monotonic(), time.process_time()
+    lr = run.scheduler.get_last_lr()[0]  # the rate of the epoch's first step (the schedule moves on every step)
     bar = tqdm(total=run.steps_per_epoch * config.train.batch_size, desc=f"epoch {epoch}/{config.train.epochs}",
                unit="patch", disable=not progress, leave=False)
     # several processes check the budget together between epochs, so that they stop at the same step
@@ -315,7 +367,7 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, Any], boo
         stopped = ctx.agree(run.clock.out_of_time())
         train_loss, seen = ctx.mean(train_loss, seen), seen * ctx.world_size
     seconds = time.monotonic() - epoch_start
-    row = {"epoch": epoch, "train_loss": round(train_loss, 6), "lr": run.scheduler.get_last_lr()[0],
+    row = {"epoch": epoch, "train_loss": round(train_loss, 6), "lr": lr,
            "train_seconds": round(seconds, 4), "patches_per_s": round(seen / max(seconds, 1e-9), 2),
            **epoch_columns(seen, cpu_start)}  # patches per CPU-second, summed in summary.json
     return row, stopped
@@ -354,7 +406,7 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
         "epoch": epoch, "best_score": run.best_score, "best_epoch": run.best_epoch, "history": run.history,
         "elapsed_s": time.monotonic() - run.started, "budget_elapsed_s": run.clock.elapsed(),
         "train_dir": absolute(run.train_dir), "val_dir": absolute(run.val_dir) if run.val_dir else None,
-        "data_fingerprint": run.fingerprint,
+        "data_fingerprint": run.fingerprint, "resumes": run.resumes,
     }
     # order: metrics.csv, last.pt (the commit point), best.pt; a kill in between is repaired on resume
     write_rows_csv(run.history, run.run_dir / "metrics.csv")
@@ -371,6 +423,27 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
           f"{row['patches_per_s']} patch/s)" + (" [time budget reached]" if stopped else ""), flush=True)
 
 
+def run_records(run: Run) -> dict[str, Any]:
+    """What summary.json keeps to repeat the run: software, machine and command, the tuned post-processing (which
+    config.yaml leaves out), the weights it started from, its resumes, and a split's validation images."""
+    from unetkit.training.records import environment, file_sha256
+
+    precision = "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch.")
+    records: dict[str, Any] = {"environment": environment(str(run.device), precision)}
+    if run.postprocess_tuned:
+        records["postprocess_tuned"] = run.postprocess_tuned
+    if run.config.train.init_weights:
+        try:
+            records["init_weights_sha256"] = file_sha256(ckpt.resolve_path(run.config.train.init_weights))
+        except (InputError, OSError):  # moved or removed since the run started from it
+            records["init_weights_sha256"] = None
+    if run.resumes:
+        records["resumes"] = run.resumes
+    if run.val_dir is None and run.val.names:  # split from the training folder: which images it held out
+        records["validation_images"] = list(run.val.names)
+    return records
+
+
 def write_summary(run: Run, stopped: bool) -> None:
     """Rank 0 writes summary.json (and closes the TensorBoard log); every rank then leaves the process group."""
     config = run.config
@@ -382,11 +455,12 @@ def write_summary(run: Run, stopped: bool) -> None:
     plan = plan_tiles(run.input_size, NetGeometry.from_config(config.model), tile)[:2]
     summary = {"best_epoch": run.best_epoch, f"best_{run.task.score_key}": run.best_score,
                "epochs_run": len(run.history), "stopped_by_time_budget": stopped,
+               "time_budget_s": config.train.time_budget_s,
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
                "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan],
                **run_throughput(run.history, run.ctx.world_size),
                "precision": "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch."),
-               **run.tuned_scores}
+               **run.tuned_scores, **run_records(run)}
     if run.ctx.is_main:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
         print(describe_throughput(summary), flush=True)

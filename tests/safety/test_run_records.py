@@ -1,0 +1,79 @@
+"""A run can be repeated from what it records, and a resume does what the run's own limits say."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from unetkit.cli import main
+from unetkit.config import RunConfig, apply_overrides
+from unetkit.safety.runs import data_fingerprint, same_data
+from unetkit.training.loop import resume_schedule
+
+
+def _train(dataset, run, tiny, *extra):
+    return main(["train", "--data", str(dataset / "train"), "--val", str(dataset / "val"), "--out", str(run),
+                 "--quiet", *tiny, *extra])
+
+
+def test_a_run_stopped_by_its_budget_has_nothing_left_to_train(dataset, tmp_path, tiny, capsys):
+    """Each resume of a budget-stopped run trained one more step and validated again, changing last.pt every time
+    (a "resume until done" loop never ended)."""
+    run = tmp_path / "run"
+    assert _train(dataset, run, tiny, "--epochs", "500", "--time-budget", "2") == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_by_time_budget"] and summary["epochs_run"] < 500
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
+        assert "has spent its time budget" in capsys.readouterr().err
+    assert (run / "last.pt").read_bytes() == before
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + summary["epochs_run"]
+
+
+def test_a_budget_given_or_taken_away_on_resume_changes_the_schedule_with_it(capsys):
+    """--time-budget on the resume of an epoch run did not anneal (the schedule stayed epoch cosine), and a budget run
+    could not drop its budget (cosine-time needs one, and the schedule could not be changed on resume)."""
+    epochs = RunConfig()
+    assert epochs.train.scheduler == "cosine"
+    budgeted = resume_schedule(epochs, apply_overrides(epochs, {"train.time_budget_s": 60}))
+    assert budgeted.train.scheduler == "cosine-time" and "anneals over the 60 s budget" in capsys.readouterr().err
+    timed = apply_overrides(epochs, {"train.time_budget_s": 60, "train.scheduler": "cosine-time"})
+    assert resume_schedule(timed, apply_overrides(timed, {"train.time_budget_s": 0})).train.scheduler == "cosine"
+    assert resume_schedule(timed, apply_overrides(timed, {"train.time_budget_s": 90})).train.scheduler == \
+        "cosine-time"  # a longer budget keeps its schedule
+    assert resume_schedule(epochs, epochs) == epochs
+
+
+def test_the_data_fingerprint_sees_a_mask_corrected_in_place(tmp_path):
+    """Only file names were hashed: masks corrected in place (same names) were trained on without a word."""
+    (tmp_path / "masks").mkdir()
+    mask = tmp_path / "masks" / "a.png"
+    mask.write_bytes(b"\x00" * 100)
+    stored = data_fingerprint(tmp_path)
+    mask.write_bytes(b"\x00" * 99 + b"\x01")  # same name, same size, another pixel
+    found = data_fingerprint(tmp_path)
+    assert found["names_sha256"] == stored["names_sha256"] and not same_data(stored, found)
+    older = {key: stored[key] for key in ("files", "names_sha256")}  # a record of an earlier unetkit
+    assert same_data(older, found)
+
+
+def test_summary_records_what_repeats_the_run(dataset, tmp_path, tiny):
+    """The run kept no versions, command, split or resumes; the lr column showed the rate after each epoch."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(dataset / "train"), "--val-fraction", "0.4", "--out", str(run), "--quiet",
+                 *tiny, "--epochs", "2", "--set", "train.warmup_epochs=1"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    environment = summary["environment"]
+    assert environment["torch"] == torch.__version__ and environment["precision"] in ("fp32", "bfloat16")
+    assert environment["command"] and environment["cpu"]  # this process's argv (pytest's here)
+    assert summary["resumes"] == [{"after_epoch": 2, "changed": {"train.epochs": "3"}}]
+    assert len(summary["validation_images"]) == 1  # 40 % of 3 images, by name
+    import csv
+
+    lrs = [float(row["lr"]) for row in csv.DictReader((run / "metrics.csv").open())]
+    assert len(lrs) == 3 and lrs[0] < lrs[1]  # the warm-up epoch's first step is at a fraction of the peak
