@@ -124,7 +124,7 @@ MODELS = {
         "overrides": ISBI_COMMON + ISBI_RUNS["default +wmap +elastic"][1],
         "summary": "cell membranes in 2D serial-section electron microscopy (ISBI 2012, Drosophila VNC, ssTEM): "
                    "binary U-Net, foreground = cell interior, background = membrane",
-        "data_card": "ISBI 2012 EM segmentation challenge training stack (30 slices of 512x512 px; "
+        "data_card": "ISBI 2012 EM segmentation challenge training stack (25 slices of 512x512 px; "
                      "../shared/data/isbi2012/train), the fixed split of benchmarks/isbi2012.py: trained on "
                      "slices 00-19, scored on slices 20-24 it never saw",
         "validation_split": "{n} slices (20-24) never trained on",
@@ -138,7 +138,7 @@ MODELS = {
             "other tissue, resolution or EM modality (SBEM, FIB-SEM) was never seen",
             "validation is 5 slices of the same stack as the training slices, not the challenge's test stack; "
             "the ISBI scores take the best threshold over those slices (the challenge's way), the packaged "
-            "mask uses postprocess.threshold",
+            "mask uses inference.threshold (mask_threshold above)",
             "2D only, gray input (RGB is averaged), each image normalised by its own percentiles; membranes "
             "are background (0), cell interiors foreground (255), as in the challenge's labels",
         ],
@@ -330,9 +330,10 @@ class BinaryFinish:
     def card_fields(self, config) -> dict:
         pp = config.postprocess
         if pp.method != "watershed":
-            return {"postprocess": {"threshold": config.inference.threshold, "instances": "none (a binary mask)"}}
+            return {"postprocess": {"mask_threshold": config.inference.threshold,
+                                    "instances": "none (a binary mask)"}}
         return {"postprocess": {
-            "threshold": config.inference.threshold,
+            "mask_threshold": config.inference.threshold,
             "instances": f"cells (predict --instances): seeds p > {pp.seed_threshold:g} flooded through p > "
                          f"{pp.threshold:g}, one-pixel lines where cells meet (postprocess.method watershed)",
             "min_size": pp.min_size, "fill_holes": pp.fill_holes}}

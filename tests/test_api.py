@@ -167,8 +167,10 @@ def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
                               task="binary", out=tmp_path / "eval")
     assert scores.summary["images"] == 3 and 0.0 <= scores.summary["dice"] <= 1.0
     assert scores.written == [tmp_path / "eval" / "evaluation_binary.csv"]
-    with pytest.raises(InputError, match="--num-classes applies to another task"):
+    with pytest.raises(InputError, match=r"num_classes \(--num-classes\) applies to another task"):
         unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", num_classes=3)
+    with pytest.raises(InputError, match="unknown evaluation option bogus; the binary task takes: threshold"):
+        unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", bogus=1)
 
 
 def test_in_memory_pairs_of_a_failed_call_are_replaced_and_channels_last_images_are_colour(tmp_path):

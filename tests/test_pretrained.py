@@ -113,6 +113,7 @@ def test_models_command_lists_and_shows_cards(registry, capsys):
     assert main(["models", "--verify"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "v2" in out and "a tiny test model" in out
+    assert "weights of all 1 models verified" in out
     assert main(["models", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "fluorescence:" in out and "- tiny" in out and "sha256" in out

@@ -26,12 +26,14 @@ def load(model: str | Path, device: str = "auto", engine: str = "torch", **infer
     """Load a trained model for prediction: a checkpoint (``best.pt``), a run folder, or an exported file.
 
     Args:
-        model: ``runs/nuclei/best.pt``, the run folder ``runs/nuclei`` (its ``best.pt``), or with
+        model: a packaged model's name (``nuclei``, ``em-membranes``, ``em-organelles``: ``unetkit models``),
+            ``runs/nuclei/best.pt``, the run folder ``runs/nuclei`` (its ``best.pt``), or with
             ``engine="onnxruntime"`` / ``"torchscript"`` a file written by ``unetkit export``.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         engine: ``torch`` | ``onnxruntime`` | ``torchscript``.
         **inference: overrides of the checkpoint's inference settings, e.g. ``tile_size=512``,
-            ``overlap=0.25``, ``batch_size=8``, ``tta=True``.
+            ``overlap=0.25``, ``batch_size=8``, ``tta=True``; and which planes of an image to read:
+            ``channels=[0, 2]`` (indices, or names of microscopy files), ``axes="CYX"``, ``time=0``, ``plane=3``.
 
     Returns:
         A ``Predictor``: ``predictor.predict(image)`` normalises the image by its percentiles as
@@ -208,7 +210,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         only_predicted: score only the truth images that have a prediction (part of a dataset was predicted);
             ``summary["truth_left_out"]`` counts the others. Off: a truth image without a prediction is refused.
         **options: per task: binary ``threshold``; instances ``thresholds``; multiclass
-            ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``; regression ``data_range``.
+            ``num_classes``, ``class_names``, ``ignore_label``, ``class_priority``, ``class_colors``;
+            regression ``data_range``.
 
     Returns:
         ``EvaluationResult`` with ``rows`` (one dict per image) and ``summary`` (e.g. ``summary["dice"]``).

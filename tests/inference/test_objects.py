@@ -132,3 +132,18 @@ def test_object_table_of_a_bool_mask_and_of_nothing():
     mask[1:3, 1:3] = True
     (row,) = object_table(mask, np.full((4, 4), 2.0))
     assert (row["id"], row["area"], row["mean_intensity"]) == (1, 4, 2.0)
+
+
+def test_an_image_without_objects_has_the_header_of_one_with_objects():
+    """An empty image's table lacked mean_intensity (and the µm and channel columns), so tables of several images
+    did not join."""
+    from unetkit.inference.objects import table_columns
+
+    image = np.random.default_rng(0).random((2, 12, 14)).astype(np.float32)
+    labels = np.zeros((12, 14), np.int32)
+    labels[2:5, 3:7] = 4
+    for names, spacing in (((), None), (("DAPI", "GFP"), (0.5, 0.5))):
+        rows = object_table(labels, image, spacing, names)
+        assert table_columns(labels, image, spacing, names) == list(rows[0])
+        assert table_columns(np.zeros_like(labels), image, spacing, names) == list(rows[0])
+    assert table_columns(labels) == list(object_table(labels)[0])

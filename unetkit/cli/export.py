@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--format", dest="fmt", choices=["onnx", "torchscript", "bioimageio"], default="onnx",
                         help="bioimageio: a BioImage Model Zoo package (.zip) for Fiji/QuPath/ilastik/napari")
     parser.add_argument("--out", help="output file (default: model.onnx / model.ts / bioimageio.zip next to the "
-                        "checkpoint)")
+                        "checkpoint; for a packaged model, in the current folder)")
     parser.add_argument("--name", help="bioimageio: model name (default: from the run folder)")
     parser.add_argument("--author", action="append", help="bioimageio: author name (repeatable)")
     parser.add_argument("--license", default="CC-BY-4.0", help="bioimageio: SPDX license of the model")

@@ -93,5 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if args.verify:
             verified_weights(card.name)
         print(f"{card.name:<{width}}  {'v' + str(card.version):<4} {card.task:<10} {card.summary}")
+    if args.verify:
+        print(f"weights of all {len(cards)} models verified (sha256 as on their cards)")
     print("details: unetkit models NAME; use: unetkit predict --model NAME IMAGES --out DIR")
     return 0

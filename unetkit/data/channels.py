@@ -33,18 +33,17 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
     have = image.shape[0]
     if have == channels:
         if have == 3 and path is not None and not said(RGB_NOTE) and holds_colour(path) is False:  # the mirror
-            note_once(RGB_NOTE, f"{path}: its 3 channels are not RGB colours (gray pages or a channel axis) "
-                      "and are read as the R, G, B of this model's images (said once, for the first such file); pick "
-                      "other ones with --channel")
+            note_once(RGB_NOTE, f"{path}: its 3 channels {_what_channels(path)} and are read as the R, G, B of "
+                      "this model's images (said once, for the first such file); pick other ones with --channel")
         return image
     if have == 1:
         return np.repeat(image, channels, axis=0)
     where = f"{path}: " if path else ""
     if channels == 1 and have == 3:
         if path is not None and holds_colour(path) is False:
-            raise InputError(f"{where}its 3 channels are not RGB colours (gray pages or a channel axis), so they "
-                             "are not averaged into the model's 1 channel; choose one with --channel N (API: "
-                             "channels=[N]), or save the image as gray or RGB")
+            raise InputError(f"{where}its 3 channels {_what_channels(path)}, so they are not averaged into the "
+                             "model's 1 channel; choose one with --channel N (API: channels=[N]), or save the image as "
+                             "a gray or RGB PNG / TIFF")
         return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
     # 4 channels reach here only when they are 4 real channels (tagged alpha is dropped on reading):
     # averaging 3 of them, as before, silently discarded the 4th
@@ -52,3 +51,14 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
     raise InputError(f"{where}image has {have} channels but the model expects {channels}; choose channels with "
                      f"--channel N[,...]{one} (API: channels=[N, ...]), save the image with {channels} channel(s) "
                      f"(gray or RGB), or train a model on {have}-channel images")
+
+
+def _what_channels(path: str | Path) -> str:
+    """What is known of a file's 3 non-colour channels: a TIFF says they are not RGB; an array format (.npy,
+    .zarr) says nothing of what they are."""
+    from unetkit.data.formats import format_of
+
+    if format_of(path) == "tiff":
+        return "are not RGB colours (gray pages or a channel axis)"
+    kind = format_of(path) or Path(path).suffix.lstrip(".")
+    return f"carry no colour tag (a .{kind} array may hold colours or stains alike)"

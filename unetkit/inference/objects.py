@@ -164,6 +164,16 @@ def object_table(labels: np.ndarray, intensity_image: np.ndarray | None = None,
     return rows
 
 
+def table_columns(labels: np.ndarray, intensity_image: np.ndarray | None = None,
+                  spacing: Sequence[float] | None = None, channel_names: Sequence[str] = ()) -> list[str]:
+    """The columns :func:`object_table` gives for these arguments, objects or none: the header of an image's table
+    is the same whether it found objects or not (tables of many images can be joined)."""
+    image = None if intensity_image is None else _channels_first(intensity_image, np.shape(labels))
+    per_channel = _channel_labels(len(image), channel_names) \
+        if image is not None and (len(image) > 1 or len(channel_names) == 1) else []
+    return object_columns(np.ndim(labels), image is not None, spacing is not None, per_channel)
+
+
 def write_object_csv(rows: list[dict[str, Any]], path: str | Path, columns: list[str] | None = None) -> Path:
     """Write :func:`object_table` rows as CSV (floats with 6 significant digits); creates the folder.
 

@@ -79,10 +79,12 @@ class OutputWriter:
     def objects(self, folder: str, labels: np.ndarray, image: np.ndarray) -> Path:
         """The per-object table of ``labels`` as CSV: sizes in px (and µm² / µm³ when the spacing is
         known), mean intensities of the raw input when given (per named channel), else of ``image``."""
-        from unetkit.inference.objects import object_table, write_object_csv
+        from unetkit.inference.objects import object_table, table_columns, write_object_csv
 
-        rows = object_table(labels, image if self.raw is None else self.raw, self.spacing, self.channel_names)
-        return write_object_csv(rows, self.path(folder, ".csv"))
+        intensity = image if self.raw is None else self.raw
+        rows = object_table(labels, intensity, self.spacing, self.channel_names)
+        columns = table_columns(labels, intensity, self.spacing, self.channel_names)
+        return write_object_csv(rows, self.path(folder, ".csv"), columns)
 
     def display(self, array: np.ndarray) -> np.ndarray:
         """What a picture shows of an array: itself, or the middle z-slice of a volume."""

@@ -458,7 +458,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         summary[key] = _mean(rows, key)
     if any("rand_error_best" in r for r in rows):
         summary["rand_error_best"] = _mean(rows, "rand_error_best")
-        summary["rand_error_best_threshold"] = _mean(rows, "rand_error_best_threshold")
+        summary["rand_error_best_threshold"] = round(_mean(rows, "rand_error_best_threshold"), 6)
     if curves:
         summary.update(isbi_scores(curves))
     return EvaluationResult(rows, add_intervals(summary, rows, ("dice", "iou")))

@@ -104,4 +104,4 @@ def rand_error_sweep(
     scored = truth_cc > 0
     errors = [_rand_error_components(truth_cc, _segments(prob > t, scored)) for t in thresholds]
     best = int(np.argmin(errors))
-    return float(errors[best]), float(thresholds[best])
+    return float(errors[best]), round(float(thresholds[best]), 6)  # 0.05, not 0.049999999999999996 of a grid

@@ -44,7 +44,8 @@ class Result:
 
     - ``probabilities``: (K, *S) float32 softmax class probabilities (segmentation tasks)
     - ``mask``: (*S) bool foreground (binary, instances) or class ids (multiclass)
-    - ``labels``: (*S) int32 instance ids 1..N, 0 = background (instances, or when asked for)
+    - ``labels``: (*S) instance ids 1..N, 0 = background (instances, or when asked for): uint16, or uint32 past
+      65,535 objects
     - ``values``: (C', *S) float32 regression output in the target's units
     """
 
@@ -220,11 +221,18 @@ class Task(ABC):
 
     def check_options(self, options: dict[str, Any]) -> None:
         """An InputError for evaluation options this task does not take."""
+        from unetkit.tasks import TASKS
+
         unknown = sorted(k for k, v in options.items() if v not in (None, (), []) and k not in self.evaluate_options)
-        if unknown:
-            shown = ", ".join("--" + key.replace("_", "-") for key in unknown)
-            raise InputError(f"{shown} applies to another task, not '{self.name}'; leave it out (this task takes: "
-                             f"{', '.join(self.evaluate_options) or 'no options'})")
+        if not unknown:
+            return
+        known = {key for task in TASKS.values() for key in task.evaluate_options}
+        takes = f"the {self.name} task takes: {', '.join(self.evaluate_options) or 'no options'}"
+        foreign = [key for key in unknown if key not in known]
+        if foreign:
+            raise InputError(f"unknown evaluation option {', '.join(foreign)}; {takes}")
+        shown = ", ".join(f"{key} (--{key.replace('_', '-')})" for key in unknown)
+        raise InputError(f"{shown} applies to another task, not '{self.name}'; leave it out ({takes})")
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
