@@ -229,8 +229,35 @@ def test_a_thin_colour_strip_is_read_with_its_trailing_channels_for_a_colour_mod
     np.testing.assert_array_equal(result.probabilities, expected)
 
 
+def test_channels_last_arrays_of_a_multichannel_model_are_read_as_its_channels(tmp_path):
+    """(H, W, 5) was read as 64 channels of a 64 x 5 image for a 5-channel model: only 1-4 trailing channels were
+    taken as channels."""
+    ckpt = _checkpoint(tmp_path / "five.pt", "binary", **{"model.in_channels": 5})
+    stains = np.stack([_image((40, 56), seed=s) for s in range(5)], axis=-1)
+    predictor = unetkit.load(ckpt, device="cpu")
+    expected = predictor.predict(np.ascontiguousarray(np.moveaxis(stains, -1, 0))).probabilities
+    np.testing.assert_array_equal(predictor.predict(stains).probabilities, expected)
+
+
+def test_in_memory_pairs_of_five_channels_train_a_five_channel_model(tmp_path):
+    """Pairs of (H, W, 5) images were written as 5-page TIFFs and refused as a stack of pages, naming a file the user
+    never made."""
+    from unetkit.data.synthetic import make_nuclei_image
+
+    pairs = []
+    for seed in range(2):
+        image, mask = make_nuclei_image(np.random.default_rng(seed), (48, 48))
+        pairs.append((np.stack([image * (k + 1) // 5 for k in range(5)], axis=-1), mask))
+    run = unetkit.train(pairs, out=tmp_path / "run", epochs=1, progress=False, **{
+        "model.depth": 2, "model.base_channels": 4, "data.patch_size": 32, "data.samples_per_epoch": 8,
+        "train.batch_size": 4, "inference.tile_size": 32})
+    predictor = unetkit.load(run.run_dir, device="cpu")
+    assert predictor.config.model.in_channels == 5
+    assert predictor.predict(pairs[0][0]).mask.shape == (48, 48)
+
+
 def test_the_public_api_is_documented_and_typed():
-    expected = {"Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"}
+    expected = {"Predictor", "Result", "evaluate", "export_model", "load", "predict_files", "predict_large", "train"}
     assert set(unetkit.__all__) == expected
     for name in unetkit.__all__:
         obj = getattr(unetkit, name)

@@ -12,18 +12,18 @@
     scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
 
 ``Predictor`` (what ``load`` returns) and ``Result`` (what ``predict`` returns) are importable from
-here too. Each ``unetkit`` command calls one of these functions.
+here too. The main ``unetkit`` commands (train, predict, predict-large, evaluate, export) call these functions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from unetkit.api import evaluate, load, predict_files, predict_large, train
+from unetkit.api import evaluate, export_model, load, predict_files, predict_large, train
 
 __version__ = "0.1.0"
 
-__all__ = ["Predictor", "Result", "evaluate", "load", "predict_files", "predict_large", "train"]
+__all__ = ["Predictor", "Result", "evaluate", "export_model", "load", "predict_files", "predict_large", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
-"""The public Python API: ``load``, ``train``, ``evaluate``, ``predict_files``, ``predict_large``.
+"""The public Python API: ``load``, ``train``, ``evaluate``, ``predict_files``, ``predict_large``, ``export_model``.
 
-Every ``unetkit`` subcommand is a thin layer over one of these functions, so a notebook and the CLI
-get the same results. Heavy modules (torch) are imported inside the functions, so ``import unetkit``
-stays quick.
+The main ``unetkit`` subcommands (train, predict, predict-large, evaluate, export) are thin layers over these
+functions, so a notebook and the CLI get the same results; the smaller ones (info, models, synth, weights, submit,
+tune-postprocess, tune-cpu) call the library module their help names. Heavy modules (torch) are imported inside
+the functions, so ``import unetkit`` stays quick.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
 
     if isinstance(data, (str, Path)):
         return data
-    from unetkit.data.io import write_tiff
+    from unetkit.data.io import MAX_PAGE_CHANNELS, write_tiff
     from unetkit.errors import InputError
     from unetkit.tasks import get_task
 
@@ -189,7 +190,8 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
         if mask.shape[-2:] != image.shape[-2:]:
             raise InputError(f"pair {index}: image of shape {image.shape} and mask of shape {mask.shape} differ "
                              "in size; each mask must cover its image")
-        write_tiff(partial / config.data.image_dir / f"{index:04d}.tif", image)
+        many = image.ndim == mask.ndim + 1 == 3 and image.shape[0] > MAX_PAGE_CHANNELS  # 5 stains: not a z-stack
+        write_tiff(partial / config.data.image_dir / f"{index:04d}.tif", image, channels=many)
         write_tiff(labels_dir / f"{index:04d}.tif", mask)
     partial.rename(folder)
     return folder
@@ -249,6 +251,43 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
     if out is not None:
         result.written = task_object.write_evaluation(result, Path(out))
     return result
+
+
+def export_model(model: str | Path, out: str | Path | None = None, format: str = "onnx", *,
+                 tile_size: int | None = None, name: str | None = None, authors: Sequence[str] | None = None,
+                 license: str = "CC-BY-4.0", test_image: str | Path | None = None) -> Any:
+    """Export a checkpoint (a .pt file, run folder or packaged model's name) for other tools, verified against
+    PyTorch before it is renamed into place.
+
+    Args:
+        format: ``onnx`` (onnxruntime; ``predict --engine onnxruntime``), ``torchscript`` or ``bioimageio`` (a
+            BioImage Model Zoo package for Fiji, QuPath, ilastik and napari).
+        out: the file to write; None: ``model.onnx`` / ``model.ts`` / ``bioimageio.zip`` beside the checkpoint
+            (in the current folder for a packaged model's name).
+        tile_size: the input size the export is verified on (None: the checkpoint's tile).
+        name, authors, license, test_image: the bioimage.io package's description and test input.
+
+    Returns:
+        ``unetkit.export.ExportResult`` (path, format, max_abs_diff, input_shapes, seconds), or for ``bioimageio``
+        ``unetkit.bioimageio.BioimageioResult`` (path, weights, max_abs_diff, left_out).
+
+    Example::
+
+        result = unetkit.export_model("runs/nuclei", format="onnx")
+        print(result.path, result.max_abs_diff)
+    """
+    from unetkit.export import default_suffix
+    from unetkit.export import export_model as export_checkpoint
+
+    source = Path(model)
+    folder = source if source.is_dir() else source.parent
+    if format == "bioimageio":
+        from unetkit.bioimageio import export_bioimageio
+
+        return export_bioimageio(source, Path(out) if out else folder / "bioimageio.zip", name=name, authors=authors,
+                                 license=license, tile_size=tile_size, test_image=test_image)
+    return export_checkpoint(source, Path(out) if out else folder / f"model{default_suffix(format)}", format,
+                             tile_size)
 
 
 def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, out: str | Path, *,

@@ -39,3 +39,17 @@ def test_an_array_files_three_channels_are_not_said_to_be_other_than_colours(tmp
     with pytest.raises(InputError, match=r"rgb.npy: its 3 channels carry no colour tag \(a \.npy array") as caught:
         match_channels(rgb, 1, tmp_path / "rgb.npy")
     assert "not RGB colours" not in str(caught.value) and "RGB PNG / TIFF" in str(caught.value)
+
+
+def test_a_gray_image_is_not_copied_into_every_channel_of_a_marker_model():
+    """A gray image given to a 5-channel (or 2-channel) model filled every marker channel with itself, unsaid; only
+    a colour model takes gray as its R, G, B."""
+    import pytest
+
+    from unetkit.errors import InputError
+
+    gray = np.ones((1, 8, 8), np.float32)
+    assert match_channels(gray, 3).shape == (3, 8, 8)
+    for channels in (2, 5):
+        with pytest.raises(InputError, match=f"image has 1 channels but the model expects {channels}"):
+            match_channels(gray, channels, "g.tif")

@@ -276,8 +276,8 @@ def test_write_read_round_trips(tmp_path):
 
 
 def test_write_errors(tmp_path):
-    with pytest.raises(InputError, match="65535"):
-        write_labels(tmp_path / "big.tif", np.array([[70000]]))
+    with pytest.raises(InputError, match="more than a 16-bit PNG holds"):  # a TIFF takes them as uint32
+        write_labels(tmp_path / "big.png", np.array([[70000]]))
     with pytest.raises(InputError, match=r"\.jpg"):
         write_labels(tmp_path / "l.jpg", np.zeros((2, 2), np.uint8))
     with pytest.raises(InputError, match="uint8 or uint16"):
@@ -403,3 +403,42 @@ def test_a_palette_mask_shown_inverted_is_noted(tmp_path, capsys):
     Image.fromarray(mask).convert("P").save(tmp_path / "dark.png")  # index 0 = black: nothing to say
     read_labels(tmp_path / "dark.png")
     assert "palette" not in capsys.readouterr().err
+
+
+def test_extra_samples_of_unspecified_meaning_are_channels_and_a_varying_alpha_is_noted(tmp_path, capsys, monkeypatch):
+    """A (H, W, 5) TIFF of five stains (extra samples 'unspecified') was read as its first channel alone; an alpha
+    sample holding data was dropped without a word."""
+    from unetkit import notes
+
+    monkeypatch.setattr(notes, "_SAID", set())
+    stains = np.random.default_rng(0).integers(0, 4000, (32, 40, 5)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "five.tif", stains, photometric="minisblack", planarconfig="contig")
+    np.testing.assert_array_equal(read_image(tmp_path / "five.tif"), np.moveaxis(stains, -1, 0))
+    rgba = stains[..., :4].copy()
+    tifffile.imwrite(tmp_path / "rgba.tif", rgba)  # tifffile tags the 4th sample as alpha
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.tif"), np.moveaxis(rgba[..., :3], -1, 0))
+    assert "rgba.tif: its sample 4 of 4 is tagged as alpha" in capsys.readouterr().err
+    rgba[..., 3] = 65535  # an opaque alpha carries nothing: dropped without a note
+    tifffile.imwrite(tmp_path / "opaque.tif", rgba)
+    assert read_image(tmp_path / "opaque.tif").shape == (3, 32, 40) and capsys.readouterr().err == ""
+
+
+def test_more_than_65535_objects_are_written_as_uint32_and_a_volume_in_microns(tmp_path, capsys):
+    """predict --instances refused 90,000 objects after predicting them ("relabel consecutively", though they were);
+    a 3D OME-TIFF in µm crashed in tifffile's ASCII ImageJ description; a pixel of 0.1 nm overflowed a PNG's
+    resolution field."""
+    from unetkit.data.io import read_labels, write_labels
+    from unetkit.data.volumes import VolumeMeta, imagej_unit, read_label_volume, write_label_volume
+    from unetkit.inference.ome_writers import write_mask_png
+
+    labels = np.arange(300 * 300, dtype=np.int64).reshape(300, 300)
+    write_labels(tmp_path / "many.tif", labels)
+    np.testing.assert_array_equal(read_labels(tmp_path / "many.tif"), labels)
+    with pytest.raises(InputError, match="more than a 16-bit PNG holds"):
+        write_labels(tmp_path / "many.png", labels)
+    volume = labels.reshape(4, 150, 150)
+    write_label_volume(tmp_path / "v.tif", volume, VolumeMeta(spacing=(2.0, 0.5, 0.5), unit="µm"))
+    np.testing.assert_array_equal(read_label_volume(tmp_path / "v.tif"), volume)
+    assert imagej_unit("µm") == imagej_unit("\u03bcm") == "micron" and imagej_unit("") == "pixel"
+    write_mask_png(tmp_path / "tiny.png", np.zeros((4, 4), np.uint8), (1e-4, 1e-4))
+    assert Image.open(tmp_path / "tiny.png").size == (4, 4) and "too small for a PNG" in capsys.readouterr().err

@@ -59,8 +59,11 @@ def test_labels_written_as_uint16_with_checks(tmp_path):
     write_label_volume(tmp_path / "l.tif", labels, VolumeMeta(spacing=(2.0, 1.0, 1.0)))
     array, meta = read_volume_file(tmp_path / "l.tif")
     assert array.dtype == np.uint16 and np.array_equal(array[0], labels) and meta.spacing[0] == 2.0
-    with pytest.raises(InputError, match="0..65535"):
-        write_label_volume(tmp_path / "big.tif", labels * 10_000)
+    write_label_volume(tmp_path / "big.tif", labels * 10_000)  # past 65535 objects: uint32
+    array, _ = read_volume_file(tmp_path / "big.tif")
+    assert array.dtype == np.uint32 and array.max() == 70_000
+    with pytest.raises(InputError, match="ids must be 0.."):
+        write_label_volume(tmp_path / "neg.tif", -labels)
     with pytest.raises(InputError, match="not '.png'"):
         write_volume(tmp_path / "x.png", labels.astype(np.uint8))
 

@@ -287,3 +287,27 @@ def test_a_page_stack_and_an_empty_zarr_folder_are_named(tmp_path):
     (tmp_path / "empty.zarr").mkdir()
     with pytest.raises(InputError, match="empty.zarr: no zarr array here"):
         open_source(tmp_path / "empty.zarr")
+
+
+def test_float16_output_that_cannot_hold_the_values_is_refused():
+    """A regression model's values near 1e31 were written as inf (near 1e-30: all 0) by --dtype float16."""
+    from unetkit.inference.streaming import _convert
+
+    probabilities = np.array([[0.0, 0.25, 1.0]], np.float32)
+    np.testing.assert_array_equal(_convert(probabilities, "float16"), probabilities.astype(np.float16))
+    for values in (np.full((1, 3), 1e31, np.float32), np.full((1, 3), -7e4, np.float32), np.full((1, 3), 1e-30)):
+        with pytest.raises(InputError, match="--dtype float16 holds 6e-05..65504"):
+            _convert(values, "float16")
+
+
+def test_an_output_that_cannot_hold_a_volume_is_refused_before_its_progress_record(tmp_path):
+    """predict-large --out x.tif for a 3D model was refused after x.tif.progress.json had been written."""
+    from unetkit.inference.streaming import check_sink
+
+    for name in ("x.tif", "x.ome.tif"):
+        with pytest.raises(InputError, match="output is for 2D images"):
+            check_sink(tmp_path / name, (2, 8, 16, 16))
+    check_sink(tmp_path / "x.npy", (2, 8, 16, 16))
+    with pytest.raises(InputError, match="must end in"):
+        check_sink(tmp_path / "x.png", (2, 16, 16))
+    assert list(tmp_path.iterdir()) == []

@@ -216,6 +216,12 @@ def test_write_confusion_matrix_and_rows(tmp_path):
                                                 tmp_path / "cm.csv", tmp_path / "cm.png")
     assert csv_path.read_text().splitlines() == ["truth \\ prediction,bg,cell", "bg,3,1", "cell,0,2"]
     assert png_path.read_bytes()[:4] == b"\x89PNG"
+    # 300 classes: a 32,000 px figure with 90,000 cell labels took all memory; now a picture of bounded size
+    many = np.diag(np.arange(1, 301))
+    _, big = write_confusion_matrix(many, [f"c{k}" for k in range(300)], tmp_path / "m.csv", tmp_path / "m.png")
+    from PIL import Image
+
+    assert max(Image.open(big).size) < 4000
     path = write_rows_csv([{"name": "a", "dice": 0.5}, {"name": "b", "dice": 1.0, "extra": 2}],
                           tmp_path / "out" / "rows.csv")
     assert path.read_text().splitlines() == ["name,dice,extra", "a,0.5,", "b,1.0,2"]
@@ -287,6 +293,8 @@ def test_nifti_predictions_pair_with_their_truth(tmp_path):
     pairs = pair_files(tmp_path / "truth", tmp_path / "pred", ("_labels",))
     assert [(name, pred.name) for name, _, pred in pairs] == [("v", "v.nii.gz")]
     assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0
+    write_label_volume(tmp_path / "niftitruth" / "v.nii.gz", labels)  # a truth folder of NIfTI files alone
+    assert evaluate_instances(tmp_path / "niftitruth", tmp_path / "pred").summary["dsb_score"] == 1.0
 
 
 def test_jpeg_truth_is_named_not_left_out(tmp_path):
@@ -300,3 +308,14 @@ def test_jpeg_truth_is_named_not_left_out(tmp_path):
     write_png(tmp_path / "pred" / "a.png", mask)
     with pytest.raises(InputError, match="b.jpg: a mask stored with lossy JPEG"):
         evaluate_binary(tmp_path / "truth", tmp_path / "pred")
+
+
+def test_label_suffix_pairs_like_labels(tmp_path):
+    """submit strips '_label' from names, evaluate did not: 'a_label.tif' stayed unpaired with truth 'a.png'."""
+    from unetkit.metrics.folders import evaluate_instances
+
+    labels = np.zeros((12, 12), np.uint16)
+    labels[2:6, 2:6], labels[7:11, 7:11] = 1, 2
+    write_png(tmp_path / "truth" / "a.png", labels.astype(np.uint8))
+    write_tiff(tmp_path / "pred" / "a_label.tif", labels)
+    assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0

@@ -79,3 +79,14 @@ def test_only_the_tasks_package_compares_task_names():
             if isinstance(node, ast.Compare) and any(names_a_task(n) for n in [node.left, *node.comparators]):
                 offenders.append(f"{path}:{node.lineno}")
     assert not offenders
+
+
+def test_class_folders_are_distinct_for_any_class_names():
+    """Classes "α" and "β" both became probabilities/class/ (the last overwrote the first); "nuclei ü" became
+    "nuclei"."""
+    from unetkit.tasks.multiclass import folder_names, safe_name
+
+    assert safe_name("mitochondrial boundaries") == "mitochondrial_boundaries" and safe_name("nuclei ü") == "nuclei_ü"
+    assert folder_names(["bg", "α", "β"]) == ["bg", "α", "β"]
+    names = folder_names(["background", "a b", "a_b", "A_B", "??"])
+    assert len(set(names)) == len({name.lower() for name in names}) == 5 and names[0] == "background"

@@ -46,6 +46,9 @@ def test_training_on_volumes_then_3d_prediction_with_spacing(volumes, tmp_path, 
     assert (tmp_path / "run" / "overlays" / "vol_0000.png").is_file()  # middle-slice picture
     _, config = ckpt.load_model(tmp_path / "run" / "best.pt")
     assert config.model.spatial_dims == 3  # resolved geometry is stored in the checkpoint
+    from unetkit.inference.tuning import tune_checkpoint  # read as volumes, as training read them ("the network is
+    values, rows = tune_checkpoint(tmp_path / "run", volumes / "val", device="cpu", progress=False)  # 2D" before)
+    assert rows and 0 < values["threshold"] < 1
 
     rows = predict_files(tmp_path / "run", [volumes / "val"], tmp_path / "pred", PredictOptions(device="cpu"),
                          progress=False)

@@ -28,28 +28,20 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
-    from unetkit.export import default_suffix, export_model
+    from unetkit.api import export_model
 
-    model = Path(args.model)
-    folder = model if model.is_dir() else model.parent
-    if args.fmt == "bioimageio":  # unetkit.bioimageio: model zoo package
-        from unetkit.bioimageio import export_bioimageio
-
-        package = export_bioimageio(model, Path(args.out) if args.out else folder / "bioimageio.zip", name=args.name,
-                                    authors=args.author, license=args.license, tile_size=args.tile,
-                                    test_image=args.test_image)
-        print(f"bioimage.io package {package.path} (weights {', '.join(package.weights)}; export vs PyTorch max abs "
-              f"diff {package.max_abs_diff:.2e}); check it with: bioimageio test {package.path}")
-        for note in package.left_out:  # what unetkit does that the package cannot
+    result = export_model(args.model, args.out, args.fmt, tile_size=args.tile, name=args.name, authors=args.author,
+                          license=args.license, test_image=args.test_image)
+    if args.fmt == "bioimageio":
+        print(f"bioimage.io package {result.path} (weights {', '.join(result.weights)}; export vs PyTorch max abs "
+              f"diff {result.max_abs_diff:.2e}); check it with: bioimageio test {result.path}")
+        for note in result.left_out:  # what unetkit does that the package cannot
             print(f"note: {note}", file=sys.stderr)
         if args.json:
-            print(json.dumps({"path": str(package.path), "format": "bioimageio", "weights": list(package.weights),
-                              "max_abs_diff": package.max_abs_diff}))
+            print(json.dumps({"path": str(result.path), "format": "bioimageio", "weights": list(result.weights),
+                              "max_abs_diff": result.max_abs_diff}))
         return 0
-    out = Path(args.out) if args.out else folder / f"model{default_suffix(args.fmt)}"
-    result = export_model(model, out, args.fmt, args.tile)
     shapes = ", ".join("x".join(str(s) for s in shape) for shape in result.input_shapes)
     print(f"exported {args.fmt} to {result.path} in {result.seconds:.1f}s; verified on inputs {shapes}: "
           f"max abs diff vs PyTorch {result.max_abs_diff:.2e}")

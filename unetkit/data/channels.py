@@ -23,7 +23,8 @@ def is_colour(image: np.ndarray) -> bool:
 
 
 def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
-    """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed.
+    """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed (a gray
+    image is not copied into every marker channel of a 2- or 5-channel model).
 
     Mixed datasets (the DSB set has gray images stored as RGB) can then train one network. Three channels
     are averaged only when they are colours: an in-memory array (``path`` None or no file), a PNG / JPEG,
@@ -36,7 +37,7 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
             note_once(RGB_NOTE, f"{path}: its 3 channels {_what_channels(path)} and are read as the R, G, B of "
                       "this model's images (said once, for the first such file); pick other ones with --channel")
         return image
-    if have == 1:
+    if have == 1 and channels == 3:  # gray as the R, G, B of a colour model (DSB stores gray images both ways)
         return np.repeat(image, channels, axis=0)
     where = f"{path}: " if path else ""
     if channels == 1 and have == 3:

@@ -45,7 +45,14 @@ def read_target(path: str | Path, shape: Sequence[int] | None = None) -> np.ndar
     ``shape`` (the image's spatial shape) is checked when given.
     """
     path = Path(path)
-    target = read_image(path).astype(np.float32)
+    stored = read_image(path)
+    if not np.all(np.isfinite(stored)):
+        raise InputError(f"{path}: the target holds NaN or infinite values; replace them with numbers")
+    largest = float(np.abs(stored).max(initial=0))
+    if largest > float(np.finfo(np.float32).max):  # finite in float64, infinite as the float32 training uses
+        raise InputError(f"{path}: the target reaches {largest:.3g}, past float32's range (3.4e38) that training "
+                         "computes in; rescale it (e.g. to its units' thousands, or a log scale)")
+    target = stored.astype(np.float32)
     if shape is not None and tuple(target.shape[1:]) != tuple(shape):
         raise InputError(
             f"{path}: target of size {target.shape[1:]} but its image is {tuple(shape)}; targets must have "

@@ -170,7 +170,8 @@ def note_other_series(tif: tifffile.TiffFile, path: Path) -> None:
 def page_stack_message(path: str | Path, shape: tuple[int, ...], axes: str) -> str:
     """What to say of a TIFF of pages (a z-stack, a time-lapse) given where a 2D image is read."""
     return (f"{path}: a multi-page TIFF with {shape[0]} pages (axes {axes}, shape {tuple(shape)}) where a 2D image is "
-            "read; choose one page with --axes ZYX --plane N (API: axes='ZYX', plane=N)")
+            "read; choose one page with --axes ZYX --plane N (API: axes='ZYX', plane=N), or read the pages as "
+            "channels with --axes CYX")
 
 
 def _read_tiff_2d(path: Path) -> np.ndarray:
@@ -180,7 +181,7 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
             note_other_series(tif, path)
             series = tif.series[0]
             shape, axes = _squeeze_axes(series.shape, series.axes)
-            n_extra = len(tif.pages[0].extrasamples or ())
+            extras = tuple(int(kind) for kind in (tif.pages[0].extrasamples or ()))
             if len(shape) == 3 and axes[-1] != "S" and axes[0] not in "CS":
                 if axes[0] != "Q" or shape[0] > MAX_PAGE_CHANNELS:
                     raise InputError(page_stack_message(path, series.shape, series.axes) + ", or in Python read it "
@@ -201,13 +202,27 @@ def _read_tiff_2d(path: Path) -> np.ndarray:
     if array.ndim == 2:
         return array[:, :, None]
     if axes[-1] == "S":  # (H, W, samples) of one page
-        if 0 < n_extra < array.shape[-1]:
-            array = array[:, :, : array.shape[-1] - n_extra]
+        return _without_alpha(array, extras, path)
+    if axes[0] == "S":  # planar samples
+        return _without_alpha(np.moveaxis(array, 0, -1), extras, path)
+    return np.moveaxis(array, 0, -1)
+
+
+ALPHA_SAMPLES = (1, 2)  # TIFF ExtraSamples: associated and unassociated alpha (0 = unspecified: data, e.g. a stain)
+
+
+def _without_alpha(array: np.ndarray, extras: tuple[int, ...], path: Path) -> np.ndarray:
+    """(H, W, samples) without the samples the TIFF tags as alpha; extra samples of unspecified meaning (the 4th and
+    5th channel of a fluorescence image) are channels and stay. An alpha that varies is noted: it was a channel."""
+    first_extra = array.shape[-1] - len(extras)
+    alpha = [first_extra + k for k, kind in enumerate(extras) if kind in ALPHA_SAMPLES and first_extra + k > 0]
+    if not alpha:
         return array
-    channels_first = array
-    if axes[0] == "S" and 0 < n_extra < array.shape[0]:  # planar RGBA
-        channels_first = array[: array.shape[0] - n_extra]
-    return np.moveaxis(channels_first, 0, -1)
+    if any(array[..., k].min() != array[..., k].max() for k in alpha):
+        note_once(f"alpha {path}", f"{path}: its sample {alpha[0] + 1} of {array.shape[-1]} is tagged as alpha "
+                  "(transparency) and left out; if it holds data (a 4th stain), save the image without the alpha tag "
+                  "(tifffile: photometric='minisblack', extrasamples unspecified)")
+    return np.delete(array, alpha, axis=-1)
 
 
 def _read_2d(path: Path, palette_as_index: bool = False) -> np.ndarray:
@@ -558,18 +573,22 @@ def normalize_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.8
 # writing
 
 
-def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False) -> Path:
+def write_tiff(path: str | Path, array: np.ndarray, *, compress: bool = False, channels: bool = False) -> Path:
     """Write ``array`` as a TIFF in any dtype; creates the parent folder.
 
     Axes are stored as given, as gray planes: (H, W), (C, H, W), (D, H, W), (C, D, H, W). Nothing is
     guessed to be RGB (tifffile would otherwise store a (3, H, W) volume as one colour image).
-    ``compress`` uses lossless zlib (deflate), worthwhile for label images.
+    ``channels``: a (C, H, W) image's C are the samples of one page (any count is read back as channels; more
+    than ``MAX_PAGE_CHANNELS`` pages would read as a stack). ``compress`` uses lossless zlib (deflate),
+    worthwhile for label images.
     """
     path = Path(path)
+    array = np.asarray(array)
+    layout = {"planarconfig": "contig"} if channels else {}
+    if channels:
+        array = np.ascontiguousarray(np.moveaxis(array, 0, -1))
     with atomic_path(path) as tmp:  # a kill mid-write never leaves a truncated file under the final name
-        tifffile.imwrite(
-            tmp, np.asarray(array), photometric="minisblack", compression="zlib" if compress else None
-        )
+        tifffile.imwrite(tmp, array, photometric="minisblack", compression="zlib" if compress else None, **layout)
     return path
 
 
@@ -610,23 +629,25 @@ def write_png(path: str | Path, array: np.ndarray) -> Path:
 
 
 def write_labels(path: str | Path, labels: np.ndarray) -> Path:
-    """Write an integer label image as uint16, TIFF (2D or 3D, compressed) or PNG (2D) by extension."""
+    """Write an integer label image as uint16 (uint32 TIFF above 65535 objects), TIFF (2D or 3D, compressed) or PNG
+    (2D) by extension."""
     path = Path(path)
     labels = np.asarray(labels)
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
         raise InputError(f"{path}: labels must be integers, got dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise InputError(f"{path}: labels hold negative values ({labels.min()}); ids must be >= 0")
-    if labels.size and labels.max() > 65535:
-        raise InputError(
-            f"{path}: labels go up to {labels.max()} but the file is written as uint16 (at most 65535 "
-            "objects); relabel the objects consecutively or split the image"
-        )
+    wide = bool(labels.size) and labels.max() > 65535  # more objects than uint16 holds: a uint32 TIFF
+    if wide and labels.max() > np.iinfo(np.uint32).max:
+        raise InputError(f"{path}: labels go up to {labels.max()}; ids must be at most {2**32 - 1}")
     ext = _extension(path)
     if ext in TIFF_EXTENSIONS:
-        return write_tiff(path, labels.astype(np.uint16), compress=True)
+        return write_tiff(path, labels.astype(np.uint32 if wide else np.uint16), compress=True)
     if ext == ".png":
         if labels.ndim != 2:
             raise InputError(f"{path}: PNG holds 2D labels only, got shape {labels.shape}; use .tif")
+        if wide:
+            raise InputError(f"{path}: labels go up to {labels.max()}, more than a 16-bit PNG holds (65535); "
+                             "write a .tif (uint32)")
         return write_png(path, labels.astype(np.uint16))
     raise InputError(f"{path}: label files are written as .tif, .tiff or .png, not '{ext}'")

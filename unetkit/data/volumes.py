@@ -296,7 +296,7 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
         if meta.spacing is not None:
             z, y, x = meta.spacing
             kwargs["resolution"] = (1.0 / x, 1.0 / y)
-            metadata.update(spacing=z, unit=meta.unit or "pixel")
+            metadata.update(spacing=z, unit=imagej_unit(meta.unit))
         kwargs["metadata"] = metadata
     else:
         kwargs["metadata"] = {"axes": axes}
@@ -321,16 +321,22 @@ def _write_nifti(path: Path, data: np.ndarray, meta: VolumeMeta) -> None:
 
 
 def write_label_volume(path: str | Path, labels: np.ndarray, meta: VolumeMeta | None = None) -> Path:
-    """Write integer labels ``(D, H, W)`` as uint16 (at most 65535 objects) with ``meta``'s spacing."""
+    """Write integer labels ``(D, H, W)`` as uint16 (uint32 above 65535 objects) with ``meta``'s spacing."""
     labels = np.asarray(labels)
     if labels.ndim != 3 or not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
         raise InputError(f"{path}: labels must be an integer (D, H, W) array, got {labels.dtype} {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 65535):
-        raise InputError(
-            f"{path}: label values range {labels.min()}..{labels.max()}; a uint16 label volume holds 0..65535 "
-            "(relabel the objects consecutively)"
-        )
-    return write_volume(path, labels.astype(np.uint16), meta)
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint32).max):
+        raise InputError(f"{path}: label values range {labels.min()}..{labels.max()}; ids must be 0..{2**32 - 1}")
+    wide = labels.size and labels.max() > np.iinfo(np.uint16).max
+    return write_volume(path, labels.astype(np.uint32 if wide else np.uint16), meta)
+
+
+def imagej_unit(unit: str) -> str:
+    """The unit as an ImageJ description holds it: ASCII only (ImageJ's own name for µm is "micron")."""
+    unit = (unit or "pixel").replace("\u03bc", "\u00b5")
+    if unit in ("\u00b5m", "um"):
+        return "micron"
+    return unit if unit.isascii() else unit.encode("ascii", "backslashreplace").decode()
 
 
 # --------------------------------------------------------------------------------------------------

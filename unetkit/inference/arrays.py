@@ -268,8 +268,8 @@ def channel_layout(shape: Sequence[int], spatial_dims: int, channels: int | None
 
     A trailing axis of 1 to 4 after a longer first axis is taken as channels: (512, 512, 3), (512, 512, 2) (gray
     and alpha, or two stains) and (512, 512, 1) (gray with a trailing axis, as many readers give it) are 'last',
-    (3, 512, 512) is 'first'. Where both ends are that short (a thin strip, (2, 900, 3)), the end that holds the
-    model's ``channels`` is the channel axis; channels-first when neither or both do.
+    (3, 512, 512) is 'first'. Otherwise the end that holds the model's ``channels`` is the channel axis (a thin strip
+    (2, 900, 3) for a colour model, (H, W, 5) for a 5-channel one); channels-first when neither or both do.
     """
     shape = tuple(shape)
     if len(shape) == spatial_dims:
@@ -277,7 +277,7 @@ def channel_layout(shape: Sequence[int], spatial_dims: int, channels: int | None
     if len(shape) == spatial_dims + 1:
         if shape[-1] in (1, 2, 3, 4) and shape[0] > 4:
             return "last"
-        if shape[-1] in (1, 2, 3, 4) and channels is not None and shape[-1] == channels != shape[0]:
+        if channels is not None and shape[-1] == channels != shape[0]:  # (H, W, C) of the model's C channels
             return "last"
         return "first"
     raise InputError(f"array of shape {shape} is not a {spatial_dims}D image with or without a channel axis; "

@@ -103,10 +103,23 @@ def write_mask_png(path: str | Path, mask: np.ndarray, spacing: Sequence[float] 
         raise InputError(f"{path}: a mask PNG holds a 2D uint8/uint16 array, got {mask.shape} {mask.dtype}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(path)
-    options = {} if spacing is None else {"dpi": (UM_PER_INCH / spacing[-1], UM_PER_INCH / spacing[-2])}
+    options = {} if spacing is None or not png_holds(spacing) else {
+        "dpi": (UM_PER_INCH / spacing[-1], UM_PER_INCH / spacing[-2])}
     Image.fromarray(np.ascontiguousarray(mask)).save(temporary, format="PNG", **options)
     os.replace(temporary, path)
     return path
+
+
+def png_holds(spacing: tuple[float, ...]) -> bool:
+    """Whether a PNG's resolution (pHYs: pixels per metre, unsigned 32-bit) can hold this pixel size in µm; a pixel
+    under ~0.23 nm (atomic-resolution TEM) cannot, and its masks are written without one (said once)."""
+    from unetkit.notes import note_once
+
+    if all(0 < 1e6 / float(size) < 2**32 for size in spacing[-2:]):
+        return True
+    note_once("png resolution", f"a pixel size of {spacing[-1]:g} µm is too small for a PNG's resolution "
+              "field; the mask PNGs carry none (the labels' OME-TIFF and the objects tables keep it)")
+    return False
 
 
 # --------------------------------------------------------------------------------------------------

@@ -259,19 +259,29 @@ class Normalized:
 # sinks
 
 
+def check_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32") -> None:
+    """Refuse an output ``create_sink`` (or an OME writer) would refuse, before anything is written for it (its
+    progress record)."""
+    path = Path(path)
+    if dtype not in OUT_DTYPES:
+        raise InputError(f"output dtype must be one of {', '.join(OUT_DTYPES)}; got '{dtype}'")
+    if format_of(path) not in ("npy", "tiff", "zarr"):
+        raise InputError(f"{path}: output must end in .npy, .tif/.tiff or .zarr")
+    if format_of(path) == "tiff" and len(shape) != 3:
+        kind = "pyramidal OME-TIFF" if ome_writers.is_ome_tiff_output(path) else "tiled TIFF"
+        raise InputError(f"{path}: {kind} output is for 2D images; write 3D predictions to .npy or .zarr")
+
+
 def create_sink(path: str | Path, shape: Sequence[int], dtype: str = "float32",
                 spacing: Sequence[float] | None = None):
     """A new on-disk array to write predictions into, chosen by suffix: .npy, .tif/.tiff (tiled BigTIFF,
     2D only, with the pixel size ``spacing`` in its resolution tags) or .zarr (chunks of 1 x 256 x 256)."""
     path = Path(path)
-    if dtype not in OUT_DTYPES:
-        raise InputError(f"output dtype must be one of {', '.join(OUT_DTYPES)}; got '{dtype}'")
+    check_sink(path, shape, dtype)
     kind = format_of(path)
     if kind == "npy":
         return create_npy(path, shape, dtype)
     if kind == "tiff":
-        if len(shape) != 3:
-            raise InputError(f"{path}: tiled TIFF output is for 2D images; write 3D predictions to .npy or .zarr")
         return TiledTiff.create(path, shape, dtype, spacing=spacing)
     if kind == "zarr":
         zarr = require_zarr()
@@ -307,9 +317,19 @@ def create_label_sink(path: str | Path, shape: Sequence[int], spacing: Sequence[
                              overwrite=True, fill_value=0)
 
 
+FLOAT16_SMALLEST = float(np.finfo(np.float16).tiny)  # normal float16: values below lose their digits
+
+
 def _convert(block: np.ndarray, dtype: str) -> np.ndarray:
+    """A block of outputs in the file's dtype; float16 that cannot hold them (regression values past 65504, or
+    below 6e-5 all through) is refused instead of written as inf or 0."""
     if dtype == "uint8":
         return np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
+    if dtype == "float16":
+        largest = float(np.abs(block).max(initial=0.0))
+        if largest > float(np.finfo(np.float16).max) or 0 < largest < FLOAT16_SMALLEST:
+            raise InputError(f"--dtype float16 holds 6e-05..65504; these outputs reach {largest:.3g}, which it "
+                             "would write as inf or 0: use --dtype float32")
     return block.astype(dtype, copy=False)
 
 
@@ -497,8 +517,9 @@ def stream_file(predictor, image: str | Path, output: str | Path, strip_width: i
     out_channels = config.model.out_channels
     inference = config.inference
     tile = list(inference.tile_shape) or inference.tile_size
-    partial = PartialOutput(output)
     shape = (out_channels, *source.shape[1:])
+    check_sink(output, shape, out_dtype)  # before its progress record is written
+    partial = PartialOutput(output)
     signature = {**(origin or {}), "image": str(Path(image).resolve()), "shape": list(shape), "dtype": out_dtype,
                  "tile": tile, "overlap": inference.overlap, "tta": inference.tta, "strip": strip_width,
                  "percentiles": [lo, hi], "nan_policy": normalized.nan_policy,

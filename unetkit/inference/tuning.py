@@ -15,9 +15,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from unetkit import checkpoint as ckpt
-from unetkit.config import PostprocessConfig
-from unetkit.data.channels import match_channels
-from unetkit.data.layouts import find_samples, load_sample
+from unetkit.config import PostprocessConfig, apply_overrides
+from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for
@@ -55,22 +54,22 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
     predictor = Predictor.load(checkpoint, device)
     config = predictor.config
     kind = predictor.task.instance_kind(config)
-    samples = find_samples(data, layout)
     if limit < 0:
         raise InputError(f"--limit {limit}: expected the number of images to tune on, >= 0 (0 = all)")
-    if limit:
-        samples = samples[:limit]
-    loaded = [load_sample(sample, config.data.normalize_low, config.data.normalize_high) for sample in samples]
-    truths = [instance_labels(labels) for _, labels in loaded]
+    read_as = apply_overrides(config, {"data.layout": layout})  # this folder's layout, not the training data's
+    task = predictor.task
+    with use_selection(selection_of(config.data)):  # read as the model was trained: its axes, channels, 2D or 3D
+        samples = task.find_samples(data, read_as)[:limit or None]
+        split = task.build_split(samples, read_as, "tuning", with_weights=False)
+    truths = [instance_labels(labels) for labels in split.labels]
     objects = truth_objects(truths)  # counted before any image is predicted
     needed = config.postprocess.tune_min_objects if min_objects is None else min_objects
     if update and objects < needed:  # as training does: a choice among the grid on a few objects is noise
         raise InputError(f"{data}: {objects} truth objects, fewer than {needed} (--min-objects, by default the "
                          "model's postprocess.tune_min_objects): values chosen on them would be noise and --update "
                          "would store them; tune on more labelled images, or leave out --update to look")
-    probs = [predictor.output(match_channels(image, config.model.in_channels, sample.image_path))
-             for sample, (image, _) in tqdm(list(zip(samples, loaded, strict=True)), desc="predict", unit="img",
-                                            disable=not progress)]
+    probs = [predictor.output(image) for image in tqdm(split.images, desc="predict", unit="img",
+                                                       disable=not progress)]
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
     configured = configured_row(rows, config.postprocess)
     if configured is not None and configured["score"] >= rows[0]["score"]:  # a tie keeps what the model had

@@ -40,7 +40,7 @@ PAIR_EXTENSIONS = extensions("labels") + extensions(name="nifti")  # .png .tif .
 # pictures an evaluation writes beside the predictions (the default --out): when marked as its own
 # (``writers.is_evaluation_picture``), never read back as images to pair, and replaced by the next evaluation
 EVALUATION_PICTURES = frozenset({"confusion_matrix.png"})
-PRED_SUFFIXES = ("_mask", "_labels", "_prob", "_pred")  # stripped from the end of names when pairing
+PRED_SUFFIXES = ("_mask", "_labels", "_label", "_prob", "_pred")  # stripped from the end of names when pairing
 SUBFOLDER_SUFFIX = {"masks": "_mask", "probabilities": "_prob", "labels": "_labels",
                     "predictions": "_pred"}  # the sub-folders `unetkit predict` writes
 IGNORED_ENDINGS = ("_overlay",)
@@ -83,7 +83,7 @@ def _split_suffix(stem: str) -> tuple[str, str]:
     """('cell1', '_mask') for 'cell1_mask'; (stem, '') without a known suffix."""
     for suffix in PRED_SUFFIXES:
         if stem.endswith(suffix) and len(stem) > len(suffix):
-            return stem[: -len(suffix)], suffix
+            return stem[: -len(suffix)], "_labels" if suffix == "_label" else suffix  # one kind, two spellings
     return stem, ""
 
 
@@ -124,7 +124,13 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
     if is_class_folders(root):
         raise InputError(f"{root}: a class-folders dataset (one mask folder per class) is truth for "
                          "--task multiclass only; give a folder of masks or label images for this task")
-    if detect_layout(root) == "images":  # a plain folder of label images
+    try:
+        layout = detect_layout(root)
+    except InputError:  # label files the dataset layouts do not read (NIfTI volumes) are still truth to pair
+        if not _image_files(root):
+            raise
+        layout = "images"
+    if layout == "images":  # a plain folder of label images
         from unetkit.data.io import check_lossless
 
         for path in sorted(root.iterdir()):  # JPEG truth is not paired: named rather than left out unsaid

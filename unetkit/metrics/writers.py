@@ -38,6 +38,8 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path, columns: Sequen
 
 
 EVALUATION_PICTURE_MARK = "unetkit evaluate"  # PNG "Software" text of the pictures an evaluation writes
+MAX_ANNOTATED_CLASSES = 30  # classes whose confusion-matrix cells get their counts written in (900 cells)
+MAX_NAMED_CLASSES = 60  # classes whose names label the axes (300 classes took a 32,000 px figure and all memory)
 
 
 def write_confusion_matrix(
@@ -64,21 +66,24 @@ def write_confusion_matrix(
     sums = cm.sum(axis=1, keepdims=True)
     shares = np.divide(cm, sums, out=np.zeros(cm.shape, dtype=np.float64), where=sums > 0)
     k = len(names)
-    side = 1.6 + 0.9 * k
+    side = 1.6 + 0.9 * min(k, MAX_ANNOTATED_CLASSES)  # inches: at most ~29 (3,400 px), cells shrink past 30 classes
     figure = Figure(figsize=(side + 1.2, side))
     axes = figure.add_subplot()
-    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     figure.colorbar(image, ax=axes, label="share of truth row")
-    axes.set_xticks(range(k), names, rotation=45, ha="right")
-    axes.set_yticks(range(k), names)
+    if k <= MAX_NAMED_CLASSES:
+        axes.set_xticks(range(k), names, rotation=45, ha="right")
+        axes.set_yticks(range(k), names)
     axes.set_xlabel("prediction")
     axes.set_ylabel("truth")
-    for i in range(k):
-        for j in range(k):
-            colour = "white" if shares[i, j] > 0.5 else "black"
-            axes.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                      color=colour)
-    axes.set_title("confusion matrix (counts, row share)")
+    if k <= MAX_ANNOTATED_CLASSES:  # a count per cell; past that the colours alone (the CSV has the numbers)
+        for i in range(k):
+            for j in range(k):
+                colour = "white" if shares[i, j] > 0.5 else "black"
+                axes.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                          color=colour)
+    shown = "counts, row share" if k <= MAX_ANNOTATED_CLASSES else f"row share of {k} classes; counts in the CSV"
+    axes.set_title(f"confusion matrix ({shown})")
     figure.tight_layout()
     with atomic_path(png_path) as tmp:  # marked, so a later evaluation knows its own picture from an input image
         figure.savefig(tmp, dpi=120, format="png", metadata={"Software": EVALUATION_PICTURE_MARK})

@@ -58,11 +58,20 @@ def class_table(config: RunConfig) -> ClassTable:
 
 
 def safe_name(name: str) -> str:
-    """A class name usable as a folder name: other than letters, digits, '-', '_' and '.' -> '_'.
+    """A class name usable as a folder name: other than letters (of any script), digits, '-', '_' and '.' -> '_'.
 
-    Example: "mitochondrial boundaries" -> "mitochondrial_boundaries".
+    Example: "mitochondrial boundaries" -> "mitochondrial_boundaries"; "α" stays "α".
     """
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
+    return re.sub(r"[^\w.-]+", "_", name).strip("_.") or "class"
+
+
+def folder_names(names: list[str]) -> list[str]:
+    """One distinct folder name per class (``safe_name``; a clash, such as "a b" and "a_b", gets the class index):
+    two classes never write into one folder."""
+    safe = [safe_name(name) for name in names]
+    clashes = {name for name in safe if safe.count(name) > 1 or name.lower() in
+               [other.lower() for other in safe if other != name]}  # case-insensitive file systems too
+    return [f"{name}_{index}" if name in clashes else name for index, name in enumerate(safe)]
 
 
 def uses_class_folders(root: str | Path, config: RunConfig) -> bool:
@@ -254,8 +263,8 @@ class MulticlassTask(Task):
         colours = table.display_colors()
         writer.picture("overlays", with_legend(class_overlay(image, classes, colours), table.names, colours))
         if options.class_probabilities:
-            for index, name in enumerate(table.names):
-                writer.float_map(f"probabilities/{safe_name(name)}", result.probabilities[index])
+            for index, folder in enumerate(folder_names(list(table.names))):
+                writer.float_map(f"probabilities/{folder}", result.probabilities[index])
         counts = np.bincount(classes.ravel(), minlength=table.num_classes)
         fractions = zip(table.names, counts / classes.size, strict=True)
         return {f"fraction_{name}": round(float(share), 4) for name, share in fractions}
