@@ -383,74 +383,107 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     ChunkedStats or None, "instances_path": where the labels went or None}``.
     """
     import contextlib
-    import math
-    import sys
 
-    from unetkit.data.formats import format_of
-    from unetkit.data.ome import pixel_size
-    from unetkit.errors import InputError
-    from unetkit.inference import ome_writers
-    from unetkit.inference.chunked import instances_large
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.streaming import check_label_output, model_origin, stream_file
     from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
-    from unetkit.safety.partial import PartialOutput
-    from unetkit.safety.paths import check_new_output, check_output_file
 
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
-    check_output_file(out, [image, model])
-    labels_of_out = {"probabilities": str(Path(out).resolve())}  # the unfinished labels say what they are made of
-    if Path(out).exists():
-        labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
-    labels_only = (resume and instances is not None and Path(out).exists()  # the instance step was interrupted
-                   and PartialOutput(instances).stored_signature() == labels_of_out)
-    if not labels_only:
-        check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
-    if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
-        raise InputError(f"--out {out}: the probabilities of a large image are written to .npy, .tif/.tiff or "
-                         ".zarr (.ome.zarr, .ome.tif with OME metadata); give such a path")
-    name = str(instances) if instances else ""  # the unfinished one, under its own name
-    into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name
-    if instances and not into_ome_zarr:
-        check_output_file(instances, [image, model, out], "--instances")
-        check_new_output(instances, "--instances")
+    plan = _LargeOutputs.check(model, image, out, instances, resume)
     selection = {"channels": None if channels is None else list(channels), "axes": axes, "time": time,
                  "plane": plane}
     with contextlib.ExitStack() as locks:  # one writer per output file: <out>.lock (and <instances>.lock)
         locks.enter_context(file_lock(out, "predict-large"))
-        if instances and not into_ome_zarr:
+        if plan.labels_file:
             locks.enter_context(file_lock(instances, "predict-large"))
         predictor = Predictor.load(model, device, engine, selection=selection, tile_size=tile_size,
                                    overlap=overlap, batch_size=batch_size, tta=tta, nan_policy=nan_policy,
                                    precision=precision)
         kind = predictor.task.instance_kind(predictor.config) if instances else None  # fails before predicting
-        if instances and not into_ome_zarr:
+        if plan.labels_file:
             check_label_output(instances, predictor.spatial_dims)  # and so does a file it cannot write
-        if labels_only:  # its probabilities are complete: the labels are made from them again
-            from unetkit.inference.streaming import StreamStats, open_source, peak_rss_mb
-
-            print(f"note: {out} is complete and its instance labels were interrupted: they are made from it again",
-                  file=sys.stderr)
-            shape = tuple(int(n) for n in open_source(out, spatial_dims=None).shape)
-            stats = StreamStats(shape, 0.0, math.prod(shape[1:]) / 1e6, 0.0, 0, 0, peak_rss_mb())
+        if plan.labels_only:  # its probabilities are complete: the labels are made from them again
+            stats = _complete_output_stats(out)
         else:
             stats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                 origin=model_origin(model, engine))
-            labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
+            plan.labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
         chunked, labels_path = None, None
         if instances:
-            postprocess = predictor.config.postprocess
-            if into_ome_zarr:  # a labels/ group of the OME-Zarr output
-                chunked = ome_writers.instances_into_ome_zarr(out, name, postprocess, kind, chunk, halo,
-                                                              progress=progress)
-                labels_path = f"{out}/labels/{name}"
-            else:
-                labels = PartialOutput(instances)  # written under an unfinished name, renamed when complete
-                labels.start(labels_of_out, resume=False)
-                chunked = instances_large(out, labels.work, postprocess, kind, chunk, halo, progress=progress,
-                                          spacing=pixel_size(image, predictor.spatial_dims))
-                labels.finish()
-                labels_path = name
+            chunked, labels_path = plan.write_instances(predictor, kind, image, chunk, halo, progress)
         return {"prediction": stats, "instances": chunked, "instances_path": labels_path}
+
+
+class _LargeOutputs:
+    """What ``predict_large`` writes: the probabilities ``out`` and, with ``instances``, labels in a file of their own
+    or in the OME-Zarr output's ``labels/`` group; checked before the model loads."""
+
+    def __init__(self, out: Path, instances: str | Path | None, labels_of_out: dict[str, Any], labels_only: bool,
+                 into_ome_zarr: bool):
+        self.out, self.instances, self.labels_of_out = out, instances, labels_of_out
+        self.labels_only, self.into_ome_zarr = labels_only, into_ome_zarr
+        self.labels_file = bool(instances) and not into_ome_zarr
+
+    @classmethod
+    def check(cls, model: str | Path, image: str | Path, out: str | Path, instances: str | Path | None,
+              resume: bool) -> _LargeOutputs:
+        """Refuse outputs that would replace an input or a finished file, or a format the probabilities cannot be
+        written in; a resumed run whose probabilities are complete makes only its labels again."""
+        from unetkit.data.formats import format_of
+        from unetkit.errors import InputError
+        from unetkit.inference import ome_writers
+        from unetkit.safety.partial import PartialOutput
+        from unetkit.safety.paths import check_new_output, check_output_file
+
+        check_output_file(out, [image, model])
+        labels_of_out = {"probabilities": str(Path(out).resolve())}  # the unfinished labels say what they are made of
+        if Path(out).exists():
+            labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
+        labels_only = (resume and instances is not None and Path(out).exists()  # the instance step was interrupted
+                       and PartialOutput(instances).stored_signature() == labels_of_out)
+        if not labels_only:
+            check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
+        if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
+            raise InputError(f"--out {out}: the probabilities of a large image are written to .npy, .tif/.tiff or "
+                             ".zarr (.ome.zarr, .ome.tif with OME metadata); give such a path")
+        name = str(instances) if instances else ""
+        into_ome_zarr = bool(name) and ome_writers.is_ome_zarr_output(out) and "." not in name and "/" not in name
+        if instances and not into_ome_zarr:
+            check_output_file(instances, [image, model, out], "--instances")
+            check_new_output(instances, "--instances")
+        return cls(Path(out), instances, labels_of_out, labels_only, into_ome_zarr)
+
+    def write_instances(self, predictor: Any, kind: str, image: str | Path, chunk: int, halo: int,
+                        progress: bool) -> tuple[Any, str]:
+        """(the chunked post-processing's stats, where the labels went), made from the finished probabilities."""
+        from unetkit.data.ome import pixel_size
+        from unetkit.inference import ome_writers
+        from unetkit.inference.chunked import instances_large
+        from unetkit.safety.partial import PartialOutput
+
+        postprocess, name = predictor.config.postprocess, str(self.instances)
+        if self.into_ome_zarr:  # a labels/ group of the OME-Zarr output
+            chunked = ome_writers.instances_into_ome_zarr(self.out, name, postprocess, kind, chunk, halo,
+                                                          progress=progress)
+            return chunked, f"{self.out}/labels/{name}"
+        labels = PartialOutput(self.instances)  # written under an unfinished name, renamed when complete
+        labels.start(self.labels_of_out, resume=False)
+        chunked = instances_large(self.out, labels.work, postprocess, kind, chunk, halo, progress=progress,
+                                  spacing=pixel_size(image, predictor.spatial_dims))
+        labels.finish()
+        return chunked, name
+
+
+def _complete_output_stats(out: str | Path) -> Any:
+    """The stats of a probabilities file that a resumed run finds complete (nothing predicted again)."""
+    import math
+    import sys
+
+    from unetkit.inference.streaming import StreamStats, open_source, peak_rss_mb
+
+    print(f"note: {out} is complete and its instance labels were interrupted: they are made from it again",
+          file=sys.stderr)
+    shape = tuple(int(n) for n in open_source(out, spatial_dims=None).shape)
+    return StreamStats(shape, 0.0, math.prod(shape[1:]) / 1e6, 0.0, 0, 0, peak_rss_mb())

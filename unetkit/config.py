@@ -298,7 +298,7 @@ def _coerce(text: str, current: Any, key: str) -> Any:
 def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) -> RunConfig:
     """Return a copy of ``config`` with dotted overrides applied, e.g. ``["train.lr=0.01"]``."""
     values = to_dict(config)
-    items = overrides.items() if isinstance(overrides, dict) else [_split(o) for o in overrides]
+    items = overrides.items() if isinstance(overrides, dict) else [split_override(o) for o in overrides]
     for key, raw in items:
         parts = key.split(".")
         node = values
@@ -314,7 +314,8 @@ def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) ->
     return from_dict(values)
 
 
-def _split(override: str) -> tuple[str, str]:
+def split_override(override: str) -> tuple[str, str]:
+    """("section.key", "value") of a ``section.key=value`` override; an InputError naming the form otherwise."""
     if "=" not in override:
         raise InputError(f"override '{override}' must look like section.key=value, e.g. train.lr=0.01")
     key, value = override.split("=", 1)

@@ -11,6 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
+from unetkit.config import TASKS
 from unetkit.errors import InputError
 
 # key: (kind, minimum, maximum, bounds) with kind "int" | "float"; bounds "[]" closed, "[)" max excluded,
@@ -77,7 +78,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
 
 # key: allowed words
 WORDS: dict[str, tuple[str, ...]] = {
-    "task": ("binary", "instances", "multiclass", "regression"),
+    "task": TASKS,
     "data.layout": ("auto", "folders", "dsb", "isbi-stack", "class-folders"),
     "data.target": ("auto", "binary", "three-class", "distance"),
     "data.target_norm": ("percentile", "none"),

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from unetkit.cli.selection import add_selection_arguments, selection_overrides
-from unetkit.config import TASKS  # the task names, without importing torch
+from unetkit.config import TASKS, split_override  # the task names, without importing torch
 from unetkit.errors import InputError
 
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.class_names:
         settings["data.class_names"] = [name.strip() for name in args.class_names.split(",") if name.strip()]
     for item in selection_overrides(args) + args.overrides:  # --channel/--axes/--time/--plane: data.* values
-        key, value = _split(item)
+        key, value = split_override(item)
         if key in ("task", "recipe"):  # options of their own; as settings they would reach train() twice
             raise InputError(f"--set {key}={value}: give it as --{key} {value}")
         settings[key] = value  # parsed like the config's own type (unetkit.config.apply_overrides)
@@ -102,10 +102,3 @@ def _interrupted(out: str) -> str:
     import shlex
 
     return f"unetkit train: interrupted{done}; continue it with: unetkit train --out {shlex.quote(str(out))} --resume"
-
-
-def _split(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise InputError(f"override '{item}' must look like section.key=value, e.g. train.lr=0.01")
-    key, value = item.split("=", 1)
-    return key.strip(), value.strip()

@@ -433,6 +433,19 @@ def configured_row(rows: Sequence[dict[str, Any]], base: PostprocessConfig) -> d
     return next((row for row in rows if all(row[key] == getattr(base, key) for key in keys)), None)
 
 
+def prefer_configured(best: PostprocessConfig, rows: list[dict[str, Any]], base: PostprocessConfig
+                      ) -> tuple[PostprocessConfig, list[dict[str, Any]], float | None]:
+    """(the values to keep, ``rows`` with their row first, the configured values' score or None when they are no
+    grid point) after ``tune_postprocess``: configured values that tie with the best are kept, so values change only
+    where the images show a gain (training's end and ``tune-postprocess`` alike)."""
+    configured = configured_row(rows, base)
+    start = None if configured is None else configured["score"]
+    if start is not None and start >= rows[0]["score"]:
+        best = dataclasses.replace(best, **{key: getattr(base, key) for key in grid_keys(rows)})
+        rows = [configured] + [row for row in rows if row is not configured]
+    return best, rows, start
+
+
 def tune_postprocess(
     prob_maps: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],

@@ -20,7 +20,7 @@ from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.targets import instance_labels
 from unetkit.errors import InputError
 from unetkit.inference.object_filter import filter_for
-from unetkit.inference.postprocess import check_grid, configured_row, grid_keys, tune_postprocess
+from unetkit.inference.postprocess import check_grid, prefer_configured, tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.metrics.instances import truth_objects
 from unetkit.pretrained import is_packaged
@@ -71,10 +71,7 @@ def _tune(checkpoint: str | Path, data: str | Path, layout: str, limit: int, gri
     probs = [predictor.output(image) for image in tqdm(split.images, desc="predict", unit="img",
                                                        disable=not progress)]
     best, rows = tune_postprocess(probs, truths, kind, grid, base=config.postprocess)
-    configured = configured_row(rows, config.postprocess)
-    if configured is not None and configured["score"] >= rows[0]["score"]:  # a tie keeps what the model had
-        best = dataclasses.replace(best, **{key: getattr(config.postprocess, key) for key in grid_keys(rows)})
-        rows = [configured] + [row for row in rows if row is not configured]
+    best, rows, _ = prefer_configured(best, rows, config.postprocess)  # a tie keeps what the model had
     filtered, _ = filter_for(probs, truths, best, kind)  # refitted for the new values (three-class)
     values = dataclasses.asdict(best) | filtered
     if update:

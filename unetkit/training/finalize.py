@@ -35,7 +35,7 @@ from unetkit.checkpoint import store_postprocess as store_postprocess
 from unetkit.config import PostprocessConfig, RunConfig, apply_overrides
 from unetkit.data.splits import SplitData
 from unetkit.inference.object_filter import MIN_WRONG, ObjectFilterFit, filter_for
-from unetkit.inference.postprocess import DEFAULT_GRID, configured_row, grid_keys, tune_postprocess
+from unetkit.inference.postprocess import DEFAULT_GRID, grid_keys, prefer_configured, tune_postprocess
 from unetkit.inference.predictor import Predictor
 from unetkit.metrics.instances import truth_objects
 
@@ -87,12 +87,8 @@ def tune_for_model(model: torch.nn.Module, config: RunConfig, device: torch.devi
         values = {key: rows[0][key] for key in DEFAULT_GRID if key in rows[0]}
         return values, rows[0]["score"], rows[0]["score"]
     best, rows = tune_postprocess(probs, truths, kind, DEFAULT_GRID, base=config.postprocess)
-    keys = grid_keys(rows)  # seed_threshold only for seeded routes
-    configured = configured_row(rows, config.postprocess)
-    start = None if configured is None else configured["score"]
-    if start is not None and start >= rows[0]["score"]:
-        return {key: getattr(config.postprocess, key) for key in keys}, start, start
-    return {key: getattr(best, key) for key in keys}, rows[0]["score"], start
+    best, rows, start = prefer_configured(best, rows, config.postprocess)
+    return {key: getattr(best, key) for key in grid_keys(rows)}, rows[0]["score"], start  # seeds: seeded routes
 
 
 def tuned(config: RunConfig, values: dict[str, Any]) -> PostprocessConfig:
