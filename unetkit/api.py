@@ -216,7 +216,8 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
             regression ``data_range``.
 
     Returns:
-        ``EvaluationResult`` with ``rows`` (one dict per image) and ``summary`` (e.g. ``summary["dice"]``).
+        ``EvaluationResult`` with ``rows`` (one dict per image), ``summary`` (e.g. ``summary["dice"]``) and
+        ``notes``: what the numbers do not say by themselves (images left out, an option that changed nothing).
 
     Example::
 
@@ -248,6 +249,9 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         result = task_object.evaluate(truth, pred, **options)
     if only_predicted:
         result.summary["truth_left_out"] = int(sum(left_out))
+    from unetkit.metrics.folders import evaluation_notes
+
+    result.notes = evaluation_notes(result.summary, options)
     if out is not None:
         result.written = task_object.write_evaluation(result, Path(out))
     return result

@@ -141,30 +141,8 @@ def run(args: argparse.Namespace) -> int:
     options = {key: value for key, value in options.items() if value is not None}
     result = unetkit.evaluate(args.truth, args.pred, args.task, out=Path(args.out) if args.out else Path(args.pred),
                               only_predicted=args.only_predicted, **options)
-    left_out = result.summary.get("truth_left_out", 0)
-    if left_out:
-        print(f"note: {left_out} truth image(s) without a prediction left out (--only-predicted)", file=sys.stderr)
-    if args.threshold is not None and result.summary.get("probability_maps") == 0:
-        print(f"note: --threshold {args.threshold} applies to probability maps (float TIFFs); these predictions are "
-              "masks (non-zero = foreground), so it changed nothing: give probabilities/ to threshold them",
-              file=sys.stderr)
-    if result.summary.get("ignored_pixels") and not any(sum(row) for row in result.summary["confusion_matrix"][1:]):
-        print(f"note: the {result.summary['ignored_pixels']} truth pixels of the ignore label "
-              f"({255 if args.ignore_label is None else args.ignore_label}) were left out and no other class is left "
-              "in the truth; 0/255 masks are scored with --task binary, or give --ignore-label", file=sys.stderr)
-    empty = result.summary.get("empty_prediction_names", [])
-    if empty:
-        print(f"note: {len(empty)} prediction(s) hold no foreground where the truth has some (e.g. {empty[0]}): "
-              "Dice 0, but the thinned Rand / info and warping errors see one segment over the image, which scores "
-              "well against a truth of one object", file=sys.stderr)
-    graded = result.summary.get("graded_mask_names", [])
-    if graded:
-        print(f"note: {len(graded)} 8-bit prediction(s) hold many grey levels, mostly non-zero (e.g. {graded[0]}), "
-              "and were scored as masks (non-zero = foreground); if they are probabilities x 255, save them as "
-              "float TIFFs in [0, 1] (or threshold them) to score them as such", file=sys.stderr)
-    if args.ignore_label is not None and result.summary.get("ignored_pixels") == 0:
-        print(f"note: --ignore-label {args.ignore_label}: no truth pixel has this value, so none was left out",
-              file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     print_summary(args.task, {k: v for k, v in result.summary.items() if k != "truth_left_out"})
     print("wrote " + ", ".join(str(p) for p in result.written))
     if args.json:

@@ -24,46 +24,25 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import shutil
     from pathlib import Path
 
-    from unetkit.data.synthetic import write_synthetic_dataset, write_synthetic_splits
-    from unetkit.errors import InputError
+    from unetkit.data.synthetic import write_new_synthetic_data
     from unetkit.safety.options import check_int
 
     for option, value in (("--n", args.n), ("--n-train", args.n_train), ("--n-val", args.n_val),
                           ("--n-test", args.n_test), ("--size", min(args.size))):
         check_int(option, value, 1)
     check_int("--seed", args.seed, 0)
-    out = Path(args.out).resolve()  # "." has no name to put the unfinished one beside
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never over (or mixed into) a dataset
-        raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "
-                         "overwritten or mixed with new ones: choose a new folder, or remove it first")
-
-    partial = out.with_name(f".{out.name}.unfinished")  # complete or absent: an interrupted run leaves no dataset
-    shutil.rmtree(partial, ignore_errors=True)  # an earlier interrupted one's
-    try:
-        if args.n is not None:
-            count = len(write_synthetic_dataset(partial, args.n, seed=args.seed, shape=tuple(args.size)))
-        else:
-            splits = write_synthetic_splits(partial, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
-                                            n_test=args.n_test)
-        if out.is_dir():
-            out.rmdir()  # empty, checked above
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    counts = write_new_synthetic_data(args.out, n=args.n, size=tuple(args.size), n_train=args.n_train,
+                                      n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     if args.n is not None:
-        print(f"wrote {count} images to {args.out}/images and instance labels to {args.out}/masks")
-        written = {"images": count, "folders": {"dataset": str(args.out)}}
+        print(f"wrote {counts['dataset']} images to {args.out}/images and instance labels to {args.out}/masks")
+        written = {"images": counts["dataset"], "folders": {"dataset": str(args.out)}}
     else:
-        counts = {}
-        for name in splits:
+        for name, count in counts.items():
             folder = Path(args.out) / name
-            counts[name] = len(list((folder / "images").iterdir()))
-            print(f"{name}: {counts[name]} images in {folder}/images, instance labels in {folder}/masks")
-        written = {"images": sum(counts.values()), "folders": {name: str(Path(args.out) / name) for name in splits}}
+            print(f"{name}: {count} images in {folder}/images, instance labels in {folder}/masks")
+        written = {"images": sum(counts.values()), "folders": {name: str(Path(args.out) / name) for name in counts}}
     if args.json:
         print(json.dumps({"seed": args.seed, **written}))
     return 0

@@ -244,3 +244,35 @@ def write_synthetic_splits(
         _write_images(Path(out_dir) / name, [(int(h), int(w)) for h, w in sizes], (seed, k))
         splits[name] = Path(out_dir) / name
     return splits
+
+
+def write_new_synthetic_data(out: str | Path, *, n: int | None = None, size: tuple[int, int] = (256, 256),
+                             n_train: int = 24, n_val: int = 6, n_test: int = 6, seed: int = 0) -> dict[str, int]:
+    """A new synthetic dataset in the folder ``out`` (absent or empty): ``n`` images of ``size``, or train / val /
+    test splits (``write_synthetic_splits``). Returns the image count of each folder written (``dataset``, or the
+    split names).
+
+    Never over or mixed into an existing dataset, and complete or absent: it is written as ``.<out>.unfinished``
+    beside ``out`` and renamed at the end (an interrupted run leaves nothing under ``out``'s name).
+    """
+    import shutil
+
+    out = Path(out).resolve()  # "." has no name to put the unfinished one beside
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out {out} already exists and is not an empty folder; its images and masks would be "
+                         "overwritten or mixed with new ones: choose a new folder, or remove it first")
+    partial = out.with_name(f".{out.name}.unfinished")
+    shutil.rmtree(partial, ignore_errors=True)  # an earlier interrupted one's
+    try:
+        if n is not None:
+            counts = {"dataset": len(write_synthetic_dataset(partial, n, seed=seed, shape=tuple(size)))}
+        else:
+            splits = write_synthetic_splits(partial, seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
+            counts = {name: len(list((folder / "images").iterdir())) for name, folder in splits.items()}
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return counts

@@ -60,6 +60,37 @@ class EvaluationResult:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     written: list[Path] = field(default_factory=list)  # files written by ``unetkit.evaluate(..., out=...)``
+    notes: list[str] = field(default_factory=list)  # what a reader should know of these scores (``evaluation_notes``)
+
+
+def evaluation_notes(summary: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """What the numbers of an evaluation do not say by themselves: images left out, an option that changed nothing,
+    predictions scored in a way their look suggests was not meant. ``options``: the task options given."""
+    notes = []
+    left_out = summary.get("truth_left_out", 0)
+    if left_out:
+        notes.append(f"{left_out} truth image(s) without a prediction left out (--only-predicted)")
+    threshold, ignore_label = options.get("threshold"), options.get("ignore_label")
+    if threshold is not None and summary.get("probability_maps") == 0:
+        notes.append(f"--threshold {threshold} applies to probability maps (float TIFFs); these predictions are "
+                     "masks (non-zero = foreground), so it changed nothing: give probabilities/ to threshold them")
+    if summary.get("ignored_pixels") and not any(sum(row) for row in summary["confusion_matrix"][1:]):
+        notes.append(f"the {summary['ignored_pixels']} truth pixels of the ignore label "
+                     f"({255 if ignore_label is None else ignore_label}) were left out and no other class is left in "
+                     "the truth; 0/255 masks are scored with --task binary, or give --ignore-label")
+    empty = summary.get("empty_prediction_names", [])
+    if empty:
+        notes.append(f"{len(empty)} prediction(s) hold no foreground where the truth has some (e.g. {empty[0]}): "
+                     "Dice 0, but the thinned Rand / info and warping errors see one segment over the image, which "
+                     "scores well against a truth of one object")
+    graded = summary.get("graded_mask_names", [])
+    if graded:
+        notes.append(f"{len(graded)} 8-bit prediction(s) hold many grey levels, mostly non-zero (e.g. {graded[0]}), "
+                     "and were scored as masks (non-zero = foreground); if they are probabilities x 255, save them "
+                     "as float TIFFs in [0, 1] (or threshold them) to score them as such")
+    if ignore_label is not None and summary.get("ignored_pixels") == 0:
+        notes.append(f"--ignore-label {ignore_label}: no truth pixel has this value, so none was left out")
+    return notes
 
 
 # --------------------------------------------------------------------------------------------------
