@@ -168,7 +168,7 @@ def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
     assert scores.summary["images"] == 3 and 0.0 <= scores.summary["dice"] <= 1.0
     assert scores.written == [tmp_path / "eval" / "evaluation_binary.csv"]
     noted = unetkit.evaluate(truth=tmp_path / "run" / "data" / "train" / "masks", pred=tmp_path / "pred" / "masks",
-                             task="binary", threshold=0.3)  # masks, not probabilities: said in notes, not only by the CLI
+                             task="binary", threshold=0.3)  # masks, not probabilities: a note says so
     assert any("--threshold 0.3 applies to probability maps" in note for note in noted.notes)
     with pytest.raises(InputError, match=r"num_classes \(--num-classes\) applies to another task"):
         unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", num_classes=3)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from unetkit.errors import InputError
+
+if TYPE_CHECKING:
+    from unetkit.inference.predictor import Predictor
 
 
 @dataclass
@@ -107,7 +111,7 @@ def stack_segmentations(planes: list[Segmentation]) -> Segmentation:
 
 
 def load_segmenter(checkpoint: str | Path, *, tile_size: int | None = None, tta: bool | None = None,
-                   device: str = "auto", nan_policy: str | None = None):
+                   device: str = "auto", nan_policy: str | None = None) -> Predictor:
     """The ``Predictor`` of a segmentation checkpoint (a .pt file, run folder or packaged model's name); a regression
     model is refused. ``nan_policy`` (None: the checkpoint's): NaN/Inf pixels refused or replaced."""
     from unetkit.inference.predictor import Predictor
@@ -119,7 +123,8 @@ def load_segmenter(checkpoint: str | Path, *, tile_size: int | None = None, tta:
     return predictor
 
 
-def segment_with(predictor, image: np.ndarray, *, instances: bool = True, name: str = "image") -> Segmentation:
+def segment_with(predictor: Predictor, image: np.ndarray, *, instances: bool = True,
+                 name: str = "image") -> Segmentation:
     """Segment a raw channels-first image ``image`` (C, *S) with a ``load_segmenter`` predictor (see
     ``segment_array``)."""
     from unetkit.inference.files import prepare_for_prediction

@@ -23,9 +23,10 @@ import json
 import math
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -51,6 +52,9 @@ from unetkit.inference.arrays import (
 from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.safety.partial import PartialOutput
+
+if TYPE_CHECKING:
+    from unetkit.inference.predictor import Predictor as ModelPredictor
 
 OUT_DTYPES = ("float32", "float16", "uint8")  # uint8: probability x 255, rounded (4x smaller files)
 FULL_READ_PIXELS = 16_000_000  # images up to this size get exact percentiles from every pixel
@@ -386,10 +390,11 @@ class _Band:
         return done
 
 
-def predict_streaming(source, sink, predictor: Predictor, geometry: NetGeometry, out_channels: int,
+def predict_streaming(source: Any, sink: Any, predictor: Predictor, geometry: NetGeometry, out_channels: int,
                       tile_size: int | Sequence[int] = 256, overlap: float = 0.25, batch_size: int = 4,
                       blend: str = "gaussian", strip_width: int = 4096, out_dtype: str = "float32",
-                      progress: bool = False, done_strips: Sequence[int] = (), on_strip=None) -> StreamStats:
+                      progress: bool = False, done_strips: Sequence[int] = (),
+                      on_strip: Callable[[int], None] | None = None) -> StreamStats:
     """Predict a lazy channels-first image (C, *S) into ``sink`` (out_channels, *S), band by band.
 
     ``source`` returns float32 network input for ``source[(slice(None), *box)]`` (see ``Normalized``);
@@ -492,7 +497,7 @@ def model_origin(model: str | Path, engine: str) -> dict[str, str]:
     return {"model": str(Path(path).resolve()), "sha256": sha256_of(path), "engine": engine}
 
 
-def stream_file(predictor, image: str | Path, output: str | Path, strip_width: int = 4096,
+def stream_file(predictor: ModelPredictor, image: str | Path, output: str | Path, strip_width: int = 4096,
                 out_dtype: str = "float32", progress: bool = True, resume: bool = False,
                 origin: dict | None = None) -> StreamStats:
     """``predict_streaming`` of an image file into an output file with a ``Predictor``'s settings.

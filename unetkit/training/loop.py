@@ -24,6 +24,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -478,8 +479,10 @@ def write_summary(run: Run, stopped: bool) -> None:
 # one epoch
 
 
-def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, device, scaler, amp_dtype,
-                    out_of_time, bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
+def train_one_epoch(model: torch.nn.Module, loader: DataLoader, loss_fn: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                    device: torch.device, scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None,
+                    out_of_time: Callable[[], bool], bar: tqdm, grad_clip: float = 0.0) -> tuple[float, int, bool]:
     """One pass over the loader; returns (mean loss, patches seen, stopped by the time budget)."""
     model.train()
     total, count, stopped = 0.0, 0, False
