@@ -240,6 +240,9 @@ def test_channels_last_arrays_of_a_multichannel_model_are_read_as_its_channels(t
     predictor = unetkit.load(ckpt, device="cpu")
     expected = predictor.predict(np.ascontiguousarray(np.moveaxis(stains, -1, 0))).probabilities
     np.testing.assert_array_equal(predictor.predict(stains).probabilities, expected)
+    np.save(tmp_path / "stains.npy", stains)  # predict-large reads the file's trailing axis as the same channels
+    unetkit.predict_large(ckpt, tmp_path / "stains.npy", tmp_path / "probs.npy", device="cpu", progress=False)
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), expected, atol=1e-5)
 
 
 def test_in_memory_pairs_of_five_channels_train_a_five_channel_model(tmp_path):

@@ -123,7 +123,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
                  if value]
         if given:
             raise InputError(f"--resume keeps the run's config; leave out {' and '.join(given)}")
-        fixed = [key for key in overrides if key not in RESUMABLE_OVERRIDES]
+        fixed = _changed_on_resume(Path(out), [key for key in overrides if key not in RESUMABLE_OVERRIDES],
+                                   overrides)
         if fixed:
             raise InputError(f"--resume keeps the run's config; only {', '.join(RESUMABLE_OVERRIDES)} may change "
                              f"(not {', '.join(fixed)})")
@@ -142,6 +143,29 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
         val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
         return fit(resolved, train_dir, out, val_dir=val_dir, progress=progress)
+
+
+def _changed_on_resume(out: Path, keys: list[str], overrides: dict[str, Any]) -> list[str]:
+    """Of ``keys`` given on a resume, those whose value differs from the run's (the same value again is no change)."""
+    from unetkit import checkpoint as ckpt
+    from unetkit.config import apply_overrides
+    from unetkit.errors import InputError
+
+    if not keys or not (out / "last.pt").is_file():
+        return keys
+    try:
+        stored = ckpt.trained_config(ckpt.load_checkpoint(out / "last.pt"))
+    except InputError:  # a damaged last.pt is named where the run resumes
+        return keys
+    changed = []
+    for key in keys:
+        try:
+            same = apply_overrides(stored, _as_strings({key: overrides[key]})) == stored
+        except InputError:
+            same = False
+        if not same:
+            changed.append(key)
+    return changed
 
 
 def _as_strings(values: dict[str, Any]) -> list[str]:
@@ -280,9 +304,12 @@ def export_model(model: str | Path, out: str | Path | None = None, format: str =
         result = unetkit.export_model("runs/nuclei", format="onnx")
         print(result.path, result.max_abs_diff)
     """
-    from unetkit.export import default_suffix
+    from unetkit.errors import InputError
+    from unetkit.export import FORMATS, default_suffix
     from unetkit.export import export_model as export_checkpoint
 
+    if format not in (*FORMATS, "bioimageio"):  # before a default name is made from it
+        raise InputError(f"export format '{format}': choose one of {', '.join((*FORMATS, 'bioimageio'))}")
     source = Path(model)
     folder = source if source.is_dir() else source.parent
     if format == "bioimageio":

@@ -51,5 +51,6 @@ def test_a_gray_image_is_not_copied_into_every_channel_of_a_marker_model():
     gray = np.ones((1, 8, 8), np.float32)
     assert match_channels(gray, 3).shape == (3, 8, 8)
     for channels in (2, 5):
-        with pytest.raises(InputError, match=f"image has 1 channels but the model expects {channels}"):
+        with pytest.raises(InputError, match=f"a gray image .1 channel. but the model expects {channels} channels;"
+                                             f".*--channel {','.join(['0'] * channels)}"):
             match_channels(gray, channels, "g.tif")

@@ -437,8 +437,13 @@ def test_more_than_65535_objects_are_written_as_uint32_and_a_volume_in_microns(t
     with pytest.raises(InputError, match="more than a 16-bit PNG holds"):
         write_labels(tmp_path / "many.png", labels)
     volume = labels.reshape(4, 150, 150)
-    write_label_volume(tmp_path / "v.tif", volume, VolumeMeta(spacing=(2.0, 0.5, 0.5), unit="µm"))
-    np.testing.assert_array_equal(read_label_volume(tmp_path / "v.tif"), volume)
+    from unetkit.data.volumes import read_volume_file
+
+    for ids, name in ((volume, "wide.tif"), (volume % 1000, "narrow.tif")):  # uint32 (OME) and uint16 (ImageJ)
+        write_label_volume(tmp_path / name, ids, VolumeMeta(spacing=(2.0, 0.5, 0.5), unit="µm"))
+        np.testing.assert_array_equal(read_label_volume(tmp_path / name), ids)
+        meta = read_volume_file(tmp_path / name)[1]
+        assert meta.spacing == (2.0, 0.5, 0.5) and meta.unit in ("µm", "micron"), (name, meta)
     assert imagej_unit("µm") == imagej_unit("\u03bcm") == "micron" and imagej_unit("") == "pixel"
     write_mask_png(tmp_path / "tiny.png", np.zeros((4, 4), np.uint8), (1e-4, 1e-4))
     assert Image.open(tmp_path / "tiny.png").size == (4, 4) and "too small for a PNG" in capsys.readouterr().err

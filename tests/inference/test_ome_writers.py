@@ -177,3 +177,15 @@ def test_python_api_takes_the_selection_options(tmp_path, checkpoint):
     np.testing.assert_allclose(written, 1.0 - expected(image[0, 0:1])[0], atol=1e-5)  # GFP at t=0
     assert image_info(tmp_path / "out" / "probabilities" / "movie.tif").pixel_size == pytest.approx(
         {"Y": 0.4, "X": 0.4})
+
+
+def test_labels_past_65535_objects_keep_the_pixel_size(tmp_path):
+    """uint32 labels were written without the OME pixel size (the writer took uint16 only)."""
+    from unetkit.data.io import read_labels
+    from unetkit.data.ome import pixel_size
+    from unetkit.inference.ome_writers import write_label_image
+
+    labels = np.arange(300 * 300, dtype=np.int64).reshape(300, 300)
+    write_label_image(tmp_path / "many.tif", labels, (0.5, 0.25))
+    np.testing.assert_array_equal(read_labels(tmp_path / "many.tif"), labels)
+    assert tuple(pixel_size(tmp_path / "many.tif", 2)) == (0.5, 0.25)

@@ -53,6 +53,8 @@ def test_viewer_images_reads_stacks_plane_by_plane_for_the_models_axes():
     assert not is_stack and colour[0].shape == (3, 6, 7)
     rgb_stack, is_stack = viewer_images(np.zeros((4, 6, 7, 3)), rgb=True, in_channels=3)
     assert is_stack and len(rgb_stack) == 4 and rgb_stack[0].shape == (3, 6, 7)
+    one, is_stack = viewer_images(np.zeros((6, 7)), channel=0)  # a gray plane's channel 0 is itself
+    assert not is_stack and one[0].shape == (1, 6, 7)
     picked, is_stack = viewer_images(np.zeros((2, 4, 6, 7)), channel=1)  # channel, then a stack of 4
     assert is_stack and len(picked) == 4 and picked[0].shape == (1, 6, 7)
     with pytest.raises(InputError, match=r"4 axes \(2, 3, 6, 7\), its channel aside, for a 2D model"):

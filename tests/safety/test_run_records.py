@@ -77,3 +77,52 @@ def test_summary_records_what_repeats_the_run(dataset, tmp_path, tiny):
 
     lrs = [float(row["lr"]) for row in csv.DictReader((run / "metrics.csv").open())]
     assert len(lrs) == 3 and lrs[0] < lrs[1]  # the warm-up epoch's first step is at a fraction of the peak
+
+
+def test_a_run_that_finished_its_epochs_within_its_budget_trains_on_when_extended(dataset, tmp_path, tiny, capsys):
+    """A run with a budget that ended by its epochs was called 'spent' on resume with more epochs (and an epoch run
+    resumed with a budget trained nothing)."""
+    run = tmp_path / "run"
+    assert _train(dataset, run, tiny, "--epochs", "1", "--time-budget", "3600") == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--quiet"]) == 0
+    assert "spent its time budget" not in capsys.readouterr().err
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 1 + 2
+    epochs = tmp_path / "epochs"
+    assert _train(dataset, epochs, tiny, "--epochs", "1") == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(epochs), "--resume", "--epochs", "2", "--time-budget", "3600", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "anneals over the 3600 s budget" in err and "nothing to train" not in err
+    assert len((epochs / "metrics.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def test_the_starting_weights_are_hashed_when_loaded_and_same_values_may_be_given_on_resume(dataset, tmp_path, tiny):
+    """init_weights_sha256 was computed when summary.json was written (a file changed since named weights the run
+    never started from); --resume --set model.depth=2 on a depth-2 run was refused as a change."""
+    import hashlib
+
+    source, run = tmp_path / "source", tmp_path / "run"
+    assert _train(dataset, source, tiny, "--epochs", "1") == 0
+    started = hashlib.sha256((source / "best.pt").read_bytes()).hexdigest()
+    assert _train(dataset, run, tiny, "--epochs", "1", "--init-weights", str(source / "best.pt")) == 0
+    assert json.loads((run / "summary.json").read_text())["init_weights_sha256"] == started
+    with (source / "best.pt").open("ab") as handle:  # the source changes after the run loaded it
+        handle.write(b"later")
+    depth = [item for item in tiny if item.startswith("model.depth=")]
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--quiet", "--set", depth[0]]) == 0
+    assert json.loads((run / "summary.json").read_text())["init_weights_sha256"] == started
+
+
+def test_an_older_prediction_record_gains_what_this_version_keeps(tmp_path):
+    """A folder predicted before class names were recorded kept a record without them, and evaluate went on matching
+    classes to folders sorted."""
+    from unetkit.safety.records import claim_prediction_folder
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    out = tmp_path / "pred"
+    claim_prediction_folder(out, model, {"tta": False}, "multiclass")  # as an earlier version wrote it
+    (out / "masks").mkdir()
+    (out / "masks" / "a.png").write_bytes(b"x")
+    claim_prediction_folder(out, model, {"tta": False}, "multiclass", {"class_names": ["bg", "a"]})
+    assert json.loads((out / "prediction.json").read_text())["class_names"] == ["bg", "a"]

@@ -63,6 +63,8 @@ def test_only_the_tasks_package_compares_task_names():
     """``if config.task == ...`` or ``if task.name == ...`` belongs in unetkit/tasks; elsewhere code asks the task
     object (its attributes and methods)."""
 
+    from unetkit.config import TASKS
+
     def names_a_task(node: ast.AST) -> bool:
         if not isinstance(node, ast.Attribute):
             return False
@@ -71,12 +73,21 @@ def test_only_the_tasks_package_compares_task_names():
         return node.attr == "name" and isinstance(node.value, ast.Attribute | ast.Name) and (
             getattr(node.value, "attr", None) == "task" or getattr(node.value, "id", None) == "task")
 
+    def is_task_name(node: ast.AST) -> bool:  # "instances", or a tuple / list of task names
+        if isinstance(node, ast.Constant):
+            return node.value in TASKS
+        return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(is_task_name(e) for e in node.elts)
+
     offenders = []
     for path, tree in _sources("."):
         if "tasks" in path.relative_to(PACKAGE).parts:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Compare) and any(names_a_task(n) for n in [node.left, *node.comparators]):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            named = any(isinstance(n, ast.Attribute) and n.attr == "name" for n in sides)
+            if any(names_a_task(n) for n in sides) or (named and any(is_task_name(n) for n in sides)):
                 offenders.append(f"{path}:{node.lineno}")
     assert not offenders
 
@@ -90,3 +101,5 @@ def test_class_folders_are_distinct_for_any_class_names():
     assert folder_names(["bg", "α", "β"]) == ["bg", "α", "β"]
     names = folder_names(["background", "a b", "a_b", "A_B", "??"])
     assert len(set(names)) == len({name.lower() for name in names}) == 5 and names[0] == "background"
+    names = folder_names(["a b", "a_b", "a_b_1"])  # a suffix that is another class's own name
+    assert len({name.lower() for name in names}) == 3

@@ -46,6 +46,10 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
                              "model's 1 channel; choose one with --channel N (API: channels=[N]), or save the image as "
                              "a gray or RGB PNG / TIFF")
         return image[:3].mean(axis=0, keepdims=True).astype(image.dtype)
+    if have == 1:  # gray for a model of 2, 4, 5 ... channels: nothing to guess them from
+        raise InputError(f"{where}a gray image (1 channel) but the model expects {channels} channels; give the image "
+                         f"with its {channels} channels, or repeat the gray one on purpose with --channel "
+                         f"{','.join(['0'] * channels)} (API: channels=[{', '.join(['0'] * channels)}])")
     # 4 channels reach here only when they are 4 real channels (tagged alpha is dropped on reading):
     # averaging 3 of them, as before, silently discarded the 4th
     one = " (one is repeated)" if channels > 1 else ""

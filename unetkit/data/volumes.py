@@ -298,6 +298,12 @@ def write_volume(path: str | Path, array: np.ndarray, meta: VolumeMeta | None = 
             kwargs["resolution"] = (1.0 / x, 1.0 / y)
             metadata.update(spacing=z, unit=imagej_unit(meta.unit))
         kwargs["metadata"] = metadata
+    elif meta.spacing is not None:  # uint32 labels and other dtypes ImageJ cannot hold: OME-TIFF keeps the spacing
+        z, y, x = meta.spacing
+        unit = ome_unit(meta.unit)
+        kwargs.update(ome=True, metadata={"axes": axes, "PhysicalSizeZ": z, "PhysicalSizeY": y, "PhysicalSizeX": x,
+                                          "PhysicalSizeZUnit": unit, "PhysicalSizeYUnit": unit,
+                                          "PhysicalSizeXUnit": unit})
     else:
         kwargs["metadata"] = {"axes": axes}
     with atomic_path(path) as tmp:  # a temporary name, renamed when complete
@@ -329,6 +335,14 @@ def write_label_volume(path: str | Path, labels: np.ndarray, meta: VolumeMeta | 
         raise InputError(f"{path}: label values range {labels.min()}..{labels.max()}; ids must be 0..{2**32 - 1}")
     wide = labels.size and labels.max() > np.iinfo(np.uint16).max
     return write_volume(path, labels.astype(np.uint32 if wide else np.uint16), meta)
+
+
+def ome_unit(unit: str) -> str:
+    """The unit as OME names it (its UnitsLength symbols: µm, nm, mm, m; "pixel" when unknown)."""
+    unit = (unit or "").replace("\u03bc", "\u00b5").strip()
+    known = {"\u00b5m": "\u00b5m", "um": "\u00b5m", "micron": "\u00b5m", "microns": "\u00b5m",
+             "micrometer": "\u00b5m", "nm": "nm", "mm": "mm", "m": "m", "meter": "m"}
+    return known.get(unit.lower(), "pixel")
 
 
 def imagej_unit(unit: str) -> str:

@@ -80,15 +80,16 @@ def write_probabilities(path: str | Path, probabilities: np.ndarray, spacing: Se
 
 
 def write_label_image(path: str | Path, labels: np.ndarray, spacing: Sequence[float] | None) -> Path:
-    """Integer labels (H, W) or (D, H, W) as compressed uint16 OME-TIFF with the pixel size."""
+    """Integer labels (H, W) or (D, H, W) as compressed uint16 OME-TIFF (uint32 past 65535 objects) with the pixel
+    size."""
     labels = np.asarray(labels)
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
         raise InputError(f"{path}: labels must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() > 65535):
-        raise InputError(f"{path}: label ids {labels.min()}..{labels.max()} do not fit uint16 (0..65535); "
-                         "relabel the objects consecutively or split the image")
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint32).max):
+        raise InputError(f"{path}: label ids {labels.min()}..{labels.max()} do not fit 0..{2**32 - 1}")
+    wide = labels.size and labels.max() > np.iinfo(np.uint16).max
     axes = "ZYX"[3 - labels.ndim:]
-    return write_ome_tiff(path, labels.astype(np.uint16), axes, spacing, compress=True)
+    return write_ome_tiff(path, labels.astype(np.uint32 if wide else np.uint16), axes, spacing, compress=True)
 
 
 def write_mask_png(path: str | Path, mask: np.ndarray, spacing: Sequence[float] | None) -> Path:

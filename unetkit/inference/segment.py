@@ -78,6 +78,8 @@ def viewer_images(data: np.ndarray, *, rgb: bool = False, channel: int | None = 
     elif channel is None:
         many = in_channels > 1 and data.ndim == spatial_dims + 1 and data.shape[0] == in_channels
         data = data if many else data[None]
+    elif data.ndim == spatial_dims:  # one plane: its one channel (channel 0 picks it)
+        data = data[None]
     if channel is not None:
         if not -data.shape[0] <= channel < data.shape[0]:
             raise InputError(f"channel {channel} requested but the image has {data.shape[0]} channel(s)")

@@ -114,17 +114,18 @@ class CheckedReads:
                              "truncated or corrupt: copy or export it again") from error
 
 
-def open_source(path: str | Path, spatial_dims: int | None = 2):
+def open_source(path: str | Path, spatial_dims: int | None = 2, channels: int | None = None):
     """``_open_source`` with reads that name the file when it cannot be read (``CheckedReads``)."""
-    return CheckedReads(_open_source(path, spatial_dims), Path(path))
+    return CheckedReads(_open_source(path, spatial_dims, channels), Path(path))
 
 
-def _open_source(path: str | Path, spatial_dims: int | None = 2):
+def _open_source(path: str | Path, spatial_dims: int | None = 2, channels: int | None = None):
     """A lazy channels-first (C, *S) array over an image file: .npy, TIFF or .zarr, never read whole.
 
     Uncompressed contiguous TIFFs and .npy files are read by file offset; tiled or compressed TIFFs
     go through tifffile's zarr store (needs the ``zarr`` extra). ``spatial_dims=None``: the file is
-    channels-first already (e.g. a probability map written by ``predict_large``).
+    channels-first already (e.g. a probability map written by ``predict_large``). ``channels``: the model's, which
+    tells a plain array's trailing channel axis from an image's last spatial one (``channel_layout``).
     """
     path = Path(path)
     if not path.exists():
@@ -150,12 +151,12 @@ def _open_source(path: str | Path, spatial_dims: int | None = 2):
     if spatial_dims is None:
         return base
     if not active_selection().empty:  # --channel/--axes/--time/--plane on a plain array: applied, never ignored
-        return _selected_plain(base, path, kind, spatial_dims)
-    layout = channel_layout(tuple(base.shape), spatial_dims)
+        return _selected_plain(base, path, kind, spatial_dims, channels)
+    layout = channel_layout(tuple(base.shape), spatial_dims, channels)
     return base if layout == "first" else ChannelsFirst(base, layout)
 
 
-def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
+def _selected_plain(base: Any, path: Path, kind: str, spatial_dims: int, channels: int | None = None):
     """The active selection applied to a .npy or plain .zarr array (plain TIFFs get theirs in ``lazy_source``), whose
     axes are guessed as
     ``open_source`` reads it (``channel_layout``: YX, CYX or YXC in 2D) unless ``--axes`` names them."""
@@ -167,7 +168,7 @@ def _selected_plain(base, path: Path, kind: str, spatial_dims: int):
     if selection.axes:
         axes = selection.axes
     else:
-        layout = channel_layout(shape, spatial_dims)
+        layout = channel_layout(shape, spatial_dims, channels)
         axes = {"none": spatial, "first": "C" + spatial, "last": spatial + "C"}[layout]
     return SelectedSource(base, ImageInfo(kind, axes, shape), selection, spatial_dims, str(path))
 
@@ -321,18 +322,18 @@ def create_label_sink(path: str | Path, shape: Sequence[int], spacing: Sequence[
                              overwrite=True, fill_value=0)
 
 
-FLOAT16_SMALLEST = float(np.finfo(np.float16).tiny)  # normal float16: values below lose their digits
+FLOAT16_SMALLEST = float(np.float16(2**-24))  # the smallest float16 above 0 (subnormal): below it, 0
 
 
 def _convert(block: np.ndarray, dtype: str) -> np.ndarray:
-    """A block of outputs in the file's dtype; float16 that cannot hold them (regression values past 65504, or
-    below 6e-5 all through) is refused instead of written as inf or 0."""
+    """A block of outputs in the file's dtype; float16 that cannot hold them (regression values past 65504, or a
+    block whose values are all below 6e-8 but not 0) is refused instead of written as inf or 0."""
     if dtype == "uint8":
         return np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
     if dtype == "float16":
         largest = float(np.abs(block).max(initial=0.0))
         if largest > float(np.finfo(np.float16).max) or 0 < largest < FLOAT16_SMALLEST:
-            raise InputError(f"--dtype float16 holds 6e-05..65504; these outputs reach {largest:.3g}, which it "
+            raise InputError(f"--dtype float16 holds 6e-08..65504; these outputs reach {largest:.3g}, which it "
                              "would write as inf or 0: use --dtype float32")
     return block.astype(dtype, copy=False)
 
@@ -514,7 +515,7 @@ def stream_file(predictor: ModelPredictor, image: str | Path, output: str | Path
                          "other values: use --dtype float32 or float16")
     selection = merged(selection_of(config.data), active_selection())  # checkpoint's, then the caller's
     with use_selection(selection):
-        source = open_source(image, predictor.spatial_dims)
+        source = open_source(image, predictor.spatial_dims, predictor.config.model.in_channels)
     check_real(source.dtype, image)  # before any pixel is read
     lo, hi = estimate_percentiles(source, config.data.normalize_low, config.data.normalize_high,
                                   nan_policy=config.data.nan_policy)

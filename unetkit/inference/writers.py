@@ -68,7 +68,7 @@ class OutputWriter:
         """Instance ids: uint16 TIFF (uint32 above 65535 objects), volumes with their spacing."""
         if self.volumetric:
             return write_label_volume(self.path(folder, self.ext), labels, self.meta)
-        if self.spacing is not None and labels.max(initial=0) <= 65535:  # uint16 OME-TIFF with the pixel size
+        if self.spacing is not None:  # OME-TIFF with the pixel size (uint32 past 65535 objects)
             return write_label_image(self.path(folder, ".tif"), labels, self.spacing)
         return write_labels(self.path(folder, ".tif"), labels)
 

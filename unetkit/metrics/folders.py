@@ -621,7 +621,8 @@ def evaluate_multiclass(
     if ignore_label is not None and 0 <= ignore_label < num_classes:
         raise InputError(f"ignore label {ignore_label} is the class '{names[ignore_label]}' (classes "
                          f"0..{num_classes - 1}): its truth pixels would be left out and the class scored on "
-                         "none; give a value outside the classes (default 255)")
+                         "none; give a value outside the classes with --ignore-label (API: ignore_label=; default "
+                         "255)")
     total = np.zeros((num_classes, num_classes), dtype=np.int64)
     rows, matrices, ignored = [], [], 0
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):

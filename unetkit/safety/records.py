@@ -47,6 +47,9 @@ def claim_prediction_folder(out: str | Path, model: str | Path, settings: dict[s
         raise InputError(f"--out {out} holds predictions made with other settings ({', '.join(changed)} "
                          f"{'differs' if len(changed) == 1 else 'differ'}); "
                          f"use the same ones, another --out, or remove {out} to predict into it again")
+    missing = {key: value for key, value in wanted.items() if key not in stored}
+    if missing:  # a record of an earlier unetkit gains what this one keeps (a multiclass model's class names)
+        write_text(record, json.dumps({**stored, **missing}, indent=2) + "\n")
     return record
 
 

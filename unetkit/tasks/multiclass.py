@@ -69,9 +69,15 @@ def folder_names(names: list[str]) -> list[str]:
     """One distinct folder name per class (``safe_name``; a clash, such as "a b" and "a_b", gets the class index):
     two classes never write into one folder."""
     safe = [safe_name(name) for name in names]
-    clashes = {name for name in safe if safe.count(name) > 1 or name.lower() in
-               [other.lower() for other in safe if other != name]}  # case-insensitive file systems too
-    return [f"{name}_{index}" if name in clashes else name for index, name in enumerate(safe)]
+    chosen: list[str] = []
+    for index, name in enumerate(safe):
+        taken = {other.lower() for other in chosen} | {other.lower() for other in safe[index + 1:]}
+        candidate, extra = name, 0
+        while candidate.lower() in taken:  # case-insensitive file systems too; "a_b_1" may be a class's own name
+            extra += 1
+            candidate = f"{name}_{index}" if extra == 1 else f"{name}_{index}_{extra}"
+        chosen.append(candidate)
+    return chosen
 
 
 def uses_class_folders(root: str | Path, config: RunConfig) -> bool:

@@ -113,6 +113,7 @@ class Run:
     tuned_scores: dict[str, float] = field(default_factory=dict)  # validation with the tuned post-processing
     postprocess_tuned: dict[str, Any] = field(default_factory=dict)  # the values tuning stored in last.pt
     resumes: list[dict[str, Any]] = field(default_factory=list)  # when the run was resumed, and what changed
+    init_weights_sha256: str | None = None  # of the weights a fine-tune started from, hashed when they were loaded
 
     @property
     def device(self) -> torch.device:
@@ -159,7 +160,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
         run.started = time.monotonic() - run.elapsed_before
         stopped = False
         for epoch in range(run.start_epoch, config.train.epochs + 1):
-            if epoch > run.start_epoch and budget_spent(run):  # the last validation took the rest of the budget
+            if epoch > run.start_epoch and budget_spent(run):  # spent by the last epoch's validation or saving
                 stopped = True
                 break
             row, stopped = run_epoch(run, epoch, progress)
@@ -190,7 +191,9 @@ def start_run(config: RunConfig | None, train_dir: str | Path | None, run_dir: P
                    "--out" if best.is_file() else "start a new run in another --out")
             raise InputError(f"{error}; the run cannot resume from it: {way}") from error
         trained = ckpt.trained_config(state)  # not the tuned post-processing: validation goes on as it began
-        config = resume_schedule(trained, apply_overrides(trained, resume_overrides or {}))
+        config = apply_overrides(trained, resume_overrides or {})
+        if not finished_note(config, run_dir, state):  # (a run with nothing to train says that alone)
+            config = resume_schedule(trained, config)
         validate_training_config(config)  # also a config assembled in Python, behind from_dict's back
         train_dir, val_dir = resume_data(state, train_dir, val_dir)  # stored absolute, or a new location given
         return config, train_dir, val_dir, state
@@ -210,14 +213,14 @@ def finished_note(config: RunConfig, run_dir: Path, state: dict[str, Any] | None
         return (f"{run_dir} has finished its {done} epochs: nothing to train (resume with --epochs larger than {done} "
                 "to train it on)")
     budget, spent = config.train.time_budget_s, float(state.get("budget_elapsed_s", 0.0))
-    try:  # a run that stopped on its budget after last.pt was written (its curves, the next epoch's start)
+    try:  # a run its budget stopped once last.pt was written (its curves, the next epoch's start): that budget
         ended = json.loads((run_dir / "summary.json").read_text())
-        stopped_at = float(ended["time_budget_s"]) if ended.get("stopped_by_time_budget") else math.inf
+        stopped_at = float(ended["time_budget_s"]) if ended.get("stopped_by_time_budget") else -math.inf
     except (OSError, ValueError, KeyError, TypeError):
-        stopped_at = math.inf
+        stopped_at = -math.inf
     if budget > 0 and (spent >= budget or budget <= stopped_at):
         return (f"{run_dir} has spent its time budget ({spent:.0f} of {budget:g} s, {done} epochs): nothing to "
-                f"train (resume with a --time-budget larger than {spent:.0f} s to train it on)")
+                f"train (resume with a --time-budget larger than {max(spent, stopped_at):.0f} s to train it on)")
     return ""
 
 
@@ -273,6 +276,7 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
               "(whole batches)", file=sys.stderr, flush=True)
     dataset, loader = _patch_loader(config, task, train, input_size, output_size, ctx)
     model = _build_model(config, input_size, ctx, pretrained=state is None)
+    started_from = _init_weights_sha256(config) if state is None else (state or {}).get("init_weights_sha256")
     optimizer = build_optimizer(model, config)
     steps = max(1, len(loader))
     elapsed_before = float(state["elapsed_s"]) if state is not None else 0.0
@@ -287,7 +291,19 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     return Run(config, task, run_dir, train_dir, val_dir, ctx, train, val, input_size, output_size, dataset,
                loader, model, model, optimizer, scheduler, scaler, amp_dtype,
                task.loss(config).to(ctx.device), clock, data_fingerprint(train_dir, val_dir),
-               elapsed_before=elapsed_before)
+               elapsed_before=elapsed_before, init_weights_sha256=started_from)
+
+
+def _init_weights_sha256(config: RunConfig) -> str | None:
+    """sha256 of the file ``train.init_weights`` names, as the run loads it (None without one)."""
+    if not config.train.init_weights:
+        return None
+    from unetkit.training.records import file_sha256
+
+    try:
+        return file_sha256(ckpt.resolve_path(config.train.init_weights))
+    except (InputError, OSError):
+        return None
 
 
 def _patch_loader(config: RunConfig, task: Task, train: SplitData, input_size: tuple[int, ...],
@@ -407,7 +423,7 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
         "epoch": epoch, "best_score": run.best_score, "best_epoch": run.best_epoch, "history": run.history,
         "elapsed_s": time.monotonic() - run.started, "budget_elapsed_s": run.clock.elapsed(),
         "train_dir": absolute(run.train_dir), "val_dir": absolute(run.val_dir) if run.val_dir else None,
-        "data_fingerprint": run.fingerprint, "resumes": run.resumes,
+        "data_fingerprint": run.fingerprint, "resumes": run.resumes, "init_weights_sha256": run.init_weights_sha256,
     }
     # order: metrics.csv, last.pt (the commit point), best.pt; a kill in between is repaired on resume
     write_rows_csv(run.history, run.run_dir / "metrics.csv")
@@ -427,17 +443,14 @@ def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None
 def run_records(run: Run) -> dict[str, Any]:
     """What summary.json keeps to repeat the run: software, machine and command, the tuned post-processing (which
     config.yaml leaves out), the weights it started from, its resumes, and a split's validation images."""
-    from unetkit.training.records import environment, file_sha256
+    from unetkit.training.records import environment
 
     precision = "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch.")
     records: dict[str, Any] = {"environment": environment(str(run.device), precision)}
     if run.postprocess_tuned:
         records["postprocess_tuned"] = run.postprocess_tuned
-    if run.config.train.init_weights:
-        try:
-            records["init_weights_sha256"] = file_sha256(ckpt.resolve_path(run.config.train.init_weights))
-        except (InputError, OSError):  # moved or removed since the run started from it
-            records["init_weights_sha256"] = None
+    if run.config.train.init_weights:  # hashed when the run loaded them (a later change of the file is not its)
+        records["init_weights_sha256"] = run.init_weights_sha256
     if run.resumes:
         records["resumes"] = run.resumes
     if run.val_dir is None and run.val.names:  # split from the training folder: which images it held out
