@@ -341,6 +341,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     from unetkit.devices import object_group
     from unetkit.errors import InputError
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
+    from unetkit.inference.predict import tile_taken
     from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
     from unetkit.safety.records import claim_prediction_folder, release_unused_claim
@@ -366,8 +367,11 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
                 unused = {"save_probabilities", "class_probabilities"} - set(predictor.task.map_options)
                 recorded = {key: value for key, value in dataclasses.asdict(settings).items()  # same outputs
                             if key not in ("device", "batch_size", "compile", "autotune", *unused)}  # either way
-                used = {"inference": dataclasses.asdict(predictor.config.inference),  # the values behind the Nones
+                inference = predictor.config.inference
+                used = {"inference": dataclasses.asdict(inference),  # the values behind the Nones
                         **predictor.task.prediction_record(predictor.config)}
+                if inference.tile_size:  # the tile the network takes for it (an unpadded net's valid size)
+                    used["tile_taken"] = tile_taken(predictor.geometry, int(inference.tile_size))
                 claim_prediction_folder(out, resolve_path(model), recorded, predictor.task.name, used)
         except Exception as error:  # noqa: BLE001 - told to the other processes first, then raised
             refusal = error

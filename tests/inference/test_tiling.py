@@ -130,6 +130,9 @@ def test_tiling_options_the_net_takes_otherwise_are_named():
                                               "net of depth 5)"]
     overlap = tiling_notes(valid, None, 0.5)
     assert len(overlap) == 1 and overlap[0].startswith("overlap 0.5 not used")
+    from unetkit.inference.predict import tile_taken  # what prediction.json records beside the tile asked for
+
+    assert tile_taken(valid, 580) == [below] and tile_taken(same, 17) == [16] and tile_taken(same, 256) == [256]
 
 
 @pytest.mark.parametrize("depth", [4, 5])

@@ -58,6 +58,7 @@ def test_train_predict_evaluate_multiclass(cells, tmp_path, capsys):
     record = json.loads((out / "prediction.json").read_text())
     assert record["class_names"] == ["background", "cytoplasm", "nucleus"]
     assert record["settings"]["tile_size"] is None and record["inference"]["tile_size"] == 64  # the value used
+    assert record["tile_taken"] == [64]  # and the tile the network takes for it
     rows = list(csv.DictReader(open(out / "classes.csv")))
     assert len(rows) == 2 and "fraction_nucleus" in rows[0]
     assert (out / "overlays" / "cells_0000.png").is_file()

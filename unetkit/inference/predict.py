@@ -96,16 +96,23 @@ def valid_tile_input(want: int, geometry: NetGeometry, axis: int) -> int:
     return max(below or above, sizes.valid_input_for_output(geometry.align[axis], geometry.depth, factors))
 
 
+def tile_taken(geometry: NetGeometry, tile_size: int) -> list[int]:
+    """The tile sizes (one per distinct axis alignment) a network takes for ``tile_size``: the nearest valid input
+    of an unpadded net, else the multiple of its pooling below it."""
+    if geometry.padding == "valid":
+        return sorted({valid_tile_input(tile_size, geometry, axis) for axis in range(len(geometry.align))})
+    return sorted({max(align, tile_size // align * align) for align in geometry.align})
+
+
 def tiling_notes(geometry: NetGeometry, tile_size: int | None, overlap: float | None) -> list[str]:
     """Notes for tiling options a network cannot take as given: a tile size rounded to the sizes it accepts,
     an overlap on a valid net (whose output tiles meet edge to edge, their context read from the input)."""
     notes = []
     if tile_size is not None and tile_size >= 1:
+        taken = tile_taken(geometry, int(tile_size))
         if geometry.padding == "valid":
-            taken = sorted({valid_tile_input(int(tile_size), geometry, axis) for axis in range(len(geometry.align))})
             why = f"the valid input sizes of this unpadded net of depth {geometry.depth}"
         else:
-            taken = sorted({max(align, int(tile_size) // align * align) for align in geometry.align})
             why = f"a multiple of {' / '.join(str(a) for a in sorted(set(geometry.align)))}, this net's pooling"
         if taken != [int(tile_size)]:
             notes.append(f"tile {tile_size} taken as {' / '.join(str(t) for t in taken)} ({why})")
