@@ -167,6 +167,10 @@ def test_a_2d_image_among_volumes_is_named_not_left_out(tmp_path):
     with pytest.raises(InputError, match="flat.png: a 2D image among the volumes"):
         find_volumes([tmp_path / "images"])
     (tmp_path / "images" / "flat.png").unlink()
+    tifffile.imwrite(tmp_path / "images" / "thin.tif", np.zeros((3, 8, 8), np.uint8))  # tagged RGB by tifffile
+    with pytest.raises(InputError, match=r"thin.tif: a 2D image .*its 3 planes are tagged as RGB colour.*minisblack"):
+        find_volumes([tmp_path / "images"])
+    (tmp_path / "images" / "thin.tif").unlink()
     slices = tmp_path / "slices"  # a folder of 2D images alone is one volume of slices
     slices.mkdir()
     for z in range(3):

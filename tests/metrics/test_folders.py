@@ -319,3 +319,14 @@ def test_label_suffix_pairs_like_labels(tmp_path):
     write_png(tmp_path / "truth" / "a.png", labels.astype(np.uint8))
     write_tiff(tmp_path / "pred" / "a_label.tif", labels)
     assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0
+
+
+def test_masks_scored_with_the_isbi_metrics_are_noted():
+    """0/255 masks reported ISBI thresholds of 0.0 and 'original' errors above those of the probabilities, with
+    nothing to say why."""
+    from unetkit.metrics.folders import evaluation_notes
+
+    masks = {"probability_maps": 0, "rand_error_original": 0.07}
+    assert any("these predictions are masks" in note for note in evaluation_notes(masks, {}))
+    probabilities = {"probability_maps": 3, "rand_error_original": 0.05}
+    assert not any("these predictions are masks" in note for note in evaluation_notes(probabilities, {}))

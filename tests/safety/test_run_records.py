@@ -126,3 +126,20 @@ def test_an_older_prediction_record_gains_what_this_version_keeps(tmp_path):
     (out / "masks" / "a.png").write_bytes(b"x")
     claim_prediction_folder(out, model, {"tta": False}, "multiclass", {"class_names": ["bg", "a"]})
     assert json.loads((out / "prediction.json").read_text())["class_names"] == ["bg", "a"]
+
+
+def test_a_budget_spent_while_an_unvalidated_epoch_was_saved_still_validates_it(dataset, tmp_path, tiny, monkeypatch):
+    """With train.val_every=2, a budget that ran out while epoch 3 (no validation epoch) was saved ended the run with
+    its final weights never validated: best.pt and the summary ignored them."""
+    from unetkit.training import loop
+
+    answers = iter([False] * 5 + [True])  # after epoch 1, top of 2, after 2, top of 3, after 3: spent at top of 4
+    monkeypatch.setattr(loop, "budget_spent", lambda run: next(answers))
+    run = tmp_path / "run"
+    assert _train(dataset, run, tiny, "--epochs", "6", "--set", "train.val_every=2") == 0
+    import csv
+
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    assert rows[-1]["val_dice"] not in ("", None)  # the last epoch was validated
+    assert json.loads((run / "summary.json").read_text())["stopped_by_time_budget"]

@@ -32,3 +32,10 @@ def instance_labels_from_foreground(mask: np.ndarray) -> np.ndarray:
         raise InputError(f"foreground mask must be 2D (H, W) or 3D (D, H, W), got shape {mask.shape}")
     labels, _ = ndi.label(mask > 0)  # default structure: face neighbours only (4 / 6-connected)
     return labels.astype(np.int32, copy=False)
+
+
+def dense_ids(labels: np.ndarray) -> np.ndarray:
+    """``labels`` with its ids renumbered 1..n in their order (0 stays 0; without background the ids still start at
+    1): per-id tables then hold n + 1 entries however large the ids are (e.g. ids {0, 7, 65000} -> {0, 1, 2})."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    return inverse.reshape(labels.shape) + (0 if values[0] == 0 else 1)

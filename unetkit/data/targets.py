@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from unetkit.data.components import dense_ids
 from unetkit.data.components import instance_labels as instance_labels  # the one rule (data.components)
 from unetkit.errors import InputError
 
@@ -43,8 +44,7 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
         raise InputError(f"label image holds negative ids ({labels.min()}); ids must be >= 0")
     if labels.size and labels.max() > labels.size:
         # Sparse large ids: renumber densely so per-id tables stay small (ids do not matter for targets).
-        values, inverse = np.unique(labels, return_inverse=True)
-        labels = inverse.reshape(labels.shape) + (0 if values[0] == 0 else 1)
+        labels = dense_ids(labels)
     return labels
 
 

@@ -96,6 +96,24 @@ def is_volume_file(path: str | Path) -> bool:
     return len(planes) > 0
 
 
+def _colour_tagged(path: Path) -> str:
+    """A remark for a TIFF whose 3 or 4 planes are tagged as RGB(A) colour samples, as ``tifffile.imwrite`` tags a
+    (3, H, W) or (4, H, W) stack: it may be a thin volume, not a colour image; "" otherwise."""
+    if _extension(path) not in TIFF_EXTENSIONS:
+        return ""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page, series = tif.pages[0], tif.series[0]
+            samples = dict(zip(series.axes, series.shape, strict=True)).get("S", 1)
+            colour = page.photometric == tifffile.PHOTOMETRIC.RGB
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError):
+        return ""
+    if not colour or samples not in (3, 4):
+        return ""
+    return (f" (its {samples} planes are tagged as RGB colour; tifffile.imwrite tags a stack of 3 or 4 slices so: if "
+            "it is a volume, write it with photometric='minisblack')")
+
+
 def _slice_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -117,9 +135,9 @@ def _volumes_in(folder: Path) -> list[Path]:
     if found:
         flat = next((p for p in _slice_files(folder) if p not in found), None)
         if flat is not None:
-            raise InputError(f"{flat}: a 2D image among the volumes of {folder}; a 3D network reads volumes "
-                             "(multi-page TIFF, NIfTI) or folders of 2D slices: move it out, or predict it with a "
-                             "2D model")
+            raise InputError(f"{flat}: a 2D image among the volumes of {folder}{_colour_tagged(flat)}; a 3D network "
+                             "reads volumes (multi-page TIFF, NIfTI) or folders of 2D slices: move it out, or predict "
+                             "it with a 2D model")
     found += [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_slice_folder(p)]
     return sorted(found, key=lambda p: p.name)
 

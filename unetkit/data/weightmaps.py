@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from unetkit.data.components import dense_ids
 from unetkit.data.components import instance_labels_from_foreground as instance_labels_from_foreground
 from unetkit.errors import InputError
 
@@ -79,10 +80,7 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     top = int(labels.max()) if labels.size else 0
     if top <= 4 * 1024:
         return labels
-    values, inverse = np.unique(labels, return_inverse=True)
-    # Background 0 (when present) keeps index 0; others become 1..n.
-    offset = 0 if values[0] == 0 else 1
-    return (inverse.reshape(labels.shape) + offset).astype(np.int32)
+    return dense_ids(labels).astype(np.int32)
 
 
 def nearest_two_distances(labels: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:

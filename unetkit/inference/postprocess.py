@@ -35,6 +35,7 @@ from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
 from unetkit.config import PostprocessConfig
+from unetkit.data.components import dense_ids
 from unetkit.errors import InputError
 
 KINDS = ("binary", "three-class", "distance")
@@ -142,8 +143,7 @@ def finish_labels(labels: np.ndarray, min_size: int = 15, fill_holes: bool = Tru
     if labels.size and labels.max() > labels.size:
         # Sparse large ids (e.g. 3 objects with ids up to 2**31): make them dense first so the per-id
         # tables below have one entry per pixel at most.
-        values, inverse = np.unique(labels, return_inverse=True)
-        labels = inverse.reshape(labels.shape) + (0 if values[0] == 0 else 1)
+        labels = dense_ids(labels)
     labels = remove_small_objects(labels, int(min_size))
     if fill_holes:
         labels = fill_object_holes(labels)

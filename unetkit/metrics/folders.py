@@ -88,6 +88,10 @@ def evaluation_notes(summary: dict[str, Any], options: dict[str, Any]) -> list[s
         notes.append(f"{len(graded)} 8-bit prediction(s) hold many grey levels, mostly non-zero (e.g. {graded[0]}), "
                      "and were scored as masks (non-zero = foreground); if they are probabilities x 255, save them "
                      "as float TIFFs in [0, 1] (or threshold them) to score them as such")
+    if summary.get("probability_maps") == 0 and "rand_error_original" in summary:
+        notes.append("these predictions are masks: the ISBI errors score them as they are, where on probability maps "
+                     "they take the best of many thresholds (the challenge's way): their *_threshold values are 0, "
+                     "and the scores differ from those of the probabilities/ folder")
     if ignore_label is not None and summary.get("ignored_pixels") == 0:
         notes.append(f"--ignore-label {ignore_label}: no truth pixel has this value, so none was left out")
     return notes

@@ -162,6 +162,7 @@ def fit(config: RunConfig | None, train_dir: str | Path | None, out_dir: str | P
         for epoch in range(run.start_epoch, config.train.epochs + 1):
             if epoch > run.start_epoch and budget_spent(run):  # spent by the last epoch's validation or saving
                 stopped = True
+                validate_unvalidated_last(run, epoch - 1)
                 break
             row, stopped = run_epoch(run, epoch, progress)
             stopped = stopped or budget_spent(run)  # spent as the epoch ended: validated as the last one
@@ -406,6 +407,17 @@ def validate_epoch(run: Run, epoch: int, row: dict[str, Any], last: bool) -> Non
             row.update(run.task.pooled_row(ctx.total(pooled), config))
     row["elapsed_s"] = round(time.monotonic() - run.started, 1)
     run.history.append(row)
+
+
+def validate_unvalidated_last(run: Run, epoch: int) -> None:
+    """The run's last epoch validated (as the last one) and saved again when it was no validation epoch and the
+    budget ran out while it was saved: best.pt and the summary then see the final weights too."""
+    row = run.history[-1]
+    if not run.val.images or run.task.score_key in row:
+        return
+    run.history.pop()
+    validate_epoch(run, epoch, row, last=True)
+    save_epoch(run, epoch, row, True)
 
 
 def save_epoch(run: Run, epoch: int, row: dict[str, Any], stopped: bool) -> None:
