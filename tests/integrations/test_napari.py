@@ -108,6 +108,21 @@ def test_segment_widget_segments_a_z_stack_plane_by_plane(make_napari_viewer, qt
     assert sum(len(i) for i in ids) == len(set().union(*ids))
 
 
+def test_the_stop_button_ends_a_stack_after_its_current_plane(make_napari_viewer, qtbot, run_dir):
+    """A long segmentation could not be stopped from the viewer; Stop ends it after the current plane, adding no
+    layers."""
+    viewer = make_napari_viewer()
+    planes = [make_nuclei_image(np.random.default_rng(seed), (48, 56), bit_depth=8)[0] for seed in range(6)]
+    stack = viewer.add_image(np.stack(planes), name="long")
+    widget = widgets.segment_widget()
+    worker = widget(viewer=viewer, image=stack, checkpoint=str(run_dir), channel=-1, tile=0, tta=False,
+                    instances=True)
+    widget.stop.changed.emit(True)  # as a click does
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=120_000)
+    qtbot.wait(200)
+    assert "long instances" not in viewer.layers and "stopped" in viewer.status
+
+
 def test_train_widget_trains_from_an_image_and_labels_layer(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     import tempfile
 

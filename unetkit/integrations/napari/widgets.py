@@ -80,7 +80,28 @@ def _layer_data(image: napari.layers.Image):
     return image.data[0] if image.multiscale else image.data
 
 
-@magic_factory(call_button="Segment", checkpoint={"label": "model (packaged name, .pt or run folder)"},
+def _add_stop_button(widget) -> None:
+    """A Stop button under Segment: the running segmentations end after their current plane, and add no layers."""
+    from magicgui.widgets import PushButton
+
+    running: list = []
+
+    def keep(worker: GeneratorWorker) -> None:
+        running.append(worker)
+        worker.finished.connect(lambda: running.remove(worker) if worker in running else None)
+
+    def stop_all(*_) -> None:
+        for worker in list(running):
+            worker.quit()
+
+    stop = PushButton(name="stop", text="Stop", gui_only=True)  # a control, not an argument of the call
+    stop.changed.connect(stop_all)
+    widget.called.connect(keep)
+    widget.append(stop)
+
+
+@magic_factory(call_button="Segment", widget_init=_add_stop_button,
+               checkpoint={"label": "model (packaged name, .pt or run folder)"},
                channel={"label": "channel (-1: the layer as it is)", "min": -1},
                tile={"label": "tile size (0: the checkpoint's)", "min": 0, "max": 16384, "step": 16},
                tta={"label": "flip test-time augmentation"},
@@ -91,7 +112,7 @@ def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint
     """Segment ``image`` with a packaged model or a checkpoint in a background thread; adds the result layers.
 
     A z-stack or time series one axis deeper than the model's images is segmented plane by plane, with a progress
-    bar over the planes; stopping the worker (``worker.quit()``) ends it after the current plane."""
+    bar over the planes; the Stop button (``worker.quit()``) ends it after the current plane."""
     data = _layer_data(image)
     check_viewer_array(data, image.rgb)  # model-independent mistakes are named at once, in the GUI thread
     picked = None if channel < 0 else channel
@@ -110,6 +131,7 @@ def segment_widget(viewer: napari.Viewer, image: napari.layers.Image, checkpoint
 
     worker = work()
     worker.returned.connect(lambda result: add_segmentation(viewer, image, result))
+    worker.aborted.connect(lambda: setattr(viewer, "status", f"unetkit: segmentation of '{image.name}' stopped"))
     worker.start()
     return worker
 
