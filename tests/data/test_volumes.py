@@ -80,6 +80,8 @@ def test_nifti_needs_nibabel_or_roundtrips(tmp_path):
     write_volume(tmp_path / "v.nii.gz", volume, meta)
     array, read = read_volume_file(tmp_path / "v.nii.gz")
     assert np.array_equal(array[0], volume) and read.spacing == pytest.approx((3.0, 0.5, 0.5))
+    write_volume(tmp_path / "um.nii.gz", volume, VolumeMeta(spacing=(3.0, 0.5, 0.5), unit="µm"))  # was unit ''
+    assert read_volume_file(tmp_path / "um.nii.gz")[1].unit in ("micron", "µm", "um")
 
 
 def _folder_dataset(root: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from unetkit.cli import main
@@ -143,3 +144,16 @@ def test_a_budget_spent_while_an_unvalidated_epoch_was_saved_still_validates_it(
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
     assert rows[-1]["val_dice"] not in ("", None)  # the last epoch was validated
     assert json.loads((run / "summary.json").read_text())["stopped_by_time_budget"]
+
+
+def test_a_resume_with_more_epochs_starts_at_the_new_schedules_rate(dataset, tmp_path, tiny):
+    """Extending --epochs on resume ran its first step at the old schedule's last rate (1 % of the peak): the
+    optimiser's stored rate was kept until the first step moved the schedule on."""
+    import csv
+
+    extended, fresh = tmp_path / "extended", tmp_path / "fresh"
+    assert _train(dataset, extended, tiny, "--epochs", "2") == 0
+    assert main(["train", "--out", str(extended), "--resume", "--epochs", "4", "--quiet"]) == 0
+    assert _train(dataset, fresh, tiny, "--epochs", "4") == 0
+    rates = [[float(row["lr"]) for row in csv.DictReader((run / "metrics.csv").open())] for run in (extended, fresh)]
+    assert rates[0][2] == pytest.approx(rates[1][2])  # the extended run's epoch 3 is the fresh 4-epoch run's

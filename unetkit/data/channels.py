@@ -54,8 +54,8 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
     # averaging 3 of them, as before, silently discarded the 4th
     one = " (one is repeated)" if channels > 1 else ""
     raise InputError(f"{where}image has {have} channels but the model expects {channels}; choose channels with "
-                     f"--channel N[,...]{one} (API: channels=[N, ...]), save the image with {channels} channel(s) "
-                     f"(gray or RGB), or train a model on {have}-channel images")
+                     f"--channel N[,...]{one} (API: channels=[N, ...]), save the image with {channels} channel(s)"
+                     f"{' (gray or RGB)' if channels in (1, 3) else ''}, or train a model on {have}-channel images")
 
 
 def _what_channels(path: str | Path) -> str:

@@ -338,8 +338,9 @@ def _write_nifti(path: Path, data: np.ndarray, meta: VolumeMeta) -> None:
         affine = np.diag([x, y, z, 1.0])
     stored = data[0].transpose(2, 1, 0) if data.shape[0] == 1 else data.transpose(3, 2, 1, 0)  # (X, Y, Z[, C])
     image = nibabel.Nifti1Image(np.ascontiguousarray(stored), affine)
-    if meta.unit in ("mm", "micron", "meter"):
-        image.header.set_xyzt_units(xyz=meta.unit)
+    unit = {"\u00b5m": "micron", "mm": "mm", "m": "meter"}.get(ome_unit(meta.unit))  # NIfTI's names for them
+    if unit is not None:
+        image.header.set_xyzt_units(xyz=unit)
     with atomic_path(path) as tmp:  # .v.nii.gz.<pid>.tmp.nii.gz: nibabel picks the format from the suffix
         nibabel.save(image, str(tmp))
 

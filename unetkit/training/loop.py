@@ -220,8 +220,9 @@ def finished_note(config: RunConfig, run_dir: Path, state: dict[str, Any] | None
     except (OSError, ValueError, KeyError, TypeError):
         stopped_at = -math.inf
     if budget > 0 and (spent >= budget or budget <= stopped_at):
-        return (f"{run_dir} has spent its time budget ({spent:.0f} of {budget:g} s, {done} epochs): nothing to "
-                f"train (resume with a --time-budget larger than {max(spent, stopped_at):.0f} s to train it on)")
+        above = math.ceil(max(spent, stopped_at) * 10) / 10  # rounded up: a budget above it does train on
+        return (f"{run_dir} has spent its time budget ({spent:.1f} of {budget:g} s, {done} epochs): nothing to "
+                f"train (resume with a --time-budget larger than {above:g} s to train it on)")
     return ""
 
 
@@ -355,6 +356,12 @@ def restore(run: Run, state: dict[str, Any] | None, overrides: dict[str, Any] | 
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    # the rate of the next step from this run's schedule, not the one stored: a resume with more epochs (or a budget)
+    # started at the old schedule's last rate (1 % of the peak); with the same limits the two are the same number
+    for group, base, factor in zip(run.optimizer.param_groups, run.scheduler.base_lrs, run.scheduler.lr_lambdas,
+                                   strict=True):
+        group["lr"] = base * factor(run.scheduler.last_epoch)
+    run.scheduler._last_lr = [group["lr"] for group in run.optimizer.param_groups]  # noqa: SLF001 - get_last_lr's
     run.scaler.load_state_dict(state["scaler"])
     ckpt.set_rng_state(state["rng"])
     run.history = list(state["history"])
