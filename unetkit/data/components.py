@@ -34,6 +34,11 @@ def instance_labels_from_foreground(mask: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32, copy=False)
 
 
+def label_dtype(top: int) -> type:
+    """The dtype label files hold ids up to ``top`` in: uint16, or uint32 past 65,535 objects."""
+    return np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
+
+
 def dense_ids(labels: np.ndarray) -> np.ndarray:
     """``labels`` with its ids renumbered 1..n in their order (0 stays 0; without background the ids still start at
     1): per-id tables then hold n + 1 entries however large the ids are (e.g. ids {0, 7, 65000} -> {0, 1, 2})."""

@@ -20,6 +20,7 @@ from numpy.typing import DTypeLike
 from PIL import Image
 
 from unetkit.data import ome
+from unetkit.data.components import label_dtype
 from unetkit.data.formats import extension, extensions
 from unetkit.errors import InputError
 from unetkit.notes import note_once
@@ -637,17 +638,18 @@ def write_labels(path: str | Path, labels: np.ndarray) -> Path:
         raise InputError(f"{path}: labels must be integers, got dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise InputError(f"{path}: labels hold negative values ({labels.min()}); ids must be >= 0")
-    wide = bool(labels.size) and labels.max() > 65535  # more objects than uint16 holds: a uint32 TIFF
-    if wide and labels.max() > np.iinfo(np.uint32).max:
-        raise InputError(f"{path}: labels go up to {labels.max()}; ids must be at most {2**32 - 1}")
+    top = int(labels.max()) if labels.size else 0
+    if top > np.iinfo(np.uint32).max:
+        raise InputError(f"{path}: labels go up to {top}; ids must be at most {2**32 - 1}")
+    dtype = label_dtype(top)  # more objects than uint16 holds: a uint32 TIFF
     ext = _extension(path)
     if ext in TIFF_EXTENSIONS:
-        return write_tiff(path, labels.astype(np.uint32 if wide else np.uint16), compress=True)
+        return write_tiff(path, labels.astype(dtype), compress=True)
     if ext == ".png":
         if labels.ndim != 2:
             raise InputError(f"{path}: PNG holds 2D labels only, got shape {labels.shape}; use .tif")
-        if wide:
-            raise InputError(f"{path}: labels go up to {labels.max()}, more than a 16-bit PNG holds (65535); "
+        if dtype != np.uint16:
+            raise InputError(f"{path}: labels go up to {top}, more than a 16-bit PNG holds (65535); "
                              "write a .tif (uint32)")
         return write_png(path, labels.astype(np.uint16))
     raise InputError(f"{path}: label files are written as .tif, .tiff or .png, not '{ext}'")

@@ -203,10 +203,9 @@ def read_class_mask(path: str | Path, table: ClassTable) -> np.ndarray:
     """
     from unetkit.data.io import check_lossless, read_image, read_labels
 
-    check_lossless(Path(path))  # colour-coded or not: a lossy mask's colours are no class table's
-
     path = Path(path)
     if table.colors:
+        check_lossless(path)  # a lossy mask's colours are no class table's (read_labels checks the others)
         image = read_image(path)  # (C, H, W); palette PNGs come as RGB
         if image.shape[0] == 3:
             if image.dtype != np.uint8:

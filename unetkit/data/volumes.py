@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from unetkit.data.components import label_dtype
 from unetkit.data.formats import extensions
 from unetkit.data.io import (
     IMAGE_EXTENSIONS,
@@ -352,8 +353,7 @@ def write_label_volume(path: str | Path, labels: np.ndarray, meta: VolumeMeta | 
         raise InputError(f"{path}: labels must be an integer (D, H, W) array, got {labels.dtype} {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint32).max):
         raise InputError(f"{path}: label values range {labels.min()}..{labels.max()}; ids must be 0..{2**32 - 1}")
-    wide = labels.size and labels.max() > np.iinfo(np.uint16).max
-    return write_volume(path, labels.astype(np.uint32 if wide else np.uint16), meta)
+    return write_volume(path, labels.astype(label_dtype(int(labels.max()) if labels.size else 0)), meta)
 
 
 def ome_unit(unit: str) -> str:

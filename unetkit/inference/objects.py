@@ -54,6 +54,13 @@ def _channels_first(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
+def _per_channel_columns(image: np.ndarray | None, channel_names: Sequence[str]) -> list[str]:
+    """The channel labels of per-channel mean intensities (mean_intensity_DAPI): several channels, or one named."""
+    if image is None or not (len(image) > 1 or len(channel_names) == 1):
+        return []
+    return _channel_labels(len(image), channel_names)
+
+
 def _channel_labels(count: int, names: Sequence[str]) -> list[str]:
     if len(names) == count and all(names):
         return [str(n).replace(",", "_").replace(" ", "_") for n in names]
@@ -129,8 +136,7 @@ def object_table(labels: np.ndarray, intensity_image: np.ndarray | None = None,
     dense, original = _dense_ids(labels)
     counts, coords, sums = _sums_per_id(dense, image, len(original))
     boxes = ndi.find_objects(dense)
-    per_channel = _channel_labels(len(image), channel_names) \
-        if image is not None and (len(image) > 1 or len(channel_names) == 1) else []  # named: mean_intensity_DAPI
+    per_channel = _per_channel_columns(image, channel_names)
     voxel = float(np.prod(spacing)) if spacing is not None else None
     ndim = labels.ndim
     axes = _AXES[ndim]
@@ -169,9 +175,8 @@ def table_columns(labels: np.ndarray, intensity_image: np.ndarray | None = None,
     """The columns :func:`object_table` gives for these arguments, objects or none: the header of an image's table
     is the same whether it found objects or not (tables of many images can be joined)."""
     image = None if intensity_image is None else _channels_first(intensity_image, np.shape(labels))
-    per_channel = _channel_labels(len(image), channel_names) \
-        if image is not None and (len(image) > 1 or len(channel_names) == 1) else []
-    return object_columns(np.ndim(labels), image is not None, spacing is not None, per_channel)
+    return object_columns(np.ndim(labels), image is not None, spacing is not None,
+                          _per_channel_columns(image, channel_names))
 
 
 def write_object_csv(rows: list[dict[str, Any]], path: str | Path, columns: list[str] | None = None) -> Path:

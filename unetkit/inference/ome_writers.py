@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from unetkit.data.components import label_dtype
 from unetkit.data.ome import image_stem
 from unetkit.errors import InputError
 
@@ -87,9 +88,9 @@ def write_label_image(path: str | Path, labels: np.ndarray, spacing: Sequence[fl
         raise InputError(f"{path}: labels must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint32).max):
         raise InputError(f"{path}: label ids {labels.min()}..{labels.max()} do not fit 0..{2**32 - 1}")
-    wide = labels.size and labels.max() > np.iinfo(np.uint16).max
     axes = "ZYX"[3 - labels.ndim:]
-    return write_ome_tiff(path, labels.astype(np.uint32 if wide else np.uint16), axes, spacing, compress=True)
+    dtype = label_dtype(int(labels.max()) if labels.size else 0)
+    return write_ome_tiff(path, labels.astype(dtype), axes, spacing, compress=True)
 
 
 def write_mask_png(path: str | Path, mask: np.ndarray, spacing: Sequence[float] | None) -> Path:

@@ -35,7 +35,7 @@ from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
 from unetkit.config import PostprocessConfig
-from unetkit.data.components import dense_ids
+from unetkit.data.components import dense_ids, label_dtype
 from unetkit.errors import InputError
 
 KINDS = ("binary", "three-class", "distance")
@@ -64,8 +64,7 @@ _FINISH_KEYS = ("min_size", "fill_holes")
 
 def _as_output_dtype(labels: np.ndarray) -> np.ndarray:
     """uint16 labels, or uint32 when there are more than 65535 objects."""
-    top = int(labels.max()) if labels.size else 0
-    return labels.astype(np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32)
+    return labels.astype(label_dtype(int(labels.max()) if labels.size else 0))
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:

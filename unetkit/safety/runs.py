@@ -62,7 +62,8 @@ def same_data(stored: dict[str, Any], found: dict[str, Any]) -> bool:
 def resume_data(state: dict[str, Any], train_dir: str | Path | None,
                 val_dir: str | Path | None) -> tuple[str, str | None]:
     """(train, val) folders of a resumed run: given ones (a new location) win over the stored ones;
-    a missing folder is an InputError naming --data / --val; a fingerprint change is a warning."""
+    a missing folder is an InputError naming --data / --val; a fingerprint change is a warning. ``state`` then
+    holds the fingerprint of the data found, which the resumed run records."""
     stored_train, stored_val = state.get("train_dir"), state.get("val_dir")
     train = str(train_dir) if train_dir else stored_train
     val = str(val_dir) if val_dir else stored_val
@@ -70,11 +71,12 @@ def resume_data(state: dict[str, Any], train_dir: str | Path | None,
         if path is not None and not Path(path).exists():
             raise InputError(f"dataset folder not found: {path} (stored in the run); give its new location with "
                              f"{option} together with --resume")
-    stored = state.get("data_fingerprint")
-    if stored is not None and not same_data(stored, data_fingerprint(train, val)):
+    stored, found = state.get("data_fingerprint"), data_fingerprint(train, val)
+    if stored is not None and not same_data(stored, found):
         print(f"warning: the data in {train}" + (f" and {val}" if val else "") + f" differ from those the run "
               f"started with ({stored['files']} files then); training continues on the files found now",
               file=sys.stderr)
+    state["data_fingerprint"] = found  # what the resumed run records from now on (hashed once)
     return train, val
 
 

@@ -120,6 +120,11 @@ class Run:
         return self.ctx.device
 
     @property
+    def precision(self) -> str:
+        """What the steps computed in: fp32, or the autocast dtype (bfloat16, float16)."""
+        return "fp32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.")
+
+    @property
     def steps_per_epoch(self) -> int:
         return max(1, len(self.loader))
 
@@ -292,7 +297,8 @@ def build_run(config: RunConfig, train_dir: str | Path, val_dir: str | Path | No
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=amp_dtype == torch.float16)
     return Run(config, task, run_dir, train_dir, val_dir, ctx, train, val, input_size, output_size, dataset,
                loader, model, model, optimizer, scheduler, scaler, amp_dtype,
-               task.loss(config).to(ctx.device), clock, data_fingerprint(train_dir, val_dir),
+               task.loss(config).to(ctx.device), clock,
+               state["data_fingerprint"] if state is not None else data_fingerprint(train_dir, val_dir),
                elapsed_before=elapsed_before, init_weights_sha256=started_from)
 
 
@@ -300,10 +306,10 @@ def _init_weights_sha256(config: RunConfig) -> str | None:
     """sha256 of the file ``train.init_weights`` names, as the run loads it (None without one)."""
     if not config.train.init_weights:
         return None
-    from unetkit.training.records import file_sha256
+    from unetkit.pretrained import sha256_of
 
     try:
-        return file_sha256(ckpt.resolve_path(config.train.init_weights))
+        return sha256_of(ckpt.resolve_path(config.train.init_weights))
     except (InputError, OSError):
         return None
 
@@ -464,8 +470,7 @@ def run_records(run: Run) -> dict[str, Any]:
     config.yaml leaves out), the weights it started from, its resumes, and a split's validation images."""
     from unetkit.training.records import environment
 
-    precision = "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch.")
-    records: dict[str, Any] = {"environment": environment(str(run.device), precision)}
+    records: dict[str, Any] = {"environment": environment(str(run.device), run.precision)}
     if run.postprocess_tuned:
         records["postprocess_tuned"] = run.postprocess_tuned
     if run.config.train.init_weights:  # hashed when the run loaded them (a later change of the file is not its)
@@ -492,7 +497,7 @@ def write_summary(run: Run, stopped: bool) -> None:
                "elapsed_s": round(time.monotonic() - run.started, 1), "input_patch": list(run.input_size),
                "output_patch": list(run.output_size), "tile_plan_example": [list(t) for t in plan],
                **run_throughput(run.history, run.ctx.world_size),
-               "precision": "fp32" if run.amp_dtype is None else str(run.amp_dtype).removeprefix("torch."),
+               "precision": run.precision,
                **run.tuned_scores, **run_records(run)}
     if run.ctx.is_main:
         write_text(run.run_dir / "summary.json", json.dumps(summary, indent=2))
