@@ -109,6 +109,7 @@ class LossConfig:
 
     ce_weight: float = 1.0  # weight of the (pixel-weighted) cross-entropy term
     dice_weight: float = 1.0  # weight of the soft Dice term over foreground classes (0 = off)
+    lovasz_weight: float = 0.0  # weight of the Lovasz-softmax term, a per-image IoU surrogate (0 = off)
     class_weights: list[float] = field(default_factory=list)  # per-class CE weights; empty = none
     regression: str = "l1"  # regression loss: l1 | mse | smooth_l1
     auto_class_weights: bool = False  # multiclass: class_weights from training pixel frequencies

@@ -46,6 +46,7 @@ NUMBERS: dict[str, tuple[str, float, float | None, str]] = {
     "model.freeze_encoder_epochs": ("int", 0, None, "[]"),
     "loss.ce_weight": ("float", 0, None, "[]"),
     "loss.dice_weight": ("float", 0, None, "[]"),
+    "loss.lovasz_weight": ("float", 0, None, "[]"),
     "train.epochs": ("int", 1, None, "[]"),
     "train.batch_size": ("int", 1, None, "[]"),
     "train.lr": ("float", 0, None, "()"),

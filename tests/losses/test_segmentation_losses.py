@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from unetkit.config import LossConfig
-from unetkit.losses import SegmentationLoss, soft_dice_loss, weighted_cross_entropy
+from unetkit.losses import SegmentationLoss, lovasz_softmax_loss, soft_dice_loss, weighted_cross_entropy
+from unetkit.losses.segmentation import jaccard_gradient
 
 
 def test_unweighted_matches_torch_cross_entropy():
@@ -48,3 +49,45 @@ def test_combined_loss_uses_config_weights():
     assert both.item() == pytest.approx(ce_only.item() + 2 * soft_dice_loss(logits, target).item(), rel=1e-5)
     both.backward()
     assert logits.grad is not None
+
+
+def test_jaccard_gradient_by_hand():
+    assert jaccard_gradient(torch.tensor([1.0, 1.0])).tolist() == pytest.approx([0.5, 0.5])
+    assert jaccard_gradient(torch.tensor([1.0, 0.0])).tolist() == pytest.approx([1.0, 0.0])
+    # truth [1, 0, 1, 0]: Jaccard losses 1/2, 2/3, 1, 1 -> steps 1/2, 1/6, 1/3, 0
+    assert jaccard_gradient(torch.tensor([1.0, 0.0, 1.0, 0.0])).tolist() == pytest.approx([0.5, 1 / 6, 1 / 3, 0.0])
+
+
+def test_lovasz_is_one_minus_iou_for_sure_predictions():
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 3, (2, 9, 7), generator=generator)
+    target[1][target[1] == 2] = 0  # class 2 absent from image 1: left out of its mean
+    predicted = torch.randint(0, 3, (2, 9, 7), generator=generator)
+    logits = F.one_hot(predicted, 3).movedim(-1, 1).float() * 200 - 100
+    expected = []
+    for image in range(2):
+        for k in (1, 2):
+            truth, guess = target[image] == k, predicted[image] == k
+            if truth.any():
+                expected.append(1 - (truth & guess).sum().item() / (truth | guess).sum().item())
+    assert len(expected) == 3
+    assert lovasz_softmax_loss(logits, target).item() == pytest.approx(sum(expected) / 3, abs=1e-6)
+
+
+def test_lovasz_soft_case_by_hand_and_ignored_pixels():
+    # truth 1, 1, 0, 0 and foreground probabilities 0.5, 1, 0.5, 0: errors 0.5, 0, 0.5, 0; sorted, the
+    # steps of the Jaccard loss are 1/2, 1/6 (or 1/3, 1/3: ties), so the loss is 1/3 either way
+    logits = torch.tensor([[[[0.0, 0.0, 0.0, 0.0, 0.0]], [[0.0, 100.0, 0.0, -100.0, 100.0]]]])
+    target = torch.tensor([[[1, 1, 0, 0, 255]]])  # the last pixel (predicted foreground) is ignored
+    assert lovasz_softmax_loss(logits, target).item() == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_lovasz_without_foreground_is_zero_with_a_gradient_and_counts_in_the_module():
+    logits = torch.randn(2, 2, 3, 4, 5, requires_grad=True)  # 3D
+    assert lovasz_softmax_loss(logits, torch.zeros(2, 3, 4, 5, dtype=torch.long)).item() == 0.0
+    target = torch.randint(0, 2, (2, 3, 4, 5))
+    config = LossConfig(ce_weight=0.0, dice_weight=0.0, lovasz_weight=2.0)
+    loss = SegmentationLoss(config)(logits, target)
+    assert loss.item() == pytest.approx(2 * lovasz_softmax_loss(logits, target).item(), rel=1e-6)
+    loss.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0

@@ -1,8 +1,14 @@
 """Losses: models return logits, activations live here."""
 
 from unetkit.losses.regression import RegressionLoss, regression_loss
-from unetkit.losses.segmentation import SegmentationLoss, soft_dice_loss, weighted_cross_entropy
+from unetkit.losses.segmentation import (
+    SegmentationLoss,
+    lovasz_softmax_loss,
+    soft_dice_loss,
+    weighted_cross_entropy,
+)
 
 __all__ = [
-    "RegressionLoss", "SegmentationLoss", "regression_loss", "soft_dice_loss", "weighted_cross_entropy",
+    "RegressionLoss", "SegmentationLoss", "lovasz_softmax_loss", "regression_loss", "soft_dice_loss",
+    "weighted_cross_entropy",
 ]
