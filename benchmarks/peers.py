@@ -154,7 +154,7 @@ def bench_prediction(size: int, tile: int, overlap: float, base: int, batch: int
     from monai.inferers import sliding_window_inference
 
     from unetkit.config import ModelConfig
-    from unetkit.export import OnnxModule
+    from unetkit.inference.exported import OnnxModule
 
     torch.manual_seed(0)
     net = UNet(1, 2, padding="same", norm="batch", base_channels=base).eval()

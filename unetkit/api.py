@@ -297,7 +297,7 @@ def export_model(model: str | Path, out: str | Path | None = None, format: str =
 
     Returns:
         ``unetkit.export.ExportResult`` (path, format, max_abs_diff, input_shapes, seconds), or for ``bioimageio``
-        ``unetkit.bioimageio.BioimageioResult`` (path, weights, max_abs_diff, left_out).
+        ``unetkit.export.BioimageioResult`` (path, weights, max_abs_diff, left_out).
 
     Example::
 
@@ -305,15 +305,15 @@ def export_model(model: str | Path, out: str | Path | None = None, format: str =
         print(result.path, result.max_abs_diff)
     """
     from unetkit.errors import InputError
-    from unetkit.export import FORMATS, default_suffix
-    from unetkit.export import export_model as export_checkpoint
+    from unetkit.export.formats import FORMATS, default_suffix
+    from unetkit.export.formats import export_model as export_checkpoint
 
     if format not in (*FORMATS, "bioimageio"):  # before a default name is made from it
         raise InputError(f"export format '{format}': choose one of {', '.join((*FORMATS, 'bioimageio'))}")
     source = Path(model)
     folder = source if source.is_dir() else source.parent
     if format == "bioimageio":
-        from unetkit.bioimageio import export_bioimageio
+        from unetkit.export.bioimageio import export_bioimageio
 
         return export_bioimageio(source, Path(out) if out else folder / "bioimageio.zip", name=name, authors=authors,
                                  license=license, tile_size=tile_size, test_image=test_image)

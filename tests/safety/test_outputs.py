@@ -240,7 +240,7 @@ def test_only_a_unetkit_package_is_an_earlier_bioimageio_export(tmp_path):
     beside both weight files; another zip (someone's data, another tool's package) is never written over."""
     import zipfile
 
-    from unetkit.bioimageio import is_unetkit_package
+    from unetkit.export.bioimageio import is_unetkit_package
 
     def package(name: str, files: dict[str, str]):
         path = tmp_path / name

@@ -50,13 +50,33 @@ def _sources(folder: str):
         yield path, ast.parse(path.read_text())
 
 
+def _imported_modules(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        return [f"{module}.{alias.name}" for alias in node.names] if module == "unetkit" else [module]
+    return [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+
+
 def test_inference_never_imports_training():
     for path, tree in _sources("inference"):
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                assert not (node.module or "").startswith("unetkit.training"), f"{path}:{node.lineno}"
-            if isinstance(node, ast.Import):
-                assert not any(a.name.startswith("unetkit.training") for a in node.names), f"{path}:{node.lineno}"
+            assert not any(m.startswith("unetkit.training") for m in _imported_modules(node)), f"{path}:{node.lineno}"
+
+
+def test_dependencies_point_down_the_layout():
+    """The layers under inference and training (STYLE.md's layout) never reach up into training, the exporters,
+    the CLI, the integrations or the API: an exported model is read by ``unetkit.inference.exported``."""
+    upper = ("unetkit.training", "unetkit.export", "unetkit.cli", "unetkit.integrations", "unetkit.api",
+             "unetkit.demo")
+    offenders = []
+    for folder in ("inference", "metrics", "models", "data", "transforms", "losses", "tasks", "safety", "cpu",
+                   "visualize"):
+        for path, tree in _sources(folder):
+            for node in ast.walk(tree):
+                for module in _imported_modules(node):
+                    if any(module == top or module.startswith(top + ".") for top in upper):
+                        offenders.append(f"{path}:{node.lineno} imports {module}")
+    assert not offenders
 
 
 def test_only_the_tasks_package_compares_task_names():

@@ -17,7 +17,7 @@ import torch
 
 from unetkit.config import RunConfig
 from unetkit.errors import InputError
-from unetkit.export import SUFFIXES
+from unetkit.inference.exported import SOURCE_KEY, SUFFIXES, exported_config, exported_metadata, load_exported
 from unetkit.inference.winograd import accelerate_convs
 from unetkit.models.layout import to_channels_last
 
@@ -69,8 +69,6 @@ def load_engine_model(path: str | Path, engine: str = "torch", device: str | tor
     checkpoint's ``inference.winograd``) runs a 2D torch model's wide 3x3 convs as Winograd on CPU;
     ``autotune`` (None: ``inference.autotune``) keeps Winograd only where it measured faster here.
     """
-    from unetkit.export import SOURCE_KEY, exported_config, exported_metadata, load_exported
-
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}; got '{engine}'")
     if engine == "torch":

@@ -68,7 +68,7 @@ class Predictor:
         result.mask, result.probabilities          # (H, W) bool, (K, H, W) float32
 
     ``network`` maps (B, C, *S) to logits (B, K, *S_out): a PyTorch module, or an exported model
-    (``unetkit.export``) behind the same interface.
+    (``unetkit.export``, read by ``unetkit.inference.exported``) behind the same interface.
     """
 
     def __init__(self, network: torch.nn.Module, config: RunConfig, device: str | torch.device = "cpu"):

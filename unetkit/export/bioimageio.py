@@ -8,7 +8,7 @@ The package is a zip that Fiji (deepImageJ), QuPath, ilastik, napari (bioimageio
   (smaller by the valid-padding margin), the percentile normalisation the checkpoint trained with as
   the spec's ``scale_range`` preprocessing (all channels jointly, per image, as
   :func:`unetkit.data.io.normalize_percentile`), and a ``softmax`` over the channel axis as post-processing;
-- ONNX and TorchScript weights (``unetkit.export``, each verified against PyTorch);
+- ONNX and TorchScript weights (``unetkit.export.formats``, each verified against PyTorch);
 - a test input (raw image values) and its expected output computed here with PyTorch, which
   ``bioimageio.core``'s model test reproduces from each weight format;
 - a cover image (input beside the predicted foreground) and a README with the run's measured
@@ -220,7 +220,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"--out {output}: a bioimage.io package is a .zip; give such a name")
-    from unetkit.export import checkpoint_files
+    from unetkit.export.formats import checkpoint_files
 
     check_output_file(output, checkpoint_files(checkpoint))
     check_new_output(output, owned=is_unetkit_package, kind="an earlier unetkit bioimage.io package")
@@ -230,7 +230,7 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
     from bioimageio.spec.model import v0_5 as spec
 
     from unetkit.checkpoint import load_model, resolve_path
-    from unetkit.export import check_tile_fits, export_model, verification_shapes
+    from unetkit.export.formats import check_tile_fits, export_model, verification_shapes
     from unetkit.models import sizes
     from unetkit.models.registry import model_spatial_dims
     from unetkit.pretrained import is_packaged

@@ -49,9 +49,9 @@ def test_package_passes_bioimageio_core_model_test(tmp_path, capsys, overrides):
 
 def test_package_output_is_the_unetkit_prediction(tmp_path):
     """The package's expected output equals what unetkit's own tiled prediction gives for the tile."""
-    from unetkit.bioimageio import export_bioimageio
     from unetkit.checkpoint import load_model
     from unetkit.data.io import normalize_percentile
+    from unetkit.export.bioimageio import export_bioimageio
     from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
 
     _checkpoint(tmp_path, {})
@@ -85,9 +85,9 @@ def test_package_says_it_predicts_images_of_small_objects_once(tmp_path, capsys,
 
 def test_a_packaged_model_is_named_and_scored_by_its_card_and_instances_channels_say_what_they_hold():
     """A package of `nuclei` was named 'unetkit unet ' with 'no validation scores', its channels class1/class2."""
-    from unetkit.bioimageio import _scores
     from unetkit.checkpoint import load_model, resolve_path
     from unetkit.config import RunConfig, apply_overrides
+    from unetkit.export.bioimageio import _scores
     from unetkit.pretrained import model_card
 
     folder = resolve_path("nuclei").parent

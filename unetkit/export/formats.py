@@ -4,7 +4,8 @@ The exported graph maps images (B, C, *S) to logits (B, K, *S_out) with batch an
 free, so the overlap-tile code can feed it any tile size the net accepts. The run config (model
 geometry, normalisation percentiles, task) travels inside the file: ONNX metadata key
 ``unetkit_config`` / TorchScript extra file ``unetkit_config.json``; ``load_exported_config`` reads it
-back, so an exported file alone is enough for ``unetkit predict``.
+back (``unetkit.inference.exported``, the reading side), so an exported file alone is enough for
+``unetkit predict``.
 
 Verification runs the checkpoint in PyTorch and the exported file (onnxruntime / ``torch.jit.load``)
 on a fixed random input of two sizes (the tile, and the tile grown by one pooling step) and reports the
@@ -21,21 +22,16 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from unetkit.config import RunConfig, from_dict, to_dict
+from unetkit.config import RunConfig, to_dict
 from unetkit.errors import InputError
+from unetkit.inference.exported import CONFIG_FILE, CONFIG_KEY, SOURCE_KEY, SUFFIXES, load_exported, require_onnx
 from unetkit.safety.atomic import atomic_path, ensure_folder, temporary_path
 
 FORMATS = ("onnx", "torchscript")
-CONFIG_KEY = "unetkit_config"  # ONNX metadata key holding the run config as JSON
-CONFIG_FILE = "unetkit_config.json"  # TorchScript extra file holding the run config
-SOURCE_KEY = "unetkit_source_sha256"  # ONNX metadata key / TorchScript extra file: the checkpoint exported
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 ONNX_OPSET = 18
-# the ending an exported file must have: predict picks the engine's loader by it, and .pt is a checkpoint's
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 
 
 @dataclass
@@ -163,18 +159,6 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Pat
         tmp.write_bytes(buffer.getvalue())  # a full disk raises OSError here, named by the caller
 
 
-def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as error:
-        raise InputError(
-            f"ONNX export needs the optional packages onnx, onnxscript and onnxruntime ({error.name} is "
-            "missing); install them with: pip install 'unetkit[export]'"
-        ) from error
-
-
 def check_tile_fits(shapes: list[tuple[int, ...]], base_channels: int, tile_size: int | None) -> None:
     """Refuse a verification tile whose first level alone (two feature maps of ``base_channels`` floats per
     pixel, input and output of a conv) would take more than half the memory: --tile 100000 asked torch for
@@ -205,7 +189,7 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     if fmt not in FORMATS:
         raise InputError(f"export format must be one of {', '.join(FORMATS)}; got '{fmt}'")
     if fmt == "onnx":
-        _require_onnx()
+        require_onnx()
     out_path = check_export_path(out_path, fmt, checkpoint_files(checkpoint))
     model, config = load_model(checkpoint, "cpu")
     model = model.eval()
@@ -238,100 +222,3 @@ def export_model(checkpoint: str | Path, out_path: str | Path, fmt: str = "onnx"
     finally:
         unverified.unlink(missing_ok=True)
     return ExportResult(out_path, fmt, [tuple(s) for s in shapes], worst, seconds)
-
-
-# --------------------------------------------------------------------------------------------------
-# loading exported files
-
-
-class OnnxModule(torch.nn.Module):
-    """An onnxruntime session behind the ``nn.Module`` interface: (B, C, *S) -> logits (B, K, *S_out).
-
-    Lets the exported graph run through the same tile predictor (``TorchPredictor``: batching,
-    activation, flip TTA) and the same overlap-tile code as the PyTorch network.
-    """
-
-    def __init__(self, path: str | Path, device: str | torch.device = "cpu", threads: int = 0):
-        super().__init__()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # 0 = onnxruntime's default (one thread per physical core); PyTorch's setting is honoured
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        providers = ["CPUExecutionProvider"]
-        if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnx_session(path, options, providers)
-        self.input_name = self.session.get_inputs()[0].name
-        self.path = Path(path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        (logits,) = self.session.run(None, {self.input_name: array})
-        return torch.from_numpy(logits).to(x.device)
-
-
-def _check_exported(path: Path) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"exported model not found: {path} (create it with `unetkit export`)")
-    return path
-
-
-def onnx_session(path: Path, options, providers: list):
-    """An onnxruntime session of ``path``; a corrupt or foreign file is one InputError naming it."""
-    import onnxruntime as ort
-
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: not a readable ONNX model ({first}); export it again with `unetkit export`") \
-            from error
-
-
-def load_exported(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The exported network at ``path`` (.onnx -> ``OnnxModule``, else a TorchScript module), eval mode."""
-    path = _check_exported(Path(path))
-    if path.suffix.lower() == ".onnx":
-        _require_onnx()
-        return OnnxModule(path, device).eval()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location=device)
-    except Exception as error:  # torch raises RuntimeError subclasses for foreign files
-        raise InputError(f"{path}: not a TorchScript file ({type(error).__name__}); export one with "
-                         "`unetkit export --format torchscript`") from error
-    return module.eval()
-
-
-def exported_metadata(path: str | Path) -> dict[str, str]:
-    """What an exported .onnx or TorchScript file records beside the network, read once: its run config
-    (``CONFIG_KEY``) and the sha256 of the checkpoint it was made from (``SOURCE_KEY``; absent in older exports)."""
-    path = _check_exported(Path(path))
-    if path.suffix.lower() == ".onnx":
-        _require_onnx()
-        stored = onnx_session(path, None, ["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
-        return {key: stored[key] for key in (CONFIG_KEY, SOURCE_KEY) if stored.get(key)}
-    extra = {CONFIG_FILE: "", SOURCE_KEY: ""}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as error:
-        raise InputError(f"{path}: not a TorchScript file ({type(error).__name__})") from error
-    texts = {CONFIG_KEY: extra[CONFIG_FILE], SOURCE_KEY: extra[SOURCE_KEY]}  # extra files come back as bytes
-    return {key: value.decode() if isinstance(value, bytes) else value for key, value in texts.items() if value}
-
-
-def exported_config(path: str | Path, metadata: dict[str, str]) -> RunConfig:
-    """The run config in an exported file's ``metadata`` (``exported_metadata``)."""
-    if CONFIG_KEY not in metadata:
-        raise InputError(f"{path}: holds no unetkit config; export it with `unetkit export` from a checkpoint")
-    return from_dict(json.loads(metadata[CONFIG_KEY]))
-
-
-def load_exported_config(path: str | Path) -> RunConfig:
-    """The run config stored inside an exported .onnx or TorchScript file."""
-    return exported_config(path, exported_metadata(path))

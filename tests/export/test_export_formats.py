@@ -11,8 +11,9 @@ from unetkit import checkpoint as ckpt
 from unetkit.cli import main
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.errors import InputError
-from unetkit.export import export_model, load_exported, load_exported_config
+from unetkit.export import export_model
 from unetkit.inference.engines import load_engine_model
+from unetkit.inference.exported import load_exported, load_exported_config
 from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
 from unetkit.models.registry import build_model
 
@@ -113,7 +114,7 @@ def test_cli_export_prints_the_difference_and_json(exported, tmp_path, capsys):
 
 def test_an_export_that_fails_verification_leaves_no_file(exported, tmp_path, monkeypatch):
     """An interrupted or failed export left an unverified model under its final name."""
-    import unetkit.export as export
+    import unetkit.export.formats as export
 
     root = exported[0]
 
