@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unetkit.cpu import autotune  # noqa: E402
 from unetkit.cpu.info import describe  # noqa: E402
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled  # noqa: E402
+from unetkit.inference.predict import TorchPredictor, predict_tiled  # noqa: E402
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.inference.winograd import accelerate_convs  # noqa: E402
 from unetkit.models.unet import UNet  # noqa: E402
 from unetkit.training.cpu_convs import accelerate_training_convs  # noqa: E402

@@ -341,7 +341,7 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     from unetkit.devices import object_group
     from unetkit.errors import InputError
     from unetkit.inference.files import PredictOptions, load_predictor, predict_with
-    from unetkit.inference.predict import tile_taken
+    from unetkit.inference.tile_plan import tile_taken
     from unetkit.safety.locks import folder_lock
     from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
     from unetkit.safety.records import claim_prediction_folder, release_unused_claim

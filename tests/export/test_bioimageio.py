@@ -52,7 +52,8 @@ def test_package_output_is_the_unetkit_prediction(tmp_path):
     from unetkit.checkpoint import load_model
     from unetkit.data.io import normalize_percentile
     from unetkit.export.bioimageio import export_bioimageio
-    from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+    from unetkit.inference.predict import TorchPredictor, predict_tiled
+    from unetkit.inference.tile_plan import NetGeometry
 
     _checkpoint(tmp_path, {})
     result = export_bioimageio(tmp_path, tmp_path / "m.zip", tile_size=32)

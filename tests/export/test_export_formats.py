@@ -14,7 +14,8 @@ from unetkit.errors import InputError
 from unetkit.export import export_model
 from unetkit.inference.engines import load_engine_model
 from unetkit.inference.exported import load_exported, load_exported_config
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.models.registry import build_model
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra: pip install 'unetkit[export]'")

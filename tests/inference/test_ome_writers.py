@@ -20,8 +20,9 @@ from unetkit.inference.ome_writers import (
     write_probabilities,
     write_pyramidal_ome_tiff,
 )
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.streaming import predict_large
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.models.unet import UNet
 
 

@@ -10,7 +10,7 @@ from unetkit import checkpoint as ckpt
 from unetkit.config import RunConfig, apply_overrides, to_dict
 from unetkit.data.io import normalize_percentile
 from unetkit.errors import InputError
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.segment import (
     as_channels_first,
     load_segmenter,
@@ -19,6 +19,7 @@ from unetkit.inference.segment import (
     stack_segmentations,
     viewer_images,
 )
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.models.registry import build_model
 
 

@@ -13,7 +13,7 @@ from unetkit.errors import InputError
 from unetkit.inference.arrays import TiledTiff, create_npy, open_npy
 from unetkit.inference.chunked import instances_large, postprocess_chunked
 from unetkit.inference.postprocess import postprocess
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.streaming import (
     Normalized,
     estimate_percentiles,
@@ -22,6 +22,7 @@ from unetkit.inference.streaming import (
     predict_streaming,
     strip_bounds,
 )
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.models.unet import UNet
 
 

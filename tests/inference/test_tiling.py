@@ -1,12 +1,14 @@
-"""Overlap-tile prediction: tile plans, mirrored reads, exact stitching, full coverage."""
+"""Overlap-tile prediction: tile plans, exact stitching, full coverage."""
 
 import numpy as np
 import pytest
 import torch
 
 from unetkit.config import ModelConfig
+from unetkit.data.regions import read_region
 from unetkit.inference import tiling
-from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
+from unetkit.inference.tile_plan import NetGeometry, plan_tiles
 from unetkit.models import sizes
 from unetkit.models.unet import UNet
 
@@ -18,27 +20,11 @@ def test_tile_starts_worked_examples():
     assert tiling.overlapping_tile_starts(200, 256, 0.25) == [0]
 
 
-def test_reflect_indices_mirror_without_repeating_the_edge():
-    assert tiling.reflect_indices(-2, 7, 5).tolist() == [2, 1, 0, 1, 2, 3, 4, 3, 2]
-    assert tiling.reflect_indices(-10, -7, 3).tolist() == [2, 1, 0]  # far outside a tiny image: repeats
-    np.testing.assert_array_equal(tiling.reflect_indices(-4, 9, 5), np.pad(np.arange(5), 4, mode="reflect"))
-
-
-def test_read_region_equals_numpy_reflect_pad_and_reads_memmaps(tmp_path):
-    image = np.random.default_rng(0).random((2, 13, 17)).astype(np.float32)
-    padded = np.pad(image, ((0, 0), (9, 9), (9, 9)), mode="reflect")
-    mapped = np.lib.format.open_memmap(tmp_path / "image.npy", mode="w+", dtype=np.float32, shape=image.shape)
-    mapped[:] = image
-    for source in (image, mapped):
-        region = tiling.read_region(source, (-5, 10), (12, 15))
-        np.testing.assert_array_equal(region, padded[:, 4:16, 19:34])
-
-
 def _whole_image_valid(net, image, depth):
     """Reference: one pass over the image mirrored by the margin and padded to a valid size."""
     margin = sizes.valid_margin(depth)[0]
     need = [sizes.valid_input_for_output(n, depth) for n in image.shape[1:]]
-    full = tiling.read_region(image, [-margin, -margin], need)
+    full = read_region(image, [-margin, -margin], need)
     with torch.no_grad():
         out = torch.softmax(net(torch.from_numpy(full)[None]), 1)[0].numpy()
     return out[:, : image.shape[1], : image.shape[2]]
@@ -75,7 +61,7 @@ def test_same_tiling_is_close_to_whole_image_and_blends():
     predict_tiled(image, TorchPredictor(net), geometry, 2, tile_size=64, overlap=0.5, output=output)
     assert not np.isnan(output).any()
     with torch.no_grad():
-        whole = torch.softmax(net(torch.from_numpy(tiling.read_region(image, (0, 0), (152, 192)))[None]), 1)
+        whole = torch.softmax(net(torch.from_numpy(read_region(image, (0, 0), (152, 192)))[None]), 1)
     whole = whole[0, :, :150, :190].numpy()
     # same-padded tiles see zero padding at their edges; the Gaussian window keeps the error small
     assert np.abs(output - whole).mean() < 0.01
@@ -91,7 +77,7 @@ def test_valid_tiling_in_3d_is_exact():
     margin = sizes.valid_margin(2, 3)[0]
     need = [sizes.valid_input_for_output(n, 2) for n in volume.shape[1:]]
     with torch.no_grad():
-        full = tiling.read_region(volume, [-margin] * 3, need)
+        full = read_region(volume, [-margin] * 3, need)
         ref = torch.softmax(net(torch.from_numpy(full)[None]), 1)[0].numpy()[:, :11, :23, :19]
     assert np.abs(out - ref).max() < 1e-5
 
@@ -116,7 +102,7 @@ def test_plan_tiles_rounds_to_valid_sizes():
 
 def test_tiling_options_the_net_takes_otherwise_are_named():
     """`--tile 17` was rounded and `--overlap` ignored by a valid net without a word."""
-    from unetkit.inference.predict import tiling_notes
+    from unetkit.inference.tile_plan import tiling_notes
 
     same = NetGeometry.from_config(ModelConfig(depth=5, padding="same"))
     assert tiling_notes(same, 256, 0.5) == []  # a multiple of 2**4, and overlap is used
@@ -130,7 +116,7 @@ def test_tiling_options_the_net_takes_otherwise_are_named():
                                               "net of depth 5)"]
     overlap = tiling_notes(valid, None, 0.5)
     assert len(overlap) == 1 and overlap[0].startswith("overlap 0.5 not used")
-    from unetkit.inference.predict import tile_taken  # what prediction.json records beside the tile asked for
+    from unetkit.inference.tile_plan import tile_taken  # what prediction.json records beside the tile asked for
 
     assert tile_taken(valid, 580) == [below] and tile_taken(same, 17) == [16] and tile_taken(same, 256) == [256]
 

@@ -9,8 +9,9 @@ from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.image_targets import TargetNorm
 from unetkit.data.synthetic_tasks import write_regression_dataset
 from unetkit.inference.files import PredictOptions, load_for_prediction, predict_files
-from unetkit.inference.predict import NetGeometry, TorchPredictor, predict_tiled
+from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.predictor import predict_probabilities
+from unetkit.inference.tile_plan import NetGeometry
 from unetkit.metrics.baselines import regression_baselines
 from unetkit.metrics.folders import evaluate_regression
 from unetkit.training.loop import fit

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def _prediction_tile(stored) -> list[int]:
     """The input tile ``predict`` takes with a checkpoint's settings on a large image (a paper run stores 256, which
     its valid net rounds to 252)."""
-    from unetkit.inference.predict import NetGeometry, plan_tiles
+    from unetkit.inference.tile_plan import NetGeometry, plan_tiles
     from unetkit.models.registry import model_spatial_dims, resolve_model_config
 
     model = resolve_model_config(stored.model)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unetkit.inference.tiling import read_region
+from unetkit.data.regions import read_region
 
 Transform = Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, np.ndarray]]
 MAX_FOREGROUND_POINTS = 20_000  # per image: a random subset is plenty to pick patch centres from

@@ -98,7 +98,7 @@ def verification_shapes(config: RunConfig, tile_size: int | None = None, batch: 
 
     Valid nets use the nearest valid tile sizes (e.g. paper net, tile 572 -> 572 and 588).
     """
-    from unetkit.inference.predict import patch_sizes
+    from unetkit.inference.tile_plan import patch_sizes
     from unetkit.models import sizes
     from unetkit.models.registry import model_spatial_dims
 

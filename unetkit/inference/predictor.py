@@ -32,8 +32,9 @@ from unetkit.data.io import check_real, normalize_percentile
 from unetkit.devices import is_first_process, select_device
 from unetkit.errors import InputError
 from unetkit.inference.arrays import channel_layout
-from unetkit.inference.predict import NetGeometry, TorchPredictor, plan_tiles, predict_tiled, tiling_notes
+from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.small_objects import ScaledOutput, rule_applies
+from unetkit.inference.tile_plan import NetGeometry, plan_tiles, tiling_notes
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task

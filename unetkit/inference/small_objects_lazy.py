@@ -65,7 +65,7 @@ def sampled_median_area(predict: Callable[[np.ndarray], np.ndarray], source, con
 
 class Enlarged:
     """Lazy ``enlarge`` of a lazy channels-first 2D image: ``view[(slice(None), rows, cols)]`` (contiguous slices, as
-    ``tiling.read_region`` reads) at 2x coordinates reads the 1x box around it (``MARGIN`` px more each side) and
+    ``data.regions.read_region`` reads) at 2x coordinates reads the 1x box around it (``MARGIN`` px more each side) and
     enlarges that (see the module docstring)."""
 
     def __init__(self, source, factor: int = FACTOR):

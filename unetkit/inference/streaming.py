@@ -36,6 +36,7 @@ from unetkit.data.channels import match_channels
 from unetkit.data.formats import format_of
 from unetkit.data.io import check_normalized, check_not_empty, check_real, working_dtype
 from unetkit.data.ome import image_stem, lazy_source, pixel_size
+from unetkit.data.regions import read_region
 from unetkit.errors import InputError
 from unetkit.inference import ome_writers, tiling
 from unetkit.inference.arrays import (
@@ -49,7 +50,8 @@ from unetkit.inference.arrays import (
     open_npy,
     require_zarr,
 )
-from unetkit.inference.predict import NetGeometry, Predictor, plan_tiles
+from unetkit.inference.predict import Predictor
+from unetkit.inference.tile_plan import NetGeometry, plan_tiles
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.safety.partial import PartialOutput
 
@@ -232,7 +234,7 @@ def estimate_percentiles(source, low: float, high: float, block: int = 256,
 class Normalized:
     """Lazy normalised view: reads of a source come back float32 ``(x - lo) / (hi - lo)``, channels matched.
 
-    Only ``view[(slice(None), *box)]`` reads are supported (what ``tiling.read_region`` does).
+    Only ``view[(slice(None), *box)]`` reads are supported (what ``data.regions.read_region`` does).
     """
 
     def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error"):
@@ -433,7 +435,7 @@ def predict_streaming(source: Any, sink: Any, predictor: Predictor, geometry: Ne
         row = starts[0][0]
         while batch := list(itertools.islice(positions, batch_size)):
             tiles = np.stack([
-                tiling.read_region(source, [s - m for s, m in zip(start, geometry.margin, strict=True)], tile_in)
+                read_region(source, [s - m for s, m in zip(start, geometry.margin, strict=True)], tile_in)
                 for start in batch
             ])
             outputs = predictor(tiles)  # (B, K, *tile_out)

@@ -42,7 +42,7 @@ from unetkit.data.sampling import PatchDataset
 from unetkit.data.splits import SplitData
 from unetkit.devices import is_first_process, select_device
 from unetkit.errors import InputError
-from unetkit.inference.predict import NetGeometry, patch_sizes, plan_tiles
+from unetkit.inference.tile_plan import NetGeometry, patch_sizes, plan_tiles
 from unetkit.metrics.writers import write_rows_csv
 from unetkit.models.compiling import compiled
 from unetkit.models.layout import to_channels_last
