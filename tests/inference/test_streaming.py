@@ -23,6 +23,7 @@ from unetkit.inference.streaming import (
     strip_bounds,
 )
 from unetkit.inference.tile_plan import NetGeometry
+from unetkit.models.registry import build_model
 from unetkit.models.unet import UNet
 
 
@@ -301,6 +302,22 @@ def test_float16_output_that_cannot_hold_the_values_is_refused():
     for values in (np.full((1, 3), 1e31, np.float32), np.full((1, 3), -7e4, np.float32), np.full((1, 3), 1e-30)):
         with pytest.raises(InputError, match="--dtype float16 holds 6e-08..65504"):
             _convert(values, "float16")
+
+
+def test_a_float16_refusal_midway_leaves_no_unfinished_output(tmp_path):
+    """predict-large --dtype float16 of values past 65504 was refused, but left x.unfinished.npy and its progress
+    file behind: nothing a rerun could resume (another --dtype is another output)."""
+    config = apply_overrides(RunConfig(), {"task": "regression", "data.target_scale": [1e6],
+                                           "data.target_offset": [0.0], "model.depth": 2, "model.out_channels": 1,
+                                           "model.base_channels": 4, "inference.tile_size": 32})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    ckpt.save_checkpoint(tmp_path / "best.pt", {"config": to_dict(config), "model": model.state_dict()})
+    np.save(tmp_path / "image.npy", np.random.default_rng(0).random((40, 50)).astype(np.float32))
+    with pytest.raises(InputError, match="--dtype float16 holds"):
+        predict_large(tmp_path / "best.pt", tmp_path / "image.npy", tmp_path / "values.npy", device="cpu",
+                      out_dtype="float16", progress=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.pt", "image.npy"]
 
 
 def test_an_output_that_cannot_hold_a_volume_is_refused_before_its_progress_record(tmp_path):

@@ -555,9 +555,14 @@ def stream_file(predictor: ModelPredictor, image: str | Path, output: str | Path
         else:
             stats = _predict_enlarged(predictor, normalized, sink, scale, tile, strip_width, out_dtype, progress,
                                       partial)
+    except InputError:  # refused midway (values float16 cannot hold, non-finite pixels): nothing to resume
+        refused = True
+        raise
     finally:
         if hasattr(sink, "close"):
             sink.close()
+        if refused:
+            partial.discard()
     ome_writers.finish_output(partial.work, pixel_size(image, predictor.spatial_dims),  # OME: pyramid + scale
                               name=image_stem(output))
     partial.finish()
