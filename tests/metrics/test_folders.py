@@ -297,6 +297,17 @@ def test_nifti_predictions_pair_with_their_truth(tmp_path):
     assert evaluate_instances(tmp_path / "niftitruth", tmp_path / "pred").summary["dsb_score"] == 1.0
 
 
+def test_ome_tiff_truth_pairs_with_the_prediction_predict_names_without_ome(tmp_path):
+    """predict writes slice03.tif for slice03.ome.tif; evaluate paired 'slice03.ome' with nothing."""
+    truth = np.zeros((8, 8), np.uint8)
+    truth[2:6, 2:6] = 255
+    write_tiff(tmp_path / "truth" / "slice03.ome.tif", truth)
+    write_tiff(tmp_path / "pred" / "masks" / "slice03.tif", truth)
+    pairs = pair_files(tmp_path / "truth", tmp_path / "pred", ("_mask",))
+    assert [(name, t.name, p.name) for name, t, p in pairs] == [("slice03", "slice03.ome.tif", "slice03.tif")]
+    assert evaluate_binary(tmp_path / "truth", tmp_path / "pred").summary["dice"] == 1.0
+
+
 def test_jpeg_truth_is_named_not_left_out(tmp_path):
     """A .jpg truth mask was not paired and left out without a word (Dice 1.0 over the other images)."""
     from PIL import Image

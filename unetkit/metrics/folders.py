@@ -6,7 +6,8 @@ Pairing. Truth is a folder of label/mask images, or a dataset folder that
 (``unetkit.data.class_folders``: an image folder plus one binary mask folder per class, merged into
 one class map per image, paired by the image's name). Predictions are image files (.png, .tif,
 .tiff) in ``pred_dir`` and in its ``masks/``, ``probabilities/`` and ``labels/`` sub-folders (the
-layout ``unetkit predict`` writes). Files are paired by name without extension, after removing one
+layout ``unetkit predict`` writes). Files are paired by name without extension (and without ``.ome``, as
+``predict`` names its outputs: ``s.ome.tif`` pairs with ``s.tif``), after removing one
 known suffix from the end of the name on both sides: ``_mask``, ``_labels``, ``_prob``, ``_pred``
 (so ``cell1.png`` pairs with ``cell1_mask.png`` or ``probabilities/cell1.tif``). Files in the
 sub-folders count as carrying the suffix of their folder (``masks/`` = ``_mask``,
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.data.formats import extension, extensions, format_of
+from unetkit.data.formats import OME_SUFFIXES, extension, extensions, format_of
 from unetkit.errors import InputError
 from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
 from unetkit.metrics.writers import is_evaluation_picture
@@ -123,8 +124,14 @@ def _split_suffix(stem: str) -> tuple[str, str]:
 
 
 def _stem(path: Path) -> str:
-    """The file name without its extension, multi-part ones whole (``v.nii.gz`` -> ``v``)."""
-    return path.name[: len(path.name) - len(extension(path))]
+    """The file name without its extension, multi-part ones whole (``v.nii.gz`` -> ``v``), and without ``.ome``
+    (``s.ome.tif`` -> ``s``), as ``predict`` names its outputs: an OME-TIFF truth pairs with its prediction."""
+    return _without_ome(path.name[: len(path.name) - len(extension(path))])
+
+
+def _without_ome(stem: str) -> str:
+    """``stem`` without a trailing ``.ome`` (``slice03.ome`` -> ``slice03``; data.formats.OME_SUFFIXES)."""
+    return next((stem[: -len(s)] for s in OME_SUFFIXES if stem.lower().endswith(s) and len(stem) > len(s)), stem)
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -183,7 +190,7 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
             # dsb: <id>/masks/*.png -> show the <id> folder; otherwise the label file itself.
             is_dsb = first.parent.name == "masks" and first.parent.parent.name == sample.name
             shown = first.parent.parent if is_dsb else first
-            entries.append((_split_suffix(sample.name)[0], shown, sample))
+            entries.append((_split_suffix(_without_ome(sample.name))[0], shown, sample))
     return _unique_items(root, [_TruthItem(name, path, sample) for name, path, sample in entries])
 
 
