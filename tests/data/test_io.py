@@ -447,3 +447,54 @@ def test_more_than_65535_objects_are_written_as_uint32_and_a_volume_in_microns(t
     assert imagej_unit("µm") == imagej_unit("\u03bcm") == "micron" and imagej_unit("") == "pixel"
     write_mask_png(tmp_path / "tiny.png", np.zeros((4, 4), np.uint8), (1e-4, 1e-4))
     assert Image.open(tmp_path / "tiny.png").size == (4, 4) and "too small for a PNG" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# MINISWHITE TIFFs (0 shown white): images read as shown, labels as stored
+
+
+def test_a_miniswhite_image_is_read_as_shown(tmp_path):
+    """Pillow and Fiji show 255 - stored; read as stored, dark nuclei on white became bright ones."""
+    shown = np.array([[0, 10, 200], [255, 3, 128]], np.uint8)
+    tifffile.imwrite(tmp_path / "m.tif", 255 - shown, photometric="miniswhite")
+    assert np.array_equal(read_image(tmp_path / "m.tif"), shown[None])
+    with Image.open(tmp_path / "m.tif") as pillow:  # what the user sees
+        assert np.array_equal(np.asarray(pillow), shown)
+    deep = np.array([[0, 1000], [65535, 7]], np.uint16)
+    tifffile.imwrite(tmp_path / "d.tif", 65535 - deep, photometric="miniswhite")
+    assert read_image(tmp_path / "d.tif").dtype == np.uint16
+    assert np.array_equal(read_image(tmp_path / "d.tif"), deep[None])
+    bits = np.array([[True, False], [False, True]])
+    tifffile.imwrite(tmp_path / "b.tif", ~bits, photometric="miniswhite")
+    assert np.array_equal(read_image(tmp_path / "b.tif"), bits[None])
+
+
+def test_miniswhite_stacks_volumes_and_axis_files_are_read_as_shown(tmp_path):
+    shown = np.arange(6 * 3 * 4, dtype=np.uint8).reshape(6, 3, 4)
+    tifffile.imwrite(tmp_path / "s.tif", 255 - shown, photometric="miniswhite")
+    assert np.array_equal(read_stack(tmp_path / "s.tif"), shown)
+    assert np.array_equal(read_page(tmp_path / "s.tif", 2), shown[2])
+    assert np.array_equal(read_page(tmp_path / "s.tif", 2, as_shown=False), 255 - shown[2])
+    assert np.array_equal(read_volume(tmp_path / "s.tif"), shown[None])
+    tifffile.imwrite(tmp_path / "ij.tif", 255 - shown, photometric="miniswhite", imagej=True,
+                     metadata={"axes": "ZYX"})
+    assert np.array_equal(read_volume(tmp_path / "ij.tif"), shown[None])
+    tifffile.imwrite(tmp_path / "o.ome.tif", 255 - shown[0], photometric="miniswhite")
+    assert np.array_equal(read_image(tmp_path / "o.ome.tif"), shown[:1])
+
+
+def test_miniswhite_labels_keep_their_stored_ids(tmp_path):
+    """ImageJ saves a mask shown with an inverting LUT as MINISWHITE, objects still 255: inverted, they would flip."""
+    mask = np.zeros((4, 5), np.uint8)
+    mask[1:3, 1:4] = 255
+    tifffile.imwrite(tmp_path / "mask.tif", mask, photometric="miniswhite")
+    assert np.array_equal(read_labels(tmp_path / "mask.tif"), mask.astype(np.int32))
+    tifffile.imwrite(tmp_path / "vol.tif", np.stack([mask, mask // 255]), photometric="miniswhite")
+    assert np.array_equal(read_label_volume(tmp_path / "vol.tif"), np.stack([mask, mask // 255]))
+
+
+def test_a_miniswhite_float_image_is_refused(tmp_path):
+    """TIFF defines the inversion for unsigned integers only; a guess against the image's maximum is refused."""
+    tifffile.imwrite(tmp_path / "f.tif", np.ones((4, 4), np.float32), photometric="miniswhite")
+    with pytest.raises(InputError, match=r"f\.tif: a MINISWHITE TIFF .*float32.*minisblack"):
+        read_image(tmp_path / "f.tif")

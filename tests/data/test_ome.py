@@ -141,3 +141,16 @@ def test_ome_zarr_written_by_ome_zarr_py(tmp_path):
     coarse, coarse_info = read_selected(path, Selection(), 3, level=1)
     assert coarse.shape == (2, 3, 16, 20)
     assert coarse_info.pixel_size["X"] == pytest.approx(0.5)
+
+
+def test_a_large_miniswhite_imagej_tiff_is_read_lazily_as_shown(tmp_path):
+    """predict-large's lazy road inverts a MINISWHITE file as read_image does."""
+    from unetkit.data.ome import lazy_source
+
+    shown = np.arange(2 * 5 * 6, dtype=np.uint16).reshape(2, 5, 6) * 100
+    tifffile.imwrite(tmp_path / "ij.tif", 65535 - shown, photometric="miniswhite", imagej=True,
+                     metadata={"axes": "CYX"})
+    view = lazy_source(tmp_path / "ij.tif", 2)
+    assert view.shape == (2, 5, 6) and view.dtype == np.uint16
+    assert np.array_equal(view[:, 1:4, 2:5], shown[:, 1:4, 2:5])
+    assert np.array_equal(read_image(tmp_path / "ij.tif"), shown)

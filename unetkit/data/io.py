@@ -244,9 +244,10 @@ def read_image(path: str | Path) -> np.ndarray:
     (H, W, C) or (C, H, W) with up to 4 channels; multi-page stacks are refused (use :func:`read_stack`
     or :func:`read_volume`). OME-TIFF, ImageJ TIFF and OME-Zarr are read through their axes with the
     channel/time/plane selection in force (:mod:`unetkit.data.ome`, :mod:`unetkit.data.axes`).
+    A MINISWHITE TIFF (0 shown white) is read as shown, inverted (:func:`unetkit.data.ome.shown_pixels`).
     """
     selected = ome.read_hook(path, 2, _read_image_plain)
-    return real_pixels(selected if selected is not None else _read_image_plain(path), path)
+    return ome.shown_pixels(real_pixels(selected if selected is not None else _read_image_plain(path), path), path)
 
 
 def real_pixels(array: np.ndarray, path: str | Path) -> np.ndarray:
@@ -334,9 +335,10 @@ def _tiff_series(path: Path) -> tuple[np.ndarray, str]:
 
 
 def read_stack(path: str | Path) -> np.ndarray:
-    """Pages of a gray multi-page TIFF as ``(N, H, W)`` (a single-page TIFF gives N=1)."""
+    """Pages of a gray multi-page TIFF as ``(N, H, W)`` (a single-page TIFF gives N=1); MINISWHITE pages as shown."""
     path = _check_file(path, TIFF_EXTENSIONS)
     array, axes = _tiff_series(path)
+    array = ome.shown_pixels(array, path)
     if array.ndim == 2:
         return array[None]
     if array.ndim != 3 or axes[-1] == "S":
@@ -347,8 +349,9 @@ def read_stack(path: str | Path) -> np.ndarray:
     return array
 
 
-def read_page(path: str | Path, index: int) -> np.ndarray:
-    """Page ``index`` of a gray multi-page TIFF as ``(H, W)``, without reading the other pages."""
+def read_page(path: str | Path, index: int, as_shown: bool = True) -> np.ndarray:
+    """Page ``index`` of a gray multi-page TIFF as ``(H, W)``, without reading the other pages. ``as_shown``: a
+    MINISWHITE page inverted as shown (images); False keeps the stored values (labels, see ``read_labels``)."""
     path = _check_file(path, TIFF_EXTENSIONS)
     try:
         with tifffile.TiffFile(path) as tif:
@@ -363,7 +366,7 @@ def read_page(path: str | Path, index: int) -> np.ndarray:
     array = np.squeeze(array)
     if array.ndim != 2:
         raise InputError(f"{path}: page {index} has shape {array.shape}; expected a gray 2D page (H, W)")
-    return array
+    return ome.shown_pixels(array, path) if as_shown else array
 
 
 def _read_nifti(path: Path) -> np.ndarray:
@@ -409,7 +412,13 @@ def read_volume(path: str | Path) -> np.ndarray:
     Accepts a 3D TIFF (ZYX -> C=1; ZCYX or CZYX when tifffile knows the axes; an unlabelled 4D TIFF is
     taken as ZCYX, the ImageJ order), a NIfTI file (needs ``nibabel``) or a folder of 2D slices sorted
     by name. OME-TIFF, ImageJ TIFF and OME-Zarr go through :mod:`unetkit.data.ome` (axes, selection).
+    A MINISWHITE TIFF (0 shown white) is read as shown, inverted (:func:`unetkit.data.ome.shown_pixels`).
     """
+    return ome.shown_pixels(_read_volume_stored(path), path)
+
+
+def _read_volume_stored(path: str | Path) -> np.ndarray:
+    """``read_volume`` with the values as stored (a MINISWHITE TIFF not inverted): what label volumes hold."""
     selected = ome.read_hook(path, 3, _read_volume_plain)
     return real_pixels(selected if selected is not None else _read_volume_plain(path), path)
 
@@ -482,7 +491,8 @@ def read_labels(path: str | Path) -> np.ndarray:
     """A 2D label or mask image as ``(H, W)`` int32 with values kept (ids, classes or 0/255).
 
     RGB(A) masks whose colour channels are all equal are read as one channel; truly coloured masks
-    are refused (they need a colour -> class table). Palette PNGs give their palette indices.
+    are refused (they need a colour -> class table). Palette PNGs give their palette indices. A MINISWHITE TIFF
+    keeps its stored values, unlike images: ImageJ saves a mask shown with an inverting LUT so, objects still 255.
     """
     path = _check_file(path)
     check_lossless(path)
@@ -513,7 +523,7 @@ def read_label_volume(path: str | Path) -> np.ndarray:
                                  f"{slices[0].shape}")
         return np.stack(slices)
     check_lossless(path)
-    volume = read_volume(path)
+    volume = _read_volume_stored(path)  # ids as stored, MINISWHITE or not (read_labels)
     if volume.shape[0] != 1:
         raise InputError(f"{path}: label volume has {volume.shape[0]} channels; expected one (ZYX)")
     return _to_label_dtype(volume[0], path)

@@ -23,6 +23,7 @@ import tifffile
 
 from unetkit.data.axes import Selection, kept_spatial_axes, select
 from unetkit.errors import InputError
+from unetkit.notes import note_once
 
 # Length units of OME-XML, ImageJ and NGFF, as micrometres.
 _UNITS_UM = {
@@ -372,6 +373,81 @@ def spacing_um(spacing: tuple[float, ...] | None, unit: str) -> tuple[float, ...
 
 
 # --------------------------------------------------------------------------------------------------
+# MINISWHITE TIFFs: 0 is shown white, so the pixels mean the inverse of what is stored
+#
+# TIFF's PhotometricInterpretation 0 (WhiteIsZero) shows 0 as white and 2**BitsPerSample - 1 as black; Pillow and Fiji
+# show such an image inverted, and a network trained on what people see must read it so (read as stored, dark nuclei on
+# white became bright ones: 53 objects found instead of 25). The spec defines this for unsigned integers only: float or
+# signed samples have no defined white, and inverting them against the image's own maximum would make a tile's values
+# depend on the tile, so those are refused. Label files keep their stored values: ImageJ writes a mask shown with an
+# inverting LUT as WhiteIsZero with its objects still 255.
+
+
+def miniswhite_top(path: str | Path) -> int | None:
+    """The value a MINISWHITE TIFF shows as black (2**BitsPerSample - 1; 1 for 1-bit), which its stored values are
+    subtracted from to read them as shown; None for any other file (other photometrics, non-TIFF, unreadable: its
+    reader names the problem). InputError for MINISWHITE float or signed samples, whose inversion is undefined."""
+    path = Path(path)
+    if not _is_tiff(path):
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.photometric != tifffile.PHOTOMETRIC.MINISWHITE:
+                return None
+            bits, sample_format, dtype = int(page.bitspersample), int(page.sampleformat), page.dtype
+    except (OSError, ValueError, KeyError, IndexError, AttributeError, tifffile.TiffFileError):
+        return None
+    if sample_format != tifffile.SAMPLEFORMAT.UINT:
+        raise InputError(f"{path}: a MINISWHITE TIFF (0 shown white) of {dtype} samples, for which TIFF defines no "
+                         "inversion; save the values as they should be read with photometric='minisblack'")
+    return 2**bits - 1
+
+
+def as_shown(array: np.ndarray, top: int) -> np.ndarray:
+    """Stored MINISWHITE values as shown: ``top - value`` in the same dtype (uint8: 0 -> 255, 200 -> 55), ``~value``
+    for bool (1-bit)."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        return np.logical_not(array)
+    return np.subtract(array.dtype.type(top), array, dtype=array.dtype)
+
+
+def shown_pixels(array: np.ndarray, path: str | Path) -> np.ndarray:
+    """``array`` read from ``path``, inverted as shown when the file is a MINISWHITE TIFF (noted once per file)."""
+    top = miniswhite_top(path)
+    if top is None:
+        return array
+    _note_inverted(path, top)
+    return as_shown(array, top)
+
+
+def _note_inverted(path: str | Path, top: int) -> None:
+    note_once(f"miniswhite {path}", f"{path}: a MINISWHITE TIFF (0 shown white); its pixels are read as shown, "
+              f"{top} - stored value, as Fiji and Pillow show them")
+
+
+class ShownInverted:
+    """Lazy view of a MINISWHITE TIFF's array whose reads come back as shown (``as_shown``)."""
+
+    def __init__(self, source, top: int):
+        self.source, self.top = source, top
+        self.shape, self.ndim, self.dtype = tuple(source.shape), len(source.shape), np.dtype(source.dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return as_shown(np.asarray(self.source[key]), self.top)
+
+
+def shown_view(source, path: str | Path):
+    """``source``, a lazy array over ``path``, or a view of it read as shown when ``path`` is a MINISWHITE TIFF."""
+    top = miniswhite_top(path)
+    if top is None:
+        return source
+    _note_inverted(path, top)
+    return ShownInverted(source, top)
+
+
+# --------------------------------------------------------------------------------------------------
 # lazy views for images larger than memory (unetkit.inference.streaming reads them box by box)
 
 
@@ -454,4 +530,5 @@ def lazy_source(path: str | Path, spatial_dims: int | None):
         array = _lazy_tiff(path)
         if array.shape != info.shape:
             array = array.reshape(info.shape)
+        return shown_view(SelectedSource(array, info, active_selection(), spatial_dims, str(path)), path)
     return SelectedSource(array, info, active_selection(), spatial_dims, str(path))
