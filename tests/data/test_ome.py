@@ -154,3 +154,17 @@ def test_a_large_miniswhite_imagej_tiff_is_read_lazily_as_shown(tmp_path):
     assert view.shape == (2, 5, 6) and view.dtype == np.uint16
     assert np.array_equal(view[:, 1:4, 2:5], shown[:, 1:4, 2:5])
     assert np.array_equal(read_image(tmp_path / "ij.tif"), shown)
+
+
+def test_ome_zarr_py_defaults_without_units_are_uncalibrated(tmp_path):
+    """ome-zarr-py writes scale 1 and no unit by default: read as 1 µm, outputs claimed PhysicalSizeX 1 µm."""
+    pytest.importorskip("zarr")
+    ome_zarr_writer = pytest.importorskip("ome_zarr.writer")
+    import zarr
+    from ome_zarr.io import parse_url
+
+    path = tmp_path / "plain.ome.zarr"
+    group = zarr.group(store=parse_url(str(path), mode="w").store)
+    ome_zarr_writer.write_image(np.zeros((16, 20), np.uint8), group, axes="yx", scale_factors=[])
+    assert image_info(path).pixel_size == {}
+    assert pixel_size(path) is None

@@ -222,8 +222,10 @@ def _ome_zarr_info(path: Path) -> tuple[ImageInfo, list[str]]:
     factors = next((t.get("scale") for t in transforms if t.get("type") == "scale"), None)
     if factors and len(factors) == len(axes_meta):
         for axis, meta, value in zip(axes, axes_meta, factors, strict=True):
-            if axis in "XYZ" and meta.get("type", "space") == "space":
-                size = to_micrometres(value, meta.get("unit") or "micrometer")
+            # no unit is no calibration (ome-zarr-py writes scale 1 and no unit by default, as unetkit does for an
+            # uncalibrated image): read as µm, 1 px became 1 µm in every output and measurement
+            if axis in "XYZ" and meta.get("type", "space") == "space" and meta.get("unit"):
+                size = to_micrometres(value, meta["unit"])
                 if size is not None and size > 0:
                     sizes[axis] = size
     names = [str(c.get("label", "")) for c in attrs.get("omero", {}).get("channels", [])]
