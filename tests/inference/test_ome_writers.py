@@ -190,3 +190,46 @@ def test_labels_past_65535_objects_keep_the_pixel_size(tmp_path):
     write_label_image(tmp_path / "many.tif", labels, (0.5, 0.25))
     np.testing.assert_array_equal(read_labels(tmp_path / "many.tif"), labels)
     assert tuple(pixel_size(tmp_path / "many.tif", 2)) == (0.5, 0.25)
+
+
+def _probability_ome_zarr(path, spacing):
+    """A (2, 600, 520) OME-Zarr of probabilities as predict-large writes it: object 1 in the box [100:300, 50:250]."""
+    from unetkit.inference.ome_writers import finish_ome_zarr, open_output
+
+    probs = np.zeros((2, 600, 520), np.float32)
+    probs[0] = 1.0
+    probs[0, 100:300, 50:250], probs[1, 100:300, 50:250] = 0.0, 1.0
+    open_output(path, probs.shape, "float32")[:] = probs
+    finish_ome_zarr(path, "CYX", spacing, name="pred")
+    return probs
+
+
+def test_ome_zarr_outputs_name_their_dimensions_and_pass_the_ngff_validator(tmp_path):
+    """NGFF 0.5 wants dimension_names equal to the axes names on every array (ome-zarr-models refused our outputs)."""
+    zarr = pytest.importorskip("zarr")
+    from unetkit.inference.ome_writers import instances_into_ome_zarr
+
+    out = tmp_path / "pred.ome.zarr"
+    _probability_ome_zarr(out, (0.5, 0.5))
+    instances_into_ome_zarr(out, "nuclei", RunConfig().postprocess, "binary", chunk=256, halo=32, progress=False)
+    for level in ("0", "1"):
+        assert zarr.open_array(str(out / level), mode="r").metadata.dimension_names == ("c", "y", "x")
+        labels = zarr.open_array(str(out / "labels" / "nuclei" / level), mode="r")
+        assert labels.metadata.dimension_names == ("y", "x")
+    assert np.asarray(zarr.open_array(str(out / "labels" / "nuclei" / "0"), mode="r"))[200, 150] == 1
+    models = pytest.importorskip("ome_zarr_models.v05.image")
+    label_models = pytest.importorskip("ome_zarr_models.v05.image_label")
+    models.Image.from_zarr(zarr.open_group(str(out), mode="r"))  # raises on invalid metadata
+    label_models.ImageLabel.from_zarr(zarr.open_group(str(out / "labels" / "nuclei"), mode="r"))
+
+
+def test_uncalibrated_ome_zarr_reads_back_uncalibrated(tmp_path):
+    """No unit on the axes is no pixel size: unetkit's own uncalibrated output (scale 1, no unit) read back as 1 µm."""
+    pytest.importorskip("zarr")
+    from unetkit.data.ome import pixel_size
+
+    _probability_ome_zarr(tmp_path / "plain.ome.zarr", None)
+    assert image_info(tmp_path / "plain.ome.zarr").pixel_size == {}
+    assert pixel_size(tmp_path / "plain.ome.zarr") is None
+    _probability_ome_zarr(tmp_path / "um.ome.zarr", (0.5, 0.25))
+    assert image_info(tmp_path / "um.ome.zarr").pixel_size == pytest.approx({"Y": 0.5, "X": 0.25})

@@ -200,12 +200,24 @@ def _zarr():
     return zarr
 
 
-def create_ome_zarr(path: str | Path, shape: Sequence[int], dtype: str, chunk: int = 256):
-    """A new OME-Zarr group at ``path`` with its full-resolution array "0" (returned, to be filled)."""
+def default_axes(ndim: int, channels: bool) -> str:
+    """The axes of an output of ``ndim`` dimensions: "CYX" / "CZYX" with ``channels`` (probabilities), else "YX" /
+    "ZYX" (labels)."""
+    return ("C" if channels else "") + "ZYX"[3 - ndim + channels:]
+
+
+def create_ome_zarr(path: str | Path, shape: Sequence[int], dtype: str, chunk: int = 256, axes: str = ""):
+    """A new OME-Zarr group at ``path`` with its full-resolution array "0" (returned, to be filled). ``axes`` (default
+    ``default_axes`` with channels) become the array's ``dimension_names``, which NGFF 0.5 requires to equal the
+    names of its multiscales axes."""
     zarr = _zarr()
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
     chunks = (*([1] * (len(shape) - 2)), chunk, chunk)
-    return group.create_array("0", shape=tuple(shape), chunks=chunks, dtype=dtype, fill_value=0)
+    names = [a.lower() for a in (axes or default_axes(len(shape), channels=True))]
+    if len(names) != len(shape):
+        raise InputError(f"{path}: axes {axes} do not fit the shape {tuple(shape)}")
+    return group.create_array("0", shape=tuple(shape), chunks=chunks, dtype=dtype, fill_value=0,
+                              dimension_names=names)
 
 
 def finish_ome_zarr(path: str | Path, axes: str, spacing: Sequence[float] | None, average: bool = True,
@@ -221,7 +233,7 @@ def finish_ome_zarr(path: str | Path, axes: str, spacing: Sequence[float] | None
     shapes = pyramid_shapes(level0.shape)
     for level, shape in enumerate(shapes[1:], start=1):
         target = group.create_array(str(level), shape=shape, chunks=level0.chunks, dtype=level0.dtype,
-                                    fill_value=0, overwrite=True)
+                                    fill_value=0, overwrite=True, dimension_names=[a.lower() for a in axes])
         _fill_level(group[str(level - 1)], target, average)
     ome: dict = {"version": "0.5", "multiscales": _multiscales(axes, spacing, len(shapes), name or image_stem(path))}
     if label_of is not None:
@@ -336,7 +348,7 @@ def instances_into_ome_zarr(image: str | Path, name: str, config, kind: str, chu
     probs = zarr.open_array(str(image / "0"), mode="r")
     target = image / "labels" / name
     zarr.open_group(str(image / "labels"), mode="a", zarr_format=3)
-    labels = create_ome_zarr(target, probs.shape[1:], "uint32")
+    labels = create_ome_zarr(target, probs.shape[1:], "uint32", axes=default_axes(probs.ndim - 1, channels=False))
     stats = postprocess_chunked(probs, labels, config, kind, chunk, halo, progress)
     if spacing is None:  # the image's own, when it is calibrated
         multiscale = zarr.open_group(str(image), mode="r").attrs.get("ome", {}).get("multiscales", [{}])[0]
