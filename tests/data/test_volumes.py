@@ -196,3 +196,39 @@ def test_the_labels_of_an_image_and_labels_stack_pair_are_not_predicted(tmp_path
     for name in ("control.tif", "GFP_labelled.tif"):  # "label" inside a word: both are images
         tifffile.imwrite(other / name, volume, photometric="minisblack")
     assert find_images([other]) == [other / "GFP_labelled.tif", other / "control.tif"]
+
+
+def _nifti_labels(path: Path, affine: np.ndarray) -> np.ndarray:
+    """An asymmetric label volume saved as NIfTI (X, Y, Z) with ``affine``; returns it as (Z, Y, X), as read."""
+    nibabel = pytest.importorskip("nibabel")
+    xyz = np.zeros((6, 5, 4), np.uint8)
+    xyz[0:2, 0:3, 1] = 1  # near the origin corner: any flip moves it
+    xyz[4:6, 3:5, 2:4] = 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nibabel.save(nibabel.Nifti1Image(xyz, affine), str(path))
+    return xyz.transpose(2, 1, 0)
+
+
+def test_nifti_labels_in_another_orientation_are_reoriented_to_their_image(tmp_path):
+    """Labels saved LPS beside a RAS image were compared voxel by voxel as stored: flipped in X and Y."""
+    nibabel = pytest.importorskip("nibabel")
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    expected = _nifti_labels(tmp_path / "images" / "v.nii.gz", affine)  # the image: labels as intensities suffice
+    labels = nibabel.load(str(tmp_path / "images" / "v.nii.gz"))
+    lps = labels.as_reoriented(nibabel.orientations.axcodes2ornt(("L", "P", "S")))
+    (tmp_path / "masks").mkdir()
+    nibabel.save(lps, str(tmp_path / "masks" / "v.nii.gz"))
+    assert not np.array_equal(np.asarray(lps.dataobj).transpose(2, 1, 0), expected)  # stored flipped
+    sample = find_volume_samples(tmp_path)[0]
+    _, read = load_volume_sample(sample)
+    assert np.array_equal(read, expected)
+
+
+def test_nifti_labels_on_another_grid_are_refused_naming_both(tmp_path):
+    shifted = np.diag([1.0, 1.0, 2.0, 1.0])
+    _nifti_labels(tmp_path / "images" / "v.nii.gz", np.diag([1.0, 1.0, 2.0, 1.0]))
+    shifted[0, 3] = 3.0  # origin 3 mm (3 voxels) away
+    _nifti_labels(tmp_path / "masks" / "v.nii.gz", shifted)
+    with pytest.raises(InputError, match=r"masks/v\.nii\.gz and .*images/v\.nii\.gz: NIfTI files on different voxel "
+                                         r"grids .*resample"):
+        load_volume_sample(find_volume_samples(tmp_path)[0])

@@ -341,3 +341,34 @@ def test_masks_scored_with_the_isbi_metrics_are_noted():
     assert any("these predictions are masks" in note for note in evaluation_notes(masks, {}))
     probabilities = {"probability_maps": 3, "rand_error_original": 0.05}
     assert not any("these predictions are masks" in note for note in evaluation_notes(probabilities, {}))
+
+
+def _ras_truth_and_lps_prediction(root: Path, shift_mm: float = 0.0) -> None:
+    """truth/v.nii.gz in RAS; pred/labels/v.nii.gz the same labels reoriented to LPS (origin moved by ``shift_mm``)."""
+    nibabel = pytest.importorskip("nibabel")
+    xyz = np.zeros((8, 7, 5), np.int16)
+    xyz[0:3, 0:2, 1:3] = 1
+    xyz[5:8, 4:7, 2:5] = 2
+    xyz[1:4, 4:6, 0:2] = 3
+    truth = nibabel.Nifti1Image(xyz, np.diag([0.5, 0.5, 2.0, 1.0]))
+    (root / "truth").mkdir()
+    (root / "pred" / "labels").mkdir(parents=True)
+    nibabel.save(truth, str(root / "truth" / "v.nii.gz"))
+    pred = truth.as_reoriented(nibabel.orientations.axcodes2ornt(("L", "P", "S")))
+    affine = pred.affine.copy()
+    affine[0, 3] += shift_mm
+    nibabel.save(nibabel.Nifti1Image(np.asarray(pred.dataobj), affine), str(root / "pred" / "labels" / "v.nii.gz"))
+
+
+def test_a_nifti_prediction_in_another_orientation_is_scored_in_the_truths(tmp_path, capsys):
+    """The same labels stored LPS against a RAS truth scored DSB 0.027, with no word."""
+    _ras_truth_and_lps_prediction(tmp_path)
+    assert evaluate_instances(tmp_path / "truth", tmp_path / "pred").summary["dsb_score"] == 1.0
+    assert "stored in LPS orientation" in capsys.readouterr().err  # said: the files are not compared as stored
+
+
+def test_a_nifti_prediction_on_another_grid_is_refused_naming_both_files(tmp_path):
+    _ras_truth_and_lps_prediction(tmp_path, shift_mm=1.0)  # two voxels off in X
+    with pytest.raises(InputError, match=r"labels/v\.nii\.gz and .*truth/v\.nii\.gz: NIfTI files on different voxel "
+                                         r"grids .*resample it onto the truth"):
+        evaluate_instances(tmp_path / "truth", tmp_path / "pred")

@@ -391,6 +391,16 @@ def _colour_truth(item: _TruthItem, table) -> np.ndarray:
     return read_class_mask(item.path if item.sample is None else item.sample.label_paths[0], table)
 
 
+def _on_truth_grid(pred: np.ndarray, pred_path: Path, item: _TruthItem) -> np.ndarray:
+    """``pred`` put on its truth's voxel grid when both are NIfTI files (``data.volumes.align_nifti``: reoriented to
+    the truth's orientation, refused when spacing or origin differ); other files as they are."""
+    from unetkit.data.volumes import align_nifti
+
+    truth_path = item.path if item.sample is None else item.sample.label_paths[0]
+    return align_nifti(pred, pred_path, truth_path, "a prediction must lie on its truth's voxel grid: resample it "
+                       "onto the truth (e.g. nibabel.processing.resample_from_to with order=0)")
+
+
 def _check_same_shape(truth: np.ndarray, pred: np.ndarray, item: _TruthItem, pred_path: Path) -> None:
     if truth.shape != pred.shape:
         raise InputError(
@@ -476,6 +486,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob, looks_like_probabilities = _binary_prediction(chosen, volume=truth.ndim == 3)
+        pred = _on_truth_grid(pred, chosen, item)
         if looks_like_probabilities:
             graded.append(chosen.name)
         probability_maps += int(is_prob)
@@ -486,7 +497,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
         prob = pred if is_prob else None
         if prob is None and "_prob" in kinds:
             prob, prob_ok, _ = _binary_prediction(kinds["_prob"], volume=truth.ndim == 3)
-            prob = prob if prob_ok else None
+            prob = _on_truth_grid(prob, kinds["_prob"], item) if prob_ok else None
             if prob is not None:
                 _check_same_shape(truth, prob, item, kinds["_prob"])
         if prob is not None:
@@ -528,7 +539,7 @@ def evaluate_instances(
     rows, scores = [], []
     for item, _, chosen in _match(truth, pred_dir, PREFER["instances"]):
         labels = _instance_labels(_truth_labels(item))
-        pred = _instance_labels(_read_label_array(chosen, volume=labels.ndim == 3))
+        pred = _instance_labels(_on_truth_grid(_read_label_array(chosen, volume=labels.ndim == 3), chosen, item))
         _check_same_shape(labels, pred, item, chosen)
         result = instance_scores(labels, pred, thresholds)
         scores.append(result)
@@ -638,7 +649,7 @@ def evaluate_multiclass(
     rows, matrices, ignored = [], [], 0
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["multiclass"], items):
         truth = _truth_labels(item) if table is None else _colour_truth(item, table)
-        pred = _read_label_array(chosen, volume=truth.ndim == 3)
+        pred = _on_truth_grid(_read_label_array(chosen, volume=truth.ndim == 3), chosen, item)
         _check_same_shape(truth, pred, item, chosen)
         if ignore_label is not None:
             ignored += int(np.count_nonzero(truth == ignore_label))
@@ -686,7 +697,7 @@ def evaluate_regression(
     for item, _, chosen in _match(truth_dir, pred_dir, PREFER["regression"]):
         truth_path = item.path if item.sample is None else item.sample.label_paths[0]
         truth = _read_array(truth_path).astype(np.float64)
-        pred = _read_array(chosen, volume=truth.ndim == 4).astype(np.float64)
+        pred = _on_truth_grid(_read_array(chosen, volume=truth.ndim == 4), chosen, item).astype(np.float64)
         _check_finite(truth, truth_path, "the truth")
         _check_finite(pred, chosen, "the prediction")
         _check_same_shape(truth, pred, item, chosen)
