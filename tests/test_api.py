@@ -11,6 +11,7 @@ import unetkit
 from unetkit.checkpoint import save_checkpoint
 from unetkit.cli import main
 from unetkit.config import RunConfig, apply_overrides, to_dict
+from unetkit.data.io import normalize_percentile
 from unetkit.errors import InputError
 from unetkit.models.registry import build_model
 
@@ -89,9 +90,9 @@ def test_api_normalises_like_the_cli_so_raw_and_rescaled_images_predict_alike(tm
     # percentile normalisation inside: an affine change of the gray values changes nothing
     rescaled = model.predict(image.astype(np.float32) * 3.5 + 40.0)
     np.testing.assert_allclose(rescaled.probabilities, result.probabilities, atol=1e-4)
-    # channels-last and channels-first colour inputs give the same result
+    # a colour image is (H, W, 3), averaged for this gray model; three planes first are not colours (below)
     rgb = np.stack([image] * 3, axis=-1)
-    np.testing.assert_allclose(model.predict(rgb).probabilities, model.predict(np.moveaxis(rgb, -1, 0)).probabilities)
+    assert model.predict(rgb).probabilities.shape == (2, *image.shape)
 
 
 def test_gray_with_a_trailing_axis_and_lists_predict_as_the_image_and_odd_arrays_are_named(tmp_path):
@@ -174,6 +175,74 @@ def test_train_from_in_memory_pairs_then_load_predict_evaluate(tmp_path):
         unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", num_classes=3)
     with pytest.raises(InputError, match="unknown evaluation option bogus; the binary task takes: threshold"):
         unetkit.evaluate(tmp_path / "run" / "data" / "train" / "masks", tmp_path / "pred" / "masks", bogus=1)
+
+
+def test_training_and_loading_leave_the_callers_random_streams_and_numpy_scalars_are_values(tmp_path):
+    """train() reseeded Python's, numpy's and torch's generators (every later draw was the seed-0 one); load()
+    drew the discarded initial weights from torch's; numpy scalars (np.arange grids) ended in TypeErrors."""
+    import random
+
+    from unetkit.data.synthetic import make_nuclei_image
+
+    def seed():
+        random.seed(7), np.random.seed(7), torch.manual_seed(7)
+
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    seed()
+    expected = draws()
+    seed()
+    pairs = [make_nuclei_image(np.random.default_rng(seed), (48, 48)) for seed in range(2)]
+    run = unetkit.train(pairs, out=tmp_path / "run", epochs=np.int64(1), progress=False,
+                        **{"model.depth": 2, "model.base_channels": np.int64(4), "data.patch_size": 32,
+                           "data.samples_per_epoch": 8, "train.batch_size": 4, "inference.tile_size": 48})
+    model = unetkit.load(run.run_dir, device="cpu", tile_size=np.int64(48), tta=np.bool_(False))
+    assert draws() == expected
+    assert model.config.model.base_channels == 4 and model.config.inference.tile_size == 48
+
+
+def test_arrays_not_files_tensors_and_planes_are_taken_or_refused_by_name(tmp_path):
+    """Three planes on the first axis of an array were averaged into a gray model's channel (files of three
+    non-colour planes are refused); a torch tensor, a file name and instances="no" ended in tracebacks or in
+    "no pixels (shape ())" and instances on; load(None) in pathlib's TypeError."""
+    model = unetkit.load(_checkpoint(tmp_path / "b.pt", "binary"), device="cpu")
+    gray = _image((40, 48))
+    # (H, W, 3) is the RGB of image readers: its normalised colours are averaged
+    rgb = np.stack([gray, gray // 2, gray // 3], axis=-1)
+    colours = normalize_percentile(np.moveaxis(rgb, -1, 0), model.config.data.normalize_low,
+                                   model.config.data.normalize_high)
+    np.testing.assert_array_equal(model.prepare(rgb), colours.mean(axis=0, keepdims=True))
+    assert model.predict(rgb).mask.shape == gray.shape
+    planes = np.stack([gray, gray // 2, gray // 3])
+    for array in (planes, LazyArray(planes)):
+        with pytest.raises(InputError, match="first axis of an array"):
+            model.predict(array)
+    as_float = gray.astype(np.float32)
+    np.testing.assert_array_equal(model.predict(torch.from_numpy(as_float)).probabilities,
+                                  model.predict(as_float).probabilities)
+    with pytest.raises(InputError, match="not a file name"):
+        model.predict(str(tmp_path / "b.pt"))
+    with pytest.raises(InputError, match="give True or False"):
+        model.predict(gray, instances="no")
+    with pytest.raises(InputError, match="expected a file or folder path"):
+        unetkit.load(None)
+    with pytest.raises(InputError, match="expected a file or folder path.*predict arrays with"):
+        unetkit.predict_large(tmp_path / "b.pt", gray, tmp_path / "o.npy")
+
+
+def test_home_folder_paths_are_expanded_and_input_generators_read_once(tmp_path, monkeypatch):
+    """predict_files(..., "~/x") made a folder named "~" in the working folder; a generator of inputs was used up
+    by the output checks, so no image was found."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    checkpoint = _checkpoint(tmp_path / "home" / "b.pt", "binary")
+    tifffile.imwrite(tmp_path / "a.tif", _image((40, 48)))
+    rows = unetkit.predict_files("~/b.pt", (path for path in [tmp_path / "a.tif"]), "~/pred", device="cpu",
+                                 progress=False)
+    assert len(rows) == 1 and (tmp_path / "home" / "pred" / "masks" / "a.png").is_file()
+    assert not (tmp_path / "~").exists() and checkpoint.is_file()
 
 
 def test_in_memory_pairs_of_a_failed_call_are_replaced_and_channels_last_images_are_colour(tmp_path):

@@ -8,6 +8,7 @@ the functions, so ``import unetkit`` stays quick.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,8 @@ def load(model: str | Path, device: str = "auto", engine: str = "torch", **infer
     """
     from unetkit.inference.predictor import Predictor
 
-    return Predictor.load(model, device, engine, **inference)  # names resolve in checkpoint.resolve_path
+    # names resolve in checkpoint.resolve_path
+    return Predictor.load(_path_of("model", model), device, engine, **inference)
 
 
 def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = None, *,
@@ -73,6 +75,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         time_budget_s: stop training after this many seconds.
         device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
         resume: continue the run in ``out`` from ``last.pt`` (only epochs, budget, device may change).
+        progress: progress bars (on stderr); the run's log (a line per epoch, the throughput at its end) is
+            printed to stdout either way, as ``unetkit train`` prints it.
         **settings: any config value by its dotted name, e.g. ``**{"model.base_channels": 32}``
             (strings are parsed as in ``--set``, e.g. ``"[16, 64, 64]"``).
 
@@ -86,6 +90,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
                             **{"model.base_channels": 32})
     """
 
+    from unetkit.checkpoint import callers_random_state
     from unetkit.devices import is_first_process
     from unetkit.errors import InputError
     from unetkit.recipes import resolve_config
@@ -93,6 +98,8 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
     from unetkit.safety.paths import check_new_run_folder, check_not_a_prediction_folder, check_output_folder
     from unetkit.training.loop import RESUMABLE_OVERRIDES, fit
 
+    data, val, out = _expanded(data), _expanded(val), _path_of("out", out)
+    config = _path_of("config", config, optional=True)
     if val is not None and "data.val_fraction" in settings:  # the fraction splits data only without --val
         raise InputError("--val-fraction holds images out of --data when no --val is given; with --val it would be "
                          "unused: give one or the other")
@@ -130,7 +137,7 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
                              f"(not {', '.join(fixed)})")
         resumable = {key: value if isinstance(value, str) else str(value) for key, value in overrides.items()}
         moved = data if isinstance(data, (str, Path)) else None  # the data's new location, if moved
-        with lock:
+        with lock, callers_random_state():  # training seeds the global generators; the caller's come back
             return fit(None, moved, out, val_dir=val if isinstance(val, (str, Path)) else None, resume=True,
                        resume_overrides=resumable, progress=progress)
     if data is None:
@@ -139,10 +146,33 @@ def train(data: str | Path | Pairs | None, out: str | Path, task: str | None = N
         raise InputError(f"{out} already holds a run; use --resume to continue it or another --out")
     check_new_run_folder(out, PAIRS_MARKER)  # nor among files that no run wrote (config.yaml, summary.json)
     resolved = resolve_config(recipe, str(config) if config else None, _as_strings(overrides))
-    with lock:
+    with lock, callers_random_state():
         train_dir = _as_folder(data, Path(out) / "data" / "train", resolved)
         val_dir = None if val is None else _as_folder(val, Path(out) / "data" / "val", resolved)
         return fit(resolved, train_dir, out, val_dir=val_dir, progress=progress)
+
+
+def _expanded(path: Any) -> Any:
+    """A path given as ``~/...`` with the home folder in place of ``~`` (the shell does it for the CLI; without
+    it, ``out="~/x"`` made a folder named ``~`` in the working folder); anything else as given."""
+    if isinstance(path, Path):
+        return path.expanduser()
+    return os.path.expanduser(path) if isinstance(path, str) else path
+
+
+def _path_of(name: str, value: Any, optional: bool = False) -> Any:
+    """A path argument, ``~`` expanded; anything but a str or Path (None where ``optional``) is refused by name
+    (``load(None)`` and ``predict_large(model, array, ...)`` ended in pathlib's TypeError)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, Path)):
+        from unetkit.errors import InputError
+
+        kind = type(value).__name__
+        raise InputError(f"{name}: expected a file or folder path (str or pathlib.Path), got a {kind}"
+                         + ("; predict arrays with unetkit.load(MODEL).predict(array)" if hasattr(value, "shape")
+                            else ""))
+    return _expanded(value)
 
 
 def _changed_on_resume(out: Path, keys: list[str], overrides: dict[str, Any]) -> list[str]:
@@ -172,7 +202,10 @@ def _as_strings(values: dict[str, Any]) -> list[str]:
     """``section.key=value`` overrides (values as YAML/JSON text, so lists and strings survive)."""
     import json
 
-    return [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
+    from unetkit.config import plain_value
+
+    return [f"{key}={value if isinstance(value, str) else json.dumps(plain_value(value))}"
+            for key, value in values.items()]
 
 
 PAIRS_MARKER = ".unetkit-pairs"  # in a folder of in-memory pairs that ``train`` wrote, and may write again
@@ -254,6 +287,7 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
     from unetkit.safety.records import recorded_task
     from unetkit.tasks import get_task
 
+    truth, pred, out = _path_of("truth", truth), _path_of("pred", pred), _path_of("out", out, optional=True)
     task_object = get_task(task)
     recorded = recorded_task(pred)  # the model that predicted them says what they are
     if recorded is not None and recorded[0] in TASKS:
@@ -310,7 +344,7 @@ def export_model(model: str | Path, out: str | Path | None = None, format: str =
 
     if format not in (*FORMATS, "bioimageio"):  # before a default name is made from it
         raise InputError(f"export format '{format}': choose one of {', '.join((*FORMATS, 'bioimageio'))}")
-    source = Path(model)
+    source, out = Path(_path_of("model", model)), _path_of("out", out, optional=True)
     folder = source if source.is_dir() else source.parent
     if format == "bioimageio":
         from unetkit.export.bioimageio import export_bioimageio
@@ -346,8 +380,9 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path] | str | Path, 
     from unetkit.safety.paths import check_not_a_run_folder, check_output_folder
     from unetkit.safety.records import claim_prediction_folder, release_unused_claim
 
-    if isinstance(inputs, (str, Path)):  # one file or folder (iterating a string would give its characters)
-        inputs = [inputs]
+    # one file or folder (iterating a string would give its characters); a generator is read once, here
+    inputs = [_path_of("inputs", item) for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    model, out = _path_of("model", model), _path_of("out", out)
     known = {field.name for field in dataclasses.fields(PredictOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -424,6 +459,8 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     from unetkit.safety.locks import file_lock
     from unetkit.safety.options import check_int
 
+    model, image, out = _path_of("model", model), _path_of("image", image), _path_of("out", out)
+    instances = _path_of("instances", instances, optional=True)
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     plan = _LargeOutputs.check(model, image, out, instances, resume)

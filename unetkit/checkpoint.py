@@ -8,12 +8,15 @@ This module needs nothing from training: prediction loads models through it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from unetkit.config import RunConfig, from_dict
@@ -182,7 +185,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
 
     payload = load_checkpoint(path)
     config = config_of(payload)
-    model = build_model(config.model)
+    with callers_random_state():  # the initial weights, replaced below, drew from torch's global generator
+        model = build_model(config.model)
     if not isinstance(payload.get("model"), dict):
         raise InputError(f"{path}: checkpoint holds no model weights")
     try:
@@ -191,6 +195,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise InputError(f"{path}: the weights do not match the network its config describes "
                          f"({str(error).splitlines()[0]}); the checkpoint is damaged or edited") from error
     return model.to(device).eval(), config
+
+
+@contextlib.contextmanager
+def callers_random_state() -> Iterator[None]:
+    """Leave the global generators of Python, numpy and torch as the caller had them: a library that seeds them
+    (training) or draws from them (a network's initial weights) would change the caller's random streams."""
+    python, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy_state)
 
 
 def rng_state() -> dict[str, Any]:

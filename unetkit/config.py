@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from unetkit.errors import InputError
@@ -311,8 +312,15 @@ def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) ->
             raise InputError(
                 f"unknown config key '{key}'; valid keys here: {', '.join(sorted(node))}"
             )
-        node[parts[-1]] = _coerce(raw, node[parts[-1]], key) if isinstance(raw, str) else raw
+        node[parts[-1]] = _coerce(raw, node[parts[-1]], key) if isinstance(raw, str) else plain_value(raw)
     return from_dict(values)
+
+
+def plain_value(value: Any) -> Any:
+    """Python values for numpy scalars (``np.int64(4)`` from ``np.arange``, ``np.bool_``), in lists too."""
+    if isinstance(value, (list, tuple)):
+        return [plain_value(item) for item in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def split_override(override: str) -> tuple[str, str]:

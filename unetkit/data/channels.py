@@ -22,14 +22,16 @@ def is_colour(image: np.ndarray) -> bool:
     return span > 0 and float(np.abs(image - image.mean(axis=0)).mean()) > 0.01 * span
 
 
-def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None) -> np.ndarray:
+def match_channels(image: np.ndarray, channels: int, path: str | Path | None = None,
+                   colour: bool | None = None) -> np.ndarray:
     """(C, *S) -> (channels, *S): gray is replicated to RGB, RGB averaged to gray; nothing else is guessed (a gray
     image is not copied into every marker channel of a 2- or 5-channel model).
 
     Mixed datasets (the DSB set has gray images stored as RGB) can then train one network. Three channels
-    are averaged only when they are colours: an in-memory array (``path`` None or no file), a PNG / JPEG,
-    an RGB TIFF; three gray TIFF pages or a channel axis are refused (``unetkit.data.io.holds_colour``).
-    Any other mismatch is an error naming the file.
+    are averaged only when they are colours: a PNG / JPEG, an RGB TIFF (``unetkit.data.io.holds_colour``), or
+    an in-memory array whose caller says so (``colour``: True for the last axis of an (H, W, 3) array, the RGB
+    convention of image readers; False for a first axis, planes or a channel axis); three gray TIFF pages or a
+    channel axis are refused. Any other mismatch is an error naming the file.
     """
     have = image.shape[0]
     if have == channels:
@@ -41,7 +43,11 @@ def match_channels(image: np.ndarray, channels: int, path: str | Path | None = N
         return np.repeat(image, channels, axis=0)
     where = f"{path}: " if path else ""
     if channels == 1 and have == 3:
-        if path is not None and holds_colour(path) is False:
+        if colour is False:
+            raise InputError(f"{where}its 3 channels come on the first axis of an array (planes or a channel axis, "
+                             "not the (H, W, 3) of an RGB image), so they are not averaged into the model's 1 "
+                             "channel; choose one (API: channels=[N], or image[N]), or give an RGB image as (H, W, 3)")
+        if colour is None and path is not None and holds_colour(path) is False:
             raise InputError(f"{where}its 3 channels {_what_channels(path)}, so they are not averaged into the "
                              "model's 1 channel; choose one with --channel N (API: channels=[N]), or save the image as "
                              "a gray or RGB PNG / TIFF")

@@ -148,16 +148,17 @@ class Predictor:
         image = check_array(image, name)
         channels = self.config.model.in_channels
         layout = channel_layout(image.shape, self.spatial_dims, channels)
+        colour = layout == "last"  # (H, W, 3): the RGB of image readers; (3, H, W): planes or a channel axis
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])
             array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
             normalized = normalize_percentile(array, data.normalize_low, data.normalize_high, name=name)
-            return match_channels(normalized, channels, name)
+            return match_channels(normalized, channels, name, colour)
         source = image if layout == "first" else ChannelsFirst(image, layout)
         source = pick_array_channels(source, data.channels, channels, name)
         lo, hi = estimate_percentiles(source, data.normalize_low, data.normalize_high, nan_policy=data.nan_policy)
-        return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy)
+        return Normalized(source, lo, hi, self.config.model.in_channels, name, data.nan_policy, colour)
 
     @property
     def rescales_small_objects(self) -> bool:
@@ -207,6 +208,8 @@ class Predictor:
         ``image``: (*S), (C, *S) or (*S, C) array of any dtype (a zarr/dask-like array is read tile by
         tile). ``instances``: also post-process instance labels (always on for instances models).
         """
+        if instances is not None and not isinstance(instances, (bool, np.bool_)):  # "no" was truthy: instances on
+            raise InputError(f"instances={instances!r}: give True or False")
         return self.result(self.prepare(image), bool(instances), progress)
 
     def __repr__(self) -> str:
@@ -216,8 +219,14 @@ class Predictor:
 
 
 def check_array(image: Any, name: str = "image") -> Any:
-    """``image`` as an array with a shape (nested lists become numpy arrays), refused with a line naming it when
-    it has no pixels or complex values (a cast to float32 would drop their imaginary part unsaid)."""
+    """``image`` as an array with a shape (nested lists become numpy arrays, torch tensors numpy ones), refused with
+    a line naming it when it is a file name, has no pixels or complex values (a cast to float32 would drop their
+    imaginary part unsaid)."""
+    if isinstance(image, (str, Path)):  # np.asarray made it a 0-d string array: "no pixels (shape ())"
+        raise InputError(f"{name}: predict takes an image array, not a file name ({image}); read the file first "
+                         "(e.g. tifffile.imread) or predict files with unetkit.predict_files")
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     shape = tuple(int(n) for n in image.shape)

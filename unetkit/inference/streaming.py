@@ -237,7 +237,8 @@ class Normalized:
     Only ``view[(slice(None), *box)]`` reads are supported (what ``data.regions.read_region`` does).
     """
 
-    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error"):
+    def __init__(self, source, lo: float, hi: float, channels: int, name: str = "image", nan_policy: str = "error",
+                 colour: bool | None = None):
         self.source = source
         self.nan_policy = nan_policy  # applied per block read: "nearest" fills from within the tile read
         # the arithmetic of ``normalize_percentile``: (x - lo) / (hi - lo) in its working dtype, then float32, so
@@ -250,7 +251,7 @@ class Normalized:
         self.shape = (channels, *source.shape[1:])
         self.ndim = len(self.shape)
         self.dtype = np.dtype(np.float32)
-        match_channels(np.zeros((source.shape[0], 1), np.float32), channels, name)  # fail early on mismatch
+        match_channels(np.zeros((source.shape[0], 1), np.float32), channels, name, colour)  # fail early on mismatch
 
     def __getitem__(self, key) -> np.ndarray:
         block = np.asarray(self.source[(slice(None), *key[1:])], dtype=self.work)
@@ -544,6 +545,7 @@ def stream_file(predictor: ModelPredictor, image: str | Path, output: str | Path
     else:
         sink = ome_writers.open_output(partial.work, shape, out_dtype) or create_sink(
             partial.work, shape, out_dtype, spacing=pixel_size(image, predictor.spatial_dims))
+    refused = False
     try:
         if scale == 1 and first is not None:  # the whole first answer is this road's output: write it
             stats = _write_first_answer(first, sink, predictor, tile, out_dtype)

@@ -46,8 +46,12 @@ def model_spatial_dims(config: ModelConfig) -> int:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """Instantiate the network described by ``config`` (names: unet, unet3d, ternaus11)."""
-    config = resolve_model_config(config)
+    """Instantiate the network described by ``config`` (names: unet, unet3d, ternaus11), in float32 whatever
+    ``torch.set_default_dtype`` a caller chose (images reach it as float32; float64 weights refused them)."""
+    return _network(resolve_model_config(config)).float()
+
+
+def _network(config: ModelConfig) -> nn.Module:
     if config.name == "ternaus11":
         from unetkit.models.ternaus import TernausNet11
 
