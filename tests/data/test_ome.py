@@ -168,3 +168,21 @@ def test_ome_zarr_py_defaults_without_units_are_uncalibrated(tmp_path):
     ome_zarr_writer.write_image(np.zeros((16, 20), np.uint8), group, axes="yx", scale_factors=[])
     assert image_info(path).pixel_size == {}
     assert pixel_size(path) is None
+
+
+@pytest.mark.parametrize("options", [{}, {"compression": "zlib", "tile": (16, 16)}], ids=["contiguous", "tiled"])
+def test_a_large_plain_miniswhite_tiff_is_read_lazily_as_read_image_reads_it(tmp_path, options):
+    """predict-large read a plain MINISWHITE TIFF as stored while predict inverted it."""
+    from unetkit.data.ome import lazy_source
+
+    shown = np.arange(32 * 48, dtype=np.uint16).reshape(32, 48)
+    tifffile.imwrite(tmp_path / "m.tif", 65535 - shown, photometric="miniswhite", **options)
+    view = lazy_source(tmp_path / "m.tif", 2)
+    assert view.shape == (1, 32, 48)
+    assert np.array_equal(view[:, 5:20, 10:40], shown[None, 5:20, 10:40])
+    pages = np.stack([shown, shown // 2, shown // 3])
+    tifffile.imwrite(tmp_path / "p.tif", 65535 - pages, photometric="miniswhite", **options)
+    assert np.array_equal(lazy_source(tmp_path / "p.tif", 2)[:, 0:32, 0:48], read_image(tmp_path / "p.tif"))
+    assert np.array_equal(lazy_source(tmp_path / "p.tif", 3)[:, 0:3, 0:32, 0:48], pages[None])
+    tifffile.imwrite(tmp_path / "plain.tif", shown)  # not MINISWHITE: left to open_source's own road
+    assert lazy_source(tmp_path / "plain.tif", 2) is None

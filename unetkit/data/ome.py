@@ -503,23 +503,40 @@ def _lazy_tiff(path: Path):
         return zarr.open_array(tifffile.imread(path, aszarr=True, level=0), mode="r")  # a pyramid's full size
 
 
+def _page_axes(axes: str, shape: tuple[int, ...], spatial_dims: int) -> str:
+    """Axes of a plain TIFF's unnamed pages (tifffile's Q or I) as ``read_image`` / ``read_volume`` take them: up to
+    ``MAX_PAGE_CHANNELS`` pages of a 2D image are channels, more are planes (a 2D network then asks for --plane), and
+    a volume's pages are its planes. E.g. "QYX" (3, 64, 64): "CYX" in 2D, "ZYX" in 3D."""
+    from unetkit.data.io import MAX_PAGE_CHANNELS
+
+    if len(axes) != 3 or axes[0] not in "QI":
+        return axes
+    return ("C" if spatial_dims == 2 and shape[0] <= MAX_PAGE_CHANNELS else "Z") + axes[1:]
+
+
 def lazy_source(path: str | Path, spatial_dims: int | None):
-    """What ``open_source`` reads for OME-Zarr / OME-TIFF / ImageJ TIFF inputs (None: not one of them).
+    """What ``open_source`` reads for OME-Zarr / OME-TIFF / ImageJ TIFF inputs and MINISWHITE TIFFs (None: not one
+    of them).
 
     ``spatial_dims=None`` asks for the stored array as it is (a probability map this package wrote as
     OME-Zarr); otherwise the view applies the active selection (:func:`unetkit.data.axes.use_selection`).
+    A MINISWHITE TIFF is read as shown (:func:`shown_view`), a plain one with its pages as ``read_image`` /
+    ``read_volume`` take them (:func:`_page_axes`).
     """
     from unetkit.data.axes import active_selection
 
     path = Path(path)
+    plain_miniswhite = (spatial_dims is not None and _is_tiff(path) and active_selection().empty
+                        and not is_microscopy_file(path) and miniswhite_top(path) is not None)
     if _is_vendor(path):
         if spatial_dims is None:
             return None
         array, info = open_levels(path, 0)
         return SelectedSource(array, info, active_selection(), spatial_dims, str(path))
     zarr_image = is_zarr_dir(path) and "multiscales" in _zarr_attributes(path)
-    if not zarr_image and (is_zarr_dir(path)  # a plain zarr array: open_source reads it (and its selection)
-                           or not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty))):
+    if not zarr_image and not plain_miniswhite and (
+            is_zarr_dir(path)  # a plain zarr array: open_source reads it (and its selection)
+            or not (is_microscopy_file(path) or (_is_tiff(path) and not active_selection().empty))):
         return None
     if zarr_image:
         array, info = open_levels(path, 0)
@@ -529,6 +546,8 @@ def lazy_source(path: str | Path, spatial_dims: int | None):
         if spatial_dims is None:
             return None
         info = _tiff_info(path)
+        if plain_miniswhite:
+            info = ImageInfo(info.kind, _page_axes(info.axes, info.shape, spatial_dims), info.shape, info.pixel_size)
         array = _lazy_tiff(path)
         if array.shape != info.shape:
             array = array.reshape(info.shape)
