@@ -225,6 +225,18 @@ def test_a_one_channel_output_goes_to_a_tiled_tiff(tmp_path):
     assert written.shape == (70, 300) and (written[:, 250:] == 2.5).all() and (written[:, :250] == 0).all()
 
 
+def test_a_tiled_ome_tiff_carries_its_pixel_size_in_its_ome_xml(tmp_path):
+    """predict-large's labels.ome.tif had OME-XML without PhysicalSize (Bio-Formats reads that, not the resolution
+    tags), while the probabilities beside it had it: the two did not overlay at scale in Fiji or QuPath."""
+    sink = TiledTiff.create(tmp_path / "labels.ome.tif", (1, 70, 300), np.uint32, spacing=(0.5, 0.25))
+    sink[(slice(None), slice(0, 70), slice(250, 300))] = 7
+    sink.close()
+    with tifffile.TiffFile(tmp_path / "labels.ome.tif") as tif:
+        assert tif.is_ome and 'PhysicalSizeX="0.25"' in tif.ome_metadata and 'PhysicalSizeY="0.5"' in tif.ome_metadata
+        written = tif.asarray()
+    assert written.shape == (70, 300) and (written[:, 250:] == 7).all() and (written[:, :250] == 0).all()
+
+
 @pytest.mark.parametrize(("name", "dims", "told"), [("labels.png", 2, ".npy, .zarr or .tif"),
                                                     ("labels.tif", 3, "TIFF labels are for 2D")])
 def test_a_label_output_that_cannot_be_written_is_named(name, dims, told):

@@ -127,6 +127,21 @@ def test_binary_reads_predict_output_folders(tmp_path):
     assert row["rand_error_best"] == 0.0 and row["rand_error_best_threshold"] == pytest.approx(0.55)
 
 
+def test_isbi_errors_of_masks_with_probabilities_beside_them_are_not_called_mask_scores(tmp_path):
+    """The ISBI errors swept the probabilities/ file beside each mask, but the summary said 0 probability maps and
+    a note called the scores those of masks, "their thresholds 0"."""
+    from unetkit.metrics.folders import evaluation_notes
+
+    truth = two_cells(tmp_path, mask_threshold=0.3)
+    result = evaluate_binary(truth, tmp_path / "run")
+    assert result.summary["probability_maps"] == 0 and result.summary["probability_maps_swept"] == 1
+    assert result.summary["rand_error_original_threshold"] > 0  # a threshold of the map, as the challenge sweeps
+    assert not any("these predictions are masks" in note for note in evaluation_notes(result.summary, {}))
+    masks_only = evaluate_binary(truth, tmp_path / "run" / "masks")
+    assert masks_only.summary["probability_maps_swept"] == 0
+    assert any("these predictions are masks" in note for note in evaluation_notes(masks_only.summary, {}))
+
+
 def test_binary_probability_predictions(tmp_path):
     truth = two_cells(tmp_path, mask_threshold=0.3)
     pred = tmp_path / "probs"

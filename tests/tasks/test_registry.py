@@ -35,6 +35,9 @@ def test_results_per_task():
     np.testing.assert_allclose(result.foreground, 0.8)
     assert result.mask.all() and result.labels is not None and result.num_objects >= 1
     assert [row["id"] for row in result.measure()] == list(range(1, result.num_objects + 1))
+    rgb = np.arange(4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)  # (H, W, 3) as predict takes it, not refused
+    rows = result.measure(rgb)
+    assert rows == result.measure(np.moveaxis(rgb, -1, 0)) and "mean_intensity_2" in rows[0]
     binary = TASKS["binary"].result(probs[:2], apply_overrides(RunConfig(), {}))
     assert binary.labels is None
     with pytest.raises(InputError, match="no instance labels"):

@@ -430,7 +430,7 @@ def load_labels(sample: Sample) -> np.ndarray:
         return _merge_masks(sample.label_paths, image_shape(sample.image_path), sample.image_path)
     path = sample.label_paths[0]
     if sample.index is not None:
-        page = read_page(path, sample.index)
+        page = read_page(path, sample.index, as_shown=False)  # label ids as stored (ImageJ's inverted-LUT masks)
         if not np.issubdtype(page.dtype, np.integer) and page.dtype != bool:
             raise InputError(f"{path}: label page {sample.index} has dtype {page.dtype}; expected integers")
         return page.astype(np.int32)

@@ -178,17 +178,23 @@ class TiledTiff:
     @classmethod
     def create(cls, path: str | Path, shape: Sequence[int], dtype, tile: int = 256,
                spacing: Sequence[float] | None = None) -> TiledTiff:
-        """A zero-filled file; ``spacing`` (µm per y, x) goes into its resolution tags, as Fiji and QuPath read them."""
+        """A zero-filled file; ``spacing`` (µm per y, x) goes into its resolution tags, as Fiji and QuPath read them,
+        and for an ``.ome.tif`` name into its OME-XML too (Bio-Formats reads that, not the tags)."""
         import tifffile
 
-        from unetkit.inference.ome_writers import resolution_tags
+        from unetkit.inference.ome_writers import ome_metadata, resolution_tags
 
         path = Path(path)
-        resolution = resolution_tags("YX", None if spacing is None else tuple(spacing)[-2:])
+        yx = None if spacing is None else tuple(spacing)[-2:]
+        resolution = resolution_tags("YX", yx)
+        if path.name.lower().endswith((".ome.tif", ".ome.tiff")):
+            resolution.update(ome=True, metadata=ome_metadata("CYX", yx))
+        else:
+            resolution["metadata"] = None
         path.parent.mkdir(parents=True, exist_ok=True)
         planar = "separate" if shape[0] > 1 else None  # tifffile refuses a planar config for one sample
         tifffile.imwrite(path, shape=tuple(shape), dtype=np.dtype(dtype), tile=(tile, tile), bigtiff=True,
-                         photometric="minisblack", planarconfig=planar, metadata=None, **resolution)
+                         photometric="minisblack", planarconfig=planar, **resolution)
         return cls(path)
 
     def close(self) -> None:

@@ -89,7 +89,7 @@ def evaluation_notes(summary: dict[str, Any], options: dict[str, Any]) -> list[s
         notes.append(f"{len(graded)} 8-bit prediction(s) hold many grey levels, mostly non-zero (e.g. {graded[0]}), "
                      "and were scored as masks (non-zero = foreground); if they are probabilities x 255, save them "
                      "as float TIFFs in [0, 1] (or threshold them) to score them as such")
-    if summary.get("probability_maps") == 0 and "rand_error_original" in summary:
+    if summary.get("probability_maps_swept") == 0 and "rand_error_original" in summary:
         notes.append("these predictions are masks: the ISBI errors score them as they are, where on probability maps "
                      "they take the best of many thresholds (the challenge's way): their *_threshold values are 0, "
                      "and the scores differ from those of the probabilities/ folder")
@@ -482,7 +482,7 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
 
     if not 0 <= threshold < 1:
         raise InputError(f"threshold must be in [0, 1), got {threshold}")
-    rows, curves, empty, graded, probability_maps = [], [], [], [], 0
+    rows, curves, empty, graded, probability_maps, swept = [], [], [], [], 0, 0
     for item, kinds, chosen in _match(truth_dir, pred_dir, PREFER["binary"]):
         truth = _truth_labels(item) != 0
         pred, is_prob, looks_like_probabilities = _binary_prediction(chosen, volume=truth.ndim == 3)
@@ -502,12 +502,16 @@ def evaluate_binary(truth_dir: str | Path, pred_dir: str | Path, threshold: floa
                 _check_same_shape(truth, prob, item, kinds["_prob"])
         if prob is not None:
             row["rand_error_best"], row["rand_error_best_threshold"] = rand_error_sweep(truth, prob)
+        swept += int(prob is not None)  # the prediction's map, or the probabilities/ file beside its mask
         curves.append(isbi_curves(truth, mask if prob is None else prob, is_probability=prob is not None))
         row.update(isbi_scores(curves[-1:]))
         rows.append(row)
         if truth.any() and not mask.any():
             empty.append(item.name)
-    summary: dict[str, Any] = {"images": len(rows), "probability_maps": probability_maps}
+    # probability_maps: predictions that are maps (thresholded for Dice); probability_maps_swept: images whose
+    # ISBI errors swept a map, the prediction's own or the probabilities/ file beside a mask
+    summary: dict[str, Any] = {"images": len(rows), "probability_maps": probability_maps,
+                               "probability_maps_swept": swept}
     if empty:  # Dice 0, but after thinning one segment over the image: a perfect V_rand for a one-object truth
         summary["empty_predictions"] = len(empty)
         summary["empty_prediction_names"] = empty

@@ -62,13 +62,18 @@ class Result:
 
     def measure(self, image: np.ndarray | None = None) -> list[dict[str, Any]]:
         """One row per object of ``labels``: id, area, centroid, bounding box (and mean intensity of
-        ``image``, (*S) or (C, *S)); see ``unetkit.inference.objects.object_table``."""
+        ``image``, (*S), (C, *S) or (*S, C) as ``predict`` took it); see ``unetkit.inference.objects.object_table``."""
         from unetkit.inference.objects import object_table
 
         if self.labels is None:
             raise InputError("this result has no instance labels; predict with instances=True (binary models) "
                              "or use an instances model")
-        return object_table(self.labels, None if image is None else np.asarray(image))
+        if image is not None:
+            image = np.asarray(image)
+            channels_last = image.ndim == self.labels.ndim + 1 and image.shape[:-1] == self.labels.shape
+            if channels_last and image.shape[1:] != self.labels.shape:  # an RGB (H, W, 3): channels first
+                image = np.moveaxis(image, -1, 0)
+        return object_table(self.labels, image)
 
     @property
     def num_objects(self) -> int:
