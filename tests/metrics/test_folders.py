@@ -352,9 +352,9 @@ def test_masks_scored_with_the_isbi_metrics_are_noted():
     nothing to say why."""
     from unetkit.metrics.folders import evaluation_notes
 
-    masks = {"probability_maps": 0, "rand_error_original": 0.07}
+    masks = {"probability_maps": 0, "probability_maps_swept": 0, "rand_error_original": 0.07}
     assert any("these predictions are masks" in note for note in evaluation_notes(masks, {}))
-    probabilities = {"probability_maps": 3, "rand_error_original": 0.05}
+    probabilities = {"probability_maps": 3, "probability_maps_swept": 3, "rand_error_original": 0.05}
     assert not any("these predictions are masks" in note for note in evaluation_notes(probabilities, {}))
 
 
