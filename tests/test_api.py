@@ -231,6 +231,23 @@ def test_arrays_not_files_tensors_and_planes_are_taken_or_refused_by_name(tmp_pa
         unetkit.predict_large(tmp_path / "b.pt", gray, tmp_path / "o.npy")
 
 
+def test_an_opaque_alpha_channel_of_an_array_is_left_out_as_files_leave_it(tmp_path):
+    """np.asarray(Image.open(png)) gives DSB images as RGBA and EPFL ones as gray + alpha: the API refused them
+    ("image has 4 channels") where predict reading the same files drops the alpha."""
+    gray = (_image((40, 48)) // 16).astype(np.uint8)
+    rgb = np.stack([gray, gray // 2, 255 - gray], axis=-1)
+    opaque = np.full(gray.shape + (1,), 255, np.uint8)
+    colour = unetkit.load(_checkpoint(tmp_path / "c.pt", "binary", **{"model.in_channels": 3}), device="cpu")
+    np.testing.assert_array_equal(colour.predict(np.concatenate([rgb, opaque], -1)).probabilities,
+                                  colour.predict(rgb).probabilities)
+    model = unetkit.load(_checkpoint(tmp_path / "b.pt", "binary"), device="cpu")
+    np.testing.assert_array_equal(model.predict(np.concatenate([gray[..., None], opaque], -1)).probabilities,
+                                  model.predict(gray).probabilities)
+    varying = np.concatenate([rgb, gray[..., None]], -1)  # a fourth channel with content is a channel
+    with pytest.raises(InputError, match="image has 4 channels but the model expects 3"):
+        colour.predict(varying)
+
+
 def test_home_folder_paths_are_expanded_and_input_generators_read_once(tmp_path, monkeypatch):
     """predict_files(..., "~/x") made a folder named "~" in the working folder; a generator of inputs was used up
     by the output checks, so no image was found."""

@@ -92,6 +92,18 @@ def test_existing_paths_win_and_unknown_names_pass_through(registry, tmp_path):
         pretrained.model_card("nope")
 
 
+def test_a_folder_that_hides_a_packaged_name_says_how_to_reach_the_model(registry, tmp_path):
+    """With a folder 'tiny' (a dataset) here, --model tiny said "checkpoint not found: tiny (give ... a packaged
+    model: tiny)", which contradicts itself, and left no way to the packaged model."""
+    root, model = registry
+    (tmp_path / "tiny").mkdir()
+    with pytest.raises(InputError, match="hides the packaged model 'tiny'; .* give its file: ") as refused:
+        ckpt.load_checkpoint("tiny")
+    weights = str(refused.value).rsplit("give its file: ", 1)[1]
+    loaded, _ = ckpt.load_model(weights)
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+
+
 def test_a_mistyped_name_is_answered_with_the_packaged_names(registry, tmp_path, capsys):
     write_png(tmp_path / "images" / "a.png", np.zeros((40, 50), np.uint8))
     assert main(["predict", "--model", "tinny", str(tmp_path / "images"), "--out", str(tmp_path / "out")]) == 2

@@ -21,7 +21,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
-from unetkit.pretrained import list_models, resolve_model
+from unetkit.pretrained import list_models, resolve_model, verified_weights
 from unetkit.safety.atomic import atomic_path
 
 FORMAT = "unetkit-checkpoint"
@@ -101,9 +101,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(f"{path}: a training run without a checkpoint yet (best.pt and last.pt are written at the "
                          "end of its first epoch); wait for it, or give another model")
     if not path.is_file():
-        names = ", ".join(card.name for card in list_models())
+        names = [card.name for card in list_models()]
+        if path.is_dir() and str(path) in names:  # a folder of that name here hides the packaged model
+            raise InputError(f"{path}: a folder here without best.pt or last.pt, which hides the packaged model "
+                             f"'{path}'; to use the packaged model give its file: {verified_weights(str(path))}")
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "
-                                f"model: {names or 'none installed'})")
+                                f"model: {', '.join(names) or 'none installed'})")
     with open(path, "rb") as handle:
         head = handle.read(8)
     foreign = next((kind for magic, kind in FOREIGN_MAGIC if head.startswith(magic)), None)

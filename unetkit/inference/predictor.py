@@ -36,6 +36,7 @@ from unetkit.inference.predict import TorchPredictor, predict_tiled
 from unetkit.inference.small_objects import ScaledOutput, rule_applies
 from unetkit.inference.tile_plan import NetGeometry, plan_tiles, tiling_notes
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
+from unetkit.notes import note_once
 from unetkit.safety.finite import apply_nan_policy
 from unetkit.tasks import Result, Task, get_task
 
@@ -150,6 +151,8 @@ class Predictor:
         layout = channel_layout(image.shape, self.spatial_dims, channels)
         colour = layout == "last"  # (H, W, 3): the RGB of image readers; (3, H, W): planes or a channel axis
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
+            if layout == "last":
+                image = without_opaque_alpha(image, channels, name)
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])
             array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
@@ -216,6 +219,20 @@ class Predictor:
         model = self.config.model
         return (f"Predictor(task={self.task.name}, model={model.name} {self.spatial_dims}D, "
                 f"in_channels={model.in_channels}, out_channels={model.out_channels}, device={self.device})")
+
+
+def without_opaque_alpha(image: np.ndarray, channels: int, name: str = "image") -> np.ndarray:
+    """An (H, W, 4) RGBA or (H, W, 2) gray + alpha array for a 3- or 1-channel model without its last channel when
+    that channel is one value (an opaque alpha, as ``np.asarray(Image.open(png))`` gives for DSB images); files
+    drop alpha by their tags, arrays carry none. A varying last channel is a channel: left to be refused."""
+    if channels not in (1, 3) or image.shape[-1] != channels + 1:
+        return image
+    alpha = image[..., -1]
+    if alpha.min() != alpha.max():
+        return image
+    note_once(f"alpha {name}", f"{name}: its last channel of {image.shape[-1]} is one value throughout, an opaque "
+              "alpha; left out")
+    return image[..., :-1]
 
 
 def check_array(image: Any, name: str = "image") -> Any:
