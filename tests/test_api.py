@@ -262,6 +262,21 @@ def test_home_folder_paths_are_expanded_and_input_generators_read_once(tmp_path,
     assert not (tmp_path / "~").exists() and checkpoint.is_file()
 
 
+def test_in_memory_pairs_with_wrong_masks_are_named_by_pair(tmp_path):
+    """Wrong masks of in-memory pairs were named by the TIFFs written for them (run/data/train/masks/0000.tif) and
+    CLI flags; an (H, W, 1) mask beside an (H, W, 3) image was "of another size"."""
+    from unetkit.data.synthetic import make_nuclei_image
+
+    image, mask = make_nuclei_image(np.random.default_rng(0), (48, 48))
+    rgb = np.stack([image] * 3, axis=-1)
+    cases = [(mask.astype(np.float32) * 0.5, "pair 1: the mask holds non-integer values"),
+             (mask.astype(np.int32) - 1, r"pair 1: mask values range -1\.\.")]
+    for wrong, told in cases:
+        with pytest.raises(InputError, match=told):  # pair 0, (H, W, 3) with an (H, W, 1) mask, passed
+            unetkit.train([(rgb, mask[..., None]), (image, wrong)], out=tmp_path / "run", epochs=1, progress=False)
+    assert not (tmp_path / "run" / "data" / "train").exists()
+
+
 def test_in_memory_pairs_of_a_failed_call_are_replaced_and_channels_last_images_are_colour(tmp_path):
     """A call refused after its pairs were written left them behind, and the next call trained on them beside its
     own; (H, W, 3) images were written as 3-page TIFFs and refused as a stack of pages."""

@@ -239,9 +239,14 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
             shutil.rmtree(existing)
     partial.mkdir(parents=True)
     (partial / PAIRS_MARKER).write_text("in-memory (image, mask) pairs written by unetkit.train\n")
-    labels_dir = partial / get_task(config).label_folder(config)
+    task = get_task(config)
+    labels_dir = partial / task.label_folder(config)
     for index, (image, mask) in enumerate(pairs):
         image, mask = np.asarray(image), np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[-1] == 1:  # (H, W, 1), as many readers give a gray mask
+            mask = mask[..., 0]
+        if task.activation == "softmax":  # masks of ids, named by their pair (not by the TIFF written for them)
+            _check_pair_labels(mask, index)
         if image.ndim == 3 and mask.shape[-2:] != image.shape[-2:] and mask.shape[-2:] == image.shape[:2]:
             image = np.moveaxis(image, -1, 0)  # (H, W, C) -> (C, H, W): a TIFF's leading axis of 3 is colour
         if mask.shape[-2:] != image.shape[-2:]:
@@ -252,6 +257,20 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
         write_tiff(labels_dir / f"{index:04d}.tif", mask)
     partial.rename(folder)
     return folder
+
+
+def _check_pair_labels(mask: np.ndarray, index: int) -> None:
+    """The mask of in-memory pair ``index`` holds ids: integers (or bools) from 0, background 0."""
+    from unetkit.errors import InputError
+
+    if mask.dtype != bool and not np.issubdtype(mask.dtype, np.integer):
+        whole = np.issubdtype(mask.dtype, np.floating) and np.all(np.isfinite(mask)) and np.all(mask == np.round(mask))
+        if not whole:
+            raise InputError(f"pair {index}: the mask holds non-integer values (dtype {mask.dtype}); give object or "
+                             "class ids (0 background), e.g. mask.astype(np.uint16) of a label image")
+    if mask.size and mask.min() < 0:
+        raise InputError(f"pair {index}: mask values range {mask.min()}..{mask.max()}; ids are 0 (background) or "
+                         "more")
 
 
 def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str | Path | None = None,
