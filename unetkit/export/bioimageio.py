@@ -9,10 +9,14 @@ The package is a zip that Fiji (deepImageJ), QuPath, ilastik, napari (bioimageio
   the spec's ``scale_range`` preprocessing (all channels jointly, per image, as
   :func:`unetkit.data.io.normalize_percentile`), and a ``softmax`` over the channel axis as post-processing;
 - ONNX and TorchScript weights (``unetkit.export.formats``, each verified against PyTorch);
-- a test input (raw image values) and its expected output computed here with PyTorch, which
-  ``bioimageio.core``'s model test reproduces from each weight format;
+- a test input (raw image values: a crop of ``--test-image``, else synthetic data of the model's kind) and its
+  expected output computed here with PyTorch, which ``bioimageio.core``'s model test reproduces from each
+  weight format;
+- a halo on the output axes of a same-padded net (:func:`output_halo`), so tools that predict tile by tile
+  crop the tiles' edges as unetkit's own tiling blends them away;
 - a cover image (input beside the predicted foreground) and a README with the run's measured
-  validation scores and what the spec cannot express (unetkit's watershed instance post-processing).
+  validation scores and what the spec cannot express (unetkit's watershed instance post-processing, the
+  min/max fallback of the normalisation on sparse images).
 
 Needs the ``bioimageio`` extra (``pip install 'unetkit[bioimageio]'``: bioimageio.spec and .core).
 """
@@ -31,15 +35,23 @@ import numpy as np
 
 from unetkit.errors import InputError
 
-UNET_CITATIONS = (
-    ("Ronneberger O., Fischer P., Brox T. U-Net: Convolutional Networks for Biomedical Image Segmentation. "
-     "MICCAI 2015", "10.1007/978-3-319-24574-4_28"),
-    ("Çiçek Ö., Abdulkadir A., Lienkamp S.S., Brox T., Ronneberger O. 3D U-Net: Learning Dense Volumetric "
-     "Segmentation from Sparse Annotation. MICCAI 2016", "10.1007/978-3-319-46723-8_49"),
-)
+UNET_CITATION = ("Ronneberger O., Fischer P., Brox T. U-Net: Convolutional Networks for Biomedical Image "
+                 "Segmentation. MICCAI 2015", "10.1007/978-3-319-24574-4_28")
+UNET3D_CITATION = ("Çiçek Ö., Abdulkadir A., Lienkamp S.S., Brox T., Ronneberger O. 3D U-Net: Learning Dense "
+                   "Volumetric Segmentation from Sparse Annotation. MICCAI 2016", "10.1007/978-3-319-46723-8_49")
 TERNAUS_CITATION = ("Iglovikov V., Shvets A. TernausNet: U-Net with VGG11 Encoder Pre-Trained on ImageNet for "
                     "Image Segmentation. arXiv:1801.05746 (2018)", "https://arxiv.org/abs/1801.05746")
-EPS = 1e-6  # scale_range's epsilon: (x - p_low) / (p_high - p_low + eps)
+# scale_range's epsilon: (x - p_low) / (p_high - p_low + eps). Kept small: the spec allows up to 0.1, which
+# would not mend sparse images (sparse_image_note: a 200-valued disc maps to 2000 instead of 1, and the nuclei
+# model, one PyTorch pass over the 256x256 image, still calls 3061 px foreground instead of 112) and would
+# shrink a 0..1 float image's values by ~10 %.
+EPS = 1e-6
+PLACEHOLDER_AUTHOR = "unetkit user"  # the package's author when no --author is given (named in a note)
+# Packaged models whose images are not fluorescent nuclei: the synthetic test image of their kind. A run
+# fine-tuned from one (train.init_weights) is of the same kind.
+SYNTHETIC_KIND = {"em-membranes": "membranes", "em-organelles": "membranes"}
+SYNTHETIC_WHAT = {"nuclei": "synthetic fluorescent nuclei (unetkit.data.synthetic)",
+                  "membranes": "synthetic gray EM-like cells with dark membranes (no organelles)"}
 
 
 @dataclass
@@ -50,7 +62,7 @@ class BioimageioResult:
     weights: list[str]  # weight formats inside
     input_shape: tuple[int, ...]  # shape of the test input
     max_abs_diff: float  # largest export-vs-PyTorch logit difference over the weight formats
-    left_out: list[str] = field(default_factory=list)  # steps of unetkit's prediction the format cannot express
+    left_out: list[str] = field(default_factory=list)  # what the package cannot express or lacks, one note each
 
 
 def _require_spec():
@@ -60,8 +72,44 @@ def _require_spec():
         raise InputError("bioimage.io export needs bioimageio.spec: pip install 'unetkit[bioimageio]'") from error
 
 
-def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: np.random.Generator) -> np.ndarray:
-    """A raw test input (1, C, *S) float32: a crop of ``image`` when given, else synthetic nuclei."""
+def synthetic_kind(config, packaged: str | None) -> str:
+    """Which synthetic image suits the model: ``membranes`` for the EM models (and runs fine-tuned from them),
+    else ``nuclei``. 2D only: a 3D model gets nuclei planes."""
+    from unetkit.models.registry import model_spatial_dims
+
+    kind = SYNTHETIC_KIND.get(packaged or str(config.train.init_weights), "nuclei")
+    return kind if model_spatial_dims(config.model) == 2 else "nuclei"
+
+
+def synthetic_membranes(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A gray EM-like image (H, W) uint8: cells of ~40 px with light textured interiors and dark 2-3 px
+    membranes (as ISBI 2012 ssTEM slices look at 4 nm/px), for the test tensor of a membrane model."""
+    from scipy import ndimage
+
+    h, w = shape
+    n_cells = max(4, h * w // 1600)  # one cell per 40x40 px
+    seeds = np.zeros(shape, np.int32)
+    seeds[rng.integers(0, h, n_cells), rng.integers(0, w, n_cells)] = np.arange(1, n_cells + 1)
+    _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    voronoi = seeds[iy, ix]  # (H, W) cell ids: each pixel its nearest seed's
+    # read the straight-edged Voronoi cells through a smoothly warped grid, so membranes bend
+    grid = np.mgrid[:h, :w].astype(np.float32)
+    warp = np.stack([ndimage.gaussian_filter(rng.standard_normal(shape), 6) for _ in range(2)])
+    cells = ndimage.map_coordinates(voronoi, grid + 60 * warp, order=0, mode="nearest")
+    border = np.zeros(shape, bool)
+    border[:-1] |= cells[:-1] != cells[1:]
+    border[:, :-1] |= cells[:, :-1] != cells[:, 1:]
+    membrane = ndimage.binary_dilation(border, iterations=1)
+    interior = rng.uniform(0.55, 0.8, n_cells + 1)[cells] + 0.6 * ndimage.gaussian_filter(
+        rng.standard_normal(shape), 1.5)
+    signal = ndimage.gaussian_filter(np.where(membrane, 0.15, interior), 1.0) + 0.04 * rng.standard_normal(shape)
+    return np.clip(signal * 255, 0, 255).astype(np.uint8)
+
+
+def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: np.random.Generator,
+                kind: str = "nuclei") -> np.ndarray:
+    """A raw test input (1, C, *S) float32: a crop of ``image`` when given, else synthetic data of ``kind``
+    (gray repeated over the channels)."""
     channels, spatial = config.model.in_channels, shape[2:]
     if image is not None:
         from unetkit.data.io import read_image, read_volume
@@ -77,7 +125,9 @@ def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: n
         return np.ascontiguousarray(data[(slice(None), *(slice(0, s) for s in spatial))])[None]
     from unetkit.data.synthetic import make_nuclei_image
 
-    if len(spatial) == 2:
+    if kind == "membranes":
+        data = np.repeat(synthetic_membranes(rng, tuple(spatial))[None].astype(np.float32), channels, axis=0)
+    elif len(spatial) == 2:
         nuclei, _ = make_nuclei_image(rng, tuple(spatial), bit_depth=16)
         data = np.repeat(nuclei[None].astype(np.float32), channels, axis=0)
     else:
@@ -146,6 +196,78 @@ def _scores(run_dir: Path) -> str:
     return "- no validation scores were found next to the checkpoint"
 
 
+def output_halo(config, tile: tuple[int, ...]) -> tuple[int, ...]:
+    """Pixels per side (one per spatial axis) that a tool predicting tile by tile should crop from each output
+    tile of a same-padded net: its receptive-field radius, capped at a quarter of the package's smallest tile.
+
+    Why: an output pixel closer to a tile's edge than the receptive-field radius r sees zero padding instead
+    of the image. r is the margin a valid net of the same depth loses per side (``sizes.valid_margin``):
+    92 px for depth 5, the paper's (572 - 388) / 2. Cropping r makes tiles exact, but the spec needs the
+    smallest tile above 2 x halo and a tile of 128 px can't lose 2 x 92; a quarter of the tile keeps each
+    tile's centre half, as unetkit's own tiling does (tile 256, overlap 0.25: neighbours share 64 px, each
+    seam 32 px from a tile edge, the Gaussian window fading the edge away). The halo is a multiple of half the
+    pooling step, so a tile padded by it on both sides stays a size the net takes. Worked numbers: depth 5,
+    tile 128 -> min(92, 32) = 32 (bioimageio.core's tiled vs whole-image prediction on a 384 px image of the
+    ``nuclei`` model: max probability difference 0.87 -> 0.45, argmax changed on 0.27 % -> 0.05 % of pixels);
+    ``--tile 256`` -> 64; depth 2, tile 32 -> min(8, 8) = 8 (exact). A valid net already crops its margin
+    (the output's ``offset``): halo 0.
+
+    The cost: bioimageio.core mirrors every image by the halo (``symmetric``) even when it predicts it whole,
+    where unetkit's tiles zero-pad at the image's edges; on that 384 px image, whole-image prediction against
+    ``unetkit predict``: max difference 0.22 -> 0.72 and argmax changed on 0.015 % -> 0.27 % of pixels, all
+    within 92 px of the edges (deeper: 0.047 either way), while tiles of 256 went 0.84 -> 0.72 (deeper than
+    92 px: 0.83 -> 0.20). Said in the package's README.
+    """
+    from unetkit.models import sizes
+    from unetkit.models.registry import model_spatial_dims
+
+    model = config.model
+    dims = model_spatial_dims(model)
+    if model.padding == "valid":
+        return (0,) * dims
+    radius = sizes.valid_margin(model.depth, dims, model.pool_sizes or None)
+    steps = sizes.same_divisor(model.depth, dims, model.pool_sizes or None)
+    halos = []
+    for r, t, step in zip(radius, tile, steps, strict=True):
+        unit = step // 2 if step % 2 == 0 else step  # 2 x halo a multiple of the step
+        halos.append(min(r, t // 4) // unit * unit)
+    return tuple(halos)
+
+
+def sparse_image_note(config) -> str:
+    """What the package's ``scale_range`` does differently from unetkit on sparse images: the spec has no
+    fallback when the two percentiles coincide."""
+    low, high = config.data.normalize_low, config.data.normalize_high
+    return (f"normalisation: where an image's percentiles {low:g} and {high:g} are equal (e.g. a dark "
+            f"background with under {100 - high:.2g} % of its pixels brighter: one small bright object), unetkit "
+            "scales the image by its min and max instead; the bioimage.io spec's scale_range has no such fallback "
+            "and divides by its eps, 1e-6, so the package's output differs completely (the nuclei model on a "
+            "256x256 image with one disc of 113 px: 112 px foreground in unetkit, 10,438 through the package). "
+            f"Check with numpy.percentile(image, [{low:g}, {high:g}]); for such images use unetkit, or scale the image "
+            "to 0..1 by its min and max yourself and predict with the package's pre-processing skipped "
+            "(bioimageio.core.predict(..., skip_preprocessing=True)).")
+
+
+def author_note(authors: list[str] | None) -> str:
+    """A note when the package's author is the placeholder ("" when authors were given)."""
+    if authors:
+        return ""
+    return (f"no --author given: the package names the placeholder author '{PLACEHOLDER_AUTHOR}'; give "
+            "--author 'Name' (once per person) before sharing it or uploading it to the BioImage Model Zoo, "
+            "whose reviewers expect the people who trained the model")
+
+
+def channel_names(config) -> list[str]:
+    """Names of the input channels: the OME names or file indices of ``data.channels``, R/G/B for a 3-channel
+    model (unetkit reads 3 channels as the R, G, B of a colour image), ``gray`` for one channel."""
+    chosen, count = list(config.data.channels), config.model.in_channels
+    if len(chosen) == count:
+        return [_identifier(str(c)) if isinstance(c, str) else f"channel{int(c)}" for c in chosen]
+    if count == 3:
+        return ["R", "G", "B"]
+    return ["gray"] if count == 1 else [f"channel{c}" for c in range(count)]
+
+
 def small_objects_note(config) -> str:
     """What the package leaves out of an instances model's small-object rule ("" where the model has none):
     a bioimage.io model predicts every image once, at its own size."""
@@ -162,7 +284,17 @@ def small_objects_note(config) -> str:
             "average 2x2 blocks after, or use unetkit).")
 
 
-def _readme(config, run_dir: Path, name: str, diffs: dict[str, float], left_out: list[str]) -> str:
+def _halo_edge_note(halo: tuple[int, ...]) -> str:
+    """What the halo changes at an image's edges ("" without one)."""
+    if not any(halo):
+        return ""
+    return ("\nbioimageio.core pads each image by that halo (mirrored) even when it predicts the image whole, "
+            "where unetkit lets the net zero-pad at the edges: probabilities within the network's receptive "
+            "field of the image's edges can differ from `unetkit predict`'s.")
+
+
+def _readme(config, run_dir: Path, name: str, diffs: dict[str, float], left_out: list[str], test_what: str,
+            halo: tuple[int, ...]) -> str:
     dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
     post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
             "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
@@ -176,8 +308,12 @@ A {dims}D U-Net ({config.model.name}, depth {config.model.depth}, {config.model.
 
 ## Input
 `{config.model.in_channels}` channel(s), raw values of the microscope image. The package normalises each
-image itself: its {config.data.normalize_low}th and {config.data.normalize_high}th percentiles (over all
-channels) map to 0 and 1 (`scale_range`), as unetkit did during training.
+image itself: its percentiles {config.data.normalize_low:g} and {config.data.normalize_high:g} (over all
+channels) map to 0 and 1 (`scale_range`), as unetkit did during training, except on sparse images whose
+two percentiles are equal (see the notes below). Channels: {", ".join(channel_names(config))}.
+Tools that predict tile by tile should crop {" / ".join(str(h) for h in halo)} px from each side of every output
+tile (the declared `halo`{", 0: this unpadded net crops its own margin" if not any(halo) else ""}).\
+{_halo_edge_note(halo)}
 
 ## Output
 `{config.model.out_channels}` channels of softmax probabilities (channel 0 = background).
@@ -187,6 +323,8 @@ channels) map to 0 and 1 (`scale_range`), as unetkit did during training.
 {_scores(run_dir)}
 
 ## Export check
+Test input: {test_what}; the test output is what unetkit's network gives for it (the check that the package
+reproduces unetkit, not a measure of the model's accuracy).
 Largest difference of the exported logits from PyTorch on the verification inputs:
 {", ".join(f"{fmt} {diff:.2e}" for fmt, diff in diffs.items())}.
 
@@ -253,10 +391,14 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         out_spatial = tuple(model(torch.zeros(in_shape)).shape[2:])
     offsets = [o - i for o, i in zip(out_spatial, in_shape[2:], strict=True)]  # 0 (same) or -2 x margin
     rng = np.random.default_rng(0)
-    raw = _test_image(config, in_shape, test_image, rng)
+    kind = synthetic_kind(config, packaged)
+    raw = _test_image(config, in_shape, test_image, rng, kind)
     expected = _expected_output(model, raw, config)
     name = name or f"unetkit {config.model.name} {packaged or run_dir.name}"
-    left_out = [note for note in (small_objects_note(config),) if note]  # steps the format cannot express
+    halo = output_halo(config, in_shape[2:])
+    test_what = f"a crop of {Path(test_image).name}" if test_image is not None else SYNTHETIC_WHAT[kind]
+    left_out = [note for note in (small_objects_note(config), sparse_image_note(config), author_note(authors))
+                if note]
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -270,30 +412,30 @@ def export_bioimageio(checkpoint: str | Path, output: str | Path, *, name: str |
         tifffile.imwrite(folder / "sample_input.tif", raw[0], photometric="minisblack")
         tifffile.imwrite(folder / "sample_output.tif", expected[0], photometric="minisblack")
         _cover(raw, expected, folder / "cover.png")
-        (folder / "README.md").write_text(_readme(config, run_dir, name, diffs, left_out))
+        (folder / "README.md").write_text(_readme(config, run_dir, name, diffs, left_out, test_what, halo))
 
         axis_ids = ["z", "y", "x"][3 - dims:]
-        in_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
-            spec.Identifier(f"channel{c}") for c in range(config.model.in_channels)])]
+        in_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[spec.Identifier(c) for c in
+                                                                     channel_names(config)])]
         in_axes += [spec.SpaceInputAxis(id=spec.AxisId(a), size=spec.ParameterizedSize(min=int(n), step=int(s)))
                     for a, n, s in zip(axis_ids, in_shape[2:], step, strict=True)]
         class_names = get_task(config).output_names(config)
         out_axes = [spec.BatchAxis(), spec.ChannelAxis(channel_names=[
             spec.Identifier(_identifier(n)) for n in class_names])]
-        out_axes += [spec.SpaceOutputAxis(id=spec.AxisId(a), size=spec.SizeReference(
-            tensor_id=spec.TensorId("raw"), axis_id=spec.AxisId(a), offset=int(off)))
-            for a, off in zip(axis_ids, offsets, strict=True)]
+        out_axes += [_output_axis(spec, a, off, h) for a, off, h in zip(axis_ids, offsets, halo, strict=True)]
         preprocessing = [spec.ScaleRangeDescr(kwargs=spec.ScaleRangeKwargs(
             axes=[spec.AxisId("channel"), *(spec.AxisId(a) for a in axis_ids)],
             min_percentile=float(config.data.normalize_low), max_percentile=float(config.data.normalize_high),
             eps=EPS))]
         postprocessing = [spec.SoftmaxDescr(kwargs=spec.SoftmaxKwargs(axis=spec.AxisId("channel")))]
-        citations = [*UNET_CITATIONS] if config.model.name != "ternaus11" else [UNET_CITATIONS[0], TERNAUS_CITATION]
+        citations = [UNET_CITATION, *([UNET3D_CITATION] if dims == 3 else []),
+                     *([TERNAUS_CITATION] if config.model.name == "ternaus11" else [])]
         cite = [spec.CiteEntry(text=text, **({"doi": ref} if ref.startswith("10.") else {"url": ref}))
                 for text, ref in citations]
         descr = _described(spec, name=name, license=license, fields=lambda: dict(
             description=description or f"U-Net segmentation ({config.task}) trained and exported with unetkit",
-            authors=[spec.Author(name=a) for a in (authors or ["unetkit user"])],
+            authors=[spec.Author(name=a) for a in (authors or [PLACEHOLDER_AUTHOR])],
+            **({"version": spec.Version(str(_card_version(packaged)))} if packaged else {}),
             cite=cite,
             documentation=spec.FileDescr(source=folder / "README.md"),
             covers=[spec.FileDescr(source=folder / "cover.png")],
@@ -334,7 +476,22 @@ def _described(spec: Any, name: str, license: str, fields: Callable[[], dict[str
         raise InputError(hint or f"bioimage.io package: {where}: {first.get('msg', error)}") from error
 
 
+def _card_version(packaged: str) -> int:
+    """The version a packaged model's card gives (e.g. 5 for em-membranes)."""
+    from unetkit.pretrained import model_card
+
+    return model_card(packaged).version
+
+
 def _identifier(text: str) -> str:
     """A spec identifier from a class name: letters, digits and underscores, starting with a letter."""
     cleaned = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "class"
     return cleaned if cleaned[0].isalpha() else f"c_{cleaned}"
+
+
+def _output_axis(spec: Any, axis: str, offset: int, halo: int) -> Any:
+    """An output space axis sized by the input's, with ``halo`` px per side to crop where the spec tiles."""
+    size = spec.SizeReference(tensor_id=spec.TensorId("raw"), axis_id=spec.AxisId(axis), offset=int(offset))
+    if halo:
+        return spec.SpaceOutputAxisWithHalo(id=spec.AxisId(axis), size=size, halo=int(halo))
+    return spec.SpaceOutputAxis(id=spec.AxisId(axis), size=size)
