@@ -211,3 +211,16 @@ def test_the_3d_unet_paper_is_cited_for_3d_models_only(tmp_path):
     assert not any("--author" in note for note in result.left_out)
     assert [axis["halo"] for axis in rdf["outputs"][0]["axes"][2:]] == [4, 4, 4]  # radius 8, a quarter of 16
     assert bioimageio_core.test_model(result.path).status == "passed"
+
+
+def test_only_models_with_instances_describe_the_watershed_the_package_leaves_out(tmp_path):
+    """Every package's README said unetkit separates touching objects with a watershed, a class map's too."""
+    for task, channels, told in (("multiclass", 3, False), ("binary", 2, True)):
+        folder = tmp_path / task
+        folder.mkdir()
+        _checkpoint(folder, {"task": task, "model.out_channels": channels})
+        out = folder / "model.zip"
+        assert main(["export", "--model", str(folder), "--format", "bioimageio", "--out", str(out), "--author",
+                     "Test Person", "--tile", "32"]) == 0
+        with zipfile.ZipFile(out) as package:
+            assert ("watershed" in package.read("README.md").decode()) is told, task

@@ -81,31 +81,6 @@ def synthetic_kind(config, packaged: str | None) -> str:
     return kind if model_spatial_dims(config.model) == 2 else "nuclei"
 
 
-def synthetic_membranes(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """A gray EM-like image (H, W) uint8: cells of ~40 px with light textured interiors and dark 2-3 px
-    membranes (as ISBI 2012 ssTEM slices look at 4 nm/px), for the test tensor of a membrane model."""
-    from scipy import ndimage
-
-    h, w = shape
-    n_cells = max(4, h * w // 1600)  # one cell per 40x40 px
-    seeds = np.zeros(shape, np.int32)
-    seeds[rng.integers(0, h, n_cells), rng.integers(0, w, n_cells)] = np.arange(1, n_cells + 1)
-    _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
-    voronoi = seeds[iy, ix]  # (H, W) cell ids: each pixel its nearest seed's
-    # read the straight-edged Voronoi cells through a smoothly warped grid, so membranes bend
-    grid = np.mgrid[:h, :w].astype(np.float32)
-    warp = np.stack([ndimage.gaussian_filter(rng.standard_normal(shape), 6) for _ in range(2)])
-    cells = ndimage.map_coordinates(voronoi, grid + 60 * warp, order=0, mode="nearest")
-    border = np.zeros(shape, bool)
-    border[:-1] |= cells[:-1] != cells[1:]
-    border[:, :-1] |= cells[:, :-1] != cells[:, 1:]
-    membrane = ndimage.binary_dilation(border, iterations=1)
-    interior = rng.uniform(0.55, 0.8, n_cells + 1)[cells] + 0.6 * ndimage.gaussian_filter(
-        rng.standard_normal(shape), 1.5)
-    signal = ndimage.gaussian_filter(np.where(membrane, 0.15, interior), 1.0) + 0.04 * rng.standard_normal(shape)
-    return np.clip(signal * 255, 0, 255).astype(np.uint8)
-
-
 def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: np.random.Generator,
                 kind: str = "nuclei") -> np.ndarray:
     """A raw test input (1, C, *S) float32: a crop of ``image`` when given, else synthetic data of ``kind``
@@ -123,10 +98,10 @@ def _test_image(config, shape: tuple[int, ...], image: str | Path | None, rng: n
             raise InputError(f"{image}: test image of shape {data.shape[1:]} is smaller than the tile {spatial}; "
                              "give a larger image or a smaller --tile")
         return np.ascontiguousarray(data[(slice(None), *(slice(0, s) for s in spatial))])[None]
-    from unetkit.data.synthetic import make_nuclei_image
+    from unetkit.data.synthetic import make_membrane_image, make_nuclei_image
 
     if kind == "membranes":
-        data = np.repeat(synthetic_membranes(rng, tuple(spatial))[None].astype(np.float32), channels, axis=0)
+        data = np.repeat(make_membrane_image(rng, tuple(spatial))[None].astype(np.float32), channels, axis=0)
     elif len(spatial) == 2:
         nuclei, _ = make_nuclei_image(rng, tuple(spatial), bit_depth=16)
         data = np.repeat(nuclei[None].astype(np.float32), channels, axis=0)
@@ -295,11 +270,18 @@ def _halo_edge_note(halo: tuple[int, ...]) -> str:
 
 def _readme(config, run_dir: Path, name: str, diffs: dict[str, float], left_out: list[str], test_what: str,
             halo: tuple[int, ...]) -> str:
-    dims = 3 if config.model.name == "unet3d" else config.model.spatial_dims
-    post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
-            "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
-            "bioimage.io format cannot express that step, so this package outputs per-pixel class "
-            "probabilities only; apply a watershed (or unetkit) to them for instance labels.")
+    from unetkit.models.registry import model_spatial_dims
+    from unetkit.tasks import get_task
+
+    dims = model_spatial_dims(config.model)
+    try:
+        get_task(config).instance_kind(config)  # a class map or a regression has no instances
+        post = ("Instances: unetkit separates touching objects with a seeded watershed on the predicted "
+                "probabilities (`unetkit predict --instances`, settings in `config.postprocess` of the run). The "
+                "bioimage.io format cannot express that step, so this package outputs per-pixel class "
+                "probabilities only; apply a watershed (or unetkit) to them for instance labels.")
+    except InputError:
+        post = ""
     post += "".join("\n\n" + note for note in left_out)  # what unetkit does that the package cannot
     return f"""# {name}
 
