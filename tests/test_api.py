@@ -202,6 +202,29 @@ def test_training_and_loading_leave_the_callers_random_streams_and_numpy_scalars
     assert model.config.model.base_channels == 4 and model.config.inference.tile_size == 48
 
 
+def test_numpy_values_and_flags_are_taken_on_every_api_road(tmp_path):
+    """After train/load took numpy scalars, predict_files still failed on them (prediction.json), evaluate on an
+    np.float64 threshold, config lists on np.array; instances="no" wrote labels; a bfloat16 tensor was a TypeError."""
+    from unetkit.data.io import write_png
+
+    checkpoint = _checkpoint(tmp_path / "b.pt", "binary")
+    image = _image((40, 48))
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "a.tif", image)
+    write_png(tmp_path / "truth" / "a.png", (image > 1500).astype(np.uint8) * 255)
+    rows = unetkit.predict_files(checkpoint, tmp_path / "in", tmp_path / "pred", device="cpu", progress=False,
+                                 tile_size=np.int64(32), tta=np.bool_(False))
+    assert len(rows) == 1 and (tmp_path / "pred" / "prediction.json").is_file()
+    with pytest.raises(InputError, match="instances='no': give True or False"):
+        unetkit.predict_files(checkpoint, tmp_path / "in", tmp_path / "pred2", instances="no")
+    scores = unetkit.evaluate(tmp_path / "truth", tmp_path / "pred" / "masks", threshold=np.float64(0.5))
+    assert scores.summary["images"] == 1
+    assert apply_overrides(RunConfig(), {"data.patch_shape": np.array([64, 64])}).data.patch_shape == [64, 64]
+    model = unetkit.load(checkpoint, device="cpu")
+    tensor = torch.from_numpy(image.astype(np.float32)).to(torch.bfloat16)
+    np.testing.assert_array_equal(model.predict(tensor).probabilities, model.predict(tensor.float()).probabilities)
+
+
 def test_arrays_not_files_tensors_and_planes_are_taken_or_refused_by_name(tmp_path):
     """Three planes on the first axis of an array were averaged into a gray model's channel (files of three
     non-colour planes are refused); a torch tensor, a file name and instances="no" ended in tracebacks or in
@@ -213,7 +236,10 @@ def test_arrays_not_files_tensors_and_planes_are_taken_or_refused_by_name(tmp_pa
     colours = normalize_percentile(np.moveaxis(rgb, -1, 0), model.config.data.normalize_low,
                                    model.config.data.normalize_high)
     np.testing.assert_array_equal(model.prepare(rgb), colours.mean(axis=0, keepdims=True))
-    assert model.predict(rgb).mask.shape == gray.shape
+    expected = model.predict(rgb).probabilities
+    np.save(tmp_path / "rgb.npy", rgb)  # the same bytes as a file: averaged by predict-large too
+    unetkit.predict_large(tmp_path / "b.pt", tmp_path / "rgb.npy", tmp_path / "p.npy", device="cpu", progress=False)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=0, atol=_float32_tolerance(expected))
     planes = np.stack([gray, gray // 2, gray // 3])
     for array in (planes, LazyArray(planes)):
         with pytest.raises(InputError, match="first axis of an array"):
@@ -243,9 +269,16 @@ def test_an_opaque_alpha_channel_of_an_array_is_left_out_as_files_leave_it(tmp_p
     model = unetkit.load(_checkpoint(tmp_path / "b.pt", "binary"), device="cpu")
     np.testing.assert_array_equal(model.predict(np.concatenate([gray[..., None], opaque], -1)).probabilities,
                                   model.predict(gray).probabilities)
-    varying = np.concatenate([rgb, gray[..., None]], -1)  # a fourth channel with content is a channel
-    with pytest.raises(InputError, match="image has 4 channels but the model expects 3"):
-        colour.predict(varying)
+    # RGBA into a gray model: alpha left out, the colours averaged as for (H, W, 3); a memory map alike
+    rgba = np.concatenate([rgb, opaque], -1)
+    np.save(tmp_path / "rgba.npy", rgba)
+    mapped = np.load(tmp_path / "rgba.npy", mmap_mode="r")
+    for array in (rgba, mapped):
+        np.testing.assert_allclose(model.predict(array).probabilities, model.predict(rgb).probabilities, rtol=0,
+                                   atol=_float32_tolerance(model.predict(rgb).probabilities))
+    for fourth in (gray[..., None], np.zeros_like(opaque)):  # content, or an empty stain: a channel, not alpha
+        with pytest.raises(InputError, match="image has 4 channels but the model expects 3"):
+            colour.predict(np.concatenate([rgb, fourth], -1))
 
 
 def test_home_folder_paths_are_expanded_and_input_generators_read_once(tmp_path, monkeypatch):
@@ -269,8 +302,9 @@ def test_in_memory_pairs_with_wrong_masks_are_named_by_pair(tmp_path):
 
     image, mask = make_nuclei_image(np.random.default_rng(0), (48, 48))
     rgb = np.stack([image] * 3, axis=-1)
-    cases = [(mask.astype(np.float32) * 0.5, "pair 1: the mask holds non-integer values"),
-             (mask.astype(np.int32) - 1, r"pair 1: mask values range -1\.\.")]
+    cases = [(mask.astype(np.float32) * 0.5, "pair 1: label image holds non-integer values"),
+             (mask.astype(np.int32) - 1, r"pair 1: label values range -1\.\."),
+             (mask.astype(np.int64) * 2**40, r"pair 1: label values range 0\.\..* below 2\*\*31")]
     for wrong, told in cases:
         with pytest.raises(InputError, match=told):  # pair 0, (H, W, 3) with an (H, W, 1) mask, passed
             unetkit.train([(rgb, mask[..., None]), (image, wrong)], out=tmp_path / "run", epochs=1, progress=False)

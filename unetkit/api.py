@@ -222,7 +222,7 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
 
     if isinstance(data, (str, Path)):
         return data
-    from unetkit.data.io import MAX_PAGE_CHANNELS, write_tiff
+    from unetkit.data.io import MAX_PAGE_CHANNELS, to_label_dtype, write_tiff
     from unetkit.errors import InputError
     from unetkit.tasks import get_task
 
@@ -245,8 +245,8 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
         image, mask = np.asarray(image), np.asarray(mask)
         if mask.ndim == 3 and mask.shape[-1] == 1:  # (H, W, 1), as many readers give a gray mask
             mask = mask[..., 0]
-        if task.activation == "softmax":  # masks of ids, named by their pair (not by the TIFF written for them)
-            _check_pair_labels(mask, index)
+        if task.labels_are_ids:  # named by their pair, not by the TIFF written for them
+            to_label_dtype(mask, f"pair {index}")
         if image.ndim == 3 and mask.shape[-2:] != image.shape[-2:] and mask.shape[-2:] == image.shape[:2]:
             image = np.moveaxis(image, -1, 0)  # (H, W, C) -> (C, H, W): a TIFF's leading axis of 3 is colour
         if mask.shape[-2:] != image.shape[-2:]:
@@ -257,20 +257,6 @@ def _as_folder(data: str | Path | Pairs, folder: Path, config) -> str | Path:
         write_tiff(labels_dir / f"{index:04d}.tif", mask)
     partial.rename(folder)
     return folder
-
-
-def _check_pair_labels(mask: np.ndarray, index: int) -> None:
-    """The mask of in-memory pair ``index`` holds ids: integers (or bools) from 0, background 0."""
-    from unetkit.errors import InputError
-
-    if mask.dtype != bool and not np.issubdtype(mask.dtype, np.integer):
-        whole = np.issubdtype(mask.dtype, np.floating) and np.all(np.isfinite(mask)) and np.all(mask == np.round(mask))
-        if not whole:
-            raise InputError(f"pair {index}: the mask holds non-integer values (dtype {mask.dtype}); give object or "
-                             "class ids (0 background), e.g. mask.astype(np.uint16) of a label image")
-    if mask.size and mask.min() < 0:
-        raise InputError(f"pair {index}: mask values range {mask.min()}..{mask.max()}; ids are 0 (background) or "
-                         "more")
 
 
 def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str | Path | None = None,
@@ -300,13 +286,14 @@ def evaluate(truth: str | Path, pred: str | Path, task: str = "binary", out: str
         scores = unetkit.evaluate(truth="data/val/masks", pred="runs/x/val/masks", task="binary")
         print(scores.summary["dice"])
     """
-    from unetkit.config import TASKS
+    from unetkit.config import TASKS, plain_value
     from unetkit.errors import InputError
     from unetkit.safety.paths import check_evaluation_output
     from unetkit.safety.records import recorded_task
     from unetkit.tasks import get_task
 
     truth, pred, out = _path_of("truth", truth), _path_of("pred", pred), _path_of("out", out, optional=True)
+    options = {key: plain_value(value) for key, value in options.items()}  # np.linspace thresholds, np.float64
     task_object = get_task(task)
     recorded = recorded_task(pred)  # the model that predicted them says what they are
     if recorded is not None and recorded[0] in TASKS:
@@ -369,7 +356,8 @@ def export_model(model: str | Path, out: str | Path | None = None, format: str =
         from unetkit.export.bioimageio import export_bioimageio
 
         return export_bioimageio(source, Path(out) if out else folder / "bioimageio.zip", name=name, authors=authors,
-                                 license=license, tile_size=tile_size, test_image=test_image)
+                                 license=license, tile_size=tile_size,
+                                 test_image=_path_of("test_image", test_image, optional=True))
     return export_checkpoint(source, Path(out) if out else folder / f"model{default_suffix(format)}", format,
                              tile_size)
 
@@ -473,6 +461,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
     """
     import contextlib
 
+    from unetkit.config import plain_value
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.streaming import check_label_output, model_origin, stream_file
     from unetkit.safety.locks import file_lock
@@ -480,6 +469,7 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
 
     model, image, out = _path_of("model", model), _path_of("image", image), _path_of("out", out)
     instances = _path_of("instances", instances, optional=True)
+    chunk, halo, strip_width = plain_value(chunk), plain_value(halo), plain_value(strip_width)
     for option, value, low in (("--chunk", chunk, 1), ("--halo", halo, 0), ("--strip", strip_width, 1)):
         check_int(option, value, low)  # refused before predicting, not after
     plan = _LargeOutputs.check(model, image, out, instances, resume)

@@ -21,7 +21,7 @@ import torch
 
 from unetkit.config import RunConfig, from_dict
 from unetkit.errors import InputError
-from unetkit.pretrained import list_models, resolve_model, verified_weights
+from unetkit.pretrained import list_models, model_card, resolve_model
 from unetkit.safety.atomic import atomic_path
 
 FORMAT = "unetkit-checkpoint"
@@ -104,7 +104,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         names = [card.name for card in list_models()]
         if path.is_dir() and str(path) in names:  # a folder of that name here hides the packaged model
             raise InputError(f"{path}: a folder here without best.pt or last.pt, which hides the packaged model "
-                             f"'{path}'; to use the packaged model give its file: {verified_weights(str(path))}")
+                             f"'{path}'; to use the packaged model give its file: {model_card(str(path)).weights}")
         raise FileNotFoundError(f"checkpoint not found: {path} (give a .pt file, a run folder or a packaged "
                                 f"model: {', '.join(names) or 'none installed'})")
     with open(path, "rb") as handle:

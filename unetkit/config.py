@@ -317,7 +317,10 @@ def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) ->
 
 
 def plain_value(value: Any) -> Any:
-    """Python values for numpy scalars (``np.int64(4)`` from ``np.arange``, ``np.bool_``), in lists too."""
+    """Python values for numpy scalars (``np.int64(4)`` from ``np.arange``, ``np.bool_``) and arrays
+    (``np.linspace`` thresholds), in lists too."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, (list, tuple)):
         return [plain_value(item) for item in value]
     return value.item() if isinstance(value, np.generic) else value

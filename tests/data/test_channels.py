@@ -27,18 +27,22 @@ def test_three_gray_planes_given_to_an_rgb_model_are_noted_once(tmp_path, capsys
     assert err.count("its 3 channels are not RGB colours") == 1 and "a.tif" in err
 
 
-def test_an_array_files_three_channels_are_not_said_to_be_other_than_colours(tmp_path):
+def test_an_array_files_three_channels_are_colour_when_last_and_not_said_to_be_other_than_colours_when_first(tmp_path):
     """An RGB .npy given to a gray model was refused as "not RGB colours (gray pages or a channel axis)" and told to
-    be saved "as gray or RGB": a .npy says nothing of its channels, so the message says that instead."""
+    be saved "as gray or RGB": (H, W, 3) is the layout of an RGB array, averaged as the API averages the same array
+    in memory; a (3, H, W) .npy says nothing of its channels, so the message says that."""
     import pytest
 
     from unetkit.errors import InputError
 
     rgb = np.random.default_rng(1).integers(0, 255, (3, 16, 16)).astype(np.uint8)
     np.save(tmp_path / "rgb.npy", np.moveaxis(rgb, 0, -1))
-    with pytest.raises(InputError, match=r"rgb.npy: its 3 channels carry no colour tag \(a \.npy array") as caught:
-        match_channels(rgb, 1, tmp_path / "rgb.npy")
-    assert "not RGB colours" not in str(caught.value) and "RGB PNG / TIFF" in str(caught.value)
+    np.testing.assert_array_equal(match_channels(rgb, 1, tmp_path / "rgb.npy"),
+                                  rgb.mean(axis=0, keepdims=True).astype(np.uint8))
+    np.save(tmp_path / "planes.npy", rgb)
+    with pytest.raises(InputError, match=r"planes.npy: its 3 channels carry no colour tag \(a \.npy array") as told:
+        match_channels(rgb, 1, tmp_path / "planes.npy")
+    assert "not RGB colours" not in str(told.value) and "RGB PNG / TIFF" in str(told.value)
 
 
 def test_a_gray_image_is_not_copied_into_every_channel_of_a_marker_model():

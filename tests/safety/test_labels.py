@@ -122,11 +122,12 @@ def test_predict_refuses_a_three_page_stack_for_a_one_channel_model(run_dir, tmp
 
 
 def test_predict_large_takes_the_channel_its_refusal_names_from_a_plain_array(run_dir, tmp_path, capsys):
-    """A 3-channel .npy for a 1-channel model is refused with --channel as the fix, and --channel then works: it
-    reads that channel (the same output as a .npy of that channel alone), where it used to be ignored."""
-    stack = np.random.default_rng(5).integers(0, 255, (48, 40, 3)).astype(np.uint8)
+    """A .npy of 3 channels first for a 1-channel model is refused with --channel as the fix, and --channel then
+    works: it reads that channel (the same output as a .npy of that channel alone), where it used to be ignored.
+    (An (H, W, 3) .npy is the layout of an RGB array: averaged, as the API averages it.)"""
+    stack = np.random.default_rng(5).integers(0, 255, (3, 48, 40)).astype(np.uint8)
     np.save(tmp_path / "stack.npy", stack)
-    np.save(tmp_path / "one.npy", stack[..., 1])
+    np.save(tmp_path / "one.npy", stack[1])
     base = ["predict-large", "--model", str(run_dir), "--quiet"]
     assert main([*base, str(tmp_path / "stack.npy"), "--out", str(tmp_path / "a.npy")]) == 2
     assert "--channel N" in capsys.readouterr().err

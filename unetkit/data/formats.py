@@ -53,6 +53,12 @@ FORMATS: tuple[Format, ...] = (
 OME_SUFFIXES = (".ome",)
 
 
+def without_ome(stem: str) -> str:
+    """``stem`` without a trailing ``.ome`` (``slice03.ome`` -> ``slice03``; a stem of ``.ome`` alone stays): how
+    predict names its outputs and how evaluate pairs them."""
+    return next((stem[: -len(s)] for s in OME_SUFFIXES if stem.lower().endswith(s) and len(stem) > len(s)), stem)
+
+
 def extensions(role: str | None = None, name: str | None = None) -> tuple[str, ...]:
     """Extensions of the formats with ``role`` (and/or the format called ``name``), in table order.
 

@@ -299,9 +299,10 @@ _COLOUR_PHOTOMETRICS = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, ti
 
 
 def holds_colour(path: str | Path) -> bool | None:
-    """Whether a file's channels are colours: True for PNG / JPEG and RGB (or YCbCr, palette) TIFFs, False
-    for channels of another meaning (gray TIFF pages or a channel axis, OME-Zarr, .npy, vendor files);
-    None when ``path`` names no file (the name of an in-memory array). Read from the header only.
+    """Whether a file's channels are colours: True for PNG / JPEG and RGB (or YCbCr, palette) TIFFs and an
+    (H, W, 3) .npy (the layout of an RGB array, as the API reads arrays in memory), False for channels of
+    another meaning (gray TIFF pages or a channel axis, a (3, H, W) .npy, OME-Zarr, vendor files); None when
+    ``path`` names no file (the name of an in-memory array). Read from the header only.
 
     Averaging channels into gray is right for colours and a silent guess for anything else: three gray
     pages of a small z-stack, or DAPI / GFP / RFP, would be blended into one image.
@@ -309,6 +310,9 @@ def holds_colour(path: str | Path) -> bool | None:
     path = Path(path)
     if not path.exists():
         return None
+    if path.is_file() and _extension(path) == ".npy":
+        shape = np.load(path, mmap_mode="r").shape
+        return len(shape) == 3 and shape[-1] == 3 and shape[0] > 4
     if path.is_dir() or _extension(path) not in TIFF_EXTENSIONS:
         return _extension(path) in (extensions(name="png") + extensions(name="jpeg") + extensions(name="bmp")
                                     + extensions(name="gif"))
@@ -445,8 +449,9 @@ def _read_volume_plain(path: str | Path) -> np.ndarray:
     )
 
 
-def _to_label_dtype(array: np.ndarray, path: Path) -> np.ndarray:
-    """Integer label array as int32, refusing fractional, negative or too large values."""
+def to_label_dtype(array: np.ndarray, path: str | Path) -> np.ndarray:
+    """Integer label array as int32, refusing fractional, negative or too large values (``path``: the file, or
+    what messages call the array, e.g. "pair 0")."""
     if array.dtype == bool:
         return array.astype(np.int32)
     if np.issubdtype(array.dtype, np.floating):
@@ -506,7 +511,7 @@ def read_labels(path: str | Path) -> np.ndarray:
                 "table: data.class_colors (one [R, G, B] per class, background first) in a --config file; "
                 "anything else (evaluate included) needs the mask saved as gray class ids"
             )
-    return _to_label_dtype(array[..., 0], path)
+    return to_label_dtype(array[..., 0], path)
 
 
 def read_label_volume(path: str | Path) -> np.ndarray:
@@ -526,7 +531,7 @@ def read_label_volume(path: str | Path) -> np.ndarray:
     volume = _read_volume_stored(path)  # ids as stored, MINISWHITE or not (read_labels)
     if volume.shape[0] != 1:
         raise InputError(f"{path}: label volume has {volume.shape[0]} channels; expected one (ZYX)")
-    return _to_label_dtype(volume[0], path)
+    return to_label_dtype(volume[0], path)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ and then handled like the others.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +64,9 @@ def to_micrometres(value: Any, unit: str | None, source: str = "") -> float | No
 
 def image_stem(path: str | Path) -> str:
     """File name without its extension, ``.ome`` included: cells.ome.tif and cells.ome.zarr -> cells."""
-    from unetkit.data.formats import OME_SUFFIXES
+    from unetkit.data.formats import without_ome
 
-    stem = Path(path).stem
-    return next((stem[: -len(s)] for s in OME_SUFFIXES if stem.lower().endswith(s)), stem)
+    return without_ome(Path(path).stem)
 
 
 def is_zarr_dir(path: str | Path) -> bool:
@@ -388,10 +388,18 @@ def spacing_um(spacing: tuple[float, ...] | None, unit: str) -> tuple[float, ...
 def miniswhite_top(path: str | Path) -> int | None:
     """The value a MINISWHITE TIFF shows as black (2**BitsPerSample - 1; 1 for 1-bit), which its stored values are
     subtracted from to read them as shown; None for any other file (other photometrics, non-TIFF, unreadable: its
-    reader names the problem). InputError for MINISWHITE float or signed samples, whose inversion is undefined."""
+    reader names the problem). InputError for MINISWHITE float or signed samples, whose inversion is undefined.
+    Its header is read once per file version (every page of a stack asked it again)."""
     path = Path(path)
-    if not _is_tiff(path):
+    if not _is_tiff(path) or not path.is_file():
         return None
+    stat = path.stat()
+    return _miniswhite_top(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _miniswhite_top(name: str, mtime_ns: int, size: int) -> int | None:
+    path = Path(name)
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]

@@ -297,9 +297,11 @@ def _nifti_affine(path: Path) -> np.ndarray:
 def reorient_zyx(array: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """``array`` ``(..., Z, Y, X)`` with a nibabel orientation ``transform`` (rows for X, Y, Z) applied: nibabel's
     order is (X, Y, Z), this project's the reverse, so the spatial axes are reversed around it."""
+    from nibabel.orientations import apply_orientation  # reached only after a NIfTI file was read with nibabel
+
     array = np.asarray(array)
     xyz_first = np.moveaxis(array, [-1, -2, -3], [0, 1, 2])  # (X, Y, Z, ...)
-    turned = _nibabel(Path("NIfTI")).orientations.apply_orientation(xyz_first, transform)
+    turned = apply_orientation(xyz_first, transform)
     return np.ascontiguousarray(np.moveaxis(turned, [0, 1, 2], [-1, -2, -3]))
 
 

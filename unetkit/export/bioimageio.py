@@ -236,8 +236,10 @@ def channel_names(config) -> list[str]:
     """Names of the input channels: the OME names or file indices of ``data.channels``, R/G/B for a 3-channel
     model (unetkit reads 3 channels as the R, G, B of a colour image), ``gray`` for one channel."""
     chosen, count = list(config.data.channels), config.model.in_channels
-    if len(chosen) == count:
-        return [_identifier(str(c)) if isinstance(c, str) else f"channel{int(c)}" for c in chosen]
+    if len(chosen) == count:  # channel -1 is the file's last: "channel_last1"; names made distinct
+        names = [_identifier(str(c) if isinstance(c, str) else f"channel{int(c)}".replace("-", "_last"))
+                 for c in chosen]
+        return [name if names.index(name) == i else f"{name}_{i}" for i, name in enumerate(names)]
     if count == 3:
         return ["R", "G", "B"]
     return ["gray"] if count == 1 else [f"channel{c}" for c in range(count)]

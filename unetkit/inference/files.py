@@ -21,6 +21,7 @@ Under torchrun each process predicts every N-th file.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from unetkit.config import RunConfig
+from unetkit.config import RunConfig, plain_value
 from unetkit.data.axes import selection_of, use_selection
 from unetkit.data.channels import match_channels
 from unetkit.data.io import image_shape, normalize_percentile, read_image
@@ -68,6 +69,15 @@ class PredictOptions:
     axes: str | None = None  # axis letters of files without axis metadata
     time: int | None = None  # time point
     plane: int | None = None  # Z plane for 2D networks
+
+    def __post_init__(self) -> None:
+        """numpy values as Python ones (they go into prediction.json); a flag that is not a bool is refused
+        (``instances="no"`` was truthy: labels were written)."""
+        for option in dataclasses.fields(self):
+            value = plain_value(getattr(self, option.name))
+            if str(option.type).startswith("bool") and value is not None and not isinstance(value, bool):
+                raise InputError(f"{option.name}={value!r}: give True or False")
+            setattr(self, option.name, value)
 
     def selection(self) -> dict[str, Any]:
         """The microscopy selection fields (``data.*`` overrides of the checkpoint; None: keep its own)."""

@@ -149,10 +149,10 @@ class Predictor:
         image = check_array(image, name)
         channels = self.config.model.in_channels
         layout = channel_layout(image.shape, self.spatial_dims, channels)
+        if layout == "last" and isinstance(image, np.ndarray) and not data.channels:  # memory maps too
+            image = without_opaque_alpha(image, channels, name)
         colour = layout == "last"  # (H, W, 3): the RGB of image readers; (3, H, W): planes or a channel axis
         if isinstance(image, np.ndarray) and not isinstance(image, np.memmap):  # memory maps stay on disk
-            if layout == "last":
-                image = without_opaque_alpha(image, channels, name)
             array = image if layout == "first" else (image[None] if layout == "none" else np.moveaxis(image, -1, 0))
             array = pick_array_channels(array, data.channels, channels, name)  # load(..., channels=[1])
             array = apply_nan_policy(array, name, data.nan_policy)  # NaN/Inf pixels refused or replaced
@@ -222,16 +222,17 @@ class Predictor:
 
 
 def without_opaque_alpha(image: np.ndarray, channels: int, name: str = "image") -> np.ndarray:
-    """An (H, W, 4) RGBA or (H, W, 2) gray + alpha array for a 3- or 1-channel model without its last channel when
-    that channel is one value (an opaque alpha, as ``np.asarray(Image.open(png))`` gives for DSB images); files
-    drop alpha by their tags, arrays carry none. A varying last channel is a channel: left to be refused."""
-    if channels not in (1, 3) or image.shape[-1] != channels + 1:
+    """An (H, W, 4) RGBA or (H, W, 2) gray + alpha array without its last channel when the model takes fewer
+    channels and that channel is opaque alpha: the dtype's full value throughout (255, 65535, 1.0), as
+    ``np.asarray(Image.open(png))`` gives DSB images. Files drop alpha by their tags; arrays carry none, and
+    another constant (an empty stain of 0) is a channel, left to be refused."""
+    if image.shape[-1] not in (2, 4) or image.shape[-1] == channels:
         return image
-    alpha = image[..., -1]
-    if alpha.min() != alpha.max():
+    full = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    if image.dtype == bool or not np.all(np.asarray(image[..., -1]) == full):
         return image
-    note_once(f"alpha {name}", f"{name}: its last channel of {image.shape[-1]} is one value throughout, an opaque "
-              "alpha; left out")
+    note_once(f"alpha {name}", f"{name}: its last channel of {image.shape[-1]} is opaque alpha ({full} "
+              "throughout); left out")
     return image[..., :-1]
 
 
@@ -242,8 +243,9 @@ def check_array(image: Any, name: str = "image") -> Any:
     if isinstance(image, (str, Path)):  # np.asarray made it a 0-d string array: "no pixels (shape ())"
         raise InputError(f"{name}: predict takes an image array, not a file name ({image}); read the file first "
                          "(e.g. tifffile.imread) or predict files with unetkit.predict_files")
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
+    if isinstance(image, torch.Tensor):  # bfloat16 has no numpy dtype: float32 holds its values exactly
+        image = image.detach().cpu()
+        image = (image.float() if image.dtype == torch.bfloat16 else image).numpy()
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     shape = tuple(int(n) for n in image.shape)

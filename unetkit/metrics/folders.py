@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.data.formats import OME_SUFFIXES, extension, extensions, format_of
+from unetkit.data.formats import extension, extensions, format_of, without_ome
 from unetkit.errors import InputError
 from unetkit.metrics.intervals import add_intervals, interval_key, pooled_interval
 from unetkit.metrics.writers import is_evaluation_picture
@@ -126,12 +126,7 @@ def _split_suffix(stem: str) -> tuple[str, str]:
 def _stem(path: Path) -> str:
     """The file name without its extension, multi-part ones whole (``v.nii.gz`` -> ``v``), and without ``.ome``
     (``s.ome.tif`` -> ``s``), as ``predict`` names its outputs: an OME-TIFF truth pairs with its prediction."""
-    return _without_ome(path.name[: len(path.name) - len(extension(path))])
-
-
-def _without_ome(stem: str) -> str:
-    """``stem`` without a trailing ``.ome`` (``slice03.ome`` -> ``slice03``; data.formats.OME_SUFFIXES)."""
-    return next((stem[: -len(s)] for s in OME_SUFFIXES if stem.lower().endswith(s) and len(stem) > len(s)), stem)
+    return without_ome(path.name[: len(path.name) - len(extension(path))])
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -190,7 +185,7 @@ def _truth_items(truth: str | Path) -> dict[str, _TruthItem]:
             # dsb: <id>/masks/*.png -> show the <id> folder; otherwise the label file itself.
             is_dsb = first.parent.name == "masks" and first.parent.parent.name == sample.name
             shown = first.parent.parent if is_dsb else first
-            entries.append((_split_suffix(_without_ome(sample.name))[0], shown, sample))
+            entries.append((_split_suffix(without_ome(sample.name))[0], shown, sample))
     return _unique_items(root, [_TruthItem(name, path, sample) for name, path, sample in entries])
 
 

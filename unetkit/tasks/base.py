@@ -106,6 +106,7 @@ class Task(ABC):
     #                                    ``write_outputs`` reads (the other changes nothing it writes)
     instances_always: bool = False  # its answer is instances: ``predict`` writes them without --instances
     tunes_postprocess: bool = False  # a run tunes its instance post-processing at its end (``training.finalize``)
+    labels_are_ids: bool = True  # its training masks hold class or object ids (integers from 0), not values
 
     # ---------------------------------------------------------------------------------------------
     # training
@@ -228,7 +229,8 @@ class Task(ABC):
         """An InputError for evaluation options this task does not take."""
         from unetkit.tasks import TASKS
 
-        unknown = sorted(k for k, v in options.items() if v not in (None, (), []) and k not in self.evaluate_options)
+        given = [k for k, v in options.items() if not (v is None or (isinstance(v, (list, tuple)) and not v))]
+        unknown = sorted(k for k in given if k not in self.evaluate_options)
         if not unknown:
             return
         known = {key for task in TASKS.values() for key in task.evaluate_options}

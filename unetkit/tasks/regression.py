@@ -30,6 +30,7 @@ class RegressionTask(Task):
     score_key = "val_psnr"
     activation = "none"
     evaluate_options = ("data_range",)
+    labels_are_ids = False  # targets are values
 
     def label_folder(self, config: RunConfig) -> str:
         return config.data.target_dir
