@@ -490,7 +490,6 @@ def predict_large(model: str | Path, image: str | Path, out: str | Path, *, inst
         else:
             stats = stream_file(predictor, image, out, strip_width, out_dtype, progress, resume=resume,
                                 origin=model_origin(model, engine))
-            plan.labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
         chunked, labels_path = None, None
         if instances:
             chunked, labels_path = plan.write_instances(predictor, kind, image, chunk, halo, progress)
@@ -501,9 +500,8 @@ class _LargeOutputs:
     """What ``predict_large`` writes: the probabilities ``out`` and, with ``instances``, labels in a file of their own
     or in the OME-Zarr output's ``labels/`` group; checked before the model loads."""
 
-    def __init__(self, out: Path, instances: str | Path | None, labels_of_out: dict[str, Any], labels_only: bool,
-                 into_ome_zarr: bool):
-        self.out, self.instances, self.labels_of_out = out, instances, labels_of_out
+    def __init__(self, out: Path, instances: str | Path | None, labels_only: bool, into_ome_zarr: bool):
+        self.out, self.instances = out, instances
         self.labels_only, self.into_ome_zarr = labels_only, into_ome_zarr
         self.labels_file = bool(instances) and not into_ome_zarr
 
@@ -519,11 +517,8 @@ class _LargeOutputs:
         from unetkit.safety.paths import check_new_output, check_output_file
 
         check_output_file(out, [image, model])
-        labels_of_out = {"probabilities": str(Path(out).resolve())}  # the unfinished labels say what they are made of
-        if Path(out).exists():
-            labels_of_out["modified_ns"] = Path(out).stat().st_mtime_ns
         labels_only = (resume and instances is not None and Path(out).exists()  # the instance step was interrupted
-                       and PartialOutput(instances).stored_signature() == labels_of_out)
+                       and PartialOutput(instances).stored_signature() == cls.made_of(out))
         if not labels_only:
             check_new_output(out)  # a finished output (or any other file) is never written over; --resume continues
         if format_of(out) not in ("npy", "tiff", "zarr"):  # before the model loads, naming the path given
@@ -534,7 +529,16 @@ class _LargeOutputs:
         if instances and not into_ome_zarr:
             check_output_file(instances, [image, model, out], "--instances")
             check_new_output(instances, "--instances")
-        return cls(Path(out), instances, labels_of_out, labels_only, into_ome_zarr)
+        return cls(Path(out), instances, labels_only, into_ome_zarr)
+
+    @staticmethod
+    def made_of(out: str | Path) -> dict[str, Any]:
+        """What unfinished labels record of the probabilities they are made of: their path and, once written, their
+        modification time (a resume makes the labels again only from the same finished file)."""
+        made_of: dict[str, Any] = {"probabilities": str(Path(out).resolve())}
+        if Path(out).exists():
+            made_of["modified_ns"] = Path(out).stat().st_mtime_ns
+        return made_of
 
     def write_instances(self, predictor: Any, kind: str, image: str | Path, chunk: int, halo: int,
                         progress: bool) -> tuple[Any, str]:
@@ -550,7 +554,7 @@ class _LargeOutputs:
                                                           progress=progress)
             return chunked, f"{self.out}/labels/{name}"
         labels = PartialOutput(self.instances)  # written under an unfinished name, renamed when complete
-        labels.start(self.labels_of_out, resume=False)
+        labels.start(self.made_of(self.out), resume=False)
         chunked = instances_large(self.out, labels.work, postprocess, kind, chunk, halo, progress=progress,
                                   spacing=pixel_size(image, predictor.spatial_dims))
         labels.finish()
