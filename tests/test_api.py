@@ -279,6 +279,9 @@ def test_an_opaque_alpha_channel_of_an_array_is_left_out_as_files_leave_it(tmp_p
     for fourth in (gray[..., None], np.zeros_like(opaque)):  # content, or an empty stain: a channel, not alpha
         with pytest.raises(InputError, match="image has 4 channels but the model expects 3"):
             colour.predict(np.concatenate([rgb, fourth], -1))
+    two = unetkit.load(_checkpoint(tmp_path / "two.pt", "binary", **{"model.in_channels": 2}), device="cpu")
+    with pytest.raises(InputError, match="image has 4 channels but the model expects 2"):  # said as given
+        two.predict(rgba)
 
 
 def test_home_folder_paths_are_expanded_and_input_generators_read_once(tmp_path, monkeypatch):

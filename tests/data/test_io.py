@@ -469,6 +469,21 @@ def test_a_miniswhite_image_is_read_as_shown(tmp_path):
     assert np.array_equal(read_image(tmp_path / "b.tif"), bits[None])
 
 
+def test_a_file_rewritten_with_its_old_size_and_time_is_read_as_it_is_now(tmp_path):
+    """The MINISWHITE header is read once per file version; a rewrite of the same size whose modification time was
+    put back (cp -p, rsync -t) must still count as a new version."""
+    import os
+
+    stored = np.full((8, 9), 200, np.uint8)
+    tifffile.imwrite(tmp_path / "m.tif", stored, photometric="miniswhite")
+    assert read_image(tmp_path / "m.tif")[0, 0, 0] == 55
+    before = os.stat(tmp_path / "m.tif")
+    tifffile.imwrite(tmp_path / "m.tif", stored, photometric="minisblack")
+    os.utime(tmp_path / "m.tif", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(tmp_path / "m.tif").st_size == before.st_size
+    assert read_image(tmp_path / "m.tif")[0, 0, 0] == 200
+
+
 def test_miniswhite_stacks_volumes_and_axis_files_are_read_as_shown(tmp_path):
     shown = np.arange(6 * 3 * 4, dtype=np.uint8).reshape(6, 3, 4)
     tifffile.imwrite(tmp_path / "s.tif", 255 - shown, photometric="miniswhite")

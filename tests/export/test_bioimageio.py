@@ -197,6 +197,7 @@ def test_an_em_package_is_tested_on_synthetic_membranes_and_carries_its_card_ver
     ({"model.in_channels": 1}, ["gray"]),
     ({"model.in_channels": 1, "data.channels": [-1]}, ["channel_last1"]),  # "channel-1": pydantic's traceback
     ({"model.in_channels": 2, "data.channels": ["GFP-1", "GFP_1"]}, ["GFP_1", "GFP_1_1"]),  # one identifier twice
+    ({"model.in_channels": 3, "data.channels": ["GFP-1", "GFP_1", "GFP_1_1"]}, ["GFP_1", "GFP_1_1", "GFP_1_1_1"]),
 ])
 def test_input_channels_are_named_as_the_config_knows_them(overrides, names):
     from bioimageio.spec.model import v0_5 as spec

@@ -389,16 +389,17 @@ def miniswhite_top(path: str | Path) -> int | None:
     """The value a MINISWHITE TIFF shows as black (2**BitsPerSample - 1; 1 for 1-bit), which its stored values are
     subtracted from to read them as shown; None for any other file (other photometrics, non-TIFF, unreadable: its
     reader names the problem). InputError for MINISWHITE float or signed samples, whose inversion is undefined.
-    Its header is read once per file version (every page of a stack asked it again)."""
+    Its header is read once per file version (every page of a stack asked it again): the version is the file's
+    inode, size and change time (ctime, which a rewrite moves even when it restores the modification time)."""
     path = Path(path)
     if not _is_tiff(path) or not path.is_file():
         return None
     stat = path.stat()
-    return _miniswhite_top(str(path), stat.st_mtime_ns, stat.st_size)
+    return _miniswhite_top(str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=64)
-def _miniswhite_top(name: str, mtime_ns: int, size: int) -> int | None:
+def _miniswhite_top(name: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> int | None:
     path = Path(name)
     try:
         with tifffile.TiffFile(path) as tif:

@@ -237,9 +237,14 @@ def channel_names(config) -> list[str]:
     model (unetkit reads 3 channels as the R, G, B of a colour image), ``gray`` for one channel."""
     chosen, count = list(config.data.channels), config.model.in_channels
     if len(chosen) == count:  # channel -1 is the file's last: "channel_last1"; names made distinct
-        names = [_identifier(str(c) if isinstance(c, str) else f"channel{int(c)}".replace("-", "_last"))
-                 for c in chosen]
-        return [name if names.index(name) == i else f"{name}_{i}" for i, name in enumerate(names)]
+        names: list[str] = []
+        for c in chosen:
+            name = _identifier(str(c) if isinstance(c, str) else f"channel{int(c)}".replace("-", "_last"))
+            unique, n = name, 1
+            while unique in names:
+                unique, n = f"{name}_{n}", n + 1
+            names.append(unique)
+        return names
     if count == 3:
         return ["R", "G", "B"]
     return ["gray"] if count == 1 else [f"channel{c}" for c in range(count)]

@@ -222,14 +222,20 @@ class Predictor:
 
 
 def without_opaque_alpha(image: np.ndarray, channels: int, name: str = "image") -> np.ndarray:
-    """An (H, W, 4) RGBA or (H, W, 2) gray + alpha array without its last channel when the model takes fewer
-    channels and that channel is opaque alpha: the dtype's full value throughout (255, 65535, 1.0), as
+    """An (H, W, 4) RGBA or (H, W, 2) gray + alpha array for a 3- or 1-channel model without its last channel
+    when that channel is opaque alpha: the dtype's full value throughout (255, 65535, 1.0, True), as
     ``np.asarray(Image.open(png))`` gives DSB images. Files drop alpha by their tags; arrays carry none, and
-    another constant (an empty stain of 0) is a channel, left to be refused."""
-    if image.shape[-1] not in (2, 4) or image.shape[-1] == channels:
+    another constant (an empty stain of 0) is a channel, left to be refused. A memory map is checked in blocks
+    of rows (the whole alpha plane of a slide would not fit)."""
+    if channels not in (1, 3) or image.shape[-1] not in (2, 4):
         return image
-    full = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
-    if image.dtype == bool or not np.all(np.asarray(image[..., -1]) == full):
+    if image.dtype == bool:
+        full = True
+    else:
+        full = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    rows = max(1, 2**22 // max(1, int(np.prod(image.shape[1:-1]))))  # about 4 M alpha values per block
+    if not all(np.all(np.asarray(image[start:start + rows, ..., -1]) == full)
+               for start in range(0, image.shape[0], rows)):
         return image
     note_once(f"alpha {name}", f"{name}: its last channel of {image.shape[-1]} is opaque alpha ({full} "
               "throughout); left out")
