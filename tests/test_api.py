@@ -217,6 +217,10 @@ def test_numpy_values_and_flags_are_taken_on_every_api_road(tmp_path):
     assert len(rows) == 1 and (tmp_path / "pred" / "prediction.json").is_file()
     with pytest.raises(InputError, match="instances='no': give True or False"):
         unetkit.predict_files(checkpoint, tmp_path / "in", tmp_path / "pred2", instances="no")
+    for call in (lambda: unetkit.load(checkpoint, tta="no"),
+                 lambda: unetkit.predict_large(checkpoint, tmp_path / "in" / "a.tif", tmp_path / "p.npy", tta="no")):
+        with pytest.raises(InputError, match="tta='no': give True or False"):  # was read as False, unsaid
+            call()
     scores = unetkit.evaluate(tmp_path / "truth", tmp_path / "pred" / "masks", threshold=np.float64(0.5))
     assert scores.summary["images"] == 1
     assert apply_overrides(RunConfig(), {"data.patch_shape": np.array([64, 64])}).data.patch_shape == [64, 64]

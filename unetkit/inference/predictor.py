@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unetkit.config import RunConfig, apply_overrides
+from unetkit.config import RunConfig, apply_overrides, plain_value
 from unetkit.data.channels import match_channels
 from unetkit.data.io import check_real, normalize_percentile
 from unetkit.devices import is_first_process, select_device
@@ -105,6 +105,10 @@ class Predictor:
         network, config = load_engine_model(path, engine, torch_device, winograd, autotune)
         picks = dict(selection or {})
         picks.update({key: inference.pop(key) for key in SELECTION_KEYS if key in inference})
+        for key, value in inference.items():  # tta="no" was read as YAML's False; a flag is a bool
+            flag = isinstance(getattr(config.inference, key, None), bool)
+            if flag and value is not None and not isinstance(plain_value(value), bool):
+                raise InputError(f"{key}={value!r}: give True or False")
         values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
         values.update({f"data.{key}": value for key, value in picks.items() if value is not None})
         if inference.get("tile_size") is not None:
