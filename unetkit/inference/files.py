@@ -42,6 +42,7 @@ from unetkit.inference.predictor import Predictor
 from unetkit.inference.writers import OutputWriter
 from unetkit.safety.finite import apply_nan_policy, nan_policy
 from unetkit.safety.memory import check_prediction_fits
+from unetkit.safety.options import check_flag
 from unetkit.safety.paths import check_not_a_run_folder, check_output_folder, check_unique_stems
 from unetkit.tasks import OutputOptions
 
@@ -74,10 +75,9 @@ class PredictOptions:
         """numpy values as Python ones (they go into prediction.json); a flag that is not a bool is refused
         (``instances="no"`` was truthy: labels were written)."""
         for option in dataclasses.fields(self):
-            value = plain_value(getattr(self, option.name))
-            if str(option.type).startswith("bool") and value is not None and not isinstance(value, bool):
-                raise InputError(f"{option.name}={value!r}: give True or False")
-            setattr(self, option.name, value)
+            value = getattr(self, option.name)
+            flag = str(option.type).startswith("bool")
+            setattr(self, option.name, check_flag(option.name, value) if flag else plain_value(value))
 
     def selection(self) -> dict[str, Any]:
         """The microscopy selection fields (``data.*`` overrides of the checkpoint; None: keep its own)."""

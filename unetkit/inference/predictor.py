@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unetkit.config import RunConfig, apply_overrides, plain_value
+from unetkit.config import RunConfig, apply_overrides
 from unetkit.data.channels import match_channels
 from unetkit.data.io import check_real, normalize_percentile
 from unetkit.devices import is_first_process, select_device
@@ -38,6 +38,7 @@ from unetkit.inference.tile_plan import NetGeometry, plan_tiles, tiling_notes
 from unetkit.models.registry import model_spatial_dims, resolve_model_config
 from unetkit.notes import note_once
 from unetkit.safety.finite import apply_nan_policy
+from unetkit.safety.options import check_flag
 from unetkit.tasks import Result, Task, get_task
 
 # what to read from microscopy files: ``data.*`` settings a prediction may override (unetkit.data.axes)
@@ -106,9 +107,8 @@ class Predictor:
         picks = dict(selection or {})
         picks.update({key: inference.pop(key) for key in SELECTION_KEYS if key in inference})
         for key, value in inference.items():  # tta="no" was read as YAML's False; a flag is a bool
-            flag = isinstance(getattr(config.inference, key, None), bool)
-            if flag and value is not None and not isinstance(plain_value(value), bool):
-                raise InputError(f"{key}={value!r}: give True or False")
+            if isinstance(getattr(config.inference, key, None), bool):
+                check_flag(key, value)
         values = {f"inference.{key}": value for key, value in inference.items() if value is not None}
         values.update({f"data.{key}": value for key, value in picks.items() if value is not None})
         if inference.get("tile_size") is not None:
@@ -215,8 +215,7 @@ class Predictor:
         ``image``: (*S), (C, *S) or (*S, C) array of any dtype (a zarr/dask-like array is read tile by
         tile). ``instances``: also post-process instance labels (always on for instances models).
         """
-        if instances is not None and not isinstance(instances, (bool, np.bool_)):  # "no" was truthy: instances on
-            raise InputError(f"instances={instances!r}: give True or False")
+        instances = check_flag("instances", instances)  # "no" was truthy: instances on
         return self.result(self.prepare(image), bool(instances), progress)
 
     def __repr__(self) -> str:
